@@ -1,0 +1,102 @@
+"""Validation of user input at the API edge: units, finiteness, shapes.
+
+Every check raises a ``ValueError`` that names the offending argument and says
+what is allowed; nothing is silently broadcast or converted.
+"""
+import numbers
+
+import numpy as np
+from brian2 import Quantity, second
+from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
+
+__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array"]
+
+
+def _as_seconds(value, name):
+    """Strip the unit of a Brian2 time quantity; plain numbers are taken as seconds."""
+    if isinstance(value, Quantity):
+        if get_dimensions(value) != second.dim:
+            raise ValueError(f"{name} must be a time (e.g. 5*ms), got {value!r}")
+        value = value / second
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a time or an array of times, got {value!r}") from None
+
+
+def positive_time(value, name):
+    """Return a positive, finite time as float seconds.
+
+    Parameters
+    ----------
+    value : Quantity or float
+        A Brian2 time quantity such as ``5*ms``, or a float in seconds.
+    name : str
+        The argument's name, used in the error message.
+    """
+    seconds = _as_seconds(value, name)
+    if seconds.ndim != 0 or not np.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} must be a finite positive time, got {value!r}")
+    return float(seconds)
+
+
+def positive_number(value, name):
+    """Return a positive, finite, dimensionless number as float."""
+    if isinstance(value, Quantity) and value.dim is not DIMENSIONLESS:
+        raise ValueError(f"{name} must be dimensionless, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, Quantity)):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    number = np.asarray(value, dtype=np.float64)
+    if number.ndim != 0 or not np.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return float(number)
+
+
+def float_array(value, name, shape, *, allow_inf=False, minimum=None):
+    """Return ``value`` as a float64 array of exactly ``shape``.
+
+    Parameters
+    ----------
+    value : array_like
+        The values; a Brian2 quantity must be dimensionless.
+    name : str
+        The argument's name, used in error messages.
+    shape : tuple of int or None
+        The required shape; ``None`` entries accept any length on that axis.
+    allow_inf : bool
+        Whether ``+inf`` is allowed (it means "no spike" for spike times).
+    minimum : float, optional
+        Smallest allowed value.
+    """
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(value).__name__}") from None
+    return _check_array(array, name, shape, allow_inf, minimum)
+
+
+def times_in_seconds(value, name, shape, *, allow_inf=False, minimum=None):
+    """Return times (Brian2 quantity or float seconds) as a float64 array in seconds.
+
+    Parameters are those of :func:`float_array`; a quantity must have the
+    dimension of time.
+    """
+    return _check_array(_as_seconds(value, name), name, shape, allow_inf, minimum)
+
+
+def _check_array(array, name, shape, allow_inf, minimum):
+    if shape is not None:
+        if array.ndim != len(shape) or any(
+            want is not None and want != got for want, got in zip(shape, array.shape)
+        ):
+            wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
+    if np.isnan(array).any():
+        raise ValueError(f"{name} contains NaN")
+    bad_inf = np.isneginf(array) | (np.isposinf(array) if not allow_inf else False)
+    if np.any(bad_inf):
+        allowed = "+inf (no spike) is the only infinite value allowed" if allow_inf else "values must be finite"
+        raise ValueError(f"{name} contains an infinite value: {allowed}")
+    if minimum is not None and np.any(array < minimum):
+        raise ValueError(f"{name} must be >= {minimum}, got a minimum of {array.min()}")
+    return array

@@ -1,0 +1,110 @@
+"""Exact backward pass from spike times only (implicit function theorem).
+
+At a neuron's spike ``V(T) = theta`` with ``V(T) = sum_i w_i K(T - t~_i)`` over
+the inputs that arrived before ``T`` (the causal set), so for any parameter
+``p``: ``dT/dp = -(dV/dp) / V'(T)``. Hence::
+
+    dT/dw_i  = -K(T - t~_i) / V'(T)
+    dT/dt~_i =  w_i K'(T - t~_i) / V'(T)        (and sum_i dT/dt~_i = 1)
+
+with ``V'(T) = sum_i w_i K'(T - t~_i)``. Delays only shift arrival times
+(``t~_ij = t_i + d_ij``), so their gradients are sums of ``dL/dt~_ij`` over the
+synapses that share the delay (see :mod:`brian2_delgrad.delays`). Nothing but
+spike times, weights and delays enters: no membrane potential is needed, so
+spike times recorded from any substrate (exact, Brian2, hardware) can be used.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import float_array, times_in_seconds
+from .delays import reduce_arrival_gradient
+
+__all__ = ["Gradients", "backward"]
+
+
+@dataclass
+class Gradients:
+    """Gradients of the loss summed over the batch.
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        ``dL/dw``, one ``(n_pre, n_post)`` array per connection layer (1/unit weight).
+    delays : list of dict
+        ``dL/dd`` in 1/second, placement name -> array of the delay's shape.
+    input_times : ndarray, shape (batch, n_in)
+        ``dL/dt`` of every input spike time, in 1/second (per sample).
+    """
+
+    weights: list
+    delays: list
+    input_times: np.ndarray
+
+
+def backward(net, spike_times, dL_dT_out):
+    """Exact gradients of the loss with respect to weights, delays and input spike times.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+        The network whose parameters produced ``spike_times``.
+    spike_times : list of array_like
+        As returned by a substrate's ``run``: one ``(batch, n)`` array of spike
+        times per layer, the input layer first, in seconds (or Brian2
+        quantities); ``inf`` = no spike.
+    dL_dT_out : array_like, shape (batch, n_out)
+        ``dL/dT`` of the output spike times in 1/second; must be 0 for silent
+        output neurons.
+
+    Returns
+    -------
+    Gradients
+        Gradients of the summed loss with respect to the actual weights and the
+        actual delays (seconds), and per-sample input-time gradients.
+
+    Notes
+    -----
+    Where a recorded spike has ``V'(T) <= 0`` (possible with spikes recorded
+    from a noisy or time-discretised substrate) the gradient is not defined
+    and comes out non-finite or huge; the optimiser's guards deal with it.
+    """
+    times = _check_spike_times(net, spike_times)
+    batch = times[0].shape[0]
+    delta = float_array(dL_dT_out, "dL_dT_out", (batch, net.sizes[-1]))
+    if np.any((delta != 0) & ~np.isfinite(times[-1])):
+        raise ValueError("dL_dT_out must be 0 for output neurons that did not spike (inf)")
+    kernel = net.kernel
+    tau = net.model._tau_s
+    delta = delta * tau                                   # dL/dT in units of tau_s
+    weight_grads, delay_grads = [], []
+    for layer in reversed(range(len(net.weights))):
+        weights = net.weights[layer]
+        arrivals = times[layer][:, :, None] / tau + net.total_delays(layer)[None] / tau  # (batch, pre, post)
+        with np.errstate(invalid="ignore"):
+            lag = times[layer + 1][:, None, :] / tau - arrivals
+            causal = np.isfinite(lag) & (lag > 0)
+        lag = np.where(causal, lag, 1.0)
+        psp = np.where(causal, kernel.psp(lag), 0.0)
+        dpsp = np.where(causal, kernel.dpsp(lag), 0.0)
+        slope = np.einsum("bip,ip->bp", dpsp, weights)    # V'(T), (batch, post)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(delta != 0, delta / slope, 0.0)
+        weight_grads.append(-np.einsum("bip,bp->ip", psp, scale))
+        arrival_grad = dpsp * weights[None] * scale[:, None, :]   # dL/dt~, (batch, pre, post)
+        delay_grads.append({p: g / tau for p, g in
+                            reduce_arrival_gradient(arrival_grad, net.placements[layer]).items()})
+        delta = arrival_grad.sum(axis=-1)
+    return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau)
+
+
+def _check_spike_times(net, spike_times):
+    if not isinstance(spike_times, (list, tuple)) or len(spike_times) != len(net.sizes):
+        raise ValueError(f"spike_times must be a list with one array per layer ({len(net.sizes)}), "
+                         "as returned by a substrate's run()")
+    times = [times_in_seconds(spike_times[0], "spike_times[0]", (None, net.sizes[0]), allow_inf=True)]
+    batch = times[0].shape[0]
+    for k in range(1, len(net.sizes)):
+        times.append(times_in_seconds(spike_times[k], f"spike_times[{k}]", (batch, net.sizes[k]),
+                                      allow_inf=True))
+    return times

@@ -1,0 +1,101 @@
+"""The neuron model: leaky integrate-and-fire with exponential current synapses.
+
+The model is written as Brian2 equations in physical time with a dimensionless
+membrane ``v`` and current ``I``; this is the form in which the published
+weights and thresholds live::
+
+    dv/dt = -v/tau_m + I/tau_s : 1
+    dI/dt = -I/tau_s : 1
+
+A presynaptic spike arriving at a synapse of weight ``w`` does ``I += w``; the
+neuron spikes when ``v`` crosses ``theta`` from below and emits at most one
+spike per sample (time-to-first-spike coding).
+"""
+from brian2 import Equations, ms, second
+
+from .checks import positive_number, positive_time
+
+__all__ = ["LIFModel"]
+
+
+class LIFModel:
+    """Leaky integrate-and-fire neuron with exponentially decaying current synapses.
+
+    Parameters
+    ----------
+    tau_m : Quantity
+        Membrane time constant (a Brian2 time, e.g. ``10*ms``; a float is taken as seconds).
+    tau_s : Quantity
+        Synaptic time constant.
+    theta : float
+        Firing threshold of the dimensionless membrane ``v`` (rest and reset are 0).
+
+    Raises
+    ------
+    ValueError
+        If a time constant is not a finite positive time or ``theta`` is not a
+        finite positive number; the message names the field.
+
+    Examples
+    --------
+    >>> from brian2 import ms
+    >>> model = LIFModel(tau_m=10*ms, tau_s=5*ms, theta=1.0)
+    >>> model.ratio
+    2.0
+    >>> print(model.equations)  # doctest: +NORMALIZE_WHITESPACE
+    dI/dt = -I/tau_s : 1
+    dv/dt = I/tau_s - v/tau_m : 1
+    """
+
+    threshold = "v > theta"
+    on_pre = "I += w"
+
+    def __init__(self, tau_m=10 * ms, tau_s=5 * ms, theta=1.0):
+        self._tau_m = positive_time(tau_m, "tau_m")
+        self._tau_s = positive_time(tau_s, "tau_s")
+        self.theta = positive_number(theta, "theta")
+
+    @property
+    def tau_m(self):
+        """Membrane time constant (Quantity)."""
+        return self._tau_m * second
+
+    @property
+    def tau_s(self):
+        """Synaptic time constant (Quantity)."""
+        return self._tau_s * second
+
+    @property
+    def ratio(self):
+        """``tau_m / tau_s`` (float); 1 and 2 have closed-form spike times."""
+        return self._tau_m / self._tau_s
+
+    @property
+    def equations(self):
+        """The model's Brian2 :class:`~brian2.equations.equations.Equations`.
+
+        With ``tau_m == tau_s`` the equations use a single symbol ``tau``:
+        Brian2's exact integrator divides by ``tau_m - tau_s`` otherwise.
+        """
+        if self._tau_m == self._tau_s:
+            return Equations("dv/dt = (I - v)/tau : 1\ndI/dt = -I/tau : 1")
+        return Equations("dv/dt = -v/tau_m + I/tau_s : 1\ndI/dt = -I/tau_s : 1")
+
+    @property
+    def namespace(self):
+        """Values of the constants that the equations and threshold refer to (dict)."""
+        if self._tau_m == self._tau_s:
+            return {"tau": self.tau_s, "theta": self.theta}
+        return {"tau_m": self.tau_m, "tau_s": self.tau_s, "theta": self.theta}
+
+    def __eq__(self, other):
+        return isinstance(other, LIFModel) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def _key(self):
+        return (self._tau_m, self._tau_s, self.theta)
+
+    def __repr__(self):
+        return f"LIFModel(tau_m={self.tau_m!r}, tau_s={self.tau_s!r}, theta={self.theta!r})"

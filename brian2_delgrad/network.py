@@ -1,0 +1,166 @@
+"""DelayNetwork: a layered feed-forward network of LIF neurons with weights and delays."""
+import copy
+
+import numpy as np
+
+from .checks import float_array, times_in_seconds
+from .delays import delay_shape, parse_placements, total_delay
+from .kernel import derive_kernel
+from .model import LIFModel
+
+__all__ = ["DelayNetwork"]
+
+
+class DelayNetwork:
+    """A layered spiking network with learnable weights and transmission delays.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input layer first, e.g. ``[4, 30, 3]``.
+    delays : str or list of str
+        Where the delays sit: ``'none'``, ``'axonal'``, ``'dendritic'``,
+        ``'synaptic'`` or a ``'+'``-joined combination, for all connection
+        layers or as a list with one entry per connection layer.
+    model : LIFModel, optional
+        The neuron model of every non-input layer (default ``LIFModel()``).
+    weight_init : tuple of float or list of tuple
+        ``(mean, std)`` of the normal distribution of initial weights, for all
+        connection layers or one tuple per connection layer.
+    delay_range : tuple of Quantity, optional
+        ``(low, high)`` range of the initial delays (default ``(0, tau_s)``);
+        delays start at ``low + (high - low) * sigmoid(z)``, ``z ~ N(0, 0.25)``.
+    seed : int or numpy.random.Generator
+        Seed of the initialisation.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+    placements : list of tuple of str
+        Delay placements of each connection layer.
+    model : LIFModel
+    weights : list of ndarray
+        One float64 array of shape ``(n_pre, n_post)`` per connection layer.
+    delays : list of dict
+        One dict per connection layer, placement name -> delays in seconds:
+        ``'axonal'`` ``(n_pre,)``, ``'dendritic'`` ``(n_post,)``,
+        ``'synaptic'`` ``(n_pre, n_post)``.
+
+    Examples
+    --------
+    >>> net = DelayNetwork([4, 30, 3], delays='synaptic')
+    >>> net.n_parameters
+    420
+    """
+
+    def __init__(self, sizes, delays="synaptic", model=None, weight_init=(1.0, 1.0),
+                 delay_range=None, seed=0):
+        self.sizes = _check_sizes(sizes)
+        n_layers = len(self.sizes) - 1
+        self.placements = parse_placements(delays, n_layers)
+        self.model = LIFModel() if model is None else model
+        if not isinstance(self.model, LIFModel):
+            raise ValueError(f"model must be a LIFModel, got {type(self.model).__name__}")
+        rng = np.random.default_rng(seed)
+        inits = _per_layer(weight_init, n_layers, "weight_init")
+        low, high = (0.0, self.model._tau_s) if delay_range is None else _check_range(delay_range)
+        self.weights = []
+        self.delays = []
+        for (n_pre, n_post), placements, (mean, std) in zip(self.layer_shapes, self.placements, inits):
+            self.weights.append(rng.normal(mean, std, size=(n_pre, n_post)))
+            self.delays.append({
+                p: low + (high - low) / (1 + np.exp(-rng.normal(0.0, 0.25, size=delay_shape(p, n_pre, n_post))))
+                for p in placements
+            })
+
+    @property
+    def layer_shapes(self):
+        """``(n_pre, n_post)`` of every connection layer (list of tuple)."""
+        return list(zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def kernel(self):
+        """The SymPy-derived :class:`~brian2_delgrad.kernel.Kernel` of the model."""
+        return derive_kernel(self.model)
+
+    @property
+    def n_parameters(self):
+        """Number of trainable values: weights plus delays (int)."""
+        return sum(w.size for w in self.weights) + sum(d.size for layer in self.delays for d in layer.values())
+
+    def total_delays(self, layer):
+        """Delay of every synapse of connection layer ``layer`` in seconds, shape (n_pre, n_post)."""
+        return total_delay(self.delays[layer], *self.layer_shapes[layer])
+
+    def set_parameters(self, weights=None, delays=None):
+        """Replace weights and/or delays (checked and copied).
+
+        Parameters
+        ----------
+        weights : list of array_like, optional
+            One ``(n_pre, n_post)`` array per connection layer.
+        delays : list of dict, optional
+            One dict per connection layer with exactly the layer's placements;
+            values are actual delays (Quantity or float seconds), ``>= 0``.
+        """
+        n_layers = len(self.layer_shapes)
+        if weights is not None:
+            weights = _check_list(weights, n_layers, "weights")
+            self.weights = [float_array(w, f"weights[{k}]", shape)
+                            for k, (w, shape) in enumerate(zip(weights, self.layer_shapes))]
+        if delays is not None:
+            delays = _check_list(delays, n_layers, "delays")
+            new = []
+            for k, (layer, placements, shape) in enumerate(zip(delays, self.placements, self.layer_shapes)):
+                if not isinstance(layer, dict) or set(layer) != set(placements):
+                    raise ValueError(f"delays[{k}] must be a dict with the keys {sorted(placements)}, "
+                                     f"got {sorted(layer) if isinstance(layer, dict) else layer!r}")
+                new.append({p: times_in_seconds(layer[p], f"delays[{k}][{p!r}]",
+                                                delay_shape(p, *shape), minimum=0.0)
+                            for p in placements})
+            self.delays = new
+
+    def copy(self):
+        """An independent copy of the network."""
+        return copy.deepcopy(self)
+
+    def __repr__(self):
+        spec = ["+".join(p) or "none" for p in self.placements]
+        spec = spec[0] if len(set(spec)) == 1 else spec
+        return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r})"
+
+
+def _check_sizes(sizes):
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise ValueError(f"sizes must be a sequence of layer sizes like [4, 30, 3], got {sizes!r}") from None
+    if len(sizes) < 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
+                                 for n in sizes):
+        raise ValueError(f"sizes must be at least two positive integers like [4, 30, 3], got {sizes!r}")
+    return tuple(int(n) for n in sizes)
+
+
+def _per_layer(value, n_layers, name):
+    if isinstance(value, tuple) and len(value) == 2 and all(np.isscalar(v) for v in value):
+        value = [value] * n_layers
+    value = _check_list(value, n_layers, name)
+    for k, item in enumerate(value):
+        if not (len(item) == 2 and np.isfinite(item).all() and item[1] >= 0):
+            raise ValueError(f"{name}[{k}] must be (mean, std) with std >= 0, got {item!r}")
+    return value
+
+
+def _check_list(value, n_layers, name):
+    if not isinstance(value, (list, tuple)) or len(value) != n_layers:
+        raise ValueError(f"{name} must be a list with one entry per connection layer ({n_layers})")
+    return list(value)
+
+
+def _check_range(delay_range):
+    if not isinstance(delay_range, (list, tuple)) or len(delay_range) != 2:
+        raise ValueError(f"delay_range must be (low, high), got {delay_range!r}")
+    low, high = (float(times_in_seconds(v, "delay_range", (), minimum=0.0)) for v in delay_range)
+    if not high >= low:
+        raise ValueError(f"delay_range must have low <= high, got {delay_range!r}")
+    return low, high
