@@ -104,13 +104,16 @@ def derive_kernel(model, closed_form=True):
     """
     ratio = model.ratio
     exact_ratio = ratio if closed_form and ratio in CLOSED_FORM_RATIOS else None
-    symbolic = _derive(str(model.equations), model.threshold, model.on_pre,
-                       tuple(sorted(model.namespace)), model._tau_s, exact_ratio)
-    return _bind(symbolic, ratio, model.theta)
+    return _bound(str(model.equations), model.threshold, model.on_pre, exact_ratio, ratio, model.theta)
+
+
+@functools.lru_cache(maxsize=64)
+def _bound(equations, threshold, on_pre, exact_ratio, ratio, theta):
+    return _bind(_derive(equations, threshold, on_pre, exact_ratio), ratio, theta)
 
 
 @functools.lru_cache(maxsize=None)
-def _derive(equations, threshold, on_pre, constants, tau_s, exact_ratio):
+def _derive(equations, threshold, on_pre, exact_ratio):
     """Symbolic part of :func:`derive_kernel`; depends on the model's text only."""
     from brian2 import Equations
 

@@ -53,7 +53,13 @@ class LIFModel:
     def __init__(self, tau_m=10 * ms, tau_s=5 * ms, theta=1.0):
         self._tau_m = positive_time(tau_m, "tau_m")
         self._tau_s = positive_time(tau_s, "tau_s")
-        self.theta = positive_number(theta, "theta")
+        self._theta = positive_number(theta, "theta")
+        self._equations = None
+
+    @property
+    def theta(self):
+        """Firing threshold (float)."""
+        return self._theta
 
     @property
     def tau_m(self):
@@ -77,9 +83,12 @@ class LIFModel:
         With ``tau_m == tau_s`` the equations use a single symbol ``tau``:
         Brian2's exact integrator divides by ``tau_m - tau_s`` otherwise.
         """
-        if self._tau_m == self._tau_s:
-            return Equations("dv/dt = (I - v)/tau : 1\ndI/dt = -I/tau : 1")
-        return Equations("dv/dt = -v/tau_m + I/tau_s : 1\ndI/dt = -I/tau_s : 1")
+        if self._equations is None:
+            if self._tau_m == self._tau_s:
+                self._equations = Equations("dv/dt = (I - v)/tau : 1\ndI/dt = -I/tau : 1")
+            else:
+                self._equations = Equations("dv/dt = -v/tau_m + I/tau_s : 1\ndI/dt = -I/tau_s : 1")
+        return self._equations
 
     @property
     def namespace(self):
@@ -95,7 +104,7 @@ class LIFModel:
         return hash(self._key())
 
     def _key(self):
-        return (self._tau_m, self._tau_s, self.theta)
+        return (self._tau_m, self._tau_s, self._theta)
 
     def __repr__(self):
         return f"LIFModel(tau_m={self.tau_m!r}, tau_s={self.tau_s!r}, theta={self.theta!r})"

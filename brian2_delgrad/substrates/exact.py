@@ -86,7 +86,7 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     if kernel.crossing is not None:
         candidates = kernel.crossing(statistics)
     else:
-        candidates = _root_find(kernel, statistics, start, end, finite)
+        candidates = _root_find(kernel, statistics, start, finite)
     with np.errstate(invalid="ignore"):
         valid = finite & (candidates >= start) & (candidates < end) & (kernel.slope(candidates, statistics) > 0)
     index = valid.argmax(axis=-1)[..., None]
@@ -94,39 +94,42 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     return np.where(valid.any(axis=-1), times, np.inf)
 
 
-def _root_find(kernel, statistics, start, end, finite, max_iterations=200):
-    """First upward crossing on each interval [start, end) by safeguarded Newton iteration.
+def _root_find(kernel, statistics, start, finite, tolerance=1e-13, max_iterations=100):
+    """First upward crossing after each interval start, by safeguarded Newton iteration.
 
     The membrane of a fixed set of inputs has at most one extremum
-    (``kernel.peak``), so a crossing exists on the interval exactly when the
-    membrane is below threshold at ``start``, rising there, and at or above
-    threshold at ``min(end, peak)``; on that bracket it is increasing and the
-    root is unique. Newton steps that leave the bracket are replaced by
-    bisection. Returns NaN where there is no crossing.
+    (``kernel.peak``), so it crosses threshold upwards after ``start`` exactly
+    when it is below threshold and rising at ``start`` and reaches threshold at
+    the peak; on ``[start, peak]`` it is increasing and the root is unique.
+    Newton steps that leave the bracket are replaced by bisection. The bracket
+    does not depend on ``end``, so the result of a prefix does not change when a
+    later input moves; the caller checks ``crossing < end``. Returns NaN where
+    there is no crossing.
     """
     theta = kernel.theta
     peak = kernel.peak(statistics)
     with np.errstate(invalid="ignore"):
-        right = np.where((peak > start) & (peak < end), peak, end)
-        has_root = (finite & np.isfinite(right)
+        has_root = (finite & (peak > start)
                     & (kernel.membrane(start, statistics) < theta)
                     & (kernel.slope(start, statistics) > 0))
-    has_root[has_root] = kernel.membrane(right[has_root], [s[has_root] for s in statistics]) >= theta
-    result = np.full(start.shape, np.nan)
+    has_root[has_root] = kernel.membrane(peak[has_root], [s[has_root] for s in statistics]) >= theta
     S = [s[has_root] for s in statistics]
-    low, high = start[has_root], right[has_root]
+    low, high = start[has_root], peak[has_root]
     x = 0.5 * (low + high)
+    active = np.arange(x.size)
     for _ in range(max_iterations):
-        excess = kernel.membrane(x, S) - theta
-        low = np.where(excess < 0, x, low)
-        high = np.where(excess >= 0, x, high)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - excess / kernel.slope(x, S)
-        inside = (newton >= low) & (newton <= high)
-        new = np.where(inside, newton, 0.5 * (low + high))
-        converged = np.abs(new - x) <= 2 * np.finfo(float).eps * np.maximum(1.0, np.abs(x))
-        x = new
-        if converged.all():
+        if active.size == 0:
             break
+        xa, la, ha, Sa = x[active], low[active], high[active], [s[active] for s in S]
+        excess = kernel.membrane(xa, Sa) - theta
+        la = np.where(excess < 0, xa, la)
+        ha = np.where(excess >= 0, xa, ha)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = xa - excess / kernel.slope(xa, Sa)
+        new = np.where((newton >= la) & (newton <= ha), newton, 0.5 * (la + ha))
+        x[active], low[active], high[active] = new, la, ha
+        # Rounding in V limits the root to ~1e-14 relative: stop well above that.
+        active = active[np.abs(new - xa) > tolerance * np.maximum(1.0, np.abs(xa))]
+    result = np.full(start.shape, np.nan)
     result[has_root] = x
     return result
