@@ -6,25 +6,35 @@ weight, delay and input time is estimated from central differences by
 Ridders' extrapolation (:func:`ridders`) and compared with the analytic
 gradient of that sample.
 
-The largest step is reduced (by 5, twice) for the samples whose finite
-differences straddle an event: the spike/no-spike pattern or the size of any
-neuron's causal set differs between the evaluations. A (sample, parameter)
-pair is *excluded* when even the smallest step straddles an event, or when
-the sample is *grazing*: one of its
+The largest step is reduced (by 5, up to three times) for the samples whose
+finite differences straddle an event (the spike/no-spike pattern or the size
+of any neuron's causal set differs between the evaluations) or whose
+estimate has not converged (Ridders' error estimate above ``1e-9 |f| +
+1e-12 s``, where ``s`` is the natural scale of the derivative: ``tau_s`` per
+unit weight for weights, 1 for delays and input times). A (sample, parameter)
+pair is *excluded* when no step gives a converged estimate without
+straddling an event, or when the sample is *grazing*: one of its
 spiking neurons crosses threshold with a normalised slope
 ``tau_s V'(T) / theta`` below ``min_slope`` (the gradient diverges as the
 membrane grazes threshold). Exclusions are counted, never hidden.
+
+The relative difference is ``|a - f| / max(|a|, |f|, floor * s)``: a
+derivative smaller than ``floor`` (1e-5) of its natural scale, such as that
+of an input arriving just before the spike, cannot be resolved to 1e-6
+relative by float64 finite differences (their round-off is about 1e-13 s),
+so it is held to an absolute tolerance instead; how many pairs that concerns
+is reported in ``below_floor``.
 """
 import numpy as np
 import pandas as pd
 
-from .gradients import backward
+from .gradients import backward, membrane_slopes
 from .substrates import ExactSubstrate
 
 __all__ = ["gradcheck", "ridders", "causal_counts", "normalised_slopes"]
 
 
-def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, seed=0):
+def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor=1e-5, seed=0):
     """Largest relative difference between ``backward`` and finite differences.
 
     Parameters
@@ -40,6 +50,9 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, seed=
     min_slope : float
         Samples with a spiking neuron whose ``tau_s V'(T)/theta`` is below
         this are excluded as grazing.
+    floor : float
+        Derivatives smaller than ``floor`` times their natural scale are
+        compared in absolute terms (see below).
     seed : int
         Seed of the loss coefficients.
 
@@ -48,8 +61,9 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, seed=
     pandas.DataFrame
         One row per parameter tensor with columns ``parameter``,
         ``compared`` (pairs compared), ``excluded`` (pairs excluded),
-        ``nonzero`` (pairs with a nonzero gradient) and ``max_rel_diff``
-        (largest ``|a - f| / max(|a|, |f|)``; 0 where both are 0).
+        ``nonzero`` (pairs with a nonzero gradient), ``below_floor`` (nonzero
+        pairs smaller than ``floor * s``) and ``max_rel_diff``, the largest
+        ``|a - f| / max(|a|, |f|, floor * s)``.
     """
     substrate = ExactSubstrate() if substrate is None else substrate
     input_times = np.asarray(input_times, dtype=np.float64)
@@ -71,26 +85,31 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, seed=
         loss = (coefficients * np.where(coefficients != 0, run[-1], 0.0)).sum(axis=1)
         return loss, (_events(candidate, run) == base_events).all(axis=1)
 
+    converged = 1e-9
     rows = []
     for name, per_sample in analytic.items():
         h = step if name.startswith("weights") else step * tau
+        natural = tau if name.startswith("weights") else 1.0     # the derivative's natural scale
         pairs, excluded = [], 0
         for index in np.ndindex(per_sample.shape[1:]):
             estimate = np.full(len(grazing), np.nan)
-            found = np.zeros(len(grazing), bool)
-            for shrink in range(3):        # smaller steps for samples whose events moved
-                guess, _, unchanged = ridders(lambda shift: evaluate(name, index, shift), h / 5 ** shrink)
-                estimate = np.where(unchanged & ~found, guess, estimate)
-                found |= unchanged
-                if found.all():
+            accepted = np.zeros(len(grazing), bool)
+            for shrink in range(4):        # smaller steps where events moved or the estimate is uncertain
+                guess, error, unchanged = ridders(lambda shift: evaluate(name, index, shift), h / 5 ** shrink)
+                # The largest step with a converged estimate wins (least round-off).
+                take = unchanged & ~accepted & (error <= converged * (np.abs(guess) + 1e-3 * natural))
+                estimate = np.where(take, guess, estimate)
+                accepted |= take
+                if accepted.all():
                     break
-            keep = found & ~grazing
+            keep = accepted & ~grazing
             excluded += int((~keep).sum())
             pairs.append(np.stack([per_sample[(slice(None),) + index][keep], estimate[keep]]))
         a, f = np.concatenate(pairs, axis=1)
         scale = np.maximum(np.abs(a), np.abs(f))
-        relative = np.abs(a - f) / np.where(scale > 0, scale, 1.0)
+        relative = np.abs(a - f) / np.maximum(scale, floor * natural)
         rows.append(dict(parameter=name, compared=a.size, excluded=excluded, nonzero=int((scale > 0).sum()),
+                         below_floor=int(((scale > 0) & (scale < floor * natural)).sum()),
                          max_rel_diff=float(relative.max(initial=0.0))))
     return pd.DataFrame(rows)
 
@@ -193,19 +212,63 @@ def causal_counts(net, times):
 
 
 def normalised_slopes(net, times):
-    """``tau_s V'(T) / theta`` of every spiking neuron (``inf`` for silent ones), shape (batch, n_neurons)."""
-    kernel = net.kernel
-    tau = net.model._tau_s
-    slopes = []
-    for layer, weights in enumerate(net.weights):
-        with np.errstate(invalid="ignore"):
-            lag = (times[layer + 1][:, None, :] - times[layer][:, :, None] - net.total_delays(layer)[None]) / tau
-            causal = np.isfinite(lag) & (lag > 0)
-        slope = np.einsum("bip,ip->bp", np.where(causal, kernel.dpsp(np.where(causal, lag, 1.0)), 0.0), weights)
-        slopes.append(np.where(np.isfinite(times[layer + 1]), slope / kernel.theta, np.inf))
-    return np.concatenate(slopes, axis=1)
+    """``tau_s V'(T) / theta`` of every neuron (``inf`` if silent), shape (batch, n_neurons)."""
+    return np.concatenate(membrane_slopes(net, times), axis=1) / net.model.theta
 
 
 def _events(net, times):
     """Causal-set size of every neuron (its event structure), shape (batch, n_neurons)."""
     return np.concatenate(causal_counts(net, times), axis=1)
+
+
+#: The placements that ``brian2-delgrad gradcheck`` checks.
+CHECKED_PLACEMENTS = ("none", "axonal", "dendritic", "synaptic", "axonal+dendritic", "axonal+synaptic")
+
+
+def gradcheck_sweep(placements=CHECKED_PLACEMENTS, ratios=(1.0, 2.0, 1.5), hidden=((10,), (8, 6)),
+                    batch=16, seed=0, progress=False):
+    """Run :func:`gradcheck` on random networks of every placement, ``tau_m/tau_s`` and depth.
+
+    Parameters
+    ----------
+    placements : sequence of str
+    ratios : sequence of float
+        ``tau_m / tau_s`` (``tau_s`` = 5 ms).
+    hidden : sequence of tuple of int
+        Hidden layer sizes of the networks ``[4, *hidden, 3]``.
+    batch : int
+        Yin-Yang-like random inputs per network, uniform in ``(0.15, 2) tau_s``.
+    seed : int
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`gradcheck` with the columns ``placement``,
+        ``ratio`` and ``sizes`` added, and ``sum_rule``: the largest
+        ``|sum_i dT/dt~_i - 1|`` over the spiking neurons of the network.
+    """
+    from brian2 import ms
+    from tqdm.auto import tqdm
+
+    from .gradients import spike_time_derivatives
+    from .model import LIFModel
+    from .network import DelayNetwork
+
+    configs = [(p, r, h) for p in placements for r in ratios for h in hidden]
+    tables = []
+    for k, (placement, ratio, sizes) in enumerate(tqdm(configs, disable=not progress, desc="gradcheck")):
+        net = DelayNetwork([4, *sizes, 3], delays=placement, model=LIFModel(tau_m=ratio * 5 * ms, tau_s=5 * ms),
+                           seed=seed + k)
+        inputs = np.random.default_rng(seed + k).uniform(0.15, 2.0, size=(batch, 4)) * 5e-3
+        table = gradcheck(net, inputs, seed=seed + k)
+        times = ExactSubstrate().run(net, inputs)
+        sums = [spike_time_derivatives(net, times, layer)[1].sum(axis=1)[np.isfinite(times[layer + 1])]
+                for layer in range(len(net.weights))]
+        table.insert(0, "sizes", "-".join(map(str, net.sizes)))
+        table.insert(0, "ratio", ratio)
+        table.insert(0, "placement", placement)
+        table["sum_rule"] = max(float(np.abs(s - 1).max(initial=0.0)) for s in sums)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)

@@ -20,7 +20,7 @@ import numpy as np
 from .checks import float_array, times_in_seconds
 from .delays import reduce_arrival_gradient
 
-__all__ = ["Gradients", "backward"]
+__all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes"]
 
 
 @dataclass
@@ -74,28 +74,82 @@ def backward(net, spike_times, dL_dT_out):
     delta = float_array(dL_dT_out, "dL_dT_out", (batch, net.sizes[-1]))
     if np.any((delta != 0) & ~np.isfinite(times[-1])):
         raise ValueError("dL_dT_out must be 0 for output neurons that did not spike (inf)")
-    kernel = net.kernel
     tau = net.model._tau_s
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
     for layer in reversed(range(len(net.weights))):
-        weights = net.weights[layer]
-        arrivals = times[layer][:, :, None] / tau + net.total_delays(layer)[None] / tau  # (batch, pre, post)
-        with np.errstate(invalid="ignore"):
-            lag = times[layer + 1][:, None, :] / tau - arrivals
-            causal = np.isfinite(lag) & (lag > 0)
-        lag = np.where(causal, lag, 1.0)
-        psp = np.where(causal, kernel.psp(lag), 0.0)
-        dpsp = np.where(causal, kernel.dpsp(lag), 0.0)
-        slope = np.einsum("bip,ip->bp", dpsp, weights)    # V'(T), (batch, post)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(delta != 0, delta / slope, 0.0)
-        weight_grads.append(-np.einsum("bip,bp->ip", psp, scale))
-        arrival_grad = dpsp * weights[None] * scale[:, None, :]   # dL/dt~, (batch, pre, post)
+        dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
+        weight_grads.append(np.einsum("bip,bp->ip", dT_dw, delta) / tau)
+        arrival_grad = dT_darrival * delta[:, None, :]    # dL/dt~ in units of tau_s, (batch, pre, post)
         delay_grads.append({p: g / tau for p, g in
                             reduce_arrival_gradient(arrival_grad, net.placements[layer]).items()})
         delta = arrival_grad.sum(axis=-1)
     return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau)
+
+
+def spike_time_derivatives(net, spike_times, layer):
+    """Exact derivatives of the spike times of one layer with respect to its inputs.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+    spike_times : list of ndarray
+        Spike times of every layer in seconds (``inf`` = no spike).
+    layer : int
+        Connection layer: derivatives of the spike times of layer ``layer + 1``.
+
+    Returns
+    -------
+    dT_dw : ndarray, shape (batch, n_pre, n_post)
+        ``dT_j/dw_ij`` in seconds per unit weight.
+    dT_darrival : ndarray, shape (batch, n_pre, n_post)
+        ``dT_j/dt~_ij`` (dimensionless); for every spiking neuron ``j`` the sum
+        over ``i`` is 1. Both are 0 for inputs outside the causal set and for
+        neurons that did not spike.
+    """
+    tau = net.model._tau_s
+    psp, dpsp, slope = _causal_kernels(net, spike_times, layer)
+    spiking = np.isfinite(spike_times[layer + 1])[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dT_dw = np.where(spiking, -tau * psp / slope[:, None, :], 0.0)
+        dT_darrival = np.where(spiking, dpsp / slope[:, None, :], 0.0)
+    return dT_dw, dT_darrival
+
+
+def membrane_slopes(net, spike_times):
+    """``V'(T)`` of every neuron at its spike, from spike times only.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+    spike_times : list of ndarray
+        Spike times of every layer in seconds.
+
+    Returns
+    -------
+    list of ndarray
+        One ``(batch, n)`` array per non-input layer, in units of
+        ``1/tau_s`` (dimensionless membrane per ``tau_s``); ``inf`` for
+        neurons that did not spike. Values near 0 mark grazing crossings.
+    """
+    slopes = []
+    for layer in range(len(net.weights)):
+        slope = _causal_kernels(net, spike_times, layer)[2]
+        slopes.append(np.where(np.isfinite(spike_times[layer + 1]), slope, np.inf))
+    return slopes
+
+
+def _causal_kernels(net, spike_times, layer):
+    """PSP and weighted PSP slope of every causal input at each spike, and V'(T), in units of tau_s."""
+    kernel = net.kernel
+    with np.errstate(invalid="ignore"):
+        lag = (spike_times[layer + 1][:, None, :] - spike_times[layer][:, :, None]
+               - net.total_delays(layer)[None]) / net.model._tau_s
+        causal = np.isfinite(lag) & (lag > 0)
+    lag = np.where(causal, lag, 1.0)
+    psp = np.where(causal, kernel.psp(lag), 0.0)
+    dpsp = np.where(causal, kernel.dpsp(lag), 0.0) * net.weights[layer][None]
+    return psp, dpsp, dpsp.sum(axis=1)
 
 
 def _check_spike_times(net, spike_times):

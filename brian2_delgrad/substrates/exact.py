@@ -94,7 +94,7 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     return np.where(valid.any(axis=-1), times, np.inf)
 
 
-def _root_find(kernel, statistics, start, finite, tolerance=1e-13, max_iterations=100):
+def _root_find(kernel, statistics, start, finite, max_iterations=200):
     """First upward crossing after each interval start, by safeguarded Newton iteration.
 
     The membrane of a fixed set of inputs has at most one extremum
@@ -116,6 +116,7 @@ def _root_find(kernel, statistics, start, finite, tolerance=1e-13, max_iteration
     S = [s[has_root] for s in statistics]
     low, high = start[has_root], peak[has_root]
     x = 0.5 * (low + high)
+    last_step = np.full(x.size, np.inf)
     active = np.arange(x.size)
     for _ in range(max_iterations):
         if active.size == 0:
@@ -127,9 +128,13 @@ def _root_find(kernel, statistics, start, finite, tolerance=1e-13, max_iteration
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = xa - excess / kernel.slope(xa, Sa)
         new = np.where((newton >= la) & (newton <= ha), newton, 0.5 * (la + ha))
+        step = np.abs(new - xa)
         x[active], low[active], high[active] = new, la, ha
-        # Rounding in V limits the root to ~1e-14 relative: stop well above that.
-        active = active[np.abs(new - xa) > tolerance * np.maximum(1.0, np.abs(xa))]
+        # Stop at a fixed point, or once near the root when rounding in V stops the steps from shrinking.
+        near = step <= 1e-12 * np.maximum(1.0, np.abs(new))
+        moving = (step > 0) & ~(near & (step >= last_step[active]))
+        last_step[active] = step
+        active = active[moving]
     result = np.full(start.shape, np.nan)
     result[has_root] = x
     return result
