@@ -32,7 +32,7 @@ def _gradcheck(args):
 
     table = gradcheck_sweep(batch=args.batch, seed=args.seed, progress=True)
     summary = table.groupby(["placement", "ratio", "sizes"], sort=False).agg(
-        compared=("compared", "sum"), excluded=("excluded", "sum"), below_floor=("below_floor", "sum"),
+        compared=("compared", "sum"), excluded=("excluded", "sum"), nonzero=("nonzero", "sum"), below_floor=("below_floor", "sum"),
         max_rel_diff=("max_rel_diff", "max"), sum_rule=("sum_rule", "max")).reset_index()
     with pd.option_context("display.width", 120, "display.max_rows", None):
         print(summary.to_string(index=False, formatters={"max_rel_diff": "{:.2e}".format,

@@ -260,7 +260,7 @@ def gradcheck_sweep(placements=CHECKED_PLACEMENTS, ratios=(1.0, 2.0, 1.5), hidde
     tables = []
     for k, (placement, ratio, sizes) in enumerate(tqdm(configs, disable=not progress, desc="gradcheck")):
         net = DelayNetwork([4, *sizes, 3], delays=placement, model=LIFModel(tau_m=ratio * 5 * ms, tau_s=5 * ms),
-                           seed=seed + k)
+                           weight_init=(1.5, 1.0), seed=seed + k)
         inputs = np.random.default_rng(seed + k).uniform(0.15, 2.0, size=(batch, 4)) * 5e-3
         table = gradcheck(net, inputs, seed=seed + k)
         times = ExactSubstrate().run(net, inputs)

@@ -1,0 +1,29 @@
+"""Shared fixtures and helpers for the test suite."""
+import numpy as np
+import pytest
+from brian2 import ms
+
+from brian2_delgrad import LIFModel
+
+TAU_S = 5e-3
+
+
+def reference_psp(s, ratio):
+    """The PSP of a unit input from REFERENCE.md, typed independently of the package (s in tau_s)."""
+    s = np.asarray(s, dtype=float)
+    if ratio == 1.0:
+        value = s * np.exp(-s)
+    else:
+        value = ratio / (ratio - 1) * (np.exp(-s / ratio) - np.exp(-s))
+    return np.where(s > 0, value, 0.0)
+
+
+def yin_yang_like_inputs(batch, n_in=4, seed=0):
+    """Input spike times uniform in (0.15, 2) tau_s, in seconds, shape (batch, n_in)."""
+    return np.random.default_rng(seed).uniform(0.15, 2.0, size=(batch, n_in)) * TAU_S
+
+
+@pytest.fixture(params=[1.0, 2.0, 1.5], ids=["ratio1", "ratio2", "ratio1.5"])
+def model(request):
+    """A LIF model for each tau_m/tau_s checked in the acceptance criteria."""
+    return LIFModel(tau_m=request.param * 5 * ms, tau_s=5 * ms)

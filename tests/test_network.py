@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+from brian2 import ms, mV
+
+from brian2_delgrad import DelayNetwork, LIFModel
+from brian2_delgrad.delays import parse_placements
+
+
+@pytest.mark.parametrize("hidden, placement, expected", [
+    (30, "none", 210), (30, "axonal", 244), (30, "dendritic", 243), (30, "synaptic", 420),
+    (5, "none", 35), (5, "axonal", 44), (5, "dendritic", 43), (5, "synaptic", 70),
+])
+def test_parameter_counts_match_the_published_ones(hidden, placement, expected):
+    assert DelayNetwork([4, hidden, 3], delays=placement).n_parameters == expected
+
+
+def test_delay_shapes_and_range():
+    net = DelayNetwork([4, 30, 3], delays="axonal+dendritic+synaptic", seed=1)
+    assert net.delays[0]["axonal"].shape == (4,)
+    assert net.delays[0]["dendritic"].shape == (30,)
+    assert net.delays[1]["synaptic"].shape == (30, 3)
+    every = np.concatenate([d.ravel() for layer in net.delays for d in layer.values()])
+    assert np.all((every > 0) & (every < 5e-3))                   # in (0, tau_s) seconds
+    total = net.total_delays(0)
+    expected = net.delays[0]["axonal"][:, None] + net.delays[0]["dendritic"][None] + net.delays[0]["synaptic"]
+    np.testing.assert_allclose(total, expected)
+
+
+def test_per_layer_placements():
+    net = DelayNetwork([4, 6, 3], delays=["axonal", "none"])
+    assert net.placements == [("axonal",), ()]
+    assert net.delays[1] == {}
+    assert np.all(net.total_delays(1) == 0)
+
+
+def test_same_seed_same_network():
+    a, b, c = DelayNetwork([4, 6, 3], seed=3), DelayNetwork([4, 6, 3], seed=3), DelayNetwork([4, 6, 3], seed=4)
+    assert np.array_equal(a.weights[0], b.weights[0]) and np.array_equal(a.delays[1]["synaptic"], b.delays[1]["synaptic"])
+    assert not np.array_equal(a.weights[0], c.weights[0])
+
+
+def test_weight_init_mean_and_std():
+    net = DelayNetwork([200, 200, 3], delays="none", weight_init=[(0.5, 1.0), (2.0, 0.0)], seed=0)
+    assert net.weights[0].mean() == pytest.approx(0.5, abs=0.02)
+    assert net.weights[0].std() == pytest.approx(1.0, abs=0.02)
+    assert np.all(net.weights[1] == 2.0)
+
+
+def test_set_parameters_takes_actual_delays_with_units():
+    net = DelayNetwork([4, 6, 3], delays="axonal")
+    net.set_parameters(weights=[np.ones((4, 6)), np.ones((6, 3))],
+                       delays=[{"axonal": np.arange(4) * ms}, {"axonal": np.zeros(6)}])
+    np.testing.assert_allclose(net.delays[0]["axonal"], np.arange(4) * 1e-3)
+    assert net.weights[1].dtype == np.float64
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(weights=[np.ones((4, 6))]), "weights"),
+    (dict(weights=[np.ones((4, 6)), np.ones((6, 4))]), r"weights\[1\]"),
+    (dict(weights=[np.ones((4, 6)), np.ones(3)]), r"weights\[1\]"),       # nothing is broadcast
+    (dict(weights=[np.full((4, 6), np.nan), np.ones((6, 3))]), r"weights\[0\].*NaN"),
+    (dict(delays=[{"axonal": -np.ones(4)}, {"axonal": np.zeros(6)}]), r"delays\[0\]\['axonal'\].*>= 0"),
+    (dict(delays=[{"axonal": np.ones(4) * mV}, {"axonal": np.zeros(6)}]), r"delays\[0\]"),
+    (dict(delays=[{"synaptic": np.ones((4, 6))}, {"axonal": np.zeros(6)}]), r"delays\[0\].*keys"),
+    (dict(delays=[{"axonal": np.ones(5)}, {"axonal": np.zeros(6)}]), r"delays\[0\].*shape"),
+])
+def test_set_parameters_rejects_bad_values(kwargs, match):
+    net = DelayNetwork([4, 6, 3], delays="axonal")
+    before = [w.copy() for w in net.weights]
+    with pytest.raises(ValueError, match=match):
+        net.set_parameters(**kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.weights))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(sizes=[4]), "sizes"), (dict(sizes=[4, 0, 3]), "sizes"), (dict(sizes=[4, 2.5, 3]), "sizes"),
+    (dict(sizes=[4, 6, 3], delays="somatic"), "delays.*somatic"),
+    (dict(sizes=[4, 6, 3], delays="axonal+axonal"), "delays.*repeated"),
+    (dict(sizes=[4, 6, 3], delays=["axonal"]), "delays"),
+    (dict(sizes=[4, 6, 3], delays=3), "delays"),
+    (dict(sizes=[4, 6, 3], model="lif"), "model"),
+    (dict(sizes=[4, 6, 3], weight_init=(1.0, -1.0)), "weight_init"),
+    (dict(sizes=[4, 6, 3], delay_range=(2 * ms, 1 * ms)), "delay_range"),
+    (dict(sizes=[4, 6, 3], delay_range=(-1 * ms, 1 * ms)), "delay_range"),
+])
+def test_bad_constructor_arguments_name_the_field(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DelayNetwork(**kwargs)
+
+
+def test_placement_parsing_is_canonical():
+    assert parse_placements("synaptic+axonal", 2) == [("axonal", "synaptic")] * 2
+    assert parse_placements(" none ", 1) == [()]
+    with pytest.raises(ValueError, match="none"):
+        parse_placements("none+axonal", 1)
+
+
+def test_model_and_repr():
+    net = DelayNetwork([4, 6, 3], delays="axonal+dendritic", model=LIFModel(tau_m=5 * ms))
+    assert net.model.ratio == 1.0
+    assert "axonal+dendritic" in repr(net)
+    copy = net.copy()
+    copy.weights[0][0, 0] += 1
+    assert copy.weights[0][0, 0] != net.weights[0][0, 0]
