@@ -42,9 +42,9 @@ class LIFModel:
     >>> model = LIFModel(tau_m=10*ms, tau_s=5*ms, theta=1.0)
     >>> model.ratio
     2.0
-    >>> print(model.equations)  # doctest: +NORMALIZE_WHITESPACE
+    >>> print(model.equations)
     dI/dt = -I/tau_s : 1
-    dv/dt = I/tau_s - v/tau_m : 1
+    dv/dt = -v/tau_m + I/tau_s : 1
     """
 
     threshold = "v > theta"
