@@ -35,14 +35,17 @@ class Gradients:
         ``dL/dd`` in 1/second, placement name -> array of the delay's shape.
     input_times : ndarray, shape (batch, n_in)
         ``dL/dt`` of every input spike time, in 1/second (per sample).
+    guarded : int
+        (sample, neuron) pairs whose error was dropped by the grazing guard.
     """
 
     weights: list
     delays: list
     input_times: np.ndarray
+    guarded: int = 0
 
 
-def backward(net, spike_times, dL_dT_out):
+def backward(net, spike_times, dL_dT_out, max_sensitivity=None):
     """Exact gradients of the loss with respect to weights, delays and input spike times.
 
     Parameters
@@ -56,6 +59,11 @@ def backward(net, spike_times, dL_dT_out):
     dL_dT_out : array_like, shape (batch, n_out)
         ``dL/dT`` of the output spike times in 1/second; must be 0 for silent
         output neurons.
+    max_sensitivity : float, optional
+        Per-sample guard against grazing crossings: where a neuron's
+        ``|dT/dw_i|`` exceeds this (in ``tau_s`` per unit weight) for some
+        input ``i`` of a sample, that neuron's error in that sample is dropped
+        (no weight or delay gradient from it, nothing sent further back).
 
     Returns
     -------
@@ -77,14 +85,20 @@ def backward(net, spike_times, dL_dT_out):
     tau = net.model._tau_s
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
+    guarded = 0
     for layer in reversed(range(len(net.weights))):
         dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
+        if max_sensitivity is not None:
+            grazing = ~(np.abs(dT_dw).max(axis=1) <= max_sensitivity * tau) & (delta != 0)   # NaN too
+            guarded += int(grazing.sum())
+            delta = np.where(grazing, 0.0, delta)
         weight_grads.append(np.einsum("bip,bp->ip", dT_dw, delta) / tau)
         arrival_grad = dT_darrival * delta[:, None, :]    # dL/dt~ in units of tau_s, (batch, pre, post)
         delay_grads.append({p: g / tau for p, g in
                             reduce_arrival_gradient(arrival_grad, net.placements[layer]).items()})
         delta = arrival_grad.sum(axis=-1)
-    return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau)
+    return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau,
+                     guarded=guarded)
 
 
 def spike_time_derivatives(net, spike_times, layer):

@@ -1,0 +1,120 @@
+"""Time-to-first-spike losses with exact dL/dT, and the prediction rule.
+
+A loss is called as ``loss(output_times, labels, tau_s)`` with output spike
+times in seconds (``inf`` = silent), shape (batch, n_out), integer labels of
+shape (batch,) and the synaptic time constant in seconds. It returns the loss
+of every sample (batch,) and ``dL/dT`` (batch, n_out) in 1/second, 0 for
+silent neurons. Inside, times are measured in units of ``tau_s``.
+
+A sample whose label neuron is silent costs the constant ``silent_loss`` and
+passes no gradient (the trainer's missing-spike rule deals with silence).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES"]
+
+
+@dataclass(frozen=True)
+class ShiftInvariantMSE:
+    """Shift-invariant mean squared error of the DelGrad Yin-Yang networks.
+
+    ``L = 1/2 sum_k ((t_k - t_label) - D_k)^2`` with ``D_k = margin`` for
+    ``k != label`` and 0 for the label, times in units of ``tau_s``: the label
+    neuron should fire ``margin`` before the others, whatever the absolute
+    time. A silent non-label neuron is as late as wanted and contributes 0.
+
+    Parameters
+    ----------
+    margin : float
+        Desired lead of the label neuron, in units of ``tau_s`` (default 0.2).
+    silent_loss : float
+        Loss of a sample whose label neuron is silent.
+    """
+
+    margin: float = 0.2
+    silent_loss: float = 1.0
+
+    def __call__(self, output_times, labels, tau_s):
+        t, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
+        target = label_time[:, None] + np.where(np.arange(t.shape[1])[None] == labels[:, None], 0.0, self.margin)
+        with np.errstate(invalid="ignore"):
+            error = np.where(np.isfinite(t), t - target, 0.0)
+        error[label_silent] = 0.0
+        grad = error.copy()
+        grad[rows, labels] -= error.sum(axis=1)        # t_label enters every other term
+        loss = np.where(label_silent, self.silent_loss, 0.5 * (error ** 2).sum(axis=1))
+        return loss, grad / tau_s
+
+
+@dataclass(frozen=True)
+class TTFSCrossEntropy:
+    """Cross-entropy of ``softmax(-t / xi)`` plus ``alpha * exp(t_label / beta)`` (Fast & Deep).
+
+    Times, ``xi`` and ``beta`` in units of ``tau_s``. Silent neurons have
+    probability 0.
+
+    Parameters
+    ----------
+    xi : float
+        Softmax temperature (default 0.2).
+    alpha, beta : float
+        Weight and time scale of the regulariser that pushes the label neuron
+        to fire early (defaults 0.005 and 1).
+    silent_loss : float
+        Loss of a sample whose label neuron is silent.
+    """
+
+    xi: float = 0.2
+    alpha: float = 0.005
+    beta: float = 1.0
+    silent_loss: float = 1.0
+
+    def __call__(self, output_times, labels, tau_s):
+        t, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
+        safe_label = np.where(label_silent, 0.0, label_time)
+        scaled = -(t - safe_label[:, None]) / self.xi          # label at 0; silent -> -inf
+        top = np.max(np.where(np.isfinite(scaled), scaled, -np.inf), axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        weights = np.exp(scaled - top)
+        probabilities = weights / weights.sum(axis=1, keepdims=True)
+        regulariser = self.alpha * np.exp(safe_label / self.beta)
+        grad = -probabilities / self.xi
+        grad[rows, labels] += 1 / self.xi + regulariser / self.beta
+        loss = -np.log(probabilities[rows, labels]) + regulariser
+        grad[label_silent] = 0.0
+        return np.where(label_silent, self.silent_loss, loss), grad / tau_s
+
+
+#: Losses by the names used in model files.
+LOSSES = {"shift_mse": ShiftInvariantMSE, "cross_entropy": TTFSCrossEntropy}
+
+
+def predict_labels(output_times):
+    """The earliest-firing output neuron of each sample; -1 if all are silent (counts as wrong).
+
+    Parameters
+    ----------
+    output_times : ndarray, shape (batch, n_out)
+
+    Returns
+    -------
+    ndarray of int64, shape (batch,)
+    """
+    output_times = np.asarray(output_times, dtype=np.float64)
+    winner = np.argmin(output_times, axis=1)
+    return np.where(np.isfinite(output_times).any(axis=1), winner, -1)
+
+
+def _prepare(output_times, labels, tau_s):
+    t = np.asarray(output_times, dtype=np.float64) / tau_s
+    labels = np.asarray(labels)
+    if t.ndim != 2 or labels.shape != t.shape[:1]:
+        raise ValueError(f"labels must have shape ({t.shape[0]},) to match output_times {t.shape}, "
+                         f"got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= t.shape[1]):
+        raise ValueError(f"labels must lie in [0, {t.shape[1] - 1}]")
+    rows = np.arange(t.shape[0])
+    label_time = t[rows, labels]
+    return t, rows, label_time, ~np.isfinite(label_time)

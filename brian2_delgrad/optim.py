@@ -1,0 +1,146 @@
+"""Optimisation: Adam, bounded delays, the missing-spike rule and the non-finite guard."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Adam", "DelayBounds", "step_decay", "missing_spike_layer", "finite_or_zero"]
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba) over a list of arrays, updated in place.
+
+    Parameters
+    ----------
+    beta1, beta2, eps : float
+        The usual Adam constants.
+
+    Attributes
+    ----------
+    steps : int
+        Updates made so far.
+    moments : list of tuple of ndarray
+        First and second moment of every parameter array.
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    steps: int = 0
+    moments: list = field(default_factory=list)
+
+    def step(self, parameters, gradients, learning_rates):
+        """Update ``parameters`` in place.
+
+        Parameters
+        ----------
+        parameters, gradients : list of ndarray
+            Matching arrays.
+        learning_rates : list of float
+            One learning rate per array.
+        """
+        if not self.moments:
+            self.moments = [(np.zeros_like(p), np.zeros_like(p)) for p in parameters]
+        self.steps += 1
+        correction1 = 1 - self.beta1 ** self.steps
+        correction2 = 1 - self.beta2 ** self.steps
+        for p, g, lr, (m, v) in zip(parameters, gradients, learning_rates, self.moments):
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            p -= lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+
+
+@dataclass(frozen=True)
+class DelayBounds:
+    """How delays are kept in ``[low, high]`` while they learn.
+
+    ``'sigmoid'``: the optimiser works on ``raw`` with
+    ``d = low + (high - low) * sigmoid(raw)`` (the published recipe);
+    ``'clip'``: it works on ``d / tau_s`` directly, clipped after every step.
+
+    Parameters
+    ----------
+    method : {'sigmoid', 'clip'}
+    low, high : float
+        Bounds in seconds, ``0 <= low < high``.
+    tau_s : float
+        Synaptic time constant in seconds (the unit of the ``'clip'`` parameter).
+    """
+
+    method: str
+    low: float
+    high: float
+    tau_s: float
+
+    def __post_init__(self):
+        if self.method not in ("sigmoid", "clip"):
+            raise ValueError(f"delay bounds must be 'sigmoid' or 'clip', got {self.method!r}")
+        if not (np.isfinite(self.low) and np.isfinite(self.high) and 0 <= self.low < self.high):
+            raise ValueError(f"delay range must satisfy 0 <= low < high, got ({self.low}, {self.high}) s")
+
+    def to_free(self, delays):
+        """Optimiser parameter for actual delays (seconds)."""
+        if self.method == "clip":
+            return np.clip(delays, self.low, self.high) / self.tau_s
+        fraction = np.clip((delays - self.low) / (self.high - self.low), 1e-12, 1 - 1e-12)
+        return np.log(fraction / (1 - fraction))
+
+    def to_delays(self, free):
+        """Actual delays (seconds) for the optimiser parameter."""
+        if self.method == "clip":
+            return np.clip(free * self.tau_s, self.low, self.high)
+        return self.low + (self.high - self.low) / (1 + np.exp(-free))
+
+    def free_gradient(self, free, delay_gradient):
+        """Chain rule from ``dL/dd`` (1/second) to the gradient of the optimiser parameter."""
+        if self.method == "clip":
+            return delay_gradient * self.tau_s
+        sigmoid = 1 / (1 + np.exp(-free))
+        return delay_gradient * (self.high - self.low) * sigmoid * (1 - sigmoid)
+
+    def project(self, free):
+        """Keep a ``'clip'`` parameter inside the range after a step (no-op for ``'sigmoid'``)."""
+        if self.method == "clip":
+            np.clip(free, self.low / self.tau_s, self.high / self.tau_s, out=free)
+
+
+def step_decay(rate, epoch, factor, every):
+    """Learning rate of 1-based ``epoch``: ``rate * factor ** ((epoch - 1) // every)``."""
+    return rate * factor ** ((epoch - 1) // every)
+
+
+def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0):
+    """The earliest layer with too many silent neurons in a batch, or ``None``.
+
+    Parameters
+    ----------
+    spike_times : list of ndarray
+        Spike times of every layer (input layer first), (batch, n) each.
+    hidden_limit, output_limit : float
+        Largest acceptable fraction of ``inf`` spike times in a hidden layer and
+        in the output layer.
+
+    Returns
+    -------
+    int or None
+        Index into ``spike_times`` (1 = first hidden layer).
+    """
+    last = len(spike_times) - 1
+    for layer in range(1, last + 1):
+        limit = output_limit if layer == last else hidden_limit
+        if np.mean(~np.isfinite(spike_times[layer])) > limit:
+            return layer
+    return None
+
+
+def finite_or_zero(arrays):
+    """Replace non-finite entries by 0 in place; return how many there were."""
+    count = 0
+    for array in arrays:
+        bad = ~np.isfinite(array)
+        if bad.any():
+            count += int(bad.sum())
+            array[bad] = 0.0
+    return count

@@ -1,0 +1,297 @@
+"""Trainer: minibatch training of a DelayNetwork on spike times, with checkpoints and resume."""
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .checks import times_in_seconds
+from .gradients import backward
+from .losses import ShiftInvariantMSE, predict_labels
+from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, step_decay
+from .substrates import ExactSubstrate
+
+__all__ = ["Trainer"]
+
+_CHECKPOINT_VERSION = 1
+
+
+class Trainer:
+    """Train weights and delays of a :class:`~brian2_delgrad.network.DelayNetwork` with exact gradients.
+
+    The forward pass runs on ``substrate`` (exact, Brian2, noisy ...); the
+    backward pass takes the recorded spike times only. Configuration lives in
+    the constructor, learning in :meth:`fit`, as in scikit-learn.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+        Trained in place.
+    substrate : object, optional
+        Anything with ``run(net, input_times) -> list of spike-time arrays``
+        (default :class:`~brian2_delgrad.substrates.ExactSubstrate`).
+    loss : callable, optional
+        ``loss(output_times, labels, tau_s) -> (loss per sample, dL/dT)``
+        (default :class:`~brian2_delgrad.losses.ShiftInvariantMSE`).
+    lr_weights, lr_delays : float
+        Adam learning rates of weights and of the delays' optimiser parameters.
+    batch_size : int
+    lr_decay, decay_every : float, int
+        Learning rates are multiplied by ``lr_decay`` every ``decay_every`` epochs.
+    delay_bounds : {'sigmoid', 'clip'}
+        How delays stay in ``delay_range`` (see :class:`~brian2_delgrad.optim.DelayBounds`).
+    delay_range : tuple of Quantity, optional
+        ``(low, high)``; default ``(0, tau_s)``.
+    hidden_silence, output_silence : float
+        Missing-spike rule: a batch in which more than these fractions of
+        hidden / output spike times are missing is not used for a step;
+        instead ``bump`` (doubling while it repeats) is added to the weights
+        into the silent neurons of the earliest such layer.
+    bump : float
+    max_sensitivity : float or None
+        Per-sample grazing guard of :func:`~brian2_delgrad.gradients.backward`
+        (``tau_s`` per unit weight).
+    seed : int
+        Seed of the shuffling.
+    progress : bool
+        Show a progress bar over epochs.
+
+    Attributes
+    ----------
+    history_ : pandas.DataFrame
+        One row per epoch and split (see :meth:`fit`).
+    epoch_ : int
+        Epochs trained so far.
+    """
+
+    def __init__(self, net, substrate=None, loss=None, lr_weights=0.01, lr_delays=0.003, batch_size=150,
+                 lr_decay=0.95, decay_every=20, delay_bounds="sigmoid", delay_range=None,
+                 hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_sensitivity=None, seed=0,
+                 progress=True):
+        self.net = net
+        self.substrate = ExactSubstrate() if substrate is None else substrate
+        self.loss = ShiftInvariantMSE() if loss is None else loss
+        for name, value in dict(lr_weights=lr_weights, lr_delays=lr_delays, lr_decay=lr_decay, bump=bump).items():
+            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name, value in dict(batch_size=batch_size, decay_every=decay_every).items():
+            if not (isinstance(value, (int, np.integer)) and value > 0):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, value in dict(hidden_silence=hidden_silence, output_silence=output_silence).items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+        tau_s = net.model._tau_s
+        if delay_range is None:
+            low, high = 0.0, tau_s
+        else:
+            low, high = (float(times_in_seconds(v, "delay_range", (), minimum=0.0)) for v in delay_range)
+        self.bounds = DelayBounds(delay_bounds, low, high, tau_s)
+        self.lr_weights, self.lr_delays = float(lr_weights), float(lr_delays)
+        self.batch_size, self.lr_decay, self.decay_every = int(batch_size), float(lr_decay), int(decay_every)
+        self.hidden_silence, self.output_silence, self.bump = hidden_silence, output_silence, float(bump)
+        self.max_sensitivity = max_sensitivity
+        self.seed = seed
+        self.progress = progress
+        self._reset()
+
+    def _reset(self):
+        self.history_ = pd.DataFrame()
+        self.epoch_ = 0
+        self._rng = np.random.default_rng(self.seed)
+        self._adam = Adam()
+        self._bump_now = self.bump
+        self._free = [{p: self.bounds.to_free(d) for p, d in layer.items()} for layer in self.net.delays]
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def fit(self, X, y, validation=None, epochs=300, checkpoint=None, resume=None):
+        """Train for ``epochs`` epochs in total (counting those of a resumed run).
+
+        Parameters
+        ----------
+        X : Quantity or array_like, shape (n_samples, n_in)
+            Input spike times (seconds if plain numbers).
+        y : array_like of int, shape (n_samples,)
+            Labels: index of the output neuron that should fire first.
+        validation : tuple, optional
+            ``(X_val, y_val)`` evaluated after every epoch.
+        epochs : int
+        checkpoint : str or Path, optional
+            File written atomically after every epoch.
+        resume : str or Path, optional
+            Checkpoint to continue from (and to keep writing, unless
+            ``checkpoint`` names another file). On the exact substrate a
+            resumed run ends with bit-identical parameters.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The history: one row per epoch and split (``'train'``,
+            ``'validation'``; epoch 0 is the untrained network) with
+            ``loss`` (mean over samples), ``accuracy``, ``silent_<k>`` (fraction
+            of silent neurons in layer ``k``), ``skipped`` (batches skipped by
+            the missing-spike rule), ``guarded`` (sample-neuron errors dropped
+            by the grazing guard), ``nonfinite`` (gradient entries zeroed),
+            ``lr_weights``, ``lr_delays`` and ``wall_time`` (seconds of the
+            epoch). Train metrics are averaged over the epoch's minibatches,
+            before their updates.
+        """
+        X, y = self._check_data(X, y, "X", "y")
+        if validation is not None:
+            validation = self._check_data(*validation, "validation[0]", "validation[1]")
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if resume is not None:
+            self._load(resume)
+            checkpoint = resume if checkpoint is None else checkpoint
+        else:
+            self._reset()
+            if validation is not None:
+                self._record(self._evaluate(*validation, "validation", 0, 0.0))
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=min(self.epoch_, epochs), disable=not self.progress, desc="training",
+                   unit="epoch")
+        while self.epoch_ < epochs:
+            start = time.perf_counter()
+            train = self._train_epoch(X, y)
+            rows = [train]
+            if validation is not None:
+                rows.append(self._evaluate(*validation, "validation", self.epoch_, 0.0))
+            elapsed = time.perf_counter() - start
+            for row in rows:
+                row["wall_time"] = elapsed
+                self._record(row)
+            if checkpoint is not None:
+                self._save(checkpoint)
+            bar.update(1)
+            bar.set_postfix(acc=f"{rows[-1]['accuracy']:.3f}", loss=f"{rows[-1]['loss']:.4f}")
+        bar.close()
+        return self.history_
+
+    def predict(self, X):
+        """Predicted labels (earliest output spike; -1 if all outputs are silent), shape (n_samples,)."""
+        X = times_in_seconds(X, "X", (None, self.net.sizes[0]), allow_inf=True)
+        return predict_labels(self.substrate.run(self.net, X)[-1])
+
+    def score(self, X, y):
+        """Accuracy on ``(X, y)``; a sample without output spike counts as wrong."""
+        X, y = self._check_data(X, y, "X", "y")
+        return float(np.mean(self.predict(X) == y))
+
+    # -- one epoch ---------------------------------------------------------------------------------
+
+    def _train_epoch(self, X, y):
+        self.epoch_ += 1
+        net, tau = self.net, self.net.model._tau_s
+        lr_w = step_decay(self.lr_weights, self.epoch_, self.lr_decay, self.decay_every)
+        lr_d = step_decay(self.lr_delays, self.epoch_, self.lr_decay, self.decay_every)
+        order = self._rng.permutation(len(y))
+        totals = dict(loss=0.0, correct=0, skipped=0, guarded=0, nonfinite=0)
+        silent = np.zeros(len(net.sizes) - 1)
+        for begin in range(0, len(y), self.batch_size):
+            batch = order[begin:begin + self.batch_size]
+            times = self.substrate.run(net, X[batch])
+            losses, dL_dT = self.loss(times[-1], y[batch], tau)
+            totals["loss"] += losses.sum()
+            totals["correct"] += int((predict_labels(times[-1]) == y[batch]).sum())
+            silent += [np.sum(~np.isfinite(t)) / t.shape[1] for t in times[1:]]
+            layer = missing_spike_layer(times, self.hidden_silence, self.output_silence)
+            if layer is not None:
+                quiet = ~np.isfinite(times[layer]).all(axis=0)
+                net.weights[layer - 1][:, quiet] += self._bump_now
+                self._bump_now *= 2
+                totals["skipped"] += 1
+                continue
+            self._bump_now = self.bump
+            grads = backward(net, times, dL_dT, max_sensitivity=self.max_sensitivity)
+            totals["guarded"] += grads.guarded
+            self._apply(grads, lr_w, lr_d, totals)
+        n = len(y)
+        return self._row("train", self.epoch_, totals["loss"] / n, totals["correct"] / n, silent / n,
+                         skipped=totals["skipped"], guarded=totals["guarded"], nonfinite=totals["nonfinite"],
+                         lr_weights=lr_w, lr_delays=lr_d)
+
+    def _apply(self, grads, lr_w, lr_d, totals):
+        """One Adam step on weights and the delays' free parameters; nothing non-finite gets through."""
+        names = [(k, p) for k, layer in enumerate(self._free) for p in layer]
+        free_grads = [self.bounds.free_gradient(self._free[k][p], grads.delays[k][p]) for k, p in names]
+        gradients = list(grads.weights) + free_grads
+        totals["nonfinite"] += finite_or_zero(gradients)
+        parameters = list(self.net.weights) + [self._free[k][p] for k, p in names]
+        rates = [lr_w] * len(self.net.weights) + [lr_d] * len(names)
+        self._adam.step(parameters, gradients, rates)
+        for k, p in names:
+            self.bounds.project(self._free[k][p])
+            self.net.delays[k][p] = self.bounds.to_delays(self._free[k][p])
+
+    def _evaluate(self, X, y, split, epoch, wall_time):
+        times = self.substrate.run(self.net, X)
+        losses, _ = self.loss(times[-1], y, self.net.model._tau_s)
+        correct = predict_labels(times[-1]) == y
+        silent = [np.mean(~np.isfinite(t)) for t in times[1:]]
+        return self._row(split, epoch, float(losses.mean()), float(correct.mean()), np.array(silent),
+                         wall_time=wall_time)
+
+    def _row(self, split, epoch, loss, accuracy, silent, **extra):
+        row = dict(epoch=epoch, split=split, loss=float(loss), accuracy=float(accuracy))
+        row.update({f"silent_{k + 1}": float(s) for k, s in enumerate(silent)})
+        row.update(extra)
+        return row
+
+    def _record(self, row):
+        self.history_ = pd.concat([self.history_, pd.DataFrame([row])], ignore_index=True)
+
+    def _check_data(self, X, y, x_name, y_name):
+        X = times_in_seconds(X, x_name, (None, self.net.sizes[0]), allow_inf=True)
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{y_name} must be integer labels of shape ({X.shape[0]},), got {y.dtype} {y.shape}")
+        if y.size and (y.min() < 0 or y.max() >= self.net.sizes[-1]):
+            raise ValueError(f"{y_name} must lie in [0, {self.net.sizes[-1] - 1}]")
+        return X, y
+
+    # -- checkpoints -------------------------------------------------------------------------------
+
+    def _save(self, path):
+        """Write everything needed to continue bit-identically, atomically (npz, no pickle)."""
+        path = Path(path)
+        arrays = {f"weights_{k}": w for k, w in enumerate(self.net.weights)}
+        arrays.update({f"free_{k}_{p}": f for k, layer in enumerate(self._free) for p, f in layer.items()})
+        for i, (m, v) in enumerate(self._adam.moments):
+            arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"] = m, v
+        meta = dict(version=_CHECKPOINT_VERSION, epoch=self.epoch_, adam_steps=self._adam.steps,
+                    bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
+                    placements=[list(p) for p in self.net.placements],
+                    history=json.loads(self.history_.to_json(orient="records")))
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+    def _load(self, path):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as err:
+            raise ValueError(f"resume: cannot read checkpoint {path}: {err}") from None
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        if meta.get("version") != _CHECKPOINT_VERSION or meta["sizes"] != list(self.net.sizes) or \
+                meta["placements"] != [list(p) for p in self.net.placements]:
+            raise ValueError(f"resume: checkpoint {path} belongs to another network or version")
+        self._reset()
+        self.net.weights = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
+        self._free = [{p: arrays[f"free_{k}_{p}"] for p in layer} for k, layer in enumerate(self.net.delays)]
+        self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self._free]
+        count = sum(1 for key in arrays if key.startswith("adam_m_"))
+        self._adam = Adam(steps=meta["adam_steps"],
+                          moments=[(arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"]) for i in range(count)])
+        self._bump_now = meta["bump"]
+        self._rng.bit_generator.state = meta["rng"]
+        self.epoch_ = meta["epoch"]
+        self.history_ = pd.DataFrame(meta["history"])
