@@ -82,7 +82,7 @@ class TTFSCrossEntropy:
         regulariser = self.alpha * np.exp(safe_label / self.beta)
         grad = -probabilities / self.xi
         grad[rows, labels] += 1 / self.xi + regulariser / self.beta
-        loss = -np.log(probabilities[rows, labels]) + regulariser
+        loss = top[:, 0] + np.log(weights.sum(axis=1)) + regulariser     # -log p_label (label at 0)
         grad[label_silent] = 0.0
         return np.where(label_silent, self.silent_loss, loss), grad / tau_s
 

@@ -265,7 +265,7 @@ class Trainer:
         meta = dict(version=_CHECKPOINT_VERSION, epoch=self.epoch_, adam_steps=self._adam.steps,
                     bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
                     placements=[list(p) for p in self.net.placements],
-                    history=json.loads(self.history_.to_json(orient="records")))
+                    history=self.history_.to_dict(orient="list"))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         temporary = path.with_name(path.name + ".tmp")
         with open(temporary, "wb") as handle:

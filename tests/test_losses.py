@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from brian2_delgrad.losses import ShiftInvariantMSE, TTFSCrossEntropy, predict_labels
+
+TAU = 5e-3
+
+
+def random_outputs(seed, batch=40, n_out=3):
+    rng = np.random.default_rng(seed)
+    times = rng.uniform(0.5, 3.0, size=(batch, n_out)) * TAU
+    labels = rng.integers(0, n_out, size=batch)
+    silent = rng.random((batch, n_out)) < 0.15
+    silent[np.arange(batch), labels] = False
+    times[silent] = np.inf
+    return times, labels
+
+
+@pytest.mark.parametrize("loss", [ShiftInvariantMSE(), ShiftInvariantMSE(margin=0.5), TTFSCrossEntropy(),
+                                  TTFSCrossEntropy(xi=0.5, alpha=0.1, beta=2.0)])
+def test_gradient_matches_finite_differences(loss):
+    times, labels = random_outputs(0)
+    value, grad = loss(times, labels, TAU)
+    h = 1e-7 * TAU
+    for k in range(times.shape[1]):
+        finite = np.isfinite(times[:, k])
+        up, down = times.copy(), times.copy()
+        up[finite, k] += h
+        down[finite, k] -= h
+        numeric = (loss(up, labels, TAU)[0] - loss(down, labels, TAU)[0]) / (2 * h)
+        np.testing.assert_allclose(grad[finite, k], numeric[finite], rtol=1e-6, atol=1e-6 / TAU)
+        assert np.all(grad[~finite, k] == 0)
+    assert np.all(np.isfinite(value))
+
+
+def test_mse_is_shift_invariant_and_zero_at_the_margin():
+    loss = ShiftInvariantMSE(margin=0.2)
+    times = np.array([[1.0, 1.2, 1.2], [2.0, 1.0, 1.2]]) * TAU
+    labels = np.array([0, 1])
+    value, grad = loss(times, labels, TAU)
+    np.testing.assert_allclose(value, [0.0, 0.5 * 0.8 ** 2], atol=1e-12)
+    shifted, _ = loss(times + 3 * TAU, labels, TAU)
+    np.testing.assert_allclose(shifted, value, atol=1e-12)
+    np.testing.assert_allclose(grad[0], 0, atol=1e-9)
+
+
+def test_cross_entropy_prefers_an_early_label():
+    loss = TTFSCrossEntropy()
+    good, _ = loss(np.array([[1.0, 2.0, 2.0]]) * TAU, np.array([0]), TAU)
+    bad, _ = loss(np.array([[2.0, 1.0, 2.0]]) * TAU, np.array([0]), TAU)
+    assert good[0] < bad[0]
+
+
+@pytest.mark.parametrize("loss", [ShiftInvariantMSE(silent_loss=3.0), TTFSCrossEntropy(silent_loss=3.0)])
+def test_silent_label_costs_a_constant_without_gradient(loss):
+    times = np.array([[np.inf, 1.0, 2.0]]) * TAU
+    value, grad = loss(times, np.array([0]), TAU)
+    assert value[0] == 3.0 and np.all(grad == 0)
+
+
+def test_prediction_is_the_earliest_spike_and_silence_is_wrong():
+    times = np.array([[2.0, 1.0, 3.0], [np.inf, np.inf, 0.5], [np.inf] * 3])
+    np.testing.assert_array_equal(predict_labels(times), [1, 2, -1])
+
+
+def test_bad_labels_are_rejected():
+    with pytest.raises(ValueError, match="labels"):
+        ShiftInvariantMSE()(np.ones((2, 3)), np.array([0, 3]), TAU)
+    with pytest.raises(ValueError, match="labels"):
+        TTFSCrossEntropy()(np.ones((2, 3)), np.array([0]), TAU)

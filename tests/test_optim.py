@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from brian2_delgrad.optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, step_decay
+
+
+def test_adam_first_step_is_the_learning_rate_times_the_sign():
+    p = np.array([1.0, -2.0, 0.5])
+    Adam().step([p], [np.array([0.3, -4.0, 1e-3])], [0.01])
+    np.testing.assert_allclose(p, [0.99, -1.99, 0.49], rtol=1e-6)
+
+
+def test_adam_matches_the_textbook_recursion():
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=5)
+    q = p.copy()
+    adam = Adam()
+    m = v = np.zeros(5)
+    for t in range(1, 6):
+        g = rng.normal(size=5)
+        adam.step([p], [g], [0.1])
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        q = q - 0.1 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    np.testing.assert_allclose(p, q, rtol=1e-13)
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "clip"])
+def test_delay_bounds_round_trip_and_chain_rule(method):
+    bounds = DelayBounds(method, 1e-3, 6e-3, 5e-3)
+    delays = np.array([1.5e-3, 3e-3, 5.9e-3])
+    free = bounds.to_free(delays)
+    np.testing.assert_allclose(bounds.to_delays(free), delays, rtol=1e-12)
+    h = 1e-6
+    numeric = (bounds.to_delays(free + h) - bounds.to_delays(free - h)) / (2 * h)
+    np.testing.assert_allclose(bounds.free_gradient(free, np.ones(3)), numeric, rtol=1e-6)
+
+
+def test_delays_stay_in_range():
+    for method in ("sigmoid", "clip"):
+        bounds = DelayBounds(method, 0.0, 5e-3, 5e-3)
+        free = bounds.to_free(np.array([1e-3, 4e-3]))
+        free += np.array([-100.0, 100.0])
+        bounds.project(free)
+        delays = bounds.to_delays(free)
+        assert np.all((delays >= 0) & (delays <= 5e-3))
+
+
+@pytest.mark.parametrize("method, low, high", [("linear", 0, 1), ("clip", 2e-3, 1e-3), ("sigmoid", -1e-3, 1e-3)])
+def test_bad_delay_bounds(method, low, high):
+    with pytest.raises(ValueError, match="delay"):
+        DelayBounds(method, low, high, 5e-3)
+
+
+def test_step_decay():
+    assert step_decay(0.01, 1, 0.95, 20) == 0.01
+    assert step_decay(0.01, 20, 0.95, 20) == 0.01
+    assert step_decay(0.01, 21, 0.95, 20) == pytest.approx(0.0095)
+    assert step_decay(0.01, 300, 0.95, 20) == pytest.approx(0.01 * 0.95 ** 14)
+
+
+def test_missing_spike_layer():
+    ok = [np.zeros((10, 4)), np.ones((10, 5)), np.ones((10, 3))]
+    assert missing_spike_layer(ok) is None
+    hidden = [t.copy() for t in ok]
+    hidden[1][:4, :] = np.inf                # 40 % of hidden spike times missing
+    assert missing_spike_layer(hidden) == 1
+    hidden[1][:4, :] = 1.0
+    hidden[1][:3, :] = np.inf                # 30 %: tolerated
+    assert missing_spike_layer(hidden) is None
+    output = [t.copy() for t in ok]
+    output[2][0, 0] = np.inf                 # a single missing output spike
+    assert missing_spike_layer(output) == 2
+
+
+def test_finite_or_zero_counts_and_cleans():
+    a, b = np.array([1.0, np.nan, np.inf]), np.array([[-np.inf, 2.0]])
+    assert finite_or_zero([a, b]) == 3
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a[0] == 1.0 and b[0, 1] == 2.0
