@@ -19,10 +19,32 @@ def main(argv=None):
     check.add_argument("--seed", type=int, default=0, help="seed of networks and inputs (default 0)")
     check.add_argument("--tolerance", type=float, default=1e-6,
                        help="largest acceptable relative difference (default 1e-6)")
+    train = commands.add_parser(
+        "train", help="train a network described in a model file on Yin-Yang",
+        description="Train the network of a model file (models/*.toml) with its recipe; write the history "
+                    "table, the final parameters and a figure of the training curves to --out, and print "
+                    "the test accuracy. Re-running the same command continues from the checkpoint that is "
+                    "written after every epoch.")
+    train.add_argument("model", help="model file, e.g. models/yinyang_h30_ws.toml")
+    train.add_argument("--epochs", type=int, help="number of epochs (default: the model file's)")
+    train.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default 0)")
+    train.add_argument("--out", help="output folder (default results/<model>/seed<seed>)")
+    train.add_argument("--restart", action="store_true", help="ignore a checkpoint left in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.batch < 1:
-        parser.error("--batch must be at least 1")
-    return _gradcheck(args)
+    if args.command == "gradcheck":
+        if args.batch < 1:
+            parser.error("--batch must be at least 1")
+        return _gradcheck(args)
+    if args.epochs is not None and args.epochs < 0:
+        parser.error("--epochs must be >= 0")
+    from .config import ConfigError
+
+    try:
+        return _train(args)
+    except ConfigError as err:
+        print(f"brian2-delgrad: error: {err}", file=sys.stderr)
+        return 2
 
 
 def _gradcheck(args):
@@ -48,3 +70,50 @@ def _gradcheck(args):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _train(args):
+    import hashlib
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .config import ConfigError
+    from .modelfile import load_model_file
+    from .plots import plot_training
+
+    description = load_model_file(args.model)
+    epochs = description.training["epochs"] if args.epochs is None else args.epochs
+    out = Path(args.out or Path("results") / description.name / f"seed{args.seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
+    run = dict(model=str(args.model), sha256=hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
+               seed=args.seed)
+    resume = None
+    if checkpoint.exists() and not args.restart:
+        previous = json.loads(run_file.read_text()) if run_file.exists() else {}
+        if {k: previous.get(k) for k in ("sha256", "seed")} != {k: run[k] for k in ("sha256", "seed")}:
+            raise ConfigError(f"{out}: holds a checkpoint of another model file or seed; "
+                              "use --restart or another --out")
+        resume = checkpoint
+    run_file.write_text(json.dumps(run, indent=1))
+    net = description.network(seed=args.seed)
+    trainer = description.trainer(net, seed=args.seed, progress=not args.quiet)
+    if resume is not None:
+        print(f"resuming from {checkpoint}")
+    history = trainer.fit(*description.data("train"), validation=description.data("validation"),
+                          epochs=epochs, checkpoint=checkpoint, resume=resume)
+    history.insert(0, "seed", args.seed)
+    history.insert(0, "model", description.name)
+    history.to_csv(out / "history.csv", index=False)
+    net.save(out / "parameters.npz")
+    plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}")
+    accuracy = trainer.score(*description.data("test"))
+    summary = dict(model=description.name, seed=args.seed, epochs=trainer.epoch_, n_parameters=net.n_parameters,
+                   test_accuracy=accuracy, seconds_per_epoch=float(pd.Series(
+                       history.loc[history.split == "train", "wall_time"]).median()))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"wrote {out}/history.csv, parameters.npz, training.png, summary.json")
+    print(f"test accuracy: {accuracy:.3f}")
+    return 0

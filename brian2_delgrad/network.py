@@ -1,5 +1,6 @@
 """DelayNetwork: a layered feed-forward network of LIF neurons with weights and delays."""
 import copy
+import json
 
 import numpy as np
 
@@ -119,6 +120,34 @@ class DelayNetwork:
                                                 delay_shape(p, *shape), minimum=0.0)
                             for p in placements})
             self.delays = new
+
+    def save(self, path):
+        """Write sizes, placements, model and parameters to an ``.npz`` file (no pickle).
+
+        Arrays ``weights_<k>`` and ``delays_<k>_<placement>`` (seconds), and a
+        JSON ``meta`` entry with ``sizes``, ``placements``, ``tau_m``,
+        ``tau_s`` (seconds) and ``theta``.
+        """
+        arrays = {f"weights_{k}": w for k, w in enumerate(self.weights)}
+        arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
+        meta = dict(sizes=list(self.sizes), placements=["+".join(p) or "none" for p in self.placements],
+                    tau_m=self.model._tau_m, tau_s=self.model._tau_s, theta=self.model.theta)
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a network written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        model = LIFModel(tau_m=meta["tau_m"], tau_s=meta["tau_s"], theta=meta["theta"])
+        net = cls(meta["sizes"], delays=meta["placements"], model=model)
+        net.set_parameters(weights=[arrays[f"weights_{k}"] for k in range(len(net.weights))],
+                           delays=[{p: arrays[f"delays_{k}_{p}"] for p in placements}
+                                   for k, placements in enumerate(net.placements)])
+        return net
 
     def copy(self):
         """An independent copy of the network."""

@@ -1,0 +1,222 @@
+"""Network descriptions in ``models/*.toml``: neuron equations, sizes, delays, initialisation, training.
+
+A model file is data: it is parsed strictly, quantities such as ``"5*ms"``
+without evaluation, and any unknown key, wrong type, wrong unit or impossible
+value is a :class:`~brian2_delgrad.config.ConfigError` naming the file and the
+field. See ``models/yinyang_h30_ws.toml`` for a complete, commented example.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from brian2 import Equations, second
+from brian2.parsing.sympytools import str_to_sympy
+from brian2.units.fundamentalunits import DIMENSIONLESS
+
+from .config import read_toml
+from .datasets import encode_times, yin_yang_split
+from .delays import parse_placements
+from .losses import LOSSES
+from .model import LIFModel
+from .network import DelayNetwork
+from .training import Trainer
+
+__all__ = ["ModelFile", "load_model_file"]
+
+_LIF = {"v": "-v/tau_m + I/tau_s", "I": "-I/tau_s"}
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A parsed model description.
+
+    Attributes
+    ----------
+    name : str
+        The file's stem, e.g. ``'yinyang_h30_ws'``.
+    description : str
+    model : LIFModel
+    sizes : tuple of int
+    delays : str or list of str
+        Placements as written in the file.
+    delay_range : tuple of float
+        ``(low, high)`` in seconds.
+    delay_bounds : str
+        ``'sigmoid'`` or ``'clip'``.
+    weight_init : list of tuple
+        ``(mean, std)`` per connection layer.
+    encoding : dict
+        ``t_early``, ``t_late`` in units of ``tau_s``.
+    loss : callable
+    training : dict
+        ``epochs`` and the :class:`~brian2_delgrad.training.Trainer` settings.
+    """
+
+    name: str
+    description: str
+    model: LIFModel
+    sizes: tuple
+    delays: object
+    delay_range: tuple
+    delay_bounds: str
+    weight_init: list
+    encoding: dict
+    loss: object
+    training: dict
+
+    def network(self, seed=0):
+        """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork`."""
+        return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,
+                            delay_range=tuple(v * second for v in self.delay_range), seed=seed)
+
+    def trainer(self, net, seed=0, substrate=None, progress=True):
+        """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe."""
+        settings = {k: v for k, v in self.training.items() if k != "epochs"}
+        return Trainer(net, substrate=substrate, loss=self.loss, delay_bounds=self.delay_bounds,
+                       delay_range=tuple(v * second for v in self.delay_range), seed=seed, progress=progress,
+                       **settings)
+
+    def data(self, split):
+        """Encoded Yin-Yang split: input spike times in seconds (n, 4) and labels (n,)."""
+        features, labels = yin_yang_split(split)
+        return encode_times(features, self.model.tau_s, **self.encoding), labels
+
+
+def load_model_file(path):
+    """Read and check a model file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    ModelFile
+
+    Raises
+    ------
+    ConfigError
+        With ``FILE: section.key: what is wrong`` for any problem.
+    """
+    top = read_toml(path)
+    description = top.string("description", "")
+    neuron = top.section("neuron")
+    model = _neuron(neuron)
+    network = top.section("network")
+    sizes = tuple(network.list("sizes"))
+    for size in sizes:
+        network.check_number("sizes", size, minimum=1, integer=True)
+    if len(sizes) < 2:
+        raise network.error("sizes", "needs at least an input and an output layer, e.g. [4, 30, 3]")
+    delays = network.raw("delays")
+    try:
+        parse_placements(delays, len(sizes) - 1)
+    except ValueError as err:
+        raise network.error("delays", str(err).removeprefix("delays: ")) from None
+    low, high = (network.quantity("delay_range", second, value=v) for v in network.list("delay_range", length=2))
+    low, high = float(low / second), float(high / second)
+    if not 0 <= low < high:
+        raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
+    delay_bounds = network.string("delay_bounds", "sigmoid", choices=("sigmoid", "clip"))
+    network.done()
+    init = top.section("init")
+    weight_init = _weight_init(init, len(sizes) - 1)
+    init.done()
+    data = top.section("data")
+    data.string("dataset", choices=("yin_yang",))
+    encoding = dict(t_early=data.number("t_early", 0.15, minimum=0), t_late=data.number("t_late", 2.0, positive=True))
+    if encoding["t_early"] >= encoding["t_late"]:
+        raise data.error("t_late", "must be larger than t_early")
+    data.done()
+    loss = _loss(top.section("loss"))
+    training = _training(top.section("training"))
+    top.done()
+    return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
+                     delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
+                     encoding=encoding, loss=loss, training=training)
+
+
+def _neuron(section):
+    tau_m = section.quantity("tau_m", second, positive=True)
+    tau_s = section.quantity("tau_s", second, positive=True)
+    theta = section.number("theta", positive=True)
+    model = LIFModel(tau_m=tau_m, tau_s=tau_s, theta=theta)
+    text = section.string("equations")
+    try:
+        equations = Equations(text)
+    except Exception as err:          # Brian2 raises several types for malformed equations
+        raise section.error("equations", f"not valid Brian2 equations: {err}") from None
+    if set(equations.diff_eq_names) != set(_LIF) or set(equations.names) != set(_LIF):
+        raise section.error("equations", "must define exactly dv/dt and dI/dt of the LIF model with "
+                                         "exponential current synapses: " + "; ".join(
+                                             f"d{k}/dt = {v} : 1" for k, v in _LIF.items()))
+    constants = {"tau_m": float(tau_m / second), "tau_s": float(tau_s / second)}
+    for name, expected in _LIF.items():
+        if equations[name].dim is not DIMENSIONLESS:
+            raise section.error("equations", f"{name} must be dimensionless (': 1')")
+        got = str_to_sympy(equations[name].expr.code)
+        if {s.name for s in got.free_symbols} - {"v", "I", "tau_m", "tau_s"}:
+            raise section.error("equations", f"d{name}/dt may use only v, I, tau_m and tau_s, got "
+                                             f"{equations[name].expr.code!r}")
+        if not _same_linear_function(got, str_to_sympy(expected), constants):
+            raise section.error("equations", f"d{name}/dt = {equations[name].expr.code} is not the LIF model's "
+                                             f"d{name}/dt = {expected}")
+    for key, expected in (("threshold", LIFModel.threshold), ("on_pre", LIFModel.on_pre)):
+        value = section.string(key, expected)
+        if re.sub(r"\s+", "", value) != re.sub(r"\s+", "", expected):
+            raise section.error(key, f"must be {expected!r} (the model's spike condition and synapse), got {value!r}")
+    section.done()
+    return model
+
+
+def _same_linear_function(got, expected, constants):
+    """Whether two right-hand sides agree at several points (v, I) with the file's time constants."""
+    for v, current in ((1.0, 0.0), (0.0, 1.0), (0.7, -1.3)):
+        point = dict(constants, v=v, I=current)
+        a, b = (float(e.subs({s: point[s.name] for s in e.free_symbols})) for e in (got, expected))
+        if abs(a - b) > 1e-12 * max(abs(a), abs(b), 1.0):
+            return False
+    return True
+
+
+def _weight_init(section, n_layers):
+    value = section.list("weights")
+    pairs = value if value and isinstance(value[0], list) else [value] * n_layers
+    if len(pairs) != n_layers:
+        raise section.error("weights", f"needs one [mean, std] pair or one per connection layer ({n_layers})")
+    result = []
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise section.error("weights", f"must be [mean, std] or a list of such pairs, got {pair!r}")
+        result.append((section.check_number("weights", pair[0]), section.check_number("weights", pair[1], minimum=0)))
+    return result
+
+
+def _loss(section):
+    name = section.string("name", choices=tuple(LOSSES))
+    cls = LOSSES[name]
+    fields = {f for f in cls.__dataclass_fields__}
+    settings = {key: section.number(key, positive=key != "alpha", minimum=0 if key == "alpha" else None)
+                for key in sorted(fields) if section.has(key)}
+    section.done()
+    return cls(**settings)
+
+
+def _training(section):
+    training = dict(
+        epochs=section.number("epochs", integer=True, minimum=0),
+        batch_size=section.number("batch_size", integer=True, minimum=1),
+        lr_weights=section.number("lr_weights", positive=True),
+        lr_delays=section.number("lr_delays", None, positive=True),
+        lr_decay=section.number("lr_decay", 1.0, positive=True, maximum=1.0),
+        decay_every=section.number("decay_every", 1, integer=True, minimum=1),
+        hidden_silence=section.number("hidden_silence", 0.3, minimum=0, maximum=1),
+        output_silence=section.number("output_silence", 0.0, minimum=0, maximum=1),
+        bump=section.number("bump", 5e-4, positive=True),
+        max_sensitivity=section.number("max_sensitivity", None, positive=True),
+    )
+    section.done()
+    if training["lr_delays"] is None:
+        training["lr_delays"] = training["lr_weights"]
+    return training
+

@@ -1,0 +1,102 @@
+"""brian2-delgrad train: outputs, clear errors for broken model files, and kill-and-resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brian2_delgrad.cli import main
+
+MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "brian2_delgrad", *args], capture_output=True, text=True,
+                          **kwargs)
+
+
+def test_train_writes_its_outputs_and_the_test_accuracy(tmp_path, capsys):
+    assert main(["train", MODEL, "--epochs", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(out.strip().splitlines()[-1].removeprefix("test accuracy: "))
+    assert 0.5 < accuracy <= 1
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert set(history.split) == {"train", "validation"} and history.epoch.max() == 3
+    assert (tmp_path / "training.png").stat().st_size > 10_000
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["test_accuracy"] == pytest.approx(accuracy, abs=5e-4) and summary["n_parameters"] == 70
+    with np.load(tmp_path / "parameters.npz") as params:
+        assert params["weights_0"].shape == (4, 5) and params["delays_1_synaptic"].shape == (5, 3)
+
+
+BROKEN = {
+    "missing section": ("[loss]", "[lossy]", "missing table [loss]"),
+    "negative tau": ('tau_m = "10*ms"', 'tau_m = "-10*ms"', "neuron.tau_m: must be positive"),
+    "unknown unit": ('tau_s = "5*ms"', 'tau_s = "5*parsec"', "neuron.tau_s: unknown unit 'parsec'"),
+    "unknown placement": ('delays = "synaptic"', 'delays = "somatic"', "network.delays: unknown placement"),
+    "python expression": ('tau_m = "10*ms"', "tau_m = \"__import__('os').getcwd()\"", "neuron.tau_m"),
+    "wrong type": ("epochs = 300", "epochs = 30.5", "training.epochs: must be an integer"),
+    "unknown key": ("lr_decay = 0.95", "lr_decaay = 0.95", "training.lr_decaay: unknown key"),
+    "other equations": ("dI/dt = -I/tau_s", "dI/dt = -I/tau_m", "neuron.equations"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_model_files_give_one_clear_line(tmp_path, case):
+    old, new, message = BROKEN[case]
+    text = open(MODEL).read()
+    assert old in text
+    path = tmp_path / "broken.toml"
+    path.write_text(text.replace(old, new, 1))
+    result = run_cli("train", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "WARNING" not in line]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"brian2-delgrad: error: {path}: ") and message in lines[0], lines[0]
+
+
+def test_killed_training_resumes_bit_identically(tmp_path):
+    """SIGKILL a training run mid-way, re-run the same command, compare with an uninterrupted run."""
+    args = ["train", MODEL, "--epochs", "25", "--seed", "3", "--quiet"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "brian2_delgrad", *args, "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = killed / "checkpoint.npz"
+    deadline = time.time() + 120
+    epoch = 0
+    while time.time() < deadline and process.poll() is None:
+        if checkpoint.exists():
+            with np.load(checkpoint) as data:
+                epoch = json.loads(data["meta"].tobytes().decode())["epoch"]
+            if epoch >= 5:
+                break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with np.load(checkpoint) as data:                       # never half-written
+        meta = json.loads(data["meta"].tobytes().decode())
+    assert 5 <= meta["epoch"] < 25, "the run was not killed mid-way"
+    assert sorted(set(meta["history"]["epoch"])) == list(range(meta["epoch"] + 1))
+    resumed = run_cli(*args, "--out", str(killed))
+    assert resumed.returncode == 0 and "resuming from" in resumed.stdout
+    straight = run_cli(*args, "--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0
+    with np.load(killed / "parameters.npz") as a, np.load(tmp_path / "straight" / "parameters.npz") as b:
+        assert a.files == b.files
+        for key in a.files:
+            assert np.array_equal(a[key], b[key]), key
+    history = pd.read_csv(killed / "history.csv")
+    assert list(history[history.split == "train"].epoch) == list(range(1, 26))   # no epoch lost or repeated
+    assert resumed.stdout.splitlines()[-1] == straight.stdout.splitlines()[-1]
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    assert main(["train", MODEL, "--epochs", "1", "--seed", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["train", MODEL, "--epochs", "2", "--seed", "2", "--out", str(tmp_path), "--quiet"]) == 2
+    assert main(["train", MODEL, "--epochs", "2", "--seed", "2", "--out", str(tmp_path), "--quiet",
+                 "--restart"]) == 0
