@@ -98,18 +98,18 @@ def total_delay(delays, n_pre, n_post):
 
 
 def reduce_arrival_gradient(arrival_gradient, placements):
-    """Gradient with respect to the delays of each placement, from the gradient per arrival.
+    """Gradient with respect to the delays of each placement, from the gradient per synapse.
 
     Parameters
     ----------
-    arrival_gradient : ndarray, shape (batch, n_pre, n_post)
-        ``dL/dt~_ij`` for every sample and synapse (0 outside the causal set).
+    arrival_gradient : ndarray, shape (n_pre, n_post)
+        ``dL/dt~_ij`` summed over the batch (0 outside the causal sets).
     placements : tuple of str
 
     Returns
     -------
     dict
-        Placement name -> gradient array of the placement's shape, summed over the batch.
+        Placement name -> gradient array of the placement's shape.
     """
-    reductions = {"axonal": (0, 2), "dendritic": (0, 1), "synaptic": 0}
-    return {p: arrival_gradient.sum(axis=reductions[p]) for p in placements}
+    reductions = {"axonal": lambda g: g.sum(axis=1), "dendritic": lambda g: g.sum(axis=0), "synaptic": np.copy}
+    return {p: reductions[p](arrival_gradient) for p in placements}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import float_array, times_in_seconds
+from .compiled import compiled_layer
 from .delays import reduce_arrival_gradient
 
 __all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes"]
@@ -45,7 +46,7 @@ class Gradients:
     guarded: int = 0
 
 
-def backward(net, spike_times, dL_dT_out, max_sensitivity=None):
+def backward(net, spike_times, dL_dT_out, max_sensitivity=None, compiled=True):
     """Exact gradients of the loss with respect to weights, delays and input spike times.
 
     Parameters
@@ -64,6 +65,10 @@ def backward(net, spike_times, dL_dT_out, max_sensitivity=None):
         ``|dT/dw_i|`` exceeds this (in ``tau_s`` per unit weight) for some
         input ``i`` of a sample, that neuron's error in that sample is dropped
         (no weight or delay gradient from it, nothing sent further back).
+    compiled : bool
+        Use the numba-compiled layer kernels where available
+        (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
+        NumPy pass (the reference).
 
     Returns
     -------
@@ -85,20 +90,34 @@ def backward(net, spike_times, dL_dT_out, max_sensitivity=None):
     tau = net.model._tau_s
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
+    compiled = compiled_layer(net.kernel) if compiled else None
+    limit = np.inf if max_sensitivity is None else float(max_sensitivity)
     guarded = 0
     for layer in reversed(range(len(net.weights))):
-        dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
-        if max_sensitivity is not None:
-            grazing = ~(np.abs(dT_dw).max(axis=1) <= max_sensitivity * tau) & (delta != 0)   # NaN too
-            guarded += int(grazing.sum())
-            delta = np.where(grazing, 0.0, delta)
-        weight_grads.append(np.einsum("bip,bp->ip", dT_dw, delta) / tau)
-        arrival_grad = dT_darrival * delta[:, None, :]    # dL/dt~ in units of tau_s, (batch, pre, post)
-        delay_grads.append({p: g / tau for p, g in
-                            reduce_arrival_gradient(arrival_grad, net.placements[layer]).items()})
-        delta = arrival_grad.sum(axis=-1)
+        if compiled is not None:
+            grad_w, grad_arrival, delta, count = compiled.backward(
+                times[layer] / tau, times[layer + 1] / tau, net.weights[layer], net.total_delays(layer) / tau,
+                delta, limit)
+        else:
+            grad_w, grad_arrival, delta, count = _layer_backward(net, times, layer, delta, limit)
+        guarded += count
+        weight_grads.append(grad_w)
+        delay_grads.append({p: g / tau for p, g in reduce_arrival_gradient(grad_arrival, net.placements[layer]).items()})
     return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau,
                      guarded=guarded)
+
+
+def _layer_backward(net, times, layer, delta, limit):
+    """NumPy backward of one layer, in units of tau_s; as :meth:`CompiledLayer.backward`."""
+    tau = net.model._tau_s
+    dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
+    grazing = (delta != 0) & ~(np.abs(dT_dw).max(axis=1) <= limit * tau)      # NaN counts as grazing
+    if limit == np.inf:
+        grazing[:] = False
+    delta = np.where(grazing, 0.0, delta)
+    arrival_grad = dT_darrival * delta[:, None, :]
+    grad_w = np.einsum("bip,bp->ip", dT_dw, delta) / tau
+    return grad_w, arrival_grad.sum(axis=0), arrival_grad.sum(axis=-1), int(grazing.sum())
 
 
 def spike_time_derivatives(net, spike_times, layer):

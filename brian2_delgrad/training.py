@@ -103,6 +103,9 @@ class Trainer:
         self._adam = Adam()
         self._bump_now = self.bump
         self._free = [{p: self.bounds.to_free(d) for p, d in layer.items()} for layer in self.net.delays]
+        # The delays become exactly what the free parameters represent (a change of an ulp at most),
+        # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
+        self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self._free]
 
     # -- public API -------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..checks import times_in_seconds
+from ..compiled import compiled_layer
 from ..kernel import derive_kernel
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
@@ -21,10 +22,15 @@ class ExactSubstrate:
     closed_form : bool
         Use the closed-form crossing for ``tau_m/tau_s`` in {1, 2}; ``False``
         forces safeguarded root finding for every ratio.
+    compiled : bool
+        Use the numba-compiled layer kernel where available
+        (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
+        NumPy pass (the reference).
     """
 
-    def __init__(self, closed_form=True):
+    def __init__(self, closed_form=True, compiled=True):
         self.closed_form = bool(closed_form)
+        self.compiled = bool(compiled)
 
     def run(self, net, input_times):
         """Spike times of every layer.
@@ -43,16 +49,21 @@ class ExactSubstrate:
         """
         times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
         kernel = derive_kernel(net.model, closed_form=self.closed_form)
+        compiled = compiled_layer(kernel) if self.compiled else None
         tau = net.model._tau_s
         scaled = times / tau
         result = [times]
         for layer, weights in enumerate(net.weights):
-            scaled = layer_spike_times(kernel, scaled, weights, net.total_delays(layer) / tau)
+            delays = net.total_delays(layer) / tau
+            if compiled is not None:
+                scaled = compiled.forward(scaled, weights, delays)
+            else:
+                scaled = layer_spike_times(kernel, scaled, weights, delays)
             result.append(scaled * tau)
         return result
 
     def __repr__(self):
-        return f"ExactSubstrate(closed_form={self.closed_form})"
+        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled})"
 
 
 def layer_spike_times(kernel, pre_times, weights, delays):

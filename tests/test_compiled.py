@@ -1,0 +1,56 @@
+"""The numba-compiled layer kernels against the vectorised NumPy reference passes."""
+import math
+
+import numpy as np
+import pytest
+from scipy.special import lambertw
+
+from brian2_delgrad import DelayNetwork, ExactSubstrate, backward
+from brian2_delgrad.compiled import _lambert_w0, compiled_layer
+from brian2_delgrad.kernel import derive_kernel
+from conftest import yin_yang_like_inputs
+
+
+def test_lambert_w_matches_scipy():
+    x = np.concatenate([np.linspace(-0.36, 5, 200), np.logspace(1, 8, 20)])
+    ours = np.array([_lambert_w0(v) for v in x])
+    np.testing.assert_allclose(ours, lambertw(x).real, rtol=1e-14, atol=1e-15)
+    # Near the branch point W is ill-conditioned (dW/dx -> inf): check the defining equation instead.
+    near = -1 / math.e + np.logspace(-14, -1, 30)
+    w = np.array([_lambert_w0(v) for v in near])
+    np.testing.assert_allclose(w * np.exp(w), near, rtol=1e-14)
+    assert np.all(w >= -1) and math.isnan(_lambert_w0(-0.5))
+
+
+@pytest.mark.parametrize("closed_form", [True, False])
+def test_compiled_forward_matches_numpy(model, closed_form):
+    net = DelayNetwork([4, 30, 10, 3], delays="axonal+synaptic", model=model, weight_init=(0.6, 1.0), seed=1)
+    x = yin_yang_like_inputs(300, seed=1)
+    x[np.random.default_rng(1).random(x.shape) < 0.1] = np.inf
+    fast = ExactSubstrate(closed_form=closed_form).run(net, x)
+    reference = ExactSubstrate(closed_form=closed_form, compiled=False).run(net, x)
+    assert compiled_layer(derive_kernel(model, closed_form)) is not None
+    spiking = np.concatenate([np.isfinite(t).ravel() for t in fast[1:]])
+    assert 0.3 < spiking.mean() < 0.95
+    for a, b in zip(fast[1:], reference[1:]):
+        assert np.array_equal(np.isfinite(a), np.isfinite(b))
+        np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-13)
+
+
+@pytest.mark.parametrize("max_sensitivity", [None, 1.0])
+def test_compiled_backward_matches_numpy(model, max_sensitivity):
+    net = DelayNetwork([4, 30, 10, 3], delays="axonal+dendritic+synaptic", model=model, weight_init=(0.6, 1.0),
+                       seed=2)
+    times = ExactSubstrate().run(net, yin_yang_like_inputs(200, seed=2))
+    error = np.where(np.isfinite(times[-1]), np.random.default_rng(2).normal(size=times[-1].shape), 0.0)
+    fast = backward(net, times, error, max_sensitivity=max_sensitivity)
+    reference = backward(net, times, error, max_sensitivity=max_sensitivity, compiled=False)
+    assert fast.guarded == reference.guarded
+    if max_sensitivity is not None:
+        assert fast.guarded > 0
+    for a, b in zip(fast.weights, reference.weights):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14 * np.abs(b).max())
+    for a, b in zip(fast.delays, reference.delays):
+        for placement in b:
+            np.testing.assert_allclose(a[placement], b[placement], rtol=1e-12, atol=1e-14 * np.abs(b[placement]).max())
+    np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-12, atol=1e-12)
