@@ -1,8 +1,12 @@
 """brian2_delgrad: exact event-based gradients for weights and transmission delays in Brian2 networks."""
 from .gradients import Gradients, backward
+from .losses import ShiftInvariantMSE, TTFSCrossEntropy
 from .model import LIFModel
+from .modelfile import load_model_file
 from .network import DelayNetwork
 from .substrates import ExactSubstrate
+from .training import Trainer
 
-__all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "backward", "Gradients"]
-__version__ = "0.1.0"
+__all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "backward", "Gradients", "Trainer",
+           "ShiftInvariantMSE", "TTFSCrossEntropy", "load_model_file"]
+__version__ = "0.2.0"

@@ -77,9 +77,11 @@ def _train(args):
     import json
     from pathlib import Path
 
+    import numpy as np
     import pandas as pd
 
     from .config import ConfigError
+    from .losses import predict_labels
     from .modelfile import load_model_file
     from .plots import plot_training
 
@@ -109,9 +111,15 @@ def _train(args):
     history.to_csv(out / "history.csv", index=False)
     net.save(out / "parameters.npz")
     plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}")
-    accuracy = trainer.score(*description.data("test"))
+    test_inputs, test_labels = description.data("test")
+    accuracy = trainer.score(test_inputs, test_labels)
+    last = net.copy()
+    last.set_parameters(**trainer.last_parameters_)
+    last_accuracy = float(np.mean(predict_labels(trainer.substrate.run(last, test_inputs)[-1]) == test_labels))
     summary = dict(model=description.name, seed=args.seed, epochs=trainer.epoch_, n_parameters=net.n_parameters,
-                   test_accuracy=accuracy, seconds_per_epoch=float(pd.Series(
+                   test_accuracy=accuracy, selected_epoch=trainer.best_epoch_ if trainer.keep_best else trainer.epoch_,
+                   test_accuracy_last_epoch=last_accuracy,
+                   seconds_per_epoch=float(pd.Series(
                        history.loc[history.split == "train", "wall_time"]).median()))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {out}/history.csv, parameters.npz, training.png, summary.json")

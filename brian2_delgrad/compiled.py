@@ -44,7 +44,7 @@ class CompiledLayer:
 
         Returns ``(dL/dw, dL/dt~ summed over the batch, dL/dt_pre, guarded)``
         with shapes (n_pre, n_post), (n_pre, n_post), (batch, n_pre), int;
-        ``limit`` is the grazing guard on ``|dT/dw|`` (``inf`` for none).
+        ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none).
         """
         grad_w = np.zeros(weights.shape)
         grad_arrival = np.zeros(weights.shape)
@@ -210,7 +210,7 @@ def _make_backward(psp, dpsp):
                 if limit < math.inf:
                     largest = 0.0
                     for i in range(n_pre):
-                        largest = max(largest, abs(kernel[i] / slope))
+                        largest = max(largest, abs(kernel[i] / slope * error))
                     if not largest <= limit:        # grazing crossing (or NaN): drop this error
                         guarded += 1
                         continue

@@ -85,6 +85,12 @@ class Section:
             raise self.error(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
         return value
 
+    def boolean(self, key, default=...):
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {_kind(value)}")
+        return value
+
     def number(self, key, default=..., minimum=None, maximum=None, positive=False, integer=False):
         value = self.raw(key, default)
         if value is None and default is None:

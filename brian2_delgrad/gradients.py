@@ -46,7 +46,7 @@ class Gradients:
     guarded: int = 0
 
 
-def backward(net, spike_times, dL_dT_out, max_sensitivity=None, compiled=True):
+def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=True):
     """Exact gradients of the loss with respect to weights, delays and input spike times.
 
     Parameters
@@ -60,11 +60,12 @@ def backward(net, spike_times, dL_dT_out, max_sensitivity=None, compiled=True):
     dL_dT_out : array_like, shape (batch, n_out)
         ``dL/dT`` of the output spike times in 1/second; must be 0 for silent
         output neurons.
-    max_sensitivity : float, optional
-        Per-sample guard against grazing crossings: where a neuron's
-        ``|dT/dw_i|`` exceeds this (in ``tau_s`` per unit weight) for some
-        input ``i`` of a sample, that neuron's error in that sample is dropped
-        (no weight or delay gradient from it, nothing sent further back).
+    max_weight_gradient : float, optional
+        Per-sample guard against grazing crossings: where the weight gradient
+        of one sample into one neuron, ``|dL/dT_j * dT_j/dw_ij|`` with times in
+        units of ``tau_s``, exceeds this for some input ``i``, that neuron's
+        error in that sample is dropped (no weight or delay gradient from it,
+        nothing sent further back). The published recipe uses 0.2.
     compiled : bool
         Use the numba-compiled layer kernels where available
         (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
@@ -91,7 +92,7 @@ def backward(net, spike_times, dL_dT_out, max_sensitivity=None, compiled=True):
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
     compiled = compiled_layer(net.kernel) if compiled else None
-    limit = np.inf if max_sensitivity is None else float(max_sensitivity)
+    limit = np.inf if max_weight_gradient is None else float(max_weight_gradient)
     guarded = 0
     for layer in reversed(range(len(net.weights))):
         if compiled is not None:
@@ -111,7 +112,7 @@ def _layer_backward(net, times, layer, delta, limit):
     """NumPy backward of one layer, in units of tau_s; as :meth:`CompiledLayer.backward`."""
     tau = net.model._tau_s
     dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
-    grazing = (delta != 0) & ~(np.abs(dT_dw).max(axis=1) <= limit * tau)      # NaN counts as grazing
+    grazing = (delta != 0) & ~(np.abs(dT_dw * delta[:, None, :]).max(axis=1) <= limit * tau)   # NaN too
     if limit == np.inf:
         grazing[:] = False
     delta = np.where(grazing, 0.0, delta)

@@ -213,7 +213,8 @@ def _training(section):
         hidden_silence=section.number("hidden_silence", 0.3, minimum=0, maximum=1),
         output_silence=section.number("output_silence", 0.0, minimum=0, maximum=1),
         bump=section.number("bump", 5e-4, positive=True),
-        max_sensitivity=section.number("max_sensitivity", None, positive=True),
+        max_weight_gradient=section.number("max_weight_gradient", None, positive=True),
+        keep_best=section.boolean("keep_best", True),
     )
     section.done()
     if training["lr_delays"] is None:

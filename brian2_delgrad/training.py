@@ -50,9 +50,13 @@ class Trainer:
         instead ``bump`` (doubling while it repeats) is added to the weights
         into the silent neurons of the earliest such layer.
     bump : float
-    max_sensitivity : float or None
+    max_weight_gradient : float or None
         Per-sample grazing guard of :func:`~brian2_delgrad.gradients.backward`
-        (``tau_s`` per unit weight).
+        (0.2 in the published recipe).
+    keep_best : bool
+        With validation data, end :meth:`fit` with the parameters of the epoch
+        of highest validation accuracy (the latest of equals), i.e. model
+        selection on the validation split; ``False`` keeps the last epoch's.
     seed : int
         Seed of the shuffling.
     progress : bool
@@ -64,12 +68,16 @@ class Trainer:
         One row per epoch and split (see :meth:`fit`).
     epoch_ : int
         Epochs trained so far.
+    best_epoch_ : int or None
+        Epoch of the highest validation accuracy.
+    last_parameters_ : dict
+        ``weights`` and ``delays`` after the last epoch (whatever ``keep_best`` chose).
     """
 
     def __init__(self, net, substrate=None, loss=None, lr_weights=0.01, lr_delays=0.003, batch_size=150,
                  lr_decay=0.95, decay_every=20, delay_bounds="sigmoid", delay_range=None,
-                 hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_sensitivity=None, seed=0,
-                 progress=True):
+                 hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_weight_gradient=None, keep_best=True,
+                 seed=0, progress=True):
         self.net = net
         self.substrate = ExactSubstrate() if substrate is None else substrate
         self.loss = ShiftInvariantMSE() if loss is None else loss
@@ -91,7 +99,8 @@ class Trainer:
         self.lr_weights, self.lr_delays = float(lr_weights), float(lr_delays)
         self.batch_size, self.lr_decay, self.decay_every = int(batch_size), float(lr_decay), int(decay_every)
         self.hidden_silence, self.output_silence, self.bump = hidden_silence, output_silence, float(bump)
-        self.max_sensitivity = max_sensitivity
+        self.max_weight_gradient = max_weight_gradient
+        self.keep_best = bool(keep_best)
         self.seed = seed
         self.progress = progress
         self._reset()
@@ -102,6 +111,7 @@ class Trainer:
         self._rng = np.random.default_rng(self.seed)
         self._adam = Adam()
         self._bump_now = self.bump
+        self.best_epoch_, self._best = None, None
         self._free = [{p: self.bounds.to_free(d) for p, d in layer.items()} for layer in self.net.delays]
         # The delays become exactly what the free parameters represent (a change of an ulp at most),
         # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
@@ -167,11 +177,20 @@ class Trainer:
             for row in rows:
                 row["wall_time"] = elapsed
                 self._record(row)
+            if validation is not None and (self._best is None or rows[-1]["accuracy"] >= self._best[0]):
+                self._best = (rows[-1]["accuracy"], [w.copy() for w in self.net.weights],
+                              [{p: d.copy() for p, d in layer.items()} for layer in self.net.delays])
+                self.best_epoch_ = self.epoch_
             if checkpoint is not None:
                 self._save(checkpoint)
             bar.update(1)
             bar.set_postfix(acc=f"{rows[-1]['accuracy']:.3f}", loss=f"{rows[-1]['loss']:.4f}")
         bar.close()
+        self.last_parameters_ = dict(weights=[w.copy() for w in self.net.weights],
+                                     delays=[{p: d.copy() for p, d in layer.items()} for layer in self.net.delays])
+        if self.keep_best and self._best is not None:
+            self.net.weights = [w.copy() for w in self._best[1]]
+            self.net.delays = [{p: d.copy() for p, d in layer.items()} for layer in self._best[2]]
         return self.history_
 
     def predict(self, X):
@@ -209,7 +228,7 @@ class Trainer:
                 totals["skipped"] += 1
                 continue
             self._bump_now = self.bump
-            grads = backward(net, times, dL_dT, max_sensitivity=self.max_sensitivity)
+            grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient)
             totals["guarded"] += grads.guarded
             self._apply(grads, lr_w, lr_d, totals)
         n = len(y)
@@ -265,7 +284,11 @@ class Trainer:
         arrays.update({f"free_{k}_{p}": f for k, layer in enumerate(self._free) for p, f in layer.items()})
         for i, (m, v) in enumerate(self._adam.moments):
             arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"] = m, v
+        if self._best is not None:
+            arrays.update({f"best_weights_{k}": w for k, w in enumerate(self._best[1])})
+            arrays.update({f"best_delays_{k}_{p}": d for k, layer in enumerate(self._best[2]) for p, d in layer.items()})
         meta = dict(version=_CHECKPOINT_VERSION, epoch=self.epoch_, adam_steps=self._adam.steps,
+                    best=None if self._best is None else [self.best_epoch_, self._best[0]],
                     bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
                     placements=[list(p) for p in self.net.placements],
                     history=self.history_.to_dict(orient="list"))
@@ -298,3 +321,7 @@ class Trainer:
         self._rng.bit_generator.state = meta["rng"]
         self.epoch_ = meta["epoch"]
         self.history_ = pd.DataFrame(meta["history"])
+        if meta["best"] is not None:
+            self.best_epoch_ = meta["best"][0]
+            self._best = (meta["best"][1], [arrays[f"best_weights_{k}"] for k in range(len(self.net.weights))],
+                          [{p: arrays[f"best_delays_{k}_{p}"] for p in layer} for k, layer in enumerate(self._free)])
