@@ -1,4 +1,5 @@
 """Substrates: forward passes that turn input spike times into the spike times of every layer."""
+from .brian2 import Brian2Substrate
 from .exact import ExactSubstrate
 
-__all__ = ["ExactSubstrate"]
+__all__ = ["ExactSubstrate", "Brian2Substrate"]

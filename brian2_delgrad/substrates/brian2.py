@@ -1,0 +1,176 @@
+"""Brian2 substrate: the batched network simulated by Brian2, spike times recorded, nothing else.
+
+One Brian2 network holds the whole batch as block-diagonal copies of the
+:class:`~brian2_delgrad.network.DelayNetwork`: one ``NeuronGroup`` per layer
+with the model's own equations, inputs that fire once at their times, each
+neuron's first spike only (a ``fired`` flag in the threshold), a
+``SpikeMonitor`` per layer and no ``StateMonitor``. The delays live where they
+belong: ``d_axon`` is a variable of the presynaptic group, ``d_dend`` of the
+postsynaptic group, ``d_syn`` of the ``Synapses``, and every synapse's
+``delay`` is their sum.
+
+Time discretisation: Brian2 records a spike at the start ``t_n`` of the step
+in which ``v`` crosses threshold (up to one ``dt`` early) and applies a
+synaptic effect at the end of the step in which it arrives (one ``dt`` late),
+rounding delays to the ``dt`` grid. An input fires in the step that contains
+its time (``t_in < t + dt``), like a ``SpikeGeneratorGroup``, so that it
+reaches the first layer on average half a step late, as every spike does.
+
+The network is built once per (layer sizes, placements, model, batch size,
+target, dt) and reused: every run restores the initial state and assigns the
+new weights, delays and input times (no recompilation). Runs with fewer
+samples are padded with silent samples; more samples are run in chunks.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import positive_time, times_in_seconds
+
+__all__ = ["Brian2Substrate"]
+
+_TARGETS = ("numpy", "cython")
+
+
+class Brian2Substrate:
+    """Forward pass of a :class:`~brian2_delgrad.network.DelayNetwork` in Brian2.
+
+    Parameters
+    ----------
+    dt : Quantity
+        Simulation time step (default ``10*us``).
+    target : {'cython', 'numpy'}
+        Brian2 runtime code-generation target.
+    batch_size : int, optional
+        Copies of the network simulated at once; default: the size of the
+        first batch run with a network of that shape. Smaller runs (the last
+        batch of an epoch) are padded, larger ones (a validation set) run in
+        chunks: nothing is rebuilt.
+    window : float
+        Simulated time per layer after the latest input and delay, in units
+        of ``tau_m`` (default 3; a crossing after the last input happens
+        before the membrane's peak, within about 1.5 ``tau_m``).
+
+    Examples
+    --------
+    >>> substrate = Brian2Substrate(dt=10*us, target='numpy')   # doctest: +SKIP
+    >>> times = substrate.run(net, input_times)                   # doctest: +SKIP
+    """
+
+    def __init__(self, dt=None, target="cython", batch_size=None, window=3.0):
+        from brian2 import us
+
+        self.dt = positive_time(10 * us if dt is None else dt, "dt")
+        if target not in _TARGETS:
+            raise ValueError(f"target must be one of {', '.join(map(repr, _TARGETS))}, got {target!r}")
+        if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not (np.isscalar(window) and np.isfinite(window) and window > 0):
+            raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
+        self.target, self.batch_size, self.window = target, batch_size, float(window)
+        self._built = {}
+
+    def run(self, net, input_times):
+        """Spike times of every layer, as :meth:`ExactSubstrate.run <brian2_delgrad.ExactSubstrate.run>`.
+
+        Parameters
+        ----------
+        net : DelayNetwork
+        input_times : Quantity or array_like, shape (batch, n_in)
+            Seconds if plain numbers; ``inf`` = no spike.
+
+        Returns
+        -------
+        list of ndarray
+            One ``(batch, n)`` float64 array per layer in seconds (on the dt
+            grid for simulated layers), ``inf`` = no spike.
+        """
+        times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
+        if len(times) == 0:
+            return [np.empty((0, n)) for n in net.sizes]
+        simulation = self._simulation(net, len(times))
+        size = simulation.size
+        chunks = [simulation.run(net, times[k:k + size]) for k in range(0, len(times), size)]
+        return [np.concatenate(layer) for layer in zip(*chunks)]
+
+    def _simulation(self, net, count):
+        """The built simulation for this network shape; built for ``batch_size`` or the first batch's size."""
+        key = (tuple(net.sizes), tuple(net.placements), net.model)
+        if key not in self._built:
+            self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window)
+        return self._built[key]
+
+    def __repr__(self):
+        return f"Brian2Substrate(dt={self.dt * 1e6:g}*us, target={self.target!r}, batch_size={self.batch_size})"
+
+
+@dataclass
+class _Layer:
+    group: object
+    synapses: object
+    monitor: object
+
+
+class _Simulation:
+    """One built Brian2 network: ``size`` block-diagonal copies of a network shape."""
+
+    def __init__(self, net, size, dt, target, window):
+        import brian2 as b2
+
+        self.size, self.target, self.window = size, target, window
+        self.clock = b2.Clock(dt=dt * b2.second)
+        namespace = dict(net.model.namespace)
+        self.inputs = b2.NeuronGroup(size * net.sizes[0], "t_in : second (constant)\nfired : boolean\n"
+                                     "d_axon : second (constant)", threshold="t_in < t + dt and not fired",
+                                     reset="fired = True", clock=self.clock)
+        equations = net.model.equations + b2.Equations("fired : boolean\nd_axon : second (constant)\n"
+                                                       "d_dend : second (constant)")
+        self.layers = []
+        source = self.inputs
+        for n_pre, n_post in net.layer_shapes:
+            group = b2.NeuronGroup(size * n_post, equations, threshold=f"{net.model.threshold} and not fired",
+                                   reset="fired = True", method="exact", namespace=namespace, clock=self.clock)
+            synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)",
+                                   on_pre="I_post += w", clock=self.clock)
+            sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
+            synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
+            self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group)))
+            source = group
+        self.network = b2.Network(self.inputs, *[obj for layer in self.layers
+                                                 for obj in (layer.group, layer.synapses, layer.monitor)])
+        self.network.store("initial")
+
+    def run(self, net, input_times):
+        import brian2 as b2
+
+        count = len(input_times)
+        padded = np.full((self.size, net.sizes[0]), np.inf)
+        padded[:count] = input_times
+        self.network.restore("initial")              # restore first: it resets weights and delays too
+        self.inputs.t_in = padded.ravel() * b2.second
+        groups = [self.inputs] + [layer.group for layer in self.layers]
+        for k, layer in enumerate(self.layers):
+            n_pre, n_post = net.layer_shapes[k]
+            delays = net.delays[k]
+            groups[k].d_axon = np.tile(delays.get("axonal", np.zeros(n_pre)), self.size) * b2.second
+            layer.group.d_dend = np.tile(delays.get("dendritic", np.zeros(n_post)), self.size) * b2.second
+            layer.synapses.w = np.tile(net.weights[k].ravel(), self.size)
+            layer.synapses.d_syn = np.tile(delays.get("synaptic", np.zeros((n_pre, n_post))).ravel(),
+                                           self.size) * b2.second
+            layer.synapses.delay = "d_axon_pre + d_dend_post + d_syn"
+        b2.prefs.codegen.target = self.target
+        self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
+        result = [input_times]
+        for layer, n in zip(self.layers, net.sizes[1:]):
+            times = np.full(self.size * n, np.inf)
+            times[np.asarray(layer.monitor.i)] = np.asarray(layer.monitor.t_)
+            result.append(times.reshape(self.size, n)[:count])
+        return result
+
+
+def _duration(net, input_times, dt, window):
+    """Simulated time (seconds): latest input plus, per layer, the largest delay and ``window`` tau_m."""
+    finite = input_times[np.isfinite(input_times)]
+    latest = finite.max() if finite.size else 0.0
+    return latest + sum(net.total_delays(k).max() + window * net.model._tau_m
+                        for k in range(len(net.weights))) + 2 * dt

@@ -1,0 +1,107 @@
+"""Brian2Substrate: agreement with the exact substrate, reuse without rebuilding, gradients in the loop."""
+import numpy as np
+import pytest
+from brian2 import ms, us
+
+from brian2_delgrad import DelayNetwork, ExactSubstrate, Trainer, backward
+from brian2_delgrad.datasets import encode_times, yin_yang
+from brian2_delgrad import Brian2Substrate
+from conftest import yin_yang_like_inputs
+
+DT = 1e-5
+pytestmark = pytest.mark.brian2
+
+
+@pytest.fixture(scope="module")
+def numpy_substrate():
+    return Brian2Substrate(dt=10 * us, target="numpy")
+
+
+def compare(exact, simulated):
+    """Spike-time differences in dt and the number of spike/no-spike disagreements."""
+    differences, mismatches = [], 0
+    for a, b in zip(exact[1:], simulated[1:]):
+        mismatches += int((np.isfinite(a) != np.isfinite(b)).sum())
+        both = np.isfinite(a) & np.isfinite(b)
+        differences.append((b[both] - a[both]) / DT)
+    return np.concatenate(differences), mismatches
+
+
+@pytest.mark.parametrize("placement", ["none", "axonal+dendritic+synaptic"])
+def test_spike_times_agree_with_the_exact_substrate(numpy_substrate, placement):
+    net = DelayNetwork([4, 30, 3], delays=placement, seed=3)
+    inputs = yin_yang_like_inputs(60, seed=3)
+    differences, mismatches = compare(ExactSubstrate().run(net, inputs), numpy_substrate.run(net, inputs))
+    assert differences.size > 1000
+    assert np.mean(np.abs(differences) <= 2) >= 0.99
+    assert abs(differences.mean()) < 0.6                       # no systematic lateness beyond half a step
+    assert mismatches <= 2                                     # grazing neurons only
+
+
+def test_network_is_built_once_and_follows_new_parameters(numpy_substrate):
+    net = DelayNetwork([4, 12, 3], delays="axonal+synaptic", seed=4)
+    inputs = yin_yang_like_inputs(40, seed=4)
+    numpy_substrate.run(net, inputs)
+    built = dict(numpy_substrate._built)
+    net.weights[0] = net.weights[0] * 1.3
+    net.delays[0]["axonal"] = net.delays[0]["axonal"] + 1e-3
+    differences, mismatches = compare(ExactSubstrate().run(net, inputs), numpy_substrate.run(net, inputs))
+    assert numpy_substrate._built == built                     # same simulation object: nothing rebuilt
+    assert np.mean(np.abs(differences) <= 2) >= 0.99 and mismatches <= 1
+
+
+def test_smaller_and_larger_runs_pad_and_chunk_without_rebuilding(numpy_substrate):
+    net = DelayNetwork([4, 6, 3], delays="synaptic", seed=5)
+    inputs = yin_yang_like_inputs(25, seed=5)
+    whole = numpy_substrate.run(net, inputs[:10])              # builds for 10 copies
+    built = dict(numpy_substrate._built)
+    small = numpy_substrate.run(net, inputs[:3])               # padded
+    large = numpy_substrate.run(net, inputs)                   # 10 + 10 + 5
+    assert numpy_substrate._built == built
+    for a, b, c in zip(whole, small, large):
+        np.testing.assert_array_equal(b, a[:3])
+        np.testing.assert_array_equal(c[:10], a)
+    assert [t.shape for t in large] == [(25, 4), (25, 6), (25, 3)]
+
+
+def test_cython_and_numpy_targets_give_the_same_spikes(numpy_substrate):
+    net = DelayNetwork([4, 10, 3], delays="axonal+dendritic+synaptic", seed=6)
+    inputs = yin_yang_like_inputs(20, seed=6)
+    a = numpy_substrate.run(net, inputs)
+    b = Brian2Substrate(dt=10 * us, target="cython").run(net, inputs)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_gradients_from_recorded_spikes_point_the_same_way(numpy_substrate):
+    net = DelayNetwork([4, 30, 3], delays="axonal+synaptic", seed=7)
+    inputs = yin_yang_like_inputs(150, seed=7)
+    exact, simulated = ExactSubstrate().run(net, inputs), numpy_substrate.run(net, inputs)
+    labels = np.random.default_rng(7).integers(0, 3, size=150)
+    from brian2_delgrad.losses import ShiftInvariantMSE
+    grads = [backward(net, times, ShiftInvariantMSE()(times[-1], labels, 5e-3)[1]) for times in (exact, simulated)]
+    pairs = [(a, b) for a, b in zip(grads[0].weights, grads[1].weights)]
+    pairs += [(a[p], b[p]) for a, b in zip(grads[0].delays, grads[1].delays) for p in a]
+    for a, b in pairs:
+        cosine = np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b))
+        assert cosine >= 0.99
+
+
+def test_trainer_learns_in_the_loop(numpy_substrate):
+    X, y = yin_yang(450, seed=42)
+    inputs = encode_times(X, 5 * ms)
+    net = DelayNetwork([4, 12, 3], delays="synaptic", seed=8)
+    trainer = Trainer(net, substrate=Brian2Substrate(dt=10 * us, target="numpy"), lr_weights=0.03,
+                      lr_delays=0.01, batch_size=50, seed=8, progress=False)
+    before = trainer.score(inputs, y)
+    trainer.fit(inputs, y, epochs=3)
+    assert trainer.score(inputs, y) > max(0.6, before + 0.15)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(target="cuda"), "target"), (dict(dt=-1 * us), "dt"), (dict(batch_size=0), "batch_size"),
+    (dict(window=0), "window"),
+])
+def test_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Brian2Substrate(**kwargs)
