@@ -4,9 +4,9 @@ from .losses import ShiftInvariantMSE, TTFSCrossEntropy
 from .model import LIFModel
 from .modelfile import load_model_file
 from .network import DelayNetwork
-from .substrates import Brian2Substrate, ExactSubstrate
+from .substrates import Brian2Substrate, ExactSubstrate, Noise
 from .training import Trainer
 
-__all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "Brian2Substrate", "backward", "Gradients", "Trainer",
+__all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "Brian2Substrate", "Noise", "backward", "Gradients", "Trainer",
            "ShiftInvariantMSE", "TTFSCrossEntropy", "load_model_file"]
 __version__ = "0.2.0"

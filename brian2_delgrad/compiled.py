@@ -32,11 +32,17 @@ class CompiledLayer:
         self._forward = forward
         self._backward = backward
 
-    def forward(self, pre_times, weights, delays):
-        """Spike times (batch, n_post) in units of tau_s; as :func:`~.substrates.exact.layer_spike_times`."""
+    def forward(self, pre_times, weights, delays, theta, jitter=None):
+        """Spike times (batch, n_post) in units of tau_s; as :func:`~.substrates.exact.layer_spike_times`.
+
+        ``theta`` has shape (batch, n_post); ``jitter`` (batch, n_pre, n_post) or ``None``.
+        """
         out = np.empty((pre_times.shape[0], weights.shape[1]))
+        if theta.shape != out.shape or (jitter is not None and jitter.shape != out.shape[:1] + weights.shape):
+            raise ValueError("theta must be (batch, n_post) and jitter (batch, n_pre, n_post)")
+        jitter = np.zeros((0, 0, 0)) if jitter is None else np.ascontiguousarray(jitter)
         self._forward(np.ascontiguousarray(pre_times), np.ascontiguousarray(weights),
-                      np.ascontiguousarray(delays), out)
+                      np.ascontiguousarray(delays), np.ascontiguousarray(theta, dtype=np.float64), jitter, out)
         return out
 
     def backward(self, pre_times, post_times, weights, delays, delta, limit):
@@ -61,21 +67,22 @@ def compiled_layer(kernel):
         return None
     e = kernel.expressions
     return _compile(e["psp"], e["statistics"], e["symbols"], e["membrane"], e["slope"], e["peak"],
-                    e["crossing"], e["ratio"], e["theta"])
+                    e["crossing"], e["ratio"])
 
 
 @functools.lru_cache(maxsize=16)
-def _compile(psp, statistics, symbols, membrane, slope, peak, crossing, ratio, theta):
+def _compile(psp, statistics, symbols, membrane, slope, peak, crossing, ratio):
     s, t, T = sp.Symbol("s", positive=True), sp.Symbol("t", real=True), sp.Symbol("T", real=True)
-    values = {sp.Symbol("r", positive=True): ratio, sp.Symbol("theta", positive=True): theta}
+    theta = sp.Symbol("theta", positive=True)
+    values = {sp.Symbol("r", positive=True): ratio}
 
     def scalar(expr, *args):
         source = sp.lambdify(args, expr.subs(values), modules=[{"LambertW": _lambert_w0}, "math"])
         return numba.njit(error_model="numpy", inline="always")(source)
 
-    crossing_function = None if crossing is None else scalar(crossing, *symbols)
+    crossing_function = None if crossing is None else scalar(crossing, *symbols, theta)
     forward = _make_forward(scalar(statistics[0], t), scalar(statistics[1], t), scalar(membrane, T, *symbols),
-                            scalar(slope, T, *symbols), scalar(peak, *symbols), crossing_function, float(theta))
+                            scalar(slope, T, *symbols), scalar(peak, *symbols), crossing_function)
     backward = _make_backward(scalar(psp, s), scalar(sp.diff(psp, s), s))
     return CompiledLayer(forward, backward)
 
@@ -111,13 +118,13 @@ if numba is not None:
     _lambert_w0 = numba.njit(error_model="numpy")(_lambert_w0_python)
 
 
-def _make_forward(g0, g1, membrane, slope, peak, crossing, theta):
+def _make_forward(g0, g1, membrane, slope, peak, crossing):
     """Compile the forward loop with the kernel's functions bound in (inlined, no indirect calls)."""
     closed = crossing is not None
     solve = crossing if closed else peak
 
     @numba.njit(error_model="numpy")
-    def root(start, S0, S1):
+    def root(start, S0, S1, theta):
         """First upward crossing after ``start`` (NaN if none); as ``exact._root_find``."""
         top = peak(S0, S1)
         if not (top > start) or not (membrane(start, S0, S1) < theta) or not (slope(start, S0, S1) > 0):
@@ -143,15 +150,19 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, theta):
         return x
 
     @numba.njit(error_model="numpy")
-    def forward(pre, weights, delays, out):
+    def forward(pre, weights, delays, thresholds, jitter, out):
         n_batch, n_pre = pre.shape
+        jittered = jitter.shape[0] > 0
         n_post = weights.shape[1]
         arrivals = np.empty(n_pre)
         order = np.empty(n_pre, dtype=np.int64)
         for b in range(n_batch):
             for j in range(n_post):
+                theta = thresholds[b, j]
                 for i in range(n_pre):            # insertion sort: stable, as the NumPy pass
                     arrivals[i] = pre[b, i] + delays[i, j]
+                    if jittered:
+                        arrivals[i] += jitter[b, i, j]
                     k = i
                     while k > 0 and arrivals[order[k - 1]] > arrivals[i]:
                         order[k] = order[k - 1]
@@ -173,7 +184,7 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, theta):
                     end = math.inf
                     if k + 1 < n_pre and math.isfinite(arrivals[order[k + 1]]):
                         end = arrivals[order[k + 1]] - reference
-                    T = solve(S0, S1) if closed else root(start, S0, S1)
+                    T = solve(S0, S1, theta) if closed else root(start, S0, S1, theta)
                     if start <= T < end and slope(T, S0, S1) > 0:
                         out[b, j] = T + reference
                         break

@@ -52,7 +52,8 @@ class Kernel:
     ratio : float
         ``tau_m / tau_s``.
     theta : float
-        Firing threshold.
+        The model's firing threshold (noisy substrates pass their own to
+        ``crossing``).
     psp : callable
         ``psp(s)``: membrane response to a unit input ``s > 0`` after its arrival.
     dpsp : callable
@@ -64,8 +65,9 @@ class Kernel:
     slope : callable
         ``slope(T, S)``: ``dV/dT``.
     crossing : callable or None
-        ``crossing(S)``: closed-form time of the first upward threshold crossing
-        (NaN where there is none); ``None`` if the ratio has no closed form.
+        ``crossing(S, theta)``: closed-form time of the first upward crossing
+        of the threshold ``theta`` (an array that broadcasts with ``S``; NaN
+        where there is none); ``None`` if the ratio has no closed form.
     peak : callable
         ``peak(S)``: location of the single extremum of ``V`` (NaN if none).
     expressions : dict
@@ -217,7 +219,7 @@ def _up_crossing(membrane, stat_syms, statistics, psp):
 
 def _bind(symbolic, ratio, theta):
     """Lambdify the symbolic kernel for numerical ``ratio`` and ``theta``."""
-    values = {_ratio: ratio, _theta: theta}
+    values = {_ratio: ratio}
     stat_syms = symbolic["symbols"]
 
     def numeric(expr, *args):
@@ -232,7 +234,7 @@ def _bind(symbolic, ratio, theta):
     peak = numeric(symbolic["peak"], *stat_syms)
     crossing = None
     if symbolic["crossing"] is not None:
-        crossing = _real_part(numeric(symbolic["crossing"], *stat_syms))
+        crossing = _real_part(numeric(symbolic["crossing"], *stat_syms, _theta))
     return Kernel(
         ratio=ratio,
         theta=theta,
@@ -241,7 +243,7 @@ def _bind(symbolic, ratio, theta):
         statistics=statistics,
         membrane=_quiet(lambda T, S: membrane(T, *S)),
         slope=_quiet(lambda T, S: slope(T, *S)),
-        crossing=None if crossing is None else _quiet(lambda S: crossing(*S)),
+        crossing=None if crossing is None else _quiet(lambda S, theta: crossing(*S, theta)),
         peak=_quiet(lambda S: peak(*S)),
         expressions=dict(symbolic, ratio=ratio, theta=theta),
     )

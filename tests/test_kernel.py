@@ -69,7 +69,7 @@ def test_closed_form_matches_sympys_own_solution(ratio):
         t = rng.uniform(0, 1.5, size=3)
         w = rng.uniform(0.5, 2.5, size=3)
         S = [float(np.sum(w * g(t))) for g in kernel.statistics]
-        ours = float(kernel.crossing(S))
+        ours = float(kernel.crossing(S, model.theta))
         point = {sym: value for sym, value in zip(symbols, S)}
         point[theta] = model.theta
         roots = []

@@ -4,6 +4,7 @@ import numpy as np
 from ..checks import times_in_seconds
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
+from .noise import Noise, NoiseSource
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
 
@@ -26,11 +27,24 @@ class ExactSubstrate:
         Use the numba-compiled layer kernel where available
         (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
         NumPy pass (the reference).
+    noise : Noise, optional
+        Threshold pattern and trial noise and delay jitter
+        (:class:`~brian2_delgrad.substrates.noise.Noise`). Membrane noise needs
+        a simulator: asking for it here is an error.
+    seed : int, optional
+        Seed of the noise.
     """
 
-    def __init__(self, closed_form=True, compiled=True):
+    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None):
         self.closed_form = bool(closed_form)
         self.compiled = bool(compiled)
+        self.noise = Noise() if noise is None else noise
+        if not isinstance(self.noise, Noise):
+            raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
+        if self.noise.membrane:
+            raise ValueError("noise: the exact substrate has no membrane noise (it solves the noise-free "
+                             "equations exactly); use Brian2Substrate for membrane noise")
+        self._source = NoiseSource(self.noise, seed)
 
     def run(self, net, input_times):
         """Spike times of every layer.
@@ -53,20 +67,25 @@ class ExactSubstrate:
         tau = net.model._tau_s
         scaled = times / tau
         result = [times]
-        for layer, weights in enumerate(net.weights):
-            delays = net.total_delays(layer) / tau
+        thresholds = self._source.thresholds(net, len(times))
+        for layer, (weights, theta) in enumerate(zip(net.weights, thresholds)):
+            delays = net.total_delays(layer)
+            jitter = self._source.jitter((len(times),) + weights.shape)
+            if jitter is not None:                 # no arrival before its presynaptic spike
+                jitter = (np.maximum(delays[None] + jitter, 0.0) - delays[None]) / tau
             if compiled is not None:
-                scaled = compiled.forward(scaled, weights, delays)
+                scaled = compiled.forward(scaled, weights, delays / tau, theta, jitter)
             else:
-                scaled = layer_spike_times(kernel, scaled, weights, delays)
+                scaled = layer_spike_times(kernel, scaled, weights, delays / tau, theta, jitter)
             result.append(scaled * tau)
         return result
 
     def __repr__(self):
-        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled})"
+        noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"
+        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise})"
 
 
-def layer_spike_times(kernel, pre_times, weights, delays):
+def layer_spike_times(kernel, pre_times, weights, delays, theta=None, jitter=None):
     """First spike times of one layer, in units of ``tau_s``.
 
     Parameters
@@ -75,6 +94,10 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     pre_times : ndarray, shape (batch, n_pre)
         Presynaptic spike times; ``inf`` = silent (contributes nothing).
     weights, delays : ndarray, shape (n_pre, n_post)
+    theta : ndarray, shape (batch, n_post), optional
+        Threshold of every neuron in every sample (default: the model's).
+    jitter : ndarray, shape (batch, n_pre, n_post), optional
+        Added to the arrival time of every spike (delay jitter).
 
     Returns
     -------
@@ -83,6 +106,9 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     """
     n_post = weights.shape[1]
     arrivals = pre_times[:, None, :] + delays.T[None]          # (batch, post, pre)
+    if jitter is not None:
+        arrivals = arrivals + jitter.transpose(0, 2, 1)
+    theta = np.full((len(pre_times), n_post), kernel.theta) if theta is None else theta
     order = np.argsort(arrivals, axis=-1, kind="stable")         # delays change the order
     arrivals = np.take_along_axis(arrivals, order, axis=-1)
     sorted_weights = weights.T[np.arange(n_post)[:, None], order]
@@ -95,9 +121,9 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     statistics = [np.cumsum(np.where(finite, sorted_weights * g(start), 0.0), axis=-1)
                   for g in kernel.statistics]
     if kernel.crossing is not None:
-        candidates = kernel.crossing(statistics)
+        candidates = kernel.crossing(statistics, theta[..., None])
     else:
-        candidates = _root_find(kernel, statistics, start, finite)
+        candidates = _root_find(kernel, statistics, start, finite, np.broadcast_to(theta[..., None], start.shape))
     with np.errstate(invalid="ignore"):
         valid = finite & (candidates >= start) & (candidates < end) & (kernel.slope(candidates, statistics) > 0)
     index = valid.argmax(axis=-1)[..., None]
@@ -105,7 +131,7 @@ def layer_spike_times(kernel, pre_times, weights, delays):
     return np.where(valid.any(axis=-1), times, np.inf)
 
 
-def _root_find(kernel, statistics, start, finite, max_iterations=200):
+def _root_find(kernel, statistics, start, finite, theta, max_iterations=200):
     """First upward crossing after each interval start, by safeguarded Newton iteration.
 
     The membrane of a fixed set of inputs has at most one extremum
@@ -115,15 +141,15 @@ def _root_find(kernel, statistics, start, finite, max_iterations=200):
     Newton steps that leave the bracket are replaced by bisection. The bracket
     does not depend on ``end``, so the result of a prefix does not change when a
     later input moves; the caller checks ``crossing < end``. Returns NaN where
-    there is no crossing.
+    there is no crossing. ``theta`` has the shape of ``start``.
     """
-    theta = kernel.theta
     peak = kernel.peak(statistics)
     with np.errstate(invalid="ignore"):
         has_root = (finite & (peak > start)
                     & (kernel.membrane(start, statistics) < theta)
                     & (kernel.slope(start, statistics) > 0))
-    has_root[has_root] = kernel.membrane(peak[has_root], [s[has_root] for s in statistics]) >= theta
+    has_root[has_root] = kernel.membrane(peak[has_root], [s[has_root] for s in statistics]) >= theta[has_root]
+    theta = theta[has_root]
     S = [s[has_root] for s in statistics]
     low, high = start[has_root], peak[has_root]
     x = 0.5 * (low + high)
@@ -133,7 +159,7 @@ def _root_find(kernel, statistics, start, finite, max_iterations=200):
         if active.size == 0:
             break
         xa, la, ha, Sa = x[active], low[active], high[active], [s[active] for s in S]
-        excess = kernel.membrane(xa, Sa) - theta
+        excess = kernel.membrane(xa, Sa) - theta[active]
         la = np.where(excess < 0, xa, la)
         ha = np.where(excess >= 0, xa, ha)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,0 +1,93 @@
+"""Substrate noise: what a chip or a noisy simulation adds to the ideal model, seeded and reproducible."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import times_in_seconds
+
+__all__ = ["Noise", "NoiseSource"]
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Noise of a substrate (all zero by default: the ideal model).
+
+    Parameters
+    ----------
+    threshold_pattern : tuple of float
+        ``(mean, std)`` of a per-neuron threshold offset drawn once (fixed
+        pattern noise), in units of the membrane ``v`` (like ``theta``). All
+        batch copies of a neuron share it, as they share a circuit on a chip.
+    threshold_trial : float
+        Standard deviation of a per-neuron threshold offset redrawn in every
+        sample of every run (trial-to-trial noise).
+    delay_jitter : Quantity or float
+        Standard deviation of a Gaussian jitter of every delayed spike (a
+        time; floats are seconds), redrawn every run; arrival times are kept
+        at or after the presynaptic spike.
+    membrane : float
+        Standard deviation of the free membrane's stationary fluctuations
+        (``dv = ... + membrane * sqrt(2/tau_m) * xi``): only a simulator has it.
+    """
+
+    threshold_pattern: tuple = (0.0, 0.0)
+    threshold_trial: float = 0.0
+    delay_jitter: object = 0.0
+    membrane: float = 0.0
+
+    def __post_init__(self):
+        pattern = tuple(self.threshold_pattern)
+        if len(pattern) != 2 or not np.all(np.isfinite(pattern)) or pattern[1] < 0:
+            raise ValueError(f"threshold_pattern must be (mean, std) with std >= 0, got {self.threshold_pattern!r}")
+        object.__setattr__(self, "threshold_pattern", tuple(float(v) for v in pattern))
+        for name in ("threshold_trial", "membrane"):
+            value = getattr(self, name)
+            if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a standard deviation >= 0, got {value!r}")
+        jitter = float(times_in_seconds(self.delay_jitter, "delay_jitter", (), minimum=0.0))
+        object.__setattr__(self, "delay_jitter", jitter)
+
+    @property
+    def is_ideal(self):
+        """Whether there is no noise at all."""
+        return self == Noise()
+
+
+class NoiseSource:
+    """Draws a :class:`Noise`: the fixed pattern once per network shape, the rest every run.
+
+    Parameters
+    ----------
+    noise : Noise
+    seed : int or None
+        Same seed, same numbers (separate streams for the pattern and the trials).
+    """
+
+    def __init__(self, noise, seed):
+        pattern_seed, trial_seed = np.random.SeedSequence(seed).spawn(2)
+        self.noise = noise
+        self._pattern_seed = pattern_seed
+        self._patterns = {}
+        self._trials = np.random.default_rng(trial_seed)
+
+    def thresholds(self, net, batch):
+        """Threshold of every neuron in every sample: one ``(batch, n)`` array per non-input layer."""
+        key = (tuple(net.sizes), tuple(net.placements))
+        if key not in self._patterns:
+            rng = np.random.default_rng(self._pattern_seed.spawn(1)[0])
+            mean, std = self.noise.threshold_pattern
+            self._patterns[key] = [rng.normal(mean, std, size=n) if std or mean else np.zeros(n)
+                                   for n in net.sizes[1:]]
+        thresholds = []
+        for pattern, n in zip(self._patterns[key], net.sizes[1:]):
+            theta = np.broadcast_to(net.model.theta + pattern, (batch, n)).copy()
+            if self.noise.threshold_trial:
+                theta += self._trials.normal(0.0, self.noise.threshold_trial, size=(batch, n))
+            thresholds.append(theta)
+        return thresholds
+
+    def jitter(self, shape):
+        """Delay jitter in seconds for arrivals of ``shape`` (batch, n_pre, n_post), or ``None``."""
+        if not self.noise.delay_jitter:
+            return None
+        return self._trials.normal(0.0, self.noise.delay_jitter, size=shape)

@@ -1,0 +1,83 @@
+"""Substrate noise: validation, reproducibility, and its effect on the exact substrate."""
+import numpy as np
+import pytest
+from brian2 import ms, mV
+
+from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, Noise
+from conftest import yin_yang_like_inputs
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(threshold_pattern=(0.1, -0.1)), "threshold_pattern"), (dict(threshold_pattern=(0.1,)), "threshold_pattern"),
+    (dict(threshold_trial=-0.1), "threshold_trial"), (dict(membrane=np.nan), "membrane"),
+    (dict(delay_jitter=-1 * ms), "delay_jitter"), (dict(delay_jitter=1 * mV), "delay_jitter"),
+])
+def test_bad_noise_is_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Noise(**kwargs)
+
+
+def test_exact_substrate_refuses_membrane_noise():
+    with pytest.raises(ValueError, match="Brian2Substrate"):
+        ExactSubstrate(noise=Noise(membrane=0.05))
+
+
+def test_a_constant_threshold_offset_is_a_higher_threshold():
+    net = DelayNetwork([4, 20, 3], delays="synaptic", seed=1)
+    x = yin_yang_like_inputs(50, seed=1)
+    noisy = ExactSubstrate(noise=Noise(threshold_pattern=(0.3, 0.0)), seed=0).run(net, x)
+    higher = net.copy()
+    higher.model = LIFModel(theta=1.3)
+    for a, b in zip(noisy, ExactSubstrate().run(higher, x)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pattern_is_fixed_and_trial_noise_is_redrawn_reproducibly():
+    net = DelayNetwork([4, 20, 3], delays="axonal", seed=2)
+    x = yin_yang_like_inputs(40, seed=2)
+    pattern = ExactSubstrate(noise=Noise(threshold_pattern=(0.0, 0.1)), seed=3)
+    first, second = pattern.run(net, x), pattern.run(net, x)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))           # drawn once
+    assert not np.array_equal(first[1], ExactSubstrate().run(net, x)[1])
+    trial = Noise(threshold_trial=0.05, delay_jitter=0.05 * ms)
+    a, b = ExactSubstrate(noise=trial, seed=4), ExactSubstrate(noise=trial, seed=4)
+    runs_a = [a.run(net, x) for _ in range(2)]
+    runs_b = [b.run(net, x) for _ in range(2)]
+    assert np.array_equal(runs_a[1][2], runs_b[1][2], equal_nan=True)          # same seed, same numbers
+    assert not np.array_equal(runs_a[0][1], runs_a[1][1])                      # redrawn every run
+    other = ExactSubstrate(noise=trial, seed=5).run(net, x)
+    assert not np.array_equal(other[1], runs_a[0][1])
+
+
+def test_compiled_and_numpy_passes_agree_under_noise():
+    net = DelayNetwork([4, 20, 10, 3], delays="axonal+synaptic", weight_init=(0.8, 1.0), seed=6)
+    x = yin_yang_like_inputs(60, seed=6)
+    noise = Noise(threshold_pattern=(0.1, 0.1), threshold_trial=0.05, delay_jitter=0.2 * ms)
+    for model in (LIFModel(), LIFModel(tau_m=7.5 * ms)):
+        net.model = model
+        fast = ExactSubstrate(noise=noise, seed=7).run(net, x)
+        reference = ExactSubstrate(noise=noise, seed=7, compiled=False).run(net, x)
+        for a, b in zip(fast, reference):
+            assert np.array_equal(np.isfinite(a), np.isfinite(b))
+            np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-12)
+
+
+def test_jitter_never_makes_a_spike_arrive_before_it_was_sent():
+    """With zero delays and a large jitter, no neuron fires before its earliest input."""
+    net = DelayNetwork([4, 20, 3], delays="none", weight_init=(3.0, 0.5), seed=8)
+    x = yin_yang_like_inputs(50, seed=8)
+    times = ExactSubstrate(noise=Noise(delay_jitter=5 * ms), seed=9).run(net, x)
+    for layer in range(2):
+        spiking = np.isfinite(times[layer + 1])
+        earliest = times[layer].min(axis=1, keepdims=True)
+        assert np.all(times[layer + 1][spiking] >= np.broadcast_to(earliest, spiking.shape)[spiking])
+
+
+def test_jitter_spreads_spike_times_around_the_ideal_ones():
+    net = DelayNetwork([4, 30, 3], delays="synaptic", seed=10)
+    x = yin_yang_like_inputs(200, seed=10)
+    ideal = ExactSubstrate().run(net, x)[1]
+    noisy = ExactSubstrate(noise=Noise(delay_jitter=0.05 * ms), seed=11).run(net, x)[1]
+    both = np.isfinite(ideal) & np.isfinite(noisy)
+    shift = (noisy - ideal)[both]
+    assert 0 < np.std(shift) < 1e-4 and abs(np.median(shift)) < 2e-5
