@@ -105,3 +105,33 @@ def test_trainer_learns_in_the_loop(numpy_substrate):
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Brian2Substrate(**kwargs)
+
+
+def test_threshold_noise_and_jitter_match_the_exact_substrate_draw_for_draw():
+    """Same seed, same noise: the Brian2 and exact substrates draw identical thresholds and jitter."""
+    from brian2_delgrad import Noise
+
+    net = DelayNetwork([4, 20, 3], delays="axonal+synaptic", seed=9)
+    inputs = yin_yang_like_inputs(40, seed=9)
+    noise = Noise(threshold_pattern=(0.1, 0.1), threshold_trial=0.05, delay_jitter=0.1 * ms)
+    exact = ExactSubstrate(noise=noise, seed=12).run(net, inputs)
+    simulated = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=12).run(net, inputs)
+    differences, mismatches = compare(exact, simulated)
+    assert np.mean(np.abs(differences) <= 2) >= 0.99 and mismatches <= 2
+    ideal = ExactSubstrate().run(net, inputs)
+    assert compare(ideal, simulated)[0].std() > 5 * differences.std()   # the noise is really there
+
+
+def test_membrane_noise_is_seeded():
+    from brian2_delgrad import Noise
+
+    net = DelayNetwork([4, 10, 3], delays="synaptic", seed=10)
+    inputs = yin_yang_like_inputs(20, seed=10)
+    noise = Noise(membrane=0.05)
+    a = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=1).run(net, inputs)
+    b = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=1).run(net, inputs)
+    c = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=2).run(net, inputs)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert not np.array_equal(a[1], c[1])
+    differences, _ = compare(ExactSubstrate().run(net, inputs), a)
+    assert 2 < np.median(np.abs(differences)) < 200        # perturbed, not destroyed

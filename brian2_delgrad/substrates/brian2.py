@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import positive_time, times_in_seconds
+from .noise import Noise, NoiseSource
 
 __all__ = ["Brian2Substrate"]
 
@@ -50,6 +51,11 @@ class Brian2Substrate:
         Simulated time per layer after the latest input and delay, in units
         of ``tau_m`` (default 3; a crossing after the last input happens
         before the membrane's peak, within about 1.5 ``tau_m``).
+    noise : Noise, optional
+        Membrane noise (Brian2 ``xi``, integrated with the Euler-Maruyama
+        method), threshold pattern and trial noise, delay jitter.
+    seed : int, optional
+        Seed of all noise (Brian2's ``xi`` included): same seed, same spikes.
 
     Examples
     --------
@@ -57,7 +63,7 @@ class Brian2Substrate:
     >>> times = substrate.run(net, input_times)                   # doctest: +SKIP
     """
 
-    def __init__(self, dt=None, target="cython", batch_size=None, window=3.0):
+    def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None):
         from brian2 import us
 
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
@@ -68,6 +74,10 @@ class Brian2Substrate:
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
         self.target, self.batch_size, self.window = target, batch_size, float(window)
+        self.noise = Noise() if noise is None else noise
+        if not isinstance(self.noise, Noise):
+            raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
+        self._source = NoiseSource(self.noise, seed)
         self._built = {}
 
     def run(self, net, input_times):
@@ -90,14 +100,15 @@ class Brian2Substrate:
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times))
         size = simulation.size
-        chunks = [simulation.run(net, times[k:k + size]) for k in range(0, len(times), size)]
+        chunks = [simulation.run(net, times[k:k + size], self._source) for k in range(0, len(times), size)]
         return [np.concatenate(layer) for layer in zip(*chunks)]
 
     def _simulation(self, net, count):
         """The built simulation for this network shape; built for ``batch_size`` or the first batch's size."""
         key = (tuple(net.sizes), tuple(net.placements), net.model)
         if key not in self._built:
-            self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window)
+            self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window,
+                                           self.noise)
         return self._built[key]
 
     def __repr__(self):
@@ -114,24 +125,27 @@ class _Layer:
 class _Simulation:
     """One built Brian2 network: ``size`` block-diagonal copies of a network shape."""
 
-    def __init__(self, net, size, dt, target, window):
+    def __init__(self, net, size, dt, target, window, noise):
         import brian2 as b2
 
         self.size, self.target, self.window = size, target, window
         self.clock = b2.Clock(dt=dt * b2.second)
-        namespace = dict(net.model.namespace)
+        # theta becomes a per-neuron variable (threshold noise), so it leaves the namespace.
+        namespace = {k: v for k, v in net.model.namespace.items() if k != "theta"}
+        namespace["sigma_membrane"] = noise.membrane
         self.inputs = b2.NeuronGroup(size * net.sizes[0], "t_in : second (constant)\nfired : boolean\n"
                                      "d_axon : second (constant)", threshold="t_in < t + dt and not fired",
                                      reset="fired = True", clock=self.clock)
-        equations = net.model.equations + b2.Equations("fired : boolean\nd_axon : second (constant)\n"
-                                                       "d_dend : second (constant)")
+        equations = _equations(net.model, noise.membrane) + b2.Equations(
+            "theta : 1 (constant)\nfired : boolean\nd_axon : second (constant)\nd_dend : second (constant)")
         self.layers = []
         source = self.inputs
         for n_pre, n_post in net.layer_shapes:
             group = b2.NeuronGroup(size * n_post, equations, threshold=f"{net.model.threshold} and not fired",
-                                   reset="fired = True", method="exact", namespace=namespace, clock=self.clock)
-            synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)",
-                                   on_pre="I_post += w", clock=self.clock)
+                                   reset="fired = True", method="euler" if noise.membrane else "exact",
+                                   namespace=namespace, clock=self.clock)
+            synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)\n"
+                                   "jitter : second (constant)", on_pre="I_post += w", clock=self.clock)
             sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
             synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
             self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group)))
@@ -140,7 +154,7 @@ class _Simulation:
                                                  for obj in (layer.group, layer.synapses, layer.monitor)])
         self.network.store("initial")
 
-    def run(self, net, input_times):
+    def run(self, net, input_times, source):
         import brian2 as b2
 
         count = len(input_times)
@@ -149,16 +163,22 @@ class _Simulation:
         self.network.restore("initial")              # restore first: it resets weights and delays too
         self.inputs.t_in = padded.ravel() * b2.second
         groups = [self.inputs] + [layer.group for layer in self.layers]
+        thresholds = source.thresholds(net, self.size)
         for k, layer in enumerate(self.layers):
             n_pre, n_post = net.layer_shapes[k]
             delays = net.delays[k]
+            layer.group.theta = thresholds[k].ravel()
+            jitter = source.jitter((self.size, n_pre, n_post))
+            layer.synapses.jitter = (0.0 if jitter is None else jitter.ravel()) * b2.second
             groups[k].d_axon = np.tile(delays.get("axonal", np.zeros(n_pre)), self.size) * b2.second
             layer.group.d_dend = np.tile(delays.get("dendritic", np.zeros(n_post)), self.size) * b2.second
             layer.synapses.w = np.tile(net.weights[k].ravel(), self.size)
             layer.synapses.d_syn = np.tile(delays.get("synaptic", np.zeros((n_pre, n_post))).ravel(),
                                            self.size) * b2.second
-            layer.synapses.delay = "d_axon_pre + d_dend_post + d_syn"
+            # The synapse's delay is the sum of the placements' delays (jittered, never negative).
+            layer.synapses.delay = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
         b2.prefs.codegen.target = self.target
+        b2.seed(source.simulator_seed())
         self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
         result = [input_times]
         for layer, n in zip(self.layers, net.sizes[1:]):
@@ -166,6 +186,19 @@ class _Simulation:
             times[np.asarray(layer.monitor.i)] = np.asarray(layer.monitor.t_)
             result.append(times.reshape(self.size, n)[:count])
         return result
+
+
+def _equations(model, membrane_noise):
+    """The model's equations, with ``sigma_membrane*sqrt(2/tau_m)*xi`` added to ``dv/dt`` for membrane noise."""
+    import brian2 as b2
+
+    equations = model.equations
+    if not membrane_noise:
+        return equations
+    tau_m = "tau" if "tau" in model.namespace else "tau_m"
+    others = [str(equations[name]) for name in equations.names if name != "v"]
+    noisy_v = f"dv/dt = {equations['v'].expr.code} + sigma_membrane*sqrt(2/{tau_m})*xi : 1"
+    return b2.Equations("\n".join([noisy_v, *others]))
 
 
 def _duration(net, input_times, dt, window):

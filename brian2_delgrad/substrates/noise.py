@@ -86,6 +86,10 @@ class NoiseSource:
             thresholds.append(theta)
         return thresholds
 
+    def simulator_seed(self):
+        """A seed for a simulator's own random numbers (e.g. Brian2's ``xi``), drawn per run."""
+        return int(self._trials.integers(2 ** 31 - 1))
+
     def jitter(self, shape):
         """Delay jitter in seconds for arrivals of ``shape`` (batch, n_pre, n_post), or ``None``."""
         if not self.noise.delay_jitter:
