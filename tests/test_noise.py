@@ -79,5 +79,5 @@ def test_jitter_spreads_spike_times_around_the_ideal_ones():
     ideal = ExactSubstrate().run(net, x)[1]
     noisy = ExactSubstrate(noise=Noise(delay_jitter=0.05 * ms), seed=11).run(net, x)[1]
     both = np.isfinite(ideal) & np.isfinite(noisy)
-    shift = (noisy - ideal)[both]
+    shift = noisy[both] - ideal[both]
     assert 0 < np.std(shift) < 1e-4 and abs(np.median(shift)) < 2e-5

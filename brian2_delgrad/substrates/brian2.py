@@ -56,11 +56,6 @@ class Brian2Substrate:
         method), threshold pattern and trial noise, delay jitter.
     seed : int, optional
         Seed of all noise (Brian2's ``xi`` included): same seed, same spikes.
-
-    Examples
-    --------
-    >>> substrate = Brian2Substrate(dt=10*us, target='numpy')   # doctest: +SKIP
-    >>> times = substrate.run(net, input_times)                   # doctest: +SKIP
     """
 
     def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None):
