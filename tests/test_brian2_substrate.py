@@ -135,3 +135,23 @@ def test_membrane_noise_is_seeded():
     assert not np.array_equal(a[1], c[1])
     differences, _ = compare(ExactSubstrate().run(net, inputs), a)
     assert 2 < np.median(np.abs(differences)) < 200        # perturbed, not destroyed
+
+
+def test_cpp_standalone_is_compiled_once_and_matches_the_runtime_targets(numpy_substrate, tmp_path):
+    net = DelayNetwork([4, 10, 3], delays="axonal+dendritic+synaptic", seed=11)
+    inputs = yin_yang_like_inputs(30, seed=11)
+    standalone = Brian2Substrate(dt=10 * us, target="cpp_standalone", directory=str(tmp_path / "cpp"))
+    first = standalone.run(net, inputs)
+    binary = (tmp_path / "cpp" / "main").stat().st_mtime
+    net.weights[0] = net.weights[0] * 1.2
+    net.delays[1]["synaptic"] = net.delays[1]["synaptic"] * 0.5
+    second = standalone.run(net, inputs[:12])                       # new parameters, padded batch
+    assert (tmp_path / "cpp" / "main").stat().st_mtime == binary    # not recompiled
+    runtime = numpy_substrate.run(net, inputs[:12])
+    for a, b in zip(second, runtime):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[1][:12], second[1])
+    leftovers = [p.name for p in (tmp_path / "cpp" / "static_arrays").iterdir() if p.name.startswith("init_")]
+    assert leftovers == []                                          # run_args files are deleted
+    with pytest.raises(ValueError, match="one network shape"):
+        standalone.run(DelayNetwork([4, 5, 3], seed=0), inputs)

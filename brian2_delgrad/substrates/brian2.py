@@ -21,7 +21,10 @@ target, dt) and reused: every run restores the initial state and assigns the
 new weights, delays and input times (no recompilation). Runs with fewer
 samples are padded with silent samples; more samples are run in chunks.
 """
+import logging
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +33,9 @@ from .noise import Noise, NoiseSource
 
 __all__ = ["Brian2Substrate"]
 
-_TARGETS = ("numpy", "cython")
+logger = logging.getLogger(__name__)
+
+_TARGETS = ("numpy", "cython", "cpp_standalone")
 
 
 class Brian2Substrate:
@@ -40,8 +45,10 @@ class Brian2Substrate:
     ----------
     dt : Quantity
         Simulation time step (default ``10*us``).
-    target : {'cython', 'numpy'}
-        Brian2 runtime code-generation target.
+    target : {'cython', 'numpy', 'cpp_standalone'}
+        Brian2 code generation: a runtime target, or a C++ binary compiled
+        once (one network shape per substrate and process; it simulates the
+        duration of the first batch plus ``tau_s`` per layer for every run).
     batch_size : int, optional
         Copies of the network simulated at once; default: the size of the
         first batch run with a network of that shape. Smaller runs (the last
@@ -56,9 +63,12 @@ class Brian2Substrate:
         method), threshold pattern and trial noise, delay jitter.
     seed : int, optional
         Seed of all noise (Brian2's ``xi`` included): same seed, same spikes.
+    directory : str, optional
+        Project folder of ``cpp_standalone`` (default: a new temporary folder).
     """
 
-    def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None):
+    def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
+                 directory=None):
         from brian2 import us
 
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
@@ -72,7 +82,11 @@ class Brian2Substrate:
         self.noise = Noise() if noise is None else noise
         if not isinstance(self.noise, Noise):
             raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
+        if target == "cpp_standalone" and self.noise.membrane:
+            raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "
+                             "cpp_standalone binary cannot take; use target='cython' or 'numpy'")
         self._source = NoiseSource(self.noise, seed)
+        self.directory = directory or tempfile.mkdtemp(prefix="brian2_delgrad_cpp_")
         self._built = {}
 
     def run(self, net, input_times):
@@ -93,17 +107,20 @@ class Brian2Substrate:
         times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
         if len(times) == 0:
             return [np.empty((0, n)) for n in net.sizes]
-        simulation = self._simulation(net, len(times))
+        simulation = self._simulation(net, len(times), times)
         size = simulation.size
         chunks = [simulation.run(net, times[k:k + size], self._source) for k in range(0, len(times), size)]
         return [np.concatenate(layer) for layer in zip(*chunks)]
 
-    def _simulation(self, net, count):
+    def _simulation(self, net, count, first_inputs):
         """The built simulation for this network shape; built for ``batch_size`` or the first batch's size."""
         key = (tuple(net.sizes), tuple(net.placements), net.model)
         if key not in self._built:
+            if self.target == "cpp_standalone" and self._built:
+                raise ValueError("cpp_standalone: one Brian2Substrate builds one network shape (the device "
+                                 "holds one project); use another Brian2Substrate process for another shape")
             self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window,
-                                           self.noise)
+                                           self.noise, first_inputs, self.directory)
         return self._built[key]
 
     def __repr__(self):
@@ -118,12 +135,25 @@ class _Layer:
 
 
 class _Simulation:
-    """One built Brian2 network: ``size`` block-diagonal copies of a network shape."""
+    """One built Brian2 network: ``size`` block-diagonal copies of a network shape.
 
-    def __init__(self, net, size, dt, target, window, noise):
+    Runtime targets assign the parameters of every run after restoring the
+    initial state; ``cpp_standalone`` is compiled once and gets them as
+    ``run_args`` of its constant variables (delays are computed in the
+    binary from those variables).
+    """
+
+    _DELAY = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
+
+    def __init__(self, net, size, dt, target, window, noise, first_inputs, directory):
         import brian2 as b2
 
         self.size, self.target, self.window = size, target, window
+        self.standalone = target == "cpp_standalone"
+        if self.standalone:
+            b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
+            b2.get_device().reinit()
+            b2.get_device().activate(build_on_run=False, directory=directory)
         self.clock = b2.Clock(dt=dt * b2.second)
         # theta becomes a per-neuron variable (threshold noise), so it leaves the namespace.
         namespace = {k: v for k, v in net.model.namespace.items() if k != "theta"}
@@ -147,7 +177,20 @@ class _Simulation:
             source = group
         self.network = b2.Network(self.inputs, *[obj for layer in self.layers
                                                  for obj in (layer.group, layer.synapses, layer.monitor)])
-        self.network.store("initial")
+        if self.standalone:
+            b2.get_device().apply_run_args()           # the run's values, before the delays use them
+            for layer in self.layers:
+                layer.synapses.delay = self._DELAY
+            # One duration for every run: the first batch's, with room for delays to grow by tau_s per layer.
+            self.duration = _duration(net, first_inputs, dt, window) + len(net.weights) * net.model._tau_s
+            self.network.run(self.duration * b2.second, namespace={})
+            self.device = b2.get_device()
+            self.device.build(run=False, directory=directory)
+            self._static = set(Path(directory, "static_arrays").iterdir())
+            self.directory = directory
+            b2.set_device("runtime")
+        else:
+            self.network.store("initial")
 
     def run(self, net, input_times, source):
         import brian2 as b2
@@ -155,32 +198,55 @@ class _Simulation:
         count = len(input_times)
         padded = np.full((self.size, net.sizes[0]), np.inf)
         padded[:count] = input_times
-        self.network.restore("initial")              # restore first: it resets weights and delays too
-        self.inputs.t_in = padded.ravel() * b2.second
+        values = {(self.inputs, "t_in"): padded.ravel() * b2.second}
         groups = [self.inputs] + [layer.group for layer in self.layers]
         thresholds = source.thresholds(net, self.size)
         for k, layer in enumerate(self.layers):
             n_pre, n_post = net.layer_shapes[k]
             delays = net.delays[k]
-            layer.group.theta = thresholds[k].ravel()
             jitter = source.jitter((self.size, n_pre, n_post))
-            layer.synapses.jitter = (0.0 if jitter is None else jitter.ravel()) * b2.second
-            groups[k].d_axon = np.tile(delays.get("axonal", np.zeros(n_pre)), self.size) * b2.second
-            layer.group.d_dend = np.tile(delays.get("dendritic", np.zeros(n_post)), self.size) * b2.second
-            layer.synapses.w = np.tile(net.weights[k].ravel(), self.size)
-            layer.synapses.d_syn = np.tile(delays.get("synaptic", np.zeros((n_pre, n_post))).ravel(),
-                                           self.size) * b2.second
-            # The synapse's delay is the sum of the placements' delays (jittered, never negative).
-            layer.synapses.delay = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
-        b2.prefs.codegen.target = self.target
-        b2.seed(source.simulator_seed())
-        self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
+            values.update({
+                (layer.group, "theta"): thresholds[k].ravel(),
+                (layer.synapses, "jitter"): (np.zeros(self.size * n_pre * n_post) if jitter is None
+                                             else jitter.ravel()) * b2.second,
+                (groups[k], "d_axon"): np.tile(delays.get("axonal", np.zeros(n_pre)), self.size) * b2.second,
+                (layer.group, "d_dend"): np.tile(delays.get("dendritic", np.zeros(n_post)), self.size) * b2.second,
+                (layer.synapses, "w"): np.tile(net.weights[k].ravel(), self.size),
+                (layer.synapses, "d_syn"): np.tile(delays.get("synaptic", np.zeros((n_pre, n_post))).ravel(),
+                                                   self.size) * b2.second,
+            })
+        if self.standalone:
+            self._run_standalone(net, input_times, values)
+        else:
+            self._run_runtime(net, input_times, values, source)
         result = [input_times]
         for layer, n in zip(self.layers, net.sizes[1:]):
             times = np.full(self.size * n, np.inf)
             times[np.asarray(layer.monitor.i)] = np.asarray(layer.monitor.t_)
             result.append(times.reshape(self.size, n)[:count])
         return result
+
+    def _run_runtime(self, net, input_times, values, source):
+        import brian2 as b2
+
+        self.network.restore("initial")              # restore first: it resets weights and delays too
+        for (owner, name), value in values.items():
+            setattr(owner, name, value)
+        for layer in self.layers:
+            # The synapse's delay is the sum of the placements' delays (jittered, never negative).
+            layer.synapses.delay = self._DELAY
+        b2.prefs.codegen.target = self.target
+        b2.seed(source.simulator_seed())
+        self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
+
+    def _run_standalone(self, net, input_times, values):
+        needed = _duration(net, input_times, self.clock.dt_, self.window)
+        if needed > self.duration:
+            logger.warning(f"cpp_standalone: this batch needs {needed * 1e3:.1f} ms but the binary simulates "
+                           f"{self.duration * 1e3:.1f} ms; later spikes are missed")
+        self.device.run(run_args={getattr(owner, name): value for (owner, name), value in values.items()})
+        for path in set(Path(self.directory, "static_arrays").iterdir()) - self._static:
+            path.unlink(missing_ok=True)             # run_args files (tens of MB at 5000 copies)
 
 
 def _equations(model, membrane_noise):
