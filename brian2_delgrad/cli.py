@@ -31,6 +31,10 @@ def main(argv=None):
     train.add_argument("--out", help="output folder (default results/<model>/seed<seed>)")
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint left in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--substrate", choices=["exact", "numpy", "cython", "cpp_standalone"], default="exact",
+                       help="forward pass: the exact event-based substrate (default) or Brian2 with this "
+                            "code-generation target (gradients at the recorded spike times)")
+    train.add_argument("--dt", type=float, default=10.0, help="Brian2 time step in us (default 10)")
     args = parser.parse_args(argv)
     if args.command == "gradcheck":
         if args.batch < 1:
@@ -38,6 +42,8 @@ def main(argv=None):
         return _gradcheck(args)
     if args.epochs is not None and args.epochs < 0:
         parser.error("--epochs must be >= 0")
+    if not args.dt > 0:
+        parser.error("--dt must be a positive number of microseconds")
     from .config import ConfigError
 
     try:
@@ -91,17 +97,25 @@ def _train(args):
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
     run = dict(model=str(args.model), sha256=hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
-               seed=args.seed)
+               seed=args.seed, substrate=args.substrate, dt_us=args.dt)
     resume = None
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
-        if {k: previous.get(k) for k in ("sha256", "seed")} != {k: run[k] for k in ("sha256", "seed")}:
-            raise ConfigError(f"{out}: holds a checkpoint of another model file or seed; "
+        if {k: previous.get(k) for k in run if k != "model"} != {k: run[k] for k in run if k != "model"}:
+            raise ConfigError(f"{out}: holds a checkpoint of another model file, seed or substrate; "
                               "use --restart or another --out")
         resume = checkpoint
     run_file.write_text(json.dumps(run, indent=1))
     net = description.network(seed=args.seed)
-    trainer = description.trainer(net, seed=args.seed, progress=not args.quiet)
+    substrate = None
+    if args.substrate != "exact":
+        from brian2 import us
+
+        from .substrates import Brian2Substrate
+
+        substrate = Brian2Substrate(dt=args.dt * us, target=args.substrate,
+                                    batch_size=description.training["batch_size"])
+    trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
     if resume is not None:
         print(f"resuming from {checkpoint}")
     history = trainer.fit(*description.data("train"), validation=description.data("validation"),
@@ -116,7 +130,8 @@ def _train(args):
     last = net.copy()
     last.set_parameters(**trainer.last_parameters_)
     last_accuracy = float(np.mean(predict_labels(trainer.substrate.run(last, test_inputs)[-1]) == test_labels))
-    summary = dict(model=description.name, seed=args.seed, epochs=trainer.epoch_, n_parameters=net.n_parameters,
+    summary = dict(model=description.name, seed=args.seed, substrate=args.substrate, epochs=trainer.epoch_,
+                   n_parameters=net.n_parameters,
                    test_accuracy=accuracy, selected_epoch=trainer.best_epoch_ if trainer.keep_best else trainer.epoch_,
                    test_accuracy_last_epoch=last_accuracy,
                    seconds_per_epoch=float(pd.Series(

@@ -100,3 +100,16 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
     assert main(["train", MODEL, "--epochs", "2", "--seed", "2", "--out", str(tmp_path), "--quiet"]) == 2
     assert main(["train", MODEL, "--epochs", "2", "--seed", "2", "--out", str(tmp_path), "--quiet",
                  "--restart"]) == 0
+
+
+@pytest.mark.brian2
+def test_train_on_the_brian2_substrate_agrees_with_the_exact_one(tmp_path, capsys):
+    """An untrained network evaluated on Brian2 (numpy target) classifies like the exact substrate."""
+    for substrate in ("exact", "numpy"):
+        assert main(["train", MODEL, "--epochs", "0", "--substrate", substrate, "--seed", "4", "--quiet",
+                     "--out", str(tmp_path / substrate)]) == 0
+    exact, brian2 = (json.loads((tmp_path / s / "summary.json").read_text()) for s in ("exact", "numpy"))
+    assert brian2["substrate"] == "numpy"
+    assert abs(exact["test_accuracy"] - brian2["test_accuracy"]) <= 0.01
+    with pytest.raises(SystemExit):
+        main(["train", MODEL, "--dt", "0"])
