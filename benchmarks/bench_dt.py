@@ -1,0 +1,54 @@
+"""What Brian2's time step does to a trained network: spike-time error and test accuracy against dt.
+
+Trains 4-30-3 + synaptic delays on the exact substrate (models/yinyang_h30_ws.toml,
+``--epochs`` epochs, or loads ``--parameters`` written by ``brian2-delgrad train``),
+then runs the 1000 Yin-Yang test samples through Brian2 (cython target) at
+several dt and prints, per dt: the median and 99th percentile of
+|t_brian2 - t_exact| in units of dt, the share within 2 dt, the share of samples
+with the same class decision, and the test accuracy on both substrates.
+
+    python benchmarks/bench_dt.py [--dt 1 5 10 20 50 100] [--epochs 60] [--parameters FILE]
+"""
+import argparse
+
+import numpy as np
+from brian2 import us
+
+from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate
+from brian2_delgrad.losses import predict_labels
+from brian2_delgrad.modelfile import load_model_file
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dt", type=float, nargs="+", default=[1, 5, 10, 20, 50, 100])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--parameters", help="parameters.npz of a trained network")
+    parser.add_argument("--target", default="cython")
+    args = parser.parse_args()
+    description = load_model_file("models/yinyang_h30_ws.toml")
+    if args.parameters:
+        net = DelayNetwork.load(args.parameters)
+    else:
+        net = description.network(seed=0)
+        description.trainer(net, seed=0, progress=False).fit(*description.data("train"),
+                                                             validation=description.data("validation"),
+                                                             epochs=args.epochs)
+    inputs, labels = description.data("test")
+    exact = ExactSubstrate().run(net, inputs)
+    exact_prediction = predict_labels(exact[-1])
+    print(f"exact substrate: test accuracy {np.mean(exact_prediction == labels):.3f}")
+    print(f"{'dt (us)':>8s} {'median |err| (dt)':>18s} {'99% |err| (dt)':>15s} {'within 2 dt':>12s} "
+          f"{'same decision':>14s} {'accuracy':>9s}")
+    for dt in args.dt:
+        simulated = Brian2Substrate(dt=dt * us, target=args.target, batch_size=250).run(net, inputs)
+        errors = np.concatenate([np.abs(b - a)[np.isfinite(a) & np.isfinite(b)]
+                                 for a, b in zip(exact[1:], simulated[1:])]) / (dt * 1e-6)
+        prediction = predict_labels(simulated[-1])
+        print(f"{dt:8g} {np.median(errors):18.2f} {np.percentile(errors, 99):15.2f} "
+              f"{np.mean(errors <= 2):12.4f} {np.mean(prediction == exact_prediction):14.4f} "
+              f"{np.mean(prediction == labels):9.3f}")
+
+
+if __name__ == "__main__":
+    main()
