@@ -74,9 +74,6 @@ def _gradcheck(args):
     return 0 if ok else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def _train(args):
     import hashlib
@@ -140,3 +137,7 @@ def _train(args):
     print(f"wrote {out}/history.csv, parameters.npz, training.png, summary.json")
     print(f"test accuracy: {accuracy:.3f}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

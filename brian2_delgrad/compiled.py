@@ -121,7 +121,6 @@ if numba is not None:
 def _make_forward(g0, g1, membrane, slope, peak, crossing):
     """Compile the forward loop with the kernel's functions bound in (inlined, no indirect calls)."""
     closed = crossing is not None
-    solve = crossing if closed else peak
 
     @numba.njit(error_model="numpy")
     def root(start, S0, S1, theta):
@@ -184,7 +183,7 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing):
                     end = math.inf
                     if k + 1 < n_pre and math.isfinite(arrivals[order[k + 1]]):
                         end = arrivals[order[k + 1]] - reference
-                    T = solve(S0, S1, theta) if closed else root(start, S0, S1, theta)
+                    T = crossing(S0, S1, theta) if closed else root(start, S0, S1, theta)
                     if start <= T < end and slope(T, S0, S1) > 0:
                         out[b, j] = T + reference
                         break
@@ -219,10 +218,11 @@ def _make_backward(psp, dpsp):
                         weighted_slope[i] = 0.0
                     slope += weighted_slope[i]
                 if limit < math.inf:
-                    largest = 0.0
+                    grazing = not slope > 0          # V'(T) <= 0 or NaN: no gradient exists
                     for i in range(n_pre):
-                        largest = max(largest, abs(kernel[i] / slope * error))
-                    if not largest <= limit:        # grazing crossing (or NaN): drop this error
+                        if not abs(kernel[i] / slope * error) <= limit:
+                            grazing = True
+                    if grazing:                      # drop this (sample, neuron) error
                         guarded += 1
                         continue
                 scale = error / slope

@@ -112,10 +112,14 @@ def _layer_backward(net, times, layer, delta, limit):
     """NumPy backward of one layer, in units of tau_s; as :meth:`CompiledLayer.backward`."""
     tau = net.model._tau_s
     dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
-    grazing = (delta != 0) & ~(np.abs(dT_dw * delta[:, None, :]).max(axis=1) <= limit * tau)   # NaN too
-    if limit == np.inf:
-        grazing[:] = False
+    grazing = np.zeros(delta.shape, bool)
+    if limit < np.inf:                        # V'(T) <= 0 gives inf/NaN entries: guarded too
+        slope = _causal_kernels(net, times, layer)[2]
+        with np.errstate(invalid="ignore"):
+            grazing = (delta != 0) & (~(slope > 0) | ~(np.abs(dT_dw * delta[:, None, :]).max(axis=1) <= limit * tau))
     delta = np.where(grazing, 0.0, delta)
+    dT_dw = np.where(grazing[:, None, :], 0.0, dT_dw)
+    dT_darrival = np.where(grazing[:, None, :], 0.0, dT_darrival)
     arrival_grad = dT_darrival * delta[:, None, :]
     grad_w = np.einsum("bip,bp->ip", dT_dw, delta) / tau
     return grad_w, arrival_grad.sum(axis=0), arrival_grad.sum(axis=-1), int(grazing.sum())

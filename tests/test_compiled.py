@@ -54,3 +54,19 @@ def test_compiled_backward_matches_numpy(model, max_weight_gradient):
         for placement in b:
             np.testing.assert_allclose(a[placement], b[placement], rtol=1e-12, atol=1e-14 * np.abs(b[placement]).max())
     np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-12, atol=1e-12)
+
+
+def test_guard_drops_spikes_without_a_rising_membrane_in_both_passes():
+    """A recorded spike before any input arrived (V'(T) = 0) is guarded, and no NaN reaches the gradients."""
+    net = DelayNetwork([4, 8, 3], delays="synaptic", weight_init=(1.5, 0.5), seed=3)
+    times = ExactSubstrate().run(net, yin_yang_like_inputs(20, seed=3))
+    times[1][0, 0] = 0.0                                   # impossible for an exact substrate, possible when recorded
+    error = np.where(np.isfinite(times[-1]), 1.0, 0.0)
+    fast = backward(net, times, error, max_weight_gradient=1e3)
+    reference = backward(net, times, error, max_weight_gradient=1e3, compiled=False)
+    assert fast.guarded == reference.guarded >= 1
+    for grads in (fast, reference):
+        assert all(np.all(np.isfinite(w)) for w in grads.weights)
+        assert all(np.all(np.isfinite(d)) for layer in grads.delays for d in layer.values())
+    for a, b in zip(fast.weights, reference.weights):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
