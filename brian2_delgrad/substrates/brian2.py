@@ -108,8 +108,14 @@ class Brian2Substrate:
         if len(times) == 0:
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times), times)
+        # Noise for the real samples only, drawn as the exact substrate draws it, then cut into chunks.
+        thresholds = self._source.thresholds(net, len(times))
+        jitters = [self._source.jitter((len(times),) + shape) for shape in net.layer_shapes]
+        seed = self._source.simulator_seed() if self.noise.membrane else None
         size = simulation.size
-        chunks = [simulation.run(net, times[k:k + size], self._source) for k in range(0, len(times), size)]
+        chunks = [simulation.run(net, times[k:k + size], [theta[k:k + size] for theta in thresholds],
+                                 [None if j is None else j[k:k + size] for j in jitters], seed)
+                  for k in range(0, len(times), size)]
         return [np.concatenate(layer) for layer in zip(*chunks)]
 
     def _simulation(self, net, count, first_inputs):
@@ -192,7 +198,8 @@ class _Simulation:
         else:
             self.network.store("initial")
 
-    def run(self, net, input_times, source):
+    def run(self, net, input_times, thresholds, jitters, seed):
+        """Simulate up to ``size`` samples; padding copies are silent and get the first sample's noise."""
         import brian2 as b2
 
         count = len(input_times)
@@ -200,15 +207,13 @@ class _Simulation:
         padded[:count] = input_times
         values = {(self.inputs, "t_in"): padded.ravel() * b2.second}
         groups = [self.inputs] + [layer.group for layer in self.layers]
-        thresholds = source.thresholds(net, self.size)
         for k, layer in enumerate(self.layers):
             n_pre, n_post = net.layer_shapes[k]
             delays = net.delays[k]
-            jitter = source.jitter((self.size, n_pre, n_post))
+            jitter = np.zeros((self.size, n_pre, n_post)) if jitters[k] is None else _pad(jitters[k], self.size)
             values.update({
-                (layer.group, "theta"): thresholds[k].ravel(),
-                (layer.synapses, "jitter"): (np.zeros(self.size * n_pre * n_post) if jitter is None
-                                             else jitter.ravel()) * b2.second,
+                (layer.group, "theta"): _pad(thresholds[k], self.size).ravel(),
+                (layer.synapses, "jitter"): jitter.ravel() * b2.second,
                 (groups[k], "d_axon"): np.tile(delays.get("axonal", np.zeros(n_pre)), self.size) * b2.second,
                 (layer.group, "d_dend"): np.tile(delays.get("dendritic", np.zeros(n_post)), self.size) * b2.second,
                 (layer.synapses, "w"): np.tile(net.weights[k].ravel(), self.size),
@@ -218,7 +223,7 @@ class _Simulation:
         if self.standalone:
             self._run_standalone(net, input_times, values)
         else:
-            self._run_runtime(net, input_times, values, source)
+            self._run_runtime(net, input_times, values, seed)
         result = [input_times]
         for layer, n in zip(self.layers, net.sizes[1:]):
             times = np.full(self.size * n, np.inf)
@@ -226,7 +231,7 @@ class _Simulation:
             result.append(times.reshape(self.size, n)[:count])
         return result
 
-    def _run_runtime(self, net, input_times, values, source):
+    def _run_runtime(self, net, input_times, values, seed):
         import brian2 as b2
 
         self.network.restore("initial")              # restore first: it resets weights and delays too
@@ -236,7 +241,8 @@ class _Simulation:
             # The synapse's delay is the sum of the placements' delays (jittered, never negative).
             layer.synapses.delay = self._DELAY
         b2.prefs.codegen.target = self.target
-        b2.seed(source.simulator_seed())
+        if seed is not None:                         # membrane noise: Brian2's xi
+            b2.seed(seed)
         self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
 
     def _run_standalone(self, net, input_times, values):
@@ -247,6 +253,11 @@ class _Simulation:
         self.device.run(run_args={getattr(owner, name): value for (owner, name), value in values.items()})
         for path in set(Path(self.directory, "static_arrays").iterdir()) - self._static:
             path.unlink(missing_ok=True)             # run_args files (tens of MB at 5000 copies)
+
+
+def _pad(values, size):
+    """``values`` (count, ...) extended to ``size`` rows by repeating the first (padding samples are silent)."""
+    return np.concatenate([values, np.repeat(values[:1], size - len(values), axis=0)])
 
 
 def _equations(model, membrane_noise):

@@ -64,17 +64,20 @@ class NoiseSource:
     """
 
     def __init__(self, noise, seed):
-        pattern_seed, trial_seed = np.random.SeedSequence(seed).spawn(2)
+        sequence = np.random.SeedSequence(seed)
+        pattern_seed, trial_seed, simulator_seed = sequence.spawn(3)
         self.noise = noise
         self._pattern_seed = pattern_seed
         self._patterns = {}
         self._trials = np.random.default_rng(trial_seed)
+        self._simulator = np.random.default_rng(simulator_seed)
 
     def thresholds(self, net, batch):
         """Threshold of every neuron in every sample: one ``(batch, n)`` array per non-input layer."""
-        key = (tuple(net.sizes), tuple(net.placements))
+        key = tuple(net.sizes)                 # the neurons, as circuits: not the delays or the order of use
         if key not in self._patterns:
-            rng = np.random.default_rng(self._pattern_seed.spawn(1)[0])
+            rng = np.random.default_rng(np.random.SeedSequence(self._pattern_seed.entropy,
+                                                               spawn_key=self._pattern_seed.spawn_key + key))
             mean, std = self.noise.threshold_pattern
             self._patterns[key] = [rng.normal(mean, std, size=n) if std or mean else np.zeros(n)
                                    for n in net.sizes[1:]]
@@ -88,7 +91,7 @@ class NoiseSource:
 
     def simulator_seed(self):
         """A seed for a simulator's own random numbers (e.g. Brian2's ``xi``), drawn per run."""
-        return int(self._trials.integers(2 ** 31 - 1))
+        return int(self._simulator.integers(2 ** 31 - 1))
 
     def jitter(self, shape):
         """Delay jitter in seconds for arrivals of ``shape`` (batch, n_pre, n_post), or ``None``."""
