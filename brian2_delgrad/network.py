@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from .checks import float_array, times_in_seconds
+from .checks import float_array, time_range, times_in_seconds
 from .delays import delay_shape, parse_placements, total_delay
 from .kernel import derive_kernel
 from .model import LIFModel
@@ -64,7 +64,7 @@ class DelayNetwork:
             raise ValueError(f"model must be a LIFModel, got {type(self.model).__name__}")
         rng = np.random.default_rng(seed)
         inits = _per_layer(weight_init, n_layers, "weight_init")
-        low, high = (0.0, self.model._tau_s) if delay_range is None else _check_range(delay_range)
+        low, high = (0.0, self.model._tau_s) if delay_range is None else time_range(delay_range, "delay_range")
         self.weights = []
         self.delays = []
         for (n_pre, n_post), placements, (mean, std) in zip(self.layer_shapes, self.placements, inits):
@@ -184,12 +184,3 @@ def _check_list(value, n_layers, name):
     if not isinstance(value, (list, tuple)) or len(value) != n_layers:
         raise ValueError(f"{name} must be a list with one entry per connection layer ({n_layers})")
     return list(value)
-
-
-def _check_range(delay_range):
-    if not isinstance(delay_range, (list, tuple)) or len(delay_range) != 2:
-        raise ValueError(f"delay_range must be (low, high), got {delay_range!r}")
-    low, high = (float(times_in_seconds(v, "delay_range", (), minimum=0.0)) for v in delay_range)
-    if not high >= low:
-        raise ValueError(f"delay_range must have low <= high, got {delay_range!r}")
-    return low, high

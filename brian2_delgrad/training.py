@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checks import times_in_seconds
+from .checks import positive_number, time_range, times_in_seconds
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, step_decay
@@ -82,19 +82,24 @@ class Trainer:
         self.substrate = ExactSubstrate() if substrate is None else substrate
         self.loss = ShiftInvariantMSE() if loss is None else loss
         for name, value in dict(lr_weights=lr_weights, lr_delays=lr_delays, lr_decay=lr_decay, bump=bump).items():
-            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            positive_number(value, name)
+        if max_weight_gradient is not None:
+            positive_number(max_weight_gradient, "max_weight_gradient")
         for name, value in dict(batch_size=batch_size, decay_every=decay_every).items():
-            if not (isinstance(value, (int, np.integer)) and value > 0):
+            if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name, value in dict(hidden_silence=hidden_silence, output_silence=output_silence).items():
-            if not 0 <= value <= 1:
+            if isinstance(value, bool) or not (np.isscalar(value) and np.isreal(value) and 0 <= value <= 1):
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+        if delay_bounds not in ("sigmoid", "clip"):
+            raise ValueError(f"delay_bounds must be 'sigmoid' or 'clip', got {delay_bounds!r}")
         tau_s = net.model._tau_s
-        if delay_range is None:
-            low, high = 0.0, tau_s
-        else:
-            low, high = (float(times_in_seconds(v, "delay_range", (), minimum=0.0)) for v in delay_range)
+        low, high = (0.0, tau_s) if delay_range is None else time_range(delay_range, "delay_range")
+        for k, layer in enumerate(net.delays):
+            for p, d in layer.items():
+                if np.any(d < low) or np.any(d > high):
+                    raise ValueError(f"delay_range: delays[{k}][{p!r}] lie in [{d.min():g}, {d.max():g}] s, "
+                                     f"outside ({low:g}, {high:g}) s; give the range the network was made with")
         self.bounds = DelayBounds(delay_bounds, low, high, tau_s)
         self.lr_weights, self.lr_delays = float(lr_weights), float(lr_delays)
         self.batch_size, self.lr_decay, self.decay_every = int(batch_size), float(lr_decay), int(decay_every)
@@ -136,7 +141,8 @@ class Trainer:
         resume : str or Path, optional
             Checkpoint to continue from (and to keep writing, unless
             ``checkpoint`` names another file). On the exact substrate a
-            resumed run ends with bit-identical parameters.
+            resumed run ends with bit-identical parameters, with or without
+            noise (the substrate's noise state is part of the checkpoint).
 
         Returns
         -------
@@ -290,6 +296,7 @@ class Trainer:
         meta = dict(version=_CHECKPOINT_VERSION, epoch=self.epoch_, adam_steps=self._adam.steps,
                     best=None if self._best is None else [self.best_epoch_, self._best[0]],
                     bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
+                    substrate=getattr(self.substrate, "random_state", None),
                     placements=[list(p) for p in self.net.placements],
                     history=self.history_.to_dict(orient="list"))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -319,6 +326,8 @@ class Trainer:
                           moments=[(arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"]) for i in range(count)])
         self._bump_now = meta["bump"]
         self._rng.bit_generator.state = meta["rng"]
+        if meta["substrate"] is not None:
+            self.substrate.random_state = meta["substrate"]
         self.epoch_ = meta["epoch"]
         self.history_ = pd.DataFrame(meta["history"])
         if meta["best"] is not None:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from brian2 import ms
 
-from brian2_delgrad import DelayNetwork
+from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise
 from brian2_delgrad.datasets import encode_times, yin_yang
 from brian2_delgrad.losses import TTFSCrossEntropy
 from brian2_delgrad.training import Trainer
@@ -52,7 +52,7 @@ def test_history_is_tidy(data):
 
 def test_delays_stay_in_their_range_while_training(data):
     X, y, _, _ = data
-    net = DelayNetwork([4, 10, 3], delays="axonal+dendritic", seed=3)
+    net = DelayNetwork([4, 10, 3], delays="axonal+dendritic", delay_range=(0 * ms, 2 * ms), seed=3)
     trainer = Trainer(net, lr_delays=0.5, delay_bounds="clip", delay_range=(0 * ms, 2 * ms), seed=3,
                       progress=False)
     trainer.fit(X[:600], y[:600], epochs=2)
@@ -69,12 +69,14 @@ def test_missing_spike_rule_wakes_a_silent_network(data):
     assert net.weights[0].mean() > -1.0                  # bumped upwards
 
 
-def test_resume_gives_bit_identical_parameters(data, tmp_path):
+@pytest.mark.parametrize("noise", [None, Noise(threshold_pattern=(0.0, 0.05), threshold_trial=0.03,
+                                                delay_jitter=0.05 * ms)])
+def test_resume_gives_bit_identical_parameters(data, tmp_path, noise):
     X, y, Xv, yv = data
 
     def make():
         net = DelayNetwork([4, 10, 3], delays="synaptic", weight_init=(1.5, 1.0), seed=5)
-        return Trainer(net, seed=5, progress=False)
+        return Trainer(net, substrate=ExactSubstrate(noise=noise, seed=6), seed=5, progress=False)
 
     straight = make()
     straight.fit(X[:600], y[:600], validation=(Xv, yv), epochs=4)
@@ -105,7 +107,9 @@ def test_resume_refuses_another_network(data, tmp_path):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(lr_weights=-1), "lr_weights"), (dict(batch_size=0), "batch_size"), (dict(batch_size=1.5), "batch_size"),
-    (dict(hidden_silence=2), "hidden_silence"), (dict(delay_bounds="tanh"), "sigmoid"),
+    (dict(hidden_silence=2), "hidden_silence"), (dict(hidden_silence="a"), "hidden_silence"),
+    (dict(delay_bounds="tanh"), "delay_bounds"), (dict(max_weight_gradient=-1), "max_weight_gradient"),
+    (dict(delay_range=(0 * ms, 1 * ms)), "delay_range"),       # the network's delays lie up to tau_s
 ])
 def test_bad_trainer_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):

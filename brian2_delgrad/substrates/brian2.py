@@ -129,6 +129,15 @@ class Brian2Substrate:
                                            self.noise, first_inputs, self.directory)
         return self._built[key]
 
+    @property
+    def random_state(self):
+        """State of the noise drawn per run (a dict); a checkpoint saves and restores it."""
+        return self._source.state
+
+    @random_state.setter
+    def random_state(self, value):
+        self._source.state = value
+
     def __repr__(self):
         return f"Brian2Substrate(dt={self.dt * 1e6:g}*us, target={self.target!r}, batch_size={self.batch_size})"
 

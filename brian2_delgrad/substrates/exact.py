@@ -80,6 +80,15 @@ class ExactSubstrate:
             result.append(scaled * tau)
         return result
 
+    @property
+    def random_state(self):
+        """State of the noise drawn per run (a dict); a checkpoint saves and restores it."""
+        return self._source.state
+
+    @random_state.setter
+    def random_state(self, value):
+        self._source.state = value
+
     def __repr__(self):
         noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"
         return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise})"

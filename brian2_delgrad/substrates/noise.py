@@ -89,6 +89,16 @@ class NoiseSource:
             thresholds.append(theta)
         return thresholds
 
+    @property
+    def state(self):
+        """The state of the per-run streams (JSON-serialisable), for checkpoints."""
+        return dict(trials=self._trials.bit_generator.state, simulator=self._simulator.bit_generator.state)
+
+    @state.setter
+    def state(self, value):
+        self._trials.bit_generator.state = value["trials"]
+        self._simulator.bit_generator.state = value["simulator"]
+
     def simulator_seed(self):
         """A seed for a simulator's own random numbers (e.g. Brian2's ``xi``), drawn per run."""
         return int(self._simulator.integers(2 ** 31 - 1))
