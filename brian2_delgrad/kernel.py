@@ -72,8 +72,10 @@ class Kernel:
         ``peak(S)``: location of the single extremum of ``V`` (NaN if none).
     expressions : dict
         The SymPy expressions behind these functions (keys ``'psp'``,
-        ``'statistics'``, ``'membrane'``, ``'crossing'``, ``'peak'``), in the
-        symbols ``s, t, T, theta, r`` (``r = tau_m/tau_s``) and ``S0, S1, ...``.
+        ``'statistics'``, ``'symbols'`` (the ``S0, S1, ...``), ``'membrane'``,
+        ``'slope'``, ``'crossing'``, ``'peak'``) in the symbols ``s, t, T,
+        theta, r`` (``r = tau_m/tau_s``), and the numbers ``'ratio'`` and
+        ``'theta'``.
     """
 
     ratio: float

@@ -54,9 +54,10 @@ class Trainer:
         Per-sample grazing guard of :func:`~brian2_delgrad.gradients.backward`
         (0.2 in the published recipe).
     keep_best : bool
-        With validation data, end :meth:`fit` with the parameters of the epoch
-        of highest validation accuracy (the latest of equals), i.e. model
-        selection on the validation split; ``False`` keeps the last epoch's.
+        With validation data, end :meth:`fit` with the parameters of the
+        trained epoch (1, 2, ...) of highest validation accuracy (the latest of
+        equals), i.e. model selection on the validation split; ``False`` keeps
+        the last epoch's.
     seed : int
         Seed of the shuffling.
     progress : bool
@@ -184,19 +185,16 @@ class Trainer:
                 row["wall_time"] = elapsed
                 self._record(row)
             if validation is not None and (self._best is None or rows[-1]["accuracy"] >= self._best[0]):
-                self._best = (rows[-1]["accuracy"], [w.copy() for w in self.net.weights],
-                              [{p: d.copy() for p, d in layer.items()} for layer in self.net.delays])
+                self._best = (rows[-1]["accuracy"], _snapshot(self.net))
                 self.best_epoch_ = self.epoch_
             if checkpoint is not None:
                 self._save(checkpoint)
             bar.update(1)
             bar.set_postfix(acc=f"{rows[-1]['accuracy']:.3f}", loss=f"{rows[-1]['loss']:.4f}")
         bar.close()
-        self.last_parameters_ = dict(weights=[w.copy() for w in self.net.weights],
-                                     delays=[{p: d.copy() for p, d in layer.items()} for layer in self.net.delays])
+        self.last_parameters_ = _snapshot(self.net)
         if self.keep_best and self._best is not None:
-            self.net.weights = [w.copy() for w in self._best[1]]
-            self.net.delays = [{p: d.copy() for p, d in layer.items()} for layer in self._best[2]]
+            self.net.weights, self.net.delays = (_snapshot(self._best[1])[k] for k in ("weights", "delays"))
         return self.history_
 
     def predict(self, X):
@@ -291,8 +289,9 @@ class Trainer:
         for i, (m, v) in enumerate(self._adam.moments):
             arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"] = m, v
         if self._best is not None:
-            arrays.update({f"best_weights_{k}": w for k, w in enumerate(self._best[1])})
-            arrays.update({f"best_delays_{k}_{p}": d for k, layer in enumerate(self._best[2]) for p, d in layer.items()})
+            best = self._best[1]
+            arrays.update({f"best_weights_{k}": w for k, w in enumerate(best["weights"])})
+            arrays.update({f"best_delays_{k}_{p}": d for k, layer in enumerate(best["delays"]) for p, d in layer.items()})
         meta = dict(version=_CHECKPOINT_VERSION, epoch=self.epoch_, adam_steps=self._adam.steps,
                     best=None if self._best is None else [self.best_epoch_, self._best[0]],
                     bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
@@ -332,5 +331,14 @@ class Trainer:
         self.history_ = pd.DataFrame(meta["history"])
         if meta["best"] is not None:
             self.best_epoch_ = meta["best"][0]
-            self._best = (meta["best"][1], [arrays[f"best_weights_{k}"] for k in range(len(self.net.weights))],
-                          [{p: arrays[f"best_delays_{k}_{p}"] for p in layer} for k, layer in enumerate(self._free)])
+            self._best = (meta["best"][1], dict(
+                weights=[arrays[f"best_weights_{k}"] for k in range(len(self.net.weights))],
+                delays=[{p: arrays[f"best_delays_{k}_{p}"] for p in layer} for k, layer in enumerate(self._free)]))
+
+
+def _snapshot(parameters):
+    """Copies of the ``weights`` and ``delays`` of a network, or of such a snapshot (dict)."""
+    weights, delays = ((parameters.weights, parameters.delays) if hasattr(parameters, "weights")
+                       else (parameters["weights"], parameters["delays"]))
+    return dict(weights=[w.copy() for w in weights], delays=[{p: d.copy() for p, d in layer.items()}
+                                                            for layer in delays])

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import positive_time, times_in_seconds
-from .noise import Noise, NoiseSource
+from .noise import NoiseSource, NoisySubstrate
 
 __all__ = ["Brian2Substrate"]
 
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 _TARGETS = ("numpy", "cython", "cpp_standalone")
 
 
-class Brian2Substrate:
+class Brian2Substrate(NoisySubstrate):
     """Forward pass of a :class:`~brian2_delgrad.network.DelayNetwork` in Brian2.
 
     Parameters
@@ -79,13 +79,11 @@ class Brian2Substrate:
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
         self.target, self.batch_size, self.window = target, batch_size, float(window)
-        self.noise = Noise() if noise is None else noise
-        if not isinstance(self.noise, Noise):
-            raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
+        self._source = NoiseSource(noise, seed)
+        self.noise = self._source.noise
         if target == "cpp_standalone" and self.noise.membrane:
             raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "
                              "cpp_standalone binary cannot take; use target='cython' or 'numpy'")
-        self._source = NoiseSource(self.noise, seed)
         self.directory = directory or tempfile.mkdtemp(prefix="brian2_delgrad_cpp_")
         self._built = {}
 
@@ -120,7 +118,7 @@ class Brian2Substrate:
 
     def _simulation(self, net, count, first_inputs):
         """The built simulation for this network shape; built for ``batch_size`` or the first batch's size."""
-        key = (tuple(net.sizes), tuple(net.placements), net.model)
+        key = (tuple(net.sizes), net.model._tau_m, net.model._tau_s)   # theta and delays are variables
         if key not in self._built:
             if self.target == "cpp_standalone" and self._built:
                 raise ValueError("cpp_standalone: one Brian2Substrate builds one network shape (the device "
@@ -128,15 +126,6 @@ class Brian2Substrate:
             self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window,
                                            self.noise, first_inputs, self.directory)
         return self._built[key]
-
-    @property
-    def random_state(self):
-        """State of the noise drawn per run (a dict); a checkpoint saves and restores it."""
-        return self._source.state
-
-    @random_state.setter
-    def random_state(self, value):
-        self._source.state = value
 
     def __repr__(self):
         return f"Brian2Substrate(dt={self.dt * 1e6:g}*us, target={self.target!r}, batch_size={self.batch_size})"

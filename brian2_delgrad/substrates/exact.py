@@ -4,12 +4,12 @@ import numpy as np
 from ..checks import times_in_seconds
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
-from .noise import Noise, NoiseSource
+from .noise import NoiseSource, NoisySubstrate
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
 
 
-class ExactSubstrate:
+class ExactSubstrate(NoisySubstrate):
     """Exact, event-based simulation of a :class:`~brian2_delgrad.network.DelayNetwork`.
 
     Spike times are the first upward threshold crossings of the exact membrane
@@ -38,13 +38,11 @@ class ExactSubstrate:
     def __init__(self, closed_form=True, compiled=True, noise=None, seed=None):
         self.closed_form = bool(closed_form)
         self.compiled = bool(compiled)
-        self.noise = Noise() if noise is None else noise
-        if not isinstance(self.noise, Noise):
-            raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
+        self._source = NoiseSource(noise, seed)
+        self.noise = self._source.noise
         if self.noise.membrane:
             raise ValueError("noise: the exact substrate has no membrane noise (it solves the noise-free "
                              "equations exactly); use Brian2Substrate for membrane noise")
-        self._source = NoiseSource(self.noise, seed)
 
     def run(self, net, input_times):
         """Spike times of every layer.
@@ -80,15 +78,6 @@ class ExactSubstrate:
             result.append(scaled * tau)
         return result
 
-    @property
-    def random_state(self):
-        """State of the noise drawn per run (a dict); a checkpoint saves and restores it."""
-        return self._source.state
-
-    @random_state.setter
-    def random_state(self, value):
-        self._source.state = value
-
     def __repr__(self):
         noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"
         return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise})"
@@ -102,11 +91,13 @@ def layer_spike_times(kernel, pre_times, weights, delays, theta=None, jitter=Non
     kernel : Kernel
     pre_times : ndarray, shape (batch, n_pre)
         Presynaptic spike times; ``inf`` = silent (contributes nothing).
-    weights, delays : ndarray, shape (n_pre, n_post)
+    weights : ndarray, shape (n_pre, n_post)
+    delays : ndarray, shape (n_pre, n_post)
+        Total delay of every synapse, in units of ``tau_s``.
     theta : ndarray, shape (batch, n_post), optional
         Threshold of every neuron in every sample (default: the model's).
     jitter : ndarray, shape (batch, n_pre, n_post), optional
-        Added to the arrival time of every spike (delay jitter).
+        Added to the arrival time of every spike (delay jitter), in units of ``tau_s``.
 
     Returns
     -------
@@ -123,7 +114,9 @@ def layer_spike_times(kernel, pre_times, weights, delays, theta=None, jitter=Non
     sorted_weights = weights.T[np.arange(n_post)[:, None], order]
     finite = np.isfinite(arrivals)
     first = arrivals[..., :1]
-    reference = np.where(np.isfinite(first), first, 0.0)         # keeps the exponentials small
+    # Times from the first arrival keep the exponentials small; inputs arriving more than ~700 tau_s after
+    # the first one of the same neuron would overflow them (far beyond any coding window used here).
+    reference = np.where(np.isfinite(first), first, 0.0)
     start = np.where(finite, arrivals - reference, 0.0)
     end = np.concatenate([np.where(finite[..., 1:], start[..., 1:], np.inf),
                           np.full(start.shape[:-1] + (1,), np.inf)], axis=-1)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..checks import times_in_seconds
 
-__all__ = ["Noise", "NoiseSource"]
+__all__ = ["Noise", "NoiseSource", "NoisySubstrate"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,16 @@ class NoiseSource:
 
     Parameters
     ----------
-    noise : Noise
+    noise : Noise or None
+        ``None`` for the ideal model.
     seed : int or None
         Same seed, same numbers (separate streams for the pattern and the trials).
     """
 
     def __init__(self, noise, seed):
+        noise = Noise() if noise is None else noise
+        if not isinstance(noise, Noise):
+            raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
         sequence = np.random.SeedSequence(seed)
         pattern_seed, trial_seed, simulator_seed = sequence.spawn(3)
         self.noise = noise
@@ -108,3 +112,16 @@ class NoiseSource:
         if not self.noise.delay_jitter:
             return None
         return self._trials.normal(0.0, self.noise.delay_jitter, size=shape)
+
+
+class NoisySubstrate:
+    """Base of the substrates: the noise they draw per run lives in ``self._source`` (a :class:`NoiseSource`)."""
+
+    @property
+    def random_state(self):
+        """State of the noise drawn per run (a dict); a checkpoint saves and restores it."""
+        return self._source.state
+
+    @random_state.setter
+    def random_state(self, value):
+        self._source.state = value
