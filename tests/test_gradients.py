@@ -6,7 +6,7 @@ from brian2 import ms
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, backward
 from brian2_delgrad.gradcheck import CHECKED_PLACEMENTS, gradcheck
 from brian2_delgrad.gradients import membrane_slopes, spike_time_derivatives
-from conftest import TAU_S, yin_yang_like_inputs
+from conftest import yin_yang_like_inputs
 
 
 @pytest.mark.parametrize("hidden", [(6,), (5, 4)], ids=["one-hidden", "two-hidden"])
