@@ -1,8 +1,12 @@
 """The ``brian2-delgrad`` command line."""
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
+
+#: The quick study, the default of ``brian2-delgrad study``.
+QUICKSTART = Path(__file__).resolve().parent.parent / "studies" / "quickstart.toml"
 
 
 def main(argv=None):
@@ -35,11 +39,40 @@ def main(argv=None):
                        help="forward pass: the exact event-based substrate (default) or Brian2 with this "
                             "code-generation target (gradients at the recorded spike times)")
     train.add_argument("--dt", type=float, default=10.0, help="Brian2 time step in us (default 10)")
+    study = commands.add_parser(
+        "study", help="run a study: a grid of trainings on a dask cluster, as tables and figures",
+        description="Train every network of a study file's grid (studies/*.toml) on dask.distributed, one "
+                    "worker process per core, and write results.csv, summary.csv (and .parquet copies with "
+                    "pyarrow) and the figures to --out. Every finished trial is saved at once: re-running "
+                    "the same command continues where an interrupted run stopped.")
+    study.add_argument("study", nargs="?", default=str(QUICKSTART),
+                       help="study file (default: the quick study, studies/quickstart.toml)")
+    study.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core)")
+    study.add_argument("--scheduler", help="address of a running dask scheduler to use instead, e.g. tcp://host:8786")
+    study.add_argument("--out", help="output folder (default results/<study>)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    report = commands.add_parser(
+        "report", help="redraw a study's figures from its tables",
+        description="Read DIR/results.csv of a study and (re)write DIR/summary.csv and every figure the "
+                    "results support, each PNG with the CSV table behind it.")
+    report.add_argument("folder", metavar="DIR", help="a study's output folder")
     args = parser.parse_args(argv)
     if args.command == "gradcheck":
         if args.batch < 1:
             parser.error("--batch must be at least 1")
         return _gradcheck(args)
+    if args.command == "report":
+        return _report(Path(args.folder))
+    if args.command == "study":
+        if args.workers is not None and args.workers < 1:
+            parser.error("--workers must be at least 1")
+        from .config import ConfigError
+
+        try:
+            return _study(args)
+        except ConfigError as err:
+            print(f"brian2-delgrad: error: {err}", file=sys.stderr)
+            return 2
     if args.epochs is not None and args.epochs < 0:
         parser.error("--epochs must be >= 0")
     if not args.dt > 0:
@@ -75,10 +108,49 @@ def _gradcheck(args):
 
 
 
+def _study(args):
+    from .study import StudyError, run_study
+    from .studyfile import load_study
+
+    study = load_study(args.study)
+    out = Path(args.out or Path("results") / study.name)
+    print(f"{study.name}: {len(study.trials)} trials -> {out}")
+    try:
+        run_study(study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    except StudyError as err:
+        print(f"brian2-delgrad: error: {err}", file=sys.stderr)
+        _report(out)
+        return 1
+    return _report(out)
+
+
+def _report(folder):
+    import pandas as pd
+
+    from .plots import plot_study
+    from .study import summarize
+
+    path = folder / "results.csv"
+    if not path.exists():
+        print(f"brian2-delgrad: error: {path}: no such file (run a study into {folder} first)", file=sys.stderr)
+        return 2
+    results = pd.read_csv(path)
+    summary = summarize(results)
+    summary.to_csv(folder / "summary.csv", index=False)
+    figures = plot_study(results, folder)
+    print(f"wrote {folder}/results.csv, summary.csv" + "".join(f", {p.name}" for p in figures))
+    shown = summary[summary.noise == "none"] if not summary.empty else summary
+    columns = [c for c in ("model", "placement", "profile", "sizes", "n_parameters", "train_delay_jitter",
+                           "train_threshold_noise", "median", "q25", "q75", "count") if c in shown.columns]
+    with pd.option_context("display.width", 140, "display.max_rows", 200):
+        print("test accuracy (noise-free evaluation):")
+        print(shown[columns].to_string(index=False, float_format="{:.3f}".format))
+    return 0
+
+
 def _train(args):
     import hashlib
     import json
-    from pathlib import Path
 
     import numpy as np
     import pandas as pd

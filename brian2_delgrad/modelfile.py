@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from brian2 import Equations, second
 from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import DIMENSIONLESS
@@ -19,6 +20,8 @@ from .delays import parse_placements
 from .losses import LOSSES
 from .model import LIFModel
 from .network import DelayNetwork
+from .profiles import PROFILES, HardwareProfile, get_profile
+from .substrates import Brian2Substrate, ExactSubstrate
 from .training import Trainer
 
 __all__ = ["ModelFile", "load_model_file"]
@@ -50,6 +53,8 @@ class ModelFile:
     loss : callable
     training : dict
         ``epochs`` and the :class:`~brian2_delgrad.training.Trainer` settings.
+    profile : HardwareProfile
+        The substrate the network is made for (``'ideal'`` unless the file names one).
     """
 
     name: str
@@ -63,23 +68,57 @@ class ModelFile:
     encoding: dict
     loss: object
     training: dict
+    profile: HardwareProfile = PROFILES["ideal"]
 
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork`."""
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,
                             delay_range=tuple(v * second for v in self.delay_range), seed=seed)
 
+    def noise(self, extra=None):
+        """The profile's substrate noise, plus ``extra`` (a :class:`~brian2_delgrad.substrates.Noise`)."""
+        noise = self.profile.noise(self.model._tau_s)
+        return noise if extra is None else noise + extra
+
+    def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None):
+        """A substrate with the profile's noise (plus ``extra_noise``).
+
+        Parameters
+        ----------
+        target : {'exact', 'numpy', 'cython', 'cpp_standalone'}
+            The exact event-based substrate or Brian2 with this target.
+        dt : Quantity, optional
+            Brian2 time step (default: Brian2Substrate's).
+        seed : int
+            Seed of the noise.
+        extra_noise : Noise, optional
+        batch_size : int, optional
+            Samples per Brian2 run (default: the training batch size).
+        """
+        noise = self.noise(extra_noise)
+        if target == "exact":
+            return ExactSubstrate(noise=noise, seed=seed)
+        options = {} if dt is None else dict(dt=dt)
+        return Brian2Substrate(target=target, batch_size=batch_size or self.training["batch_size"], noise=noise,
+                               seed=seed,
+                               **options)
+
     def trainer(self, net, seed=0, substrate=None, progress=True):
-        """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe."""
+        """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe and profile.
+
+        ``substrate`` defaults to the exact one with the profile's noise (seeded by ``seed``).
+        """
         settings = {k: v for k, v in self.training.items() if k != "epochs"}
+        substrate = self.substrate(seed=seed) if substrate is None else substrate
         return Trainer(net, substrate=substrate, loss=self.loss, delay_bounds=self.delay_bounds,
                        delay_range=tuple(v * second for v in self.delay_range), seed=seed, progress=progress,
-                       **settings)
+                       **settings, **self.profile.trainer_settings)
 
     def data(self, split):
-        """Encoded Yin-Yang split: input spike times in seconds (n, 4) and labels (n,)."""
+        """Encoded Yin-Yang split: input spike times in seconds, shape (n, 4 x input replicas), and labels (n,)."""
         features, labels = yin_yang_split(split)
-        return encode_times(features, self.model.tau_s, **self.encoding), labels
+        times = encode_times(features, self.model.tau_s, **self.encoding)
+        return np.repeat(times, self.profile.input_replicas, axis=1), labels
 
 
 def load_model_file(path):
@@ -100,6 +139,10 @@ def load_model_file(path):
     """
     top = read_toml(path)
     description = top.string("description", "")
+    try:
+        profile = get_profile(top.string("profile", "ideal"))
+    except ValueError as err:
+        raise top.error("profile", str(err).removeprefix("profile ")) from None
     neuron = top.section("neuron")
     model = _neuron(neuron)
     network = top.section("network")
@@ -113,12 +156,17 @@ def load_model_file(path):
         parse_placements(delays, len(sizes) - 1)
     except ValueError as err:
         raise network.error("delays", str(err).removeprefix("delays: ")) from None
-    low, high = (network.quantity("delay_range", second, value=v) for v in network.list("delay_range", length=2))
-    low, high = float(low / second), float(high / second)
+    low, high = (float(network.quantity("delay_range", second, value=v) / second)
+                 for v in network.list("delay_range", ["0*second", f"{model._tau_s!r}*second"], length=2))
     if not 0 <= low < high:
         raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
     delay_bounds = network.string("delay_bounds", "sigmoid", choices=("sigmoid", "clip"))
     network.done()
+    for key, message in profile.problems(model._tau_m, model._tau_s, model.theta,
+                                         parse_placements(delays, len(sizes) - 1), (low, high), sizes[0],
+                                         n_features=4):
+        section = neuron if key in ("tau_m", "theta") else network
+        raise section.error(key, message)
     init = top.section("init")
     weight_init = _weight_init(init, len(sizes) - 1)
     init.done()
@@ -133,7 +181,7 @@ def load_model_file(path):
     top.done()
     return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
                      delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
-                     encoding=encoding, loss=loss, training=training)
+                     encoding=encoding, loss=loss, training=training, profile=profile)
 
 
 def _neuron(section):

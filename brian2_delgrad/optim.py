@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Adam", "DelayBounds", "step_decay", "missing_spike_layer", "finite_or_zero"]
+__all__ = ["Adam", "DelayBounds", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
 
 
 @dataclass
@@ -144,3 +144,30 @@ def finite_or_zero(arrays):
             count += int(bad.sum())
             array[bad] = 0.0
     return count
+
+
+def quantize_weights(weights, step=None, limit=None):
+    """Weights as a substrate with a weight grid realises them: clipped to ``+-limit``, rounded to ``step``.
+
+    Parameters
+    ----------
+    weights : array_like of float
+    step, limit : float or None
+        ``None`` leaves that constraint out.
+
+    Returns
+    -------
+    ndarray of float64
+        A new array (the input is not changed).
+
+    Examples
+    --------
+    >>> quantize_weights([0.05, -3.0], step=1/30, limit=2.1)
+    array([ 0.06666667, -2.1       ])
+    """
+    weights = np.array(weights, dtype=np.float64)
+    if limit is not None:
+        np.clip(weights, -limit, limit, out=weights)
+    if step is not None:
+        weights = np.round(weights / step) * step
+    return weights

@@ -1,10 +1,15 @@
 """Figures: PNG files drawn from tidy tables (matplotlib, no display needed)."""
+from pathlib import Path
+
 import matplotlib
+import numpy as np
+
+from .tables import quartiles
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-__all__ = ["plot_training"]
+__all__ = ["plot_training", "plot_study"]
 
 
 def plot_training(history, path, title=""):
@@ -27,5 +32,133 @@ def plot_training(history, path, title=""):
     accuracy_axis.axhline(100 / 3, color="0.7", lw=0.8, ls=":", label="chance")
     accuracy_axis.legend(loc="lower right")
     figure.suptitle(title)
+    _save(figure, path)
+
+
+def plot_study(results, folder):
+    """Every figure a study's results support, each as ``NAME.png`` with the table behind it as ``NAME.csv``.
+
+    ``delay_types``: test error against hidden size and against the number of
+    parameters per placement (needs several hidden sizes); ``validation``:
+    validation accuracy against epoch; ``noise``: test accuracy against the
+    noise level per placement and kind (needs ``[evaluate]`` rows);
+    ``hardware``: test accuracy per placement under a hardware profile. Lines
+    are medians over seeds, bands the quartiles.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The results table of :func:`~brian2_delgrad.study.run_study` (``results.csv``).
+    folder : str or Path
+
+    Returns
+    -------
+    list of Path
+        The PNG files written.
+    """
+    folder = Path(folder)
+    if results.empty:
+        return []
+    results = results.assign(condition=_condition_labels(results))
+    clean = results[(results.noise == "none") & (results.train_delay_jitter == 0)
+                    & (results.train_threshold_noise == 0)]
+    written = []
+    for name, draw, rows in (("delay_types", _delay_types, clean[clean.split == "test"]),
+                             ("validation", _validation, results[results.split == "validation"]),
+                             ("noise", _noise, results[(results.split == "test") & (results.noise != "none")]),
+                             ("hardware", _hardware, clean[(clean.split == "test") & (clean.profile != "ideal")])):
+        table = draw(rows, folder / f"{name}.png") if not rows.empty else None
+        if table is not None:
+            table.to_csv(folder / f"{name}.csv", index=False)
+            written.append(folder / f"{name}.png")
+    return written
+
+
+def _condition_labels(results):
+    """``placement`` plus the profile and training noise where they are not the defaults."""
+    labels = results.placement.astype(str)
+    labels = labels.where(results.profile == "ideal", labels + " (" + results.profile.astype(str) + ")")
+    for column, text in (("train_delay_jitter", "jitter"), ("train_threshold_noise", "threshold noise")):
+        trained = results[column] > 0
+        labels = labels.where(~trained, labels + f", trained with {text} " + results[column].map("{:g}".format))
+    return labels
+
+
+def _band(axis, table, x, label, scale=100.0, **style):
+    marker = "o" if len(table) <= 30 else None
+    line, = axis.plot(table[x], scale * table["median"], marker=marker, ms=3, label=label, **style)
+    axis.fill_between(table[x], scale * table["q25"], scale * table["q75"], color=line.get_color(), alpha=0.2, lw=0)
+
+
+def _delay_types(rows, path):
+    if rows.hidden.nunique() < 2:
+        return None
+    rows = rows.assign(error=1.0 - rows.accuracy)
+    table = quartiles(rows, ["condition", "hidden", "n_parameters"], "error")
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True, sharey=True)
+    for condition, lines in table.groupby("condition", sort=True):
+        for axis, x in zip(axes, ("hidden", "n_parameters")):
+            _band(axis, lines.sort_values(x), x, condition)
+    axes[0].set(xlabel="hidden neurons", ylabel="test error (%)")
+    axes[1].set(xlabel="parameters (weights + delays)", xscale="log")
+    axes[0].legend(title="delays")
+    figure.suptitle("Test error per delay placement (median over seeds, quartile band)")
+    _save(figure, path)
+    return table
+
+
+def _validation(rows, path):
+    table = quartiles(rows, ["sizes", "condition", "epoch"])
+    panels = sorted(table.sizes.unique(), key=lambda s: [int(v) for v in s.split("-")])
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.8, 3.6), constrained_layout=True,
+                                sharey=True, squeeze=False)
+    for axis, sizes in zip(axes[0], panels):
+        for condition, lines in table[table.sizes == sizes].groupby("condition", sort=True):
+            _band(axis, lines, "epoch", condition)
+        axis.set(title=sizes, xlabel="epoch")
+    axes[0, 0].set(ylabel="validation accuracy (%)", ylim=(30, 100))
+    axes[0, 0].legend(loc="lower right", fontsize="small")
+    _save(figure, path)
+    return table
+
+
+def _noise(rows, path):
+    table = quartiles(rows, ["noise", "sizes", "condition", "noise_level"])
+    kinds = sorted(table.noise.unique())
+    units = {"delay_jitter": "tau_s", "threshold_noise": "theta", "membrane_noise": "theta"}
+    figure, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds) + 0.8, 3.8), constrained_layout=True,
+                                sharey=True, squeeze=False)
+    colours = {c: f"C{i}" for i, c in enumerate(sorted(table.condition.unique()))}
+    dashes = {s: style for s, style in zip(sorted(table.sizes.unique()), ("-", "--", ":", "-."))}
+    for axis, kind in zip(axes[0], kinds):
+        for (sizes, condition), lines in table[table.noise == kind].groupby(["sizes", "condition"], sort=True):
+            _band(axis, lines.sort_values("noise_level"), "noise_level",
+                  condition if len(dashes) == 1 else f"{sizes} {condition}", color=colours[condition],
+                  ls=dashes.get(sizes, "-"))
+        axis.set(xlabel=f"{kind.replace('_', ' ')} (std, units of {units.get(kind, '?')})")
+    axes[0, 0].set(ylabel="test accuracy (%)")
+    axes[0, 0].legend(fontsize="small")
+    figure.suptitle("Test accuracy under noise (median over seeds, quartile band)")
+    _save(figure, path)
+    return table
+
+
+def _hardware(rows, path):
+    table = quartiles(rows, ["profile", "condition"])
+    figure, axis = plt.subplots(figsize=(5, 3.8), constrained_layout=True)
+    for position, (condition, group) in enumerate(rows.groupby("condition", sort=True)):
+        axis.scatter(np.full(len(group), position), 100 * group.accuracy, color="0.4", s=14, zorder=3,
+                     label="seeds" if position == 0 else None)
+        median = table.loc[table.condition == condition, "median"].iloc[0]
+        axis.hlines(100 * median, position - 0.3, position + 0.3, color="C3", lw=2,
+                    label="median" if position == 0 else None)
+    axis.set_xticks(range(table.condition.nunique()), sorted(rows.condition.unique()), rotation=15)
+    axis.set(ylabel="test accuracy (%)", title="Weights only vs delays on the hardware profile")
+    axis.legend()
+    _save(figure, path)
+    return table
+
+
+def _save(figure, path):
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -10,7 +10,7 @@ import pandas as pd
 from .checks import positive_number, time_range, times_in_seconds
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
-from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, step_decay
+from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
 from .substrates import ExactSubstrate
 
 __all__ = ["Trainer"]
@@ -53,6 +53,12 @@ class Trainer:
     max_weight_gradient : float or None
         Per-sample grazing guard of :func:`~brian2_delgrad.gradients.backward`
         (0.2 in the published recipe).
+    weight_step, weight_limit : float or None
+        A substrate's weight grid (e.g. from a
+        :class:`~brian2_delgrad.profiles.HardwareProfile`): float "shadow"
+        weights take the optimiser steps and are clipped to ``+-weight_limit``
+        after each; the network (forward and backward pass) holds them rounded
+        to multiples of ``weight_step``. ``None``: no such constraint.
     keep_best : bool
         With validation data, end :meth:`fit` with the parameters of the
         trained epoch (1, 2, ...) of highest validation accuracy (the latest of
@@ -77,15 +83,17 @@ class Trainer:
 
     def __init__(self, net, substrate=None, loss=None, lr_weights=0.01, lr_delays=0.003, batch_size=150,
                  lr_decay=0.95, decay_every=20, delay_bounds="sigmoid", delay_range=None,
-                 hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_weight_gradient=None, keep_best=True,
-                 seed=0, progress=True):
+                 hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_weight_gradient=None, weight_step=None,
+                 weight_limit=None, keep_best=True, seed=0, progress=True):
         self.net = net
         self.substrate = ExactSubstrate() if substrate is None else substrate
         self.loss = ShiftInvariantMSE() if loss is None else loss
         for name, value in dict(lr_weights=lr_weights, lr_delays=lr_delays, lr_decay=lr_decay, bump=bump).items():
             positive_number(value, name)
-        if max_weight_gradient is not None:
-            positive_number(max_weight_gradient, "max_weight_gradient")
+        for name, value in dict(max_weight_gradient=max_weight_gradient, weight_step=weight_step,
+                                weight_limit=weight_limit).items():
+            if value is not None:
+                positive_number(value, name)
         for name, value in dict(batch_size=batch_size, decay_every=decay_every).items():
             if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -106,6 +114,7 @@ class Trainer:
         self.batch_size, self.lr_decay, self.decay_every = int(batch_size), float(lr_decay), int(decay_every)
         self.hidden_silence, self.output_silence, self.bump = hidden_silence, output_silence, float(bump)
         self.max_weight_gradient = max_weight_gradient
+        self.weight_step, self.weight_limit = weight_step, weight_limit
         self.keep_best = bool(keep_best)
         self.seed = seed
         self.progress = progress
@@ -118,6 +127,8 @@ class Trainer:
         self._adam = Adam()
         self._bump_now = self.bump
         self.best_epoch_, self._best = None, None
+        self._shadow = [np.array(w, dtype=np.float64) for w in self.net.weights]
+        self._realise_weights()
         self._free = [{p: self.bounds.to_free(d) for p, d in layer.items()} for layer in self.net.delays]
         # The delays become exactly what the free parameters represent (a change of an ulp at most),
         # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
@@ -227,7 +238,8 @@ class Trainer:
             layer = missing_spike_layer(times, self.hidden_silence, self.output_silence)
             if layer is not None:
                 quiet = ~np.isfinite(times[layer]).all(axis=0)
-                net.weights[layer - 1][:, quiet] += self._bump_now
+                self._shadow[layer - 1][:, quiet] += self._bump_now
+                self._realise_weights()
                 self._bump_now *= 2
                 totals["skipped"] += 1
                 continue
@@ -246,12 +258,20 @@ class Trainer:
         free_grads = [self.bounds.free_gradient(self._free[k][p], grads.delays[k][p]) for k, p in names]
         gradients = list(grads.weights) + free_grads
         totals["nonfinite"] += finite_or_zero(gradients)
-        parameters = list(self.net.weights) + [self._free[k][p] for k, p in names]
-        rates = [lr_w] * len(self.net.weights) + [lr_d] * len(names)
+        parameters = self._shadow + [self._free[k][p] for k, p in names]
+        rates = [lr_w] * len(self._shadow) + [lr_d] * len(names)
         self._adam.step(parameters, gradients, rates)
+        self._realise_weights()
         for k, p in names:
             self.bounds.project(self._free[k][p])
             self.net.delays[k][p] = self.bounds.to_delays(self._free[k][p])
+
+    def _realise_weights(self):
+        """Clip the shadow weights in place and give the network their realisation on the weight grid."""
+        if self.weight_limit is not None:
+            for w in self._shadow:
+                np.clip(w, -self.weight_limit, self.weight_limit, out=w)
+        self.net.weights = [quantize_weights(w, self.weight_step) for w in self._shadow]
 
     def _evaluate(self, X, y, split, epoch, wall_time):
         times = self.substrate.run(self.net, X)
@@ -284,7 +304,7 @@ class Trainer:
     def _save(self, path):
         """Write everything needed to continue bit-identically, atomically (npz, no pickle)."""
         path = Path(path)
-        arrays = {f"weights_{k}": w for k, w in enumerate(self.net.weights)}
+        arrays = {f"weights_{k}": w for k, w in enumerate(self._shadow)}
         arrays.update({f"free_{k}_{p}": f for k, layer in enumerate(self._free) for p, f in layer.items()})
         for i, (m, v) in enumerate(self._adam.moments):
             arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"] = m, v
@@ -317,7 +337,8 @@ class Trainer:
                 meta["placements"] != [list(p) for p in self.net.placements]:
             raise ValueError(f"resume: checkpoint {path} belongs to another network or version")
         self._reset()
-        self.net.weights = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
+        self._shadow = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
+        self._realise_weights()
         self._free = [{p: arrays[f"free_{k}_{p}"] for p in layer} for k, layer in enumerate(self.net.delays)]
         self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self._free]
         count = sum(1 for key in arrays if key.startswith("adam_m_"))

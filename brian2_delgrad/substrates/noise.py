@@ -47,6 +47,22 @@ class Noise:
         jitter = float(times_in_seconds(self.delay_jitter, "delay_jitter", (), minimum=0.0))
         object.__setattr__(self, "delay_jitter", jitter)
 
+    def __add__(self, other):
+        """Both noises at once: independent Gaussian sources, so standard deviations add in quadrature.
+
+        Examples
+        --------
+        >>> (Noise(threshold_trial=0.03) + Noise(threshold_trial=0.04)).threshold_trial
+        0.05
+        """
+        if not isinstance(other, Noise):
+            return NotImplemented
+        pattern = (self.threshold_pattern[0] + other.threshold_pattern[0],
+                   float(np.hypot(self.threshold_pattern[1], other.threshold_pattern[1])))
+        return Noise(threshold_pattern=pattern,
+                     **{name: float(np.hypot(getattr(self, name), getattr(other, name)))
+                        for name in ("threshold_trial", "delay_jitter", "membrane")})
+
     @property
     def is_ideal(self):
         """Whether there is no noise at all."""

@@ -1,0 +1,254 @@
+"""Running a study: every trial of the grid on dask.distributed, each result saved at once, tidy tables.
+
+Layout of a study's output folder::
+
+    trials/<trial>.csv        one file per finished trial, written atomically (the resume marker)
+    parameters/<trial>.npz    the trained network (DelayNetwork.save)
+    checkpoints/<trial>.npz   training checkpoint of an unfinished trial (deleted when it finishes)
+    log.jsonl                 one line per finished trial: which run finished it, how long it took
+    results.csv / .parquet    all trials: one row per trial x epoch x split, plus test rows per noise condition
+    summary.csv / .parquet    test accuracy per condition over seeds: median, quartiles, count
+"""
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from brian2 import second
+
+from .losses import predict_labels
+from .studyfile import NOISE_KINDS
+from .substrates import Noise
+from .tables import quartiles
+
+__all__ = ["run_trial", "run_study", "collect", "summarize", "CONDITION_COLUMNS"]
+
+#: Columns that define a condition of the summary (everything but the seed and the results).
+CONDITION_COLUMNS = ["model", "placement", "profile", "sizes", "hidden", "n_parameters", "epochs", "tau_m_ms",
+                     "tau_s_ms", "theta", "batch_size", "lr_weights_initial", "lr_delays_initial", "loss_function", "train_delay_jitter",
+                     "train_threshold_noise", "noise", "noise_level"]
+
+
+class StudyError(RuntimeError):
+    """Some trials of a study failed; the others are saved."""
+
+
+def run_trial(trial, checkpoint_dir=None):
+    """Train one trial's network and evaluate it on the test split, clean and under noise.
+
+    Parameters
+    ----------
+    trial : Trial
+    checkpoint_dir : str or Path, optional
+        Where the training checkpoint lives while the trial runs; a checkpoint
+        left there by an interrupted run is continued.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The trial's columns, then the training history (``split`` ``'train'``
+        and ``'validation'``, ``noise`` ``'none'``) and ``'test'`` rows of the
+        selected network: ``noise`` ``'none'`` (the profile's own noise only)
+        and one row per evaluation kind and level, ``accuracy`` and ``loss``
+        averaged over ``repeats`` noise draws.
+    net : DelayNetwork
+        The trained network (the epoch of best validation accuracy, if the recipe keeps the best).
+    """
+    model, seed = trial.model, trial.seed
+    tau_s, theta = model.model._tau_s, model.model.theta
+    extra = Noise(delay_jitter=trial.train_noise["delay_jitter"] * tau_s,
+                  threshold_trial=trial.train_noise["threshold_noise"] * theta)
+    net = model.network(seed=seed)
+    trainer = model.trainer(net, seed=seed, substrate=model.substrate(seed=seed, extra_noise=extra), progress=False)
+    checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{trial.id}.npz"
+    resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
+    history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
+                          checkpoint=checkpoint, resume=resume)
+    selected = trainer.best_epoch_ if trainer.keep_best and trainer.best_epoch_ is not None else trainer.epoch_
+    test = model.data("test")
+    noisy_profile = not model.noise().is_ideal
+    conditions = [("none", 0.0)] + [(kind, level) for kind, levels in
+                                    (trial.evaluation.levels.items() if trial.evaluation else []) for level in levels]
+    rows = []
+    for index, (kind, level) in enumerate(conditions):
+        repeats = trial.evaluation.repeats if trial.evaluation and (noisy_profile or level > 0) else 1
+        substrate = _evaluation_substrate(model, kind, level, trial.evaluation,
+                                          seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+        accuracy, loss = np.mean([_accuracy_and_loss(substrate, net, model, *test) for _ in range(repeats)], axis=0)
+        rows.append(dict(epoch=selected, split="test", loss=loss, accuracy=accuracy, noise=kind,
+                         noise_level=level, repeats=repeats))
+    table = pd.concat([history.assign(noise="none", noise_level=0.0, repeats=1), pd.DataFrame(rows)],
+                      ignore_index=True)
+    for position, (name, value) in enumerate(dict(trial=trial.id, **trial.columns).items()):
+        table.insert(position, name, value)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return table, net
+
+
+def _evaluation_substrate(model, kind, level, evaluation, seed):
+    units = dict(tau_s=model.model._tau_s, theta=model.model.theta)
+    value = level * units[NOISE_KINDS[kind]] if kind != "none" else 0.0
+    if kind == "membrane_noise":
+        return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed,
+                               extra_noise=Noise(membrane=value), batch_size=1000)
+    extra = {"none": Noise(), "delay_jitter": Noise(delay_jitter=value),
+             "threshold_noise": Noise(threshold_trial=value)}[kind]
+    return model.substrate(seed=seed, extra_noise=extra)
+
+
+def _accuracy_and_loss(substrate, net, model, inputs, labels):
+    output = substrate.run(net, inputs)[-1]
+    losses, _ = model.loss(output, labels, model.model._tau_s)
+    return float(np.mean(predict_labels(output) == labels)), float(np.mean(losses))
+
+
+def run_study(study, out, workers=None, scheduler=None, progress=True):
+    """Run every unfinished trial of a study on dask.distributed and write the tables.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`~brian2_delgrad.studyfile.load_study`.
+    out : str or Path
+        Output folder (see the module docstring); trials already finished there are not run again.
+    workers : int, optional
+        Worker processes of the local cluster (default: one per core, at
+        most one per unfinished trial). Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of a running dask scheduler (e.g. ``'tcp://10.0.0.1:8786'``)
+        to use instead of a local cluster; its workers need this package and
+        the output folder must be reachable from this process.
+    progress : bool
+        A progress bar over trials.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The results table (as in ``results.csv``).
+
+    Raises
+    ------
+    StudyError
+        If some trials failed (after all others finished and were saved).
+    """
+    out = Path(out)
+    for folder in ("trials", "parameters", "checkpoints"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    (out / "study.json").write_text(json.dumps(dict(
+        study=study.name, file=str(study.path), description=study.description,
+        trials=[t.id for t in study.trials]), indent=1))
+    finished = {path.stem for path in (out / "trials").glob("*.csv")}
+    pending = [trial for trial in study.trials if trial.id not in finished]
+    failures = []
+    if pending:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(study.trials), initial=len(study.trials) - len(pending), desc=study.name,
+                   unit="trial", disable=not progress)
+        run = uuid.uuid4().hex[:12]
+        with _client(workers or min(len(pending), _cores()), scheduler) as client:
+            from dask.distributed import as_completed
+
+            submitted = {client.submit(_timed_trial, trial, str((out / "checkpoints").resolve()), key=trial.id,
+                                       pure=False): trial for trial in pending}
+            for future in as_completed(submitted):
+                trial = submitted[future]
+                try:
+                    table, net, seconds = future.result()
+                except Exception as err:                 # one failed trial must not lose the others
+                    failures.append(f"{trial.id}: {type(err).__name__}: {err}")
+                else:
+                    _save_trial(out, trial, table, net, dict(trial=trial.id, run=run, seconds=round(seconds, 3)))
+                bar.update(1)
+        bar.close()
+    results = collect(study, out)
+    if failures:
+        raise StudyError(f"{len(failures)} of {len(study.trials)} trials failed (the others are saved in "
+                         f"{out}/trials; re-run to retry):\n" + "\n".join(failures))
+    return results
+
+
+def _timed_trial(trial, checkpoint_dir):
+    start = time.perf_counter()
+    table, net = run_trial(trial, checkpoint_dir)
+    return table, net, time.perf_counter() - start
+
+
+def _cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _client(workers, scheduler):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def _save_trial(out, trial, table, net, log_entry):
+    """Parameters first, then the table (atomically: the table marks the trial as finished), then the log."""
+    net.save(out / "parameters" / f"{trial.id}.npz")
+    _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
+    with open(out / "log.jsonl", "a") as log:
+        log.write(json.dumps(log_entry) + "\n")
+
+
+def _atomic_csv(table, path):
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w") as handle:
+        table.to_csv(handle, index=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def collect(study, out):
+    """Gather the finished trials of ``study`` in ``out`` into ``results`` and ``summary`` tables.
+
+    Writes ``results.csv`` and ``summary.csv`` (and ``.parquet`` copies when
+    pyarrow is installed) and returns the results table; trials not finished
+    yet are simply absent.
+    """
+    out = Path(out)
+    paths = [out / "trials" / f"{trial.id}.csv" for trial in study.trials]
+    tables = [pd.read_csv(path) for path in paths if path.exists()]
+    results = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    _write_table(results, out / "results")
+    _write_table(summarize(results), out / "summary")
+    return results
+
+
+def summarize(results):
+    """Test accuracy per condition over seeds: ``median``, ``q25``, ``q75``, ``count`` (one row per condition).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As returned by :func:`run_study` (rows with ``split == 'test'`` are used).
+    """
+    if results.empty:
+        return pd.DataFrame()
+    test = results[results.split == "test"]
+    return quartiles(test, [c for c in CONDITION_COLUMNS if c in test.columns])
+
+
+def _write_table(table, stem):
+    _atomic_csv(table, stem.with_suffix(".csv"))
+    if importlib.util.find_spec("pyarrow") is None:      # Parquet copies are optional
+        return
+    temporary = stem.with_suffix(".parquet.tmp")
+    table.to_parquet(temporary, index=False)
+    os.replace(temporary, stem.with_suffix(".parquet"))

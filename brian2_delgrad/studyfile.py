@@ -1,0 +1,211 @@
+"""Study descriptions in ``studies/*.toml``: which models, which grid, which noise, read strictly.
+
+A study file names model files (relative to itself), optionally a grid of
+hidden-layer sizes, the seeds, noise to train under and noise to evaluate
+under; :func:`load_study` expands it into :class:`Trial` objects, one
+training each. Same rules as model files: data, never code, and every
+problem is a :class:`~brian2_delgrad.config.ConfigError` naming the file and
+the field. See ``studies/quickstart.toml`` for a commented example.
+"""
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from brian2 import second
+
+from .config import ConfigError, read_toml
+from .delays import parse_placements
+from .modelfile import load_model_file
+
+__all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name"]
+
+#: Noise kinds a study can evaluate under, and the unit of their levels.
+NOISE_KINDS = {"delay_jitter": "tau_s", "threshold_noise": "theta", "membrane_noise": "theta"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test-set evaluation of every trained network under noise.
+
+    Attributes
+    ----------
+    levels : dict
+        ``{kind: levels}`` with kinds from ``NOISE_KINDS``: spike jitter in units
+        of ``tau_s``, threshold and membrane noise in units of ``theta``
+        (standard deviations), on top of the profile's own noise.
+    repeats : int
+        Noise draws per level; the accuracy is their mean.
+    target : str
+        Brian2 code-generation target for membrane noise (the exact substrate
+        has none), ``'numpy'`` or ``'cython'``.
+    dt : float
+        Brian2 time step, seconds.
+    """
+
+    levels: dict
+    repeats: int = 3
+    target: str = "cython"
+    dt: float = 10e-6
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training of a study: a model file's network and recipe at one grid point.
+
+    Attributes
+    ----------
+    id : str
+        Unique and stable: readable grid values plus a hash of everything the result depends on.
+    model : ModelFile
+        With the grid's hidden size applied.
+    columns : dict
+        The configuration as table columns (see :meth:`Study.columns`).
+    seed : int
+    epochs : int
+    train_noise : dict
+        ``delay_jitter`` (units of ``tau_s``) and ``threshold_noise`` (units of ``theta``) during training.
+    evaluation : Evaluation or None
+    """
+
+    id: str
+    model: object
+    columns: dict
+    seed: int
+    epochs: int
+    train_noise: dict
+    evaluation: Evaluation = None
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed study file.
+
+    Attributes
+    ----------
+    name : str
+        The file's stem.
+    description : str
+    path : Path
+    trials : list of Trial
+    evaluation : Evaluation or None
+    """
+
+    name: str
+    description: str
+    path: Path
+    trials: list
+    evaluation: Evaluation = None
+
+
+def placement_name(delays, n_layers):
+    """A short name of a model's delay placements: ``'none'``, ``'axonal'``, ``'axonal+dendritic'``, ...
+
+    Examples
+    --------
+    >>> placement_name("dendritic+axonal", 2)
+    'axonal+dendritic'
+    >>> placement_name(["synaptic", "none"], 2)
+    'synaptic/none'
+    """
+    layers = ["+".join(p) or "none" for p in parse_placements(delays, n_layers)]
+    return layers[0] if len(set(layers)) == 1 else "/".join(layers)
+
+
+def load_study(path):
+    """Read, check and expand a study file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    ConfigError
+        ``FILE: section.key: what is wrong``, also for problems in the model files it names.
+    """
+    path = Path(path)
+    top = read_toml(path)
+    description = top.string("description", "")
+    grid = top.section("grid")
+    models = []
+    for entry in _nonempty_list(grid, "models"):
+        if not isinstance(entry, str):
+            raise grid.error("models", f"must be paths of model files (strings), got {entry!r}")
+        models.append(load_model_file(path.parent / entry))
+    if len({m.name for m in models}) != len(models):
+        raise grid.error("models", "names a model file twice")
+    hidden = grid.raw("hidden", None)
+    if hidden is not None:
+        hidden = [grid.check_number("hidden", h, minimum=1, integer=True) for h in _nonempty_list(grid, "hidden")]
+        for model in models:
+            if len(model.sizes) != 3:
+                raise grid.error("hidden", f"needs models with one hidden layer; {model.name} has sizes "
+                                           f"{list(model.sizes)}")
+    seeds = [grid.check_number("seeds", s, minimum=0, integer=True) for s in _nonempty_list(grid, "seeds")]
+    if len(set(seeds)) != len(seeds):
+        raise grid.error("seeds", "repeats a seed")
+    epochs = grid.number("epochs", None, minimum=0, integer=True)
+    train_noise = {kind: [grid.check_number(f"train_{kind}", v, minimum=0)
+                          for v in _nonempty_list(grid, f"train_{kind}", [0.0])]
+                   for kind in ("delay_jitter", "threshold_noise")}
+    grid.done()
+    evaluation = _evaluation(top.section("evaluate", required=False)) if top.has("evaluate") else None
+    top.done()
+    trials = []
+    for model, size, seed, jitter, threshold in itertools.product(
+            models, hidden or [None], seeds, train_noise["delay_jitter"], train_noise["threshold_noise"]):
+        trials.append(_trial(model, size, seed, epochs, dict(delay_jitter=jitter, threshold_noise=threshold),
+                             evaluation))
+    return Study(name=path.stem, description=description, path=path, trials=trials, evaluation=evaluation)
+
+
+def _nonempty_list(section, key, default=...):
+    value = section.list(key, default)
+    if not value:
+        raise section.error(key, "must not be empty")
+    return value
+
+
+def _evaluation(section):
+    levels = {}
+    for kind, unit in NOISE_KINDS.items():
+        if section.has(kind):
+            levels[kind] = [section.check_number(kind, v, minimum=0) for v in _nonempty_list(section, kind)]
+    if not levels:
+        raise ConfigError(f"{section.where()}: give at least one of {', '.join(NOISE_KINDS)} "
+                          f"(levels in units of {', '.join(sorted(set(NOISE_KINDS.values())))})")
+    repeats = section.number("repeats", 3, integer=True, minimum=1)
+    target = section.string("brian2_target", "cython", choices=("cython", "numpy"))
+    dt = float(section.quantity("dt", second, "10*us", positive=True) / second)
+    section.done()
+    return Evaluation(levels=levels, repeats=repeats, target=target, dt=dt)
+
+
+def _trial(model, hidden, seed, epochs, train_noise, evaluation):
+    if hidden is not None:
+        model = dataclasses.replace(model, sizes=(model.sizes[0], hidden, model.sizes[-1]))
+    epochs = model.training["epochs"] if epochs is None else epochs
+    net = model.network(seed=seed)
+    columns = dict(
+        model=model.name, placement=placement_name(model.delays, len(model.sizes) - 1), profile=model.profile.name,
+        sizes="-".join(map(str, model.sizes)), hidden=int(model.sizes[1]) if len(model.sizes) == 3 else None,
+        n_parameters=int(net.n_parameters), seed=seed, epochs=epochs,
+        tau_m_ms=model.model._tau_m * 1e3, tau_s_ms=model.model._tau_s * 1e3, theta=model.model.theta,
+        batch_size=model.training["batch_size"], lr_weights_initial=model.training["lr_weights"],
+        lr_delays_initial=model.training["lr_delays"], loss_function=type(model.loss).__name__,
+        train_delay_jitter=train_noise["delay_jitter"], train_threshold_noise=train_noise["threshold_noise"])
+    content = dict(columns, model_file=repr(dataclasses.replace(model, description="")), evaluation=repr(evaluation))
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    readable = f"{model.name}_h{columns['hidden']}_s{seed}" if hidden is not None else f"{model.name}_s{seed}"
+    for kind, level in train_noise.items():
+        if level:
+            readable += f"_{kind}{level:g}"
+    return Trial(id=f"{readable}_{digest}", model=model, columns=columns, seed=seed, epochs=epochs,
+                 train_noise=train_noise, evaluation=evaluation)
