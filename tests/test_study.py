@@ -1,0 +1,227 @@
+"""Study files, trials, the dask runner (killed and resumed for real), the tables and the figures."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brian2_delgrad import DelayNetwork, ExactSubstrate
+from brian2_delgrad.cli import main
+from brian2_delgrad.config import ConfigError
+from brian2_delgrad.losses import predict_labels
+from brian2_delgrad.plots import plot_study
+from brian2_delgrad.study import run_trial, summarize
+from brian2_delgrad.studyfile import load_study
+
+MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models"))
+
+SMALL = f"""
+description = "test study"
+
+[grid]
+models = ["{MODELS}/yinyang_h30_w.toml", "{MODELS}/yinyang_h30_ws.toml"]
+hidden = [4]
+seeds = [0, 1, 2]
+epochs = EPOCHS
+"""
+
+
+def write_study(tmp_path, text=SMALL, epochs=3, name="small.toml"):
+    path = tmp_path / name
+    path.write_text(text.replace("EPOCHS", str(epochs)))
+    return path
+
+
+def test_grid_expands_into_stable_unique_trials(tmp_path):
+    study = load_study(write_study(tmp_path))
+    assert len(study.trials) == 6 and len({t.id for t in study.trials}) == 6
+    assert [t.id for t in load_study(write_study(tmp_path)).trials] == [t.id for t in study.trials]
+    other = load_study(write_study(tmp_path, epochs=4, name="other.toml"))
+    assert not {t.id for t in other.trials} & {t.id for t in study.trials}     # results depend on epochs
+    trial = study.trials[-1]
+    assert trial.model.sizes == (4, 4, 3) and trial.epochs == 3 and trial.seed == 2
+    assert trial.columns["placement"] == "synaptic" and trial.columns["n_parameters"] == 14 * 4
+    assert trial.columns["hidden"] == 4 and trial.columns["profile"] == "ideal"
+
+
+def test_every_shipped_study_file_loads():
+    folder = os.path.join(os.path.dirname(__file__), "..", "studies")
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".toml"))
+    assert {"quickstart.toml", "delay_types.toml", "noise.toml", "hardware.toml"} <= set(names)
+    for name in names:
+        assert load_study(os.path.join(folder, name)).trials
+
+
+BROKEN = {
+    "missing models": ('models = [', 'modelz = [', "grid.models: missing"),
+    "unknown key": ("seeds = [0, 1, 2]", "seeds = [0, 1, 2]\nseed = 3", "grid.seed: unknown key"),
+    "missing model file": ("yinyang_h30_ws.toml", "yinyang_h99.toml", "yinyang_h99.toml: no such file"),
+    "repeated seed": ("seeds = [0, 1, 2]", "seeds = [0, 1, 1]", "grid.seeds: repeats a seed"),
+    "empty hidden": ("hidden = [4]", "hidden = []", "grid.hidden: must not be empty"),
+    "negative noise": ("epochs = 3", "epochs = 3\ntrain_delay_jitter = [-0.1]", "grid.train_delay_jitter: must be >= 0"),
+    "python expression": ("epochs = 3", 'epochs = 3\n[evaluate]\ndelay_jitter = [0.1]\ndt = "__import__(\'os\')"',
+                          "evaluate.dt"),
+    "no evaluation kind": ("epochs = 3", "epochs = 3\n[evaluate]\nrepeats = 2", "evaluate: give at least one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_study_files_are_errors_naming_file_and_field(tmp_path, case):
+    old, new, message = BROKEN[case]
+    text = SMALL.replace("EPOCHS", "3")
+    assert old in text
+    path = tmp_path / "broken.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as error:
+        load_study(path)
+    assert message in str(error.value), str(error.value)
+    result = subprocess.run([sys.executable, "-m", "brian2_delgrad", "study", str(path), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "WARNING" not in line]
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_hidden_grid_needs_single_hidden_layer_models(tmp_path):
+    model = tmp_path / "deep.toml"
+    model.write_text(open(f"{MODELS}/yinyang_h30_w.toml").read().replace("sizes = [4, 30, 3]", "sizes = [4, 8, 8, 3]"))
+    path = write_study(tmp_path, SMALL.replace(f"{MODELS}/yinyang_h30_ws.toml", str(model)))
+    with pytest.raises(ConfigError, match="grid.hidden: needs models with one hidden layer; deep"):
+        load_study(path)
+
+
+def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evaluation(tmp_path):
+    text = SMALL + "\n[evaluate]\ndelay_jitter = [0.0, 0.1]\nthreshold_noise = [0.2]\nrepeats = 2\n"
+    trial = load_study(write_study(tmp_path, text)).trials[4]          # 4-4-3 synaptic, seed 1
+    table, net = run_trial(trial, tmp_path)
+    assert not list(tmp_path.glob("*.npz"))                           # the checkpoint is gone when done
+    assert (table.trial == trial.id).all() and (table.seed == 1).all() and (table.placement == "synaptic").all()
+    history = table[table.split != "test"]
+    assert sorted(history[history.split == "validation"].epoch) == [0, 1, 2, 3]
+    assert sorted(history[history.split == "train"].epoch) == [1, 2, 3]
+    test = table[table.split == "test"].set_index(["noise", "noise_level"])
+    assert list(test.index) == [("none", 0.0), ("delay_jitter", 0.0), ("delay_jitter", 0.1), ("threshold_noise", 0.2)]
+    X, y = trial.model.data("test")
+    clean = np.mean(predict_labels(ExactSubstrate().run(net, X)[-1]) == y)
+    assert test.loc[("none", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
+    assert test.loc[("delay_jitter", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
+    assert test.loc[("delay_jitter", 0.1), "repeats"] == 2
+    best = history[history.split == "validation"].set_index("epoch").accuracy
+    assert test.loc[("none", 0.0), "epoch"] == max(e for e in best.index if best[e] == best.max())
+    assert test.loc[("threshold_noise", 0.2), "accuracy"] < clean         # 20 % threshold noise hurts
+
+
+def test_summary_gives_median_and_quartiles_per_condition_over_seeds():
+    rows = pd.DataFrame(dict(model="m", placement="none", profile="ideal", sizes="4-5-3", hidden=5, n_parameters=35,
+                             train_delay_jitter=0.0, train_threshold_noise=0.0, noise="none", noise_level=0.0,
+                             split="test", seed=[0, 1, 2, 3], accuracy=[0.9, 0.8, 0.7, 1.0]))
+    summary = summarize(pd.concat([rows, rows.assign(split="validation")]))
+    assert len(summary) == 1
+    assert summary.loc[0, ["median", "q25", "q75", "count"]].tolist() == pytest.approx([0.85, 0.775, 0.925, 4])
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "brian2_delgrad", *args], capture_output=True, text=True, **kwargs)
+
+
+def test_killed_study_resumes_without_losing_or_repeating_a_trial(tmp_path):
+    """A real LocalCluster with 2 workers is SIGKILLed (the whole process group) after the first finished
+    trial; the re-run finishes the rest, and everything equals an uninterrupted run."""
+    study = write_study(tmp_path, epochs=40)
+    trials = [t.id for t in load_study(study).trials]
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "brian2_delgrad", "study", str(study), "--workers", "2", "--out", str(out),
+               "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list((out / "trials").glob("*.csv")) and process.poll() is None:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    first = {p.stem: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "trials").glob("*.csv")}
+    assert 1 <= len(first) < len(trials), f"kill came too late or too early: {len(first)} finished"
+    assert not (out / "results.csv").exists()
+
+    result = run_cli("study", str(study), "--workers", "2", "--out", str(out), "--quiet", timeout=600)
+    assert result.returncode == 0, result.stderr
+    for trial, (content, mtime) in first.items():                     # finished trials were not run again
+        path = out / "trials" / f"{trial}.csv"
+        assert path.read_bytes() == content and path.stat().st_mtime_ns == mtime
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert sorted(entry["trial"] for entry in log) == sorted(trials)  # each trial finished exactly once
+    assert len({entry["run"] for entry in log}) == 2
+    results = pd.read_csv(out / "results.csv")
+    assert sorted(results.trial.unique()) == sorted(trials)
+    for trial, rows in results.groupby("trial"):
+        assert sorted(rows[rows.split == "validation"].epoch) == list(range(41))
+        assert sorted(rows[rows.split == "train"].epoch) == list(range(1, 41))
+        assert (rows.split == "test").sum() == 1
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 2 and (summary["count"] == 3).all()
+    assert not list((out / "checkpoints").glob("*.npz"))
+
+    reference = tmp_path / "uninterrupted"
+    assert run_cli("study", str(study), "--workers", "2", "--out", str(reference), "--quiet",
+                   timeout=600).returncode == 0
+    for trial in trials:                                              # resumed mid-training or not: same result
+        a = DelayNetwork.load(out / "parameters" / f"{trial}.npz")
+        b = DelayNetwork.load(reference / "parameters" / f"{trial}.npz")
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(wa, wb)
+    expected = pd.read_csv(reference / "results.csv").drop(columns="wall_time")
+    pd.testing.assert_frame_equal(results.drop(columns="wall_time").sort_values(["trial", "split", "epoch"])
+                                  .reset_index(drop=True),
+                                  expected.sort_values(["trial", "split", "epoch"]).reset_index(drop=True))
+
+
+def test_report_redraws_the_figures_from_the_tables(tmp_path, capsys):
+    results = _fake_results()
+    results.to_csv(tmp_path / "results.csv", index=False)
+    assert main(["report", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.glob("*.png")}
+    assert names == {"delay_types.png", "validation.png", "noise.png", "hardware.png"}
+    assert all((tmp_path / n).stat().st_size > 10_000 for n in names)
+    behind = pd.read_csv(tmp_path / "delay_types.csv")
+    test = results[(results.split == "test") & (results.noise == "none") & (results.profile == "ideal")]
+    expected = (1 - test.groupby(["placement", "hidden"]).accuracy.median()).sort_index()
+    got = behind[behind.condition.isin(["none", "axonal"])].set_index(["condition", "hidden"])["median"].sort_index()
+    assert set(behind.condition) == {"none", "axonal", "none (brainscales2)", "axonal (brainscales2)"}
+    np.testing.assert_allclose(got.values, expected.values)
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_report_without_results_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.csv: no such file" in capsys.readouterr().err
+
+
+def test_figures_only_for_what_the_results_hold(tmp_path):
+    results = _fake_results()
+    one_size = results[(results.hidden == 5) & (results.profile == "ideal") & (results.noise == "none")]
+    assert [p.name for p in plot_study(one_size, tmp_path)] == ["validation.png"]
+
+
+def _fake_results():
+    """A results table with the runner's columns: two placements, two sizes, 3 seeds, noise rows, a profile."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for profile in ("ideal", "brainscales2"):
+        for placement in ("none", "axonal"):
+            for hidden in ((5, 10) if profile == "ideal" else (30,)):
+                for seed in range(3):
+                    base = dict(model=f"m_{placement}", placement=placement, profile=profile, sizes=f"4-{hidden}-3",
+                                hidden=hidden, n_parameters=7 * hidden + (hidden + 4) * (placement == "axonal"),
+                                seed=seed, train_delay_jitter=0.0, train_threshold_noise=0.0)
+                    for epoch in range(4):
+                        rows.append(dict(base, split="validation", epoch=epoch, noise="none", noise_level=0.0,
+                                         accuracy=0.5 + 0.1 * epoch + 0.01 * rng.random()))
+                    rows.append(dict(base, split="test", epoch=3, noise="none", noise_level=0.0,
+                                     accuracy=0.8 + 0.1 * rng.random()))
+                    for level in (0.05, 0.1):
+                        rows.append(dict(base, split="test", epoch=3, noise="delay_jitter", noise_level=level,
+                                         accuracy=0.8 - level + 0.01 * rng.random()))
+    return pd.DataFrame(rows)
