@@ -225,3 +225,15 @@ def _fake_results():
                         rows.append(dict(base, split="test", epoch=3, noise="delay_jitter", noise_level=level,
                                          accuracy=0.8 - level + 0.01 * rng.random()))
     return pd.DataFrame(rows)
+
+
+@pytest.mark.brian2
+def test_membrane_noise_is_evaluated_on_brian2(tmp_path):
+    text = SMALL + '\n[evaluate]\nmembrane_noise = [0.0, 0.3]\nrepeats = 1\nbrian2_target = "numpy"\n'
+    trial = load_study(write_study(tmp_path, text, epochs=15)).trials[3]    # 4-4-3 synaptic, seed 0
+    table, net = run_trial(trial)
+    test = table[table.split == "test"].set_index(["noise", "noise_level"]).accuracy
+    # Brian2 without noise decides like the exact substrate for nearly every sample (dt = 10 us) ...
+    assert abs(test[("membrane_noise", 0.0)] - test[("none", 0.0)]) <= 0.02
+    # ... and a membrane noise of 0.3 theta costs accuracy
+    assert test[("membrane_noise", 0.3)] < test[("membrane_noise", 0.0)] - 0.02
