@@ -237,3 +237,17 @@ def test_membrane_noise_is_evaluated_on_brian2(tmp_path):
     assert abs(test[("membrane_noise", 0.0)] - test[("none", 0.0)]) <= 0.02
     # ... and a membrane noise of 0.3 theta costs accuracy
     assert test[("membrane_noise", 0.3)] < test[("membrane_noise", 0.0)] - 0.02
+
+
+def test_an_existing_cluster_is_used_and_left_running(tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    from brian2_delgrad.study import run_study
+
+    study = load_study(write_study(tmp_path, epochs=2))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        results = run_study(study, tmp_path / "out", scheduler=cluster.scheduler_address, progress=False)
+        with Client(cluster.scheduler_address) as client:              # still up, with its worker
+            assert len(client.scheduler_info()["workers"]) == 1
+            assert client.submit(sum, [1, 2]).result() == 3
+    assert sorted(results.trial.unique()) == sorted(t.id for t in study.trials)
