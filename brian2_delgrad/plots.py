@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 
 from .tables import quartiles
@@ -75,8 +76,8 @@ def plot_study(results, folder):
 
 
 def _condition_labels(results):
-    """``placement`` plus the profile and training noise where they are not the defaults."""
-    labels = results.placement.astype(str)
+    """``placement`` ('weights only' for none) plus the profile and training noise where they are not the defaults."""
+    labels = results.placement.astype(str).replace({"none": "weights only"})
     labels = labels.where(results.profile == "ideal", labels + " (" + results.profile.astype(str) + ")")
     for column, text in (("train_delay_jitter", "jitter"), ("train_threshold_noise", "threshold noise")):
         trained = results[column] > 0
@@ -101,6 +102,8 @@ def _delay_types(rows, path):
             _band(axis, lines.sort_values(x), x, condition)
     axes[0].set(xlabel="hidden neurons", ylabel="test error (%)")
     axes[1].set(xlabel="parameters (weights + delays)", xscale="log")
+    axes[1].xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[0].legend(title="delays")
     figure.suptitle("Test error per delay placement (median over seeds, quartile band)")
     _save(figure, path)
@@ -110,14 +113,21 @@ def _delay_types(rows, path):
 def _validation(rows, path):
     table = quartiles(rows, ["sizes", "condition", "epoch"])
     panels = sorted(table.sizes.unique(), key=lambda s: [int(v) for v in s.split("-")])
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.8, 3.6), constrained_layout=True,
-                                sharey=True, squeeze=False)
-    for axis, sizes in zip(axes[0], panels):
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.8 * columns + 0.8, 3.2 * rows + 0.3),
+                                constrained_layout=True, sharey=True, squeeze=False)
+    for axis, sizes in zip(axes.flat, panels):
         for condition, lines in table[table.sizes == sizes].groupby("condition", sort=True):
             _band(axis, lines, "epoch", condition)
         axis.set(title=sizes, xlabel="epoch")
-    axes[0, 0].set(ylabel="validation accuracy (%)", ylim=(30, 100))
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
+    bottom = max(30.0, 10 * np.floor(10 * table.loc[table.epoch >= table.epoch.max() / 10, "q25"].min()))
+    for axis in axes[:, 0]:
+        axis.set(ylabel="validation accuracy (%)", ylim=(bottom, 100))
     axes[0, 0].legend(loc="lower right", fontsize="small")
+    figure.suptitle("Validation accuracy (median over seeds, quartile band)")
     _save(figure, path)
     return table
 

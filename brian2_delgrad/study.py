@@ -30,7 +30,7 @@ from .tables import quartiles
 __all__ = ["run_trial", "run_study", "collect", "summarize", "CONDITION_COLUMNS"]
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
-CONDITION_COLUMNS = ["model", "placement", "profile", "sizes", "hidden", "n_parameters", "epochs", "tau_m_ms",
+CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
                      "tau_s_ms", "theta", "batch_size", "lr_weights_initial", "lr_delays_initial", "loss_function", "train_delay_jitter",
                      "train_threshold_noise", "noise", "noise_level"]
 

@@ -188,8 +188,9 @@ def test_report_redraws_the_figures_from_the_tables(tmp_path, capsys):
     behind = pd.read_csv(tmp_path / "delay_types.csv")
     test = results[(results.split == "test") & (results.noise == "none") & (results.profile == "ideal")]
     expected = (1 - test.groupby(["placement", "hidden"]).accuracy.median()).sort_index()
-    got = behind[behind.condition.isin(["none", "axonal"])].set_index(["condition", "hidden"])["median"].sort_index()
-    assert set(behind.condition) == {"none", "axonal", "none (brainscales2)", "axonal (brainscales2)"}
+    got = behind[behind.condition.isin(["weights only", "axonal"])].set_index(["condition", "hidden"])["median"]
+    got = got.rename({"weights only": "none"}).sort_index()
+    assert set(behind.condition) == {"weights only", "axonal", "weights only (brainscales2)", "axonal (brainscales2)"}
     np.testing.assert_allclose(got.values, expected.values)
     assert "test accuracy" in capsys.readouterr().out
 
