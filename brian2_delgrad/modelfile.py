@@ -80,7 +80,7 @@ class ModelFile:
         noise = self.profile.noise(self.model._tau_s)
         return noise if extra is None else noise + extra
 
-    def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None):
+    def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None, pattern_seed=None):
         """A substrate with the profile's noise (plus ``extra_noise``).
 
         Parameters
@@ -94,13 +94,16 @@ class ModelFile:
         extra_noise : Noise, optional
         batch_size : int, optional
             Samples per Brian2 run (default: the training batch size).
+        pattern_seed : int, optional
+            Seed of the profile's fixed threshold pattern (default ``seed``):
+            the training seed tests the trained "chip" with new trial noise.
         """
         noise = self.noise(extra_noise)
         if target == "exact":
-            return ExactSubstrate(noise=noise, seed=seed)
+            return ExactSubstrate(noise=noise, seed=seed, pattern_seed=pattern_seed)
         options = {} if dt is None else dict(dt=dt)
         return Brian2Substrate(target=target, batch_size=batch_size or self.training["batch_size"], noise=noise,
-                               seed=seed,
+                               seed=seed, pattern_seed=pattern_seed,
                                **options)
 
     def trainer(self, net, seed=0, substrate=None, progress=True):

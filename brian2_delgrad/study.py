@@ -78,7 +78,7 @@ def run_trial(trial, checkpoint_dir=None):
     rows = []
     for index, (kind, level) in enumerate(conditions):
         repeats = trial.evaluation.repeats if trial.evaluation and (noisy_profile or level > 0) else 1
-        substrate = _evaluation_substrate(model, kind, level, trial.evaluation,
+        substrate = _evaluation_substrate(model, kind, level, trial.evaluation, len(test[1]), pattern_seed=seed,
                                           seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
         accuracy, loss = np.mean([_accuracy_and_loss(substrate, net, model, *test) for _ in range(repeats)], axis=0)
         rows.append(dict(epoch=selected, split="test", loss=loss, accuracy=accuracy, noise=kind,
@@ -92,15 +92,17 @@ def run_trial(trial, checkpoint_dir=None):
     return table, net
 
 
-def _evaluation_substrate(model, kind, level, evaluation, seed):
+def _evaluation_substrate(model, kind, level, evaluation, n_samples, seed, pattern_seed):
+    """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise;
+    Brian2 (all samples in one run) for membrane noise."""
     units = dict(tau_s=model.model._tau_s, theta=model.model.theta)
     value = level * units[NOISE_KINDS[kind]] if kind != "none" else 0.0
     if kind == "membrane_noise":
         return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed,
-                               extra_noise=Noise(membrane=value), batch_size=1000)
+                               extra_noise=Noise(membrane=value), batch_size=n_samples, pattern_seed=pattern_seed)
     extra = {"none": Noise(), "delay_jitter": Noise(delay_jitter=value),
              "threshold_noise": Noise(threshold_trial=value)}[kind]
-    return model.substrate(seed=seed, extra_noise=extra)
+    return model.substrate(seed=seed, extra_noise=extra, pattern_seed=pattern_seed)
 
 
 def _accuracy_and_loss(substrate, net, model, inputs, labels):

@@ -65,10 +65,13 @@ class Brian2Substrate(NoisySubstrate):
         Seed of all noise (Brian2's ``xi`` included): same seed, same spikes.
     directory : str, optional
         Project folder of ``cpp_standalone`` (default: a new temporary folder).
+    pattern_seed : int, optional
+        Seed of the threshold pattern alone (default ``seed``), as in
+        :class:`~brian2_delgrad.substrates.ExactSubstrate`.
     """
 
     def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
-                 directory=None):
+                 directory=None, pattern_seed=None):
         from brian2 import us
 
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
@@ -79,7 +82,7 @@ class Brian2Substrate(NoisySubstrate):
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
         self.target, self.batch_size, self.window = target, batch_size, float(window)
-        self._source = NoiseSource(noise, seed)
+        self._source = NoiseSource(noise, seed, pattern_seed)
         self.noise = self._source.noise
         if target == "cpp_standalone" and self.noise.membrane:
             raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "

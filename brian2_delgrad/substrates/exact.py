@@ -33,12 +33,15 @@ class ExactSubstrate(NoisySubstrate):
         a simulator: asking for it here is an error.
     seed : int, optional
         Seed of the noise.
+    pattern_seed : int, optional
+        Seed of the threshold pattern alone (default ``seed``): pass a
+        training run's seed to test the same "chip" with new trial noise.
     """
 
-    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None):
+    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None):
         self.closed_form = bool(closed_form)
         self.compiled = bool(compiled)
-        self._source = NoiseSource(noise, seed)
+        self._source = NoiseSource(noise, seed, pattern_seed)
         self.noise = self._source.noise
         if self.noise.membrane:
             raise ValueError("noise: the exact substrate has no membrane noise (it solves the noise-free "

@@ -78,16 +78,22 @@ class NoiseSource:
         ``None`` for the ideal model.
     seed : int or None
         Same seed, same numbers (separate streams for the pattern and the trials).
+    pattern_seed : int or None
+        Seed of the fixed pattern alone (default ``seed``): the same
+        ``pattern_seed`` with another ``seed`` is the same chip with new
+        trial-to-trial noise.
     """
 
-    def __init__(self, noise, seed):
+    def __init__(self, noise, seed, pattern_seed=None):
         noise = Noise() if noise is None else noise
         if not isinstance(noise, Noise):
             raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
         sequence = np.random.SeedSequence(seed)
-        pattern_seed, trial_seed, simulator_seed = sequence.spawn(3)
+        pattern_seed_sequence, trial_seed, simulator_seed = sequence.spawn(3)
+        if pattern_seed is not None:
+            pattern_seed_sequence = np.random.SeedSequence(pattern_seed).spawn(3)[0]
         self.noise = noise
-        self._pattern_seed = pattern_seed
+        self._pattern_seed = pattern_seed_sequence
         self._patterns = {}
         self._trials = np.random.default_rng(trial_seed)
         self._simulator = np.random.default_rng(simulator_seed)
