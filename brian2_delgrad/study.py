@@ -27,7 +27,7 @@ from .studyfile import NOISE_KINDS
 from .substrates import Noise
 from .tables import quartiles
 
-__all__ = ["run_trial", "run_study", "collect", "summarize", "CONDITION_COLUMNS"]
+__all__ = ["run_trial", "run_study", "collect", "summarize", "StudyError", "CONDITION_COLUMNS"]
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
 CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
