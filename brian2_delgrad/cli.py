@@ -66,6 +66,8 @@ def main(argv=None):
     if args.command == "study":
         if args.workers is not None and args.workers < 1:
             parser.error("--workers must be at least 1")
+        if args.workers is not None and args.scheduler is not None:
+            parser.error("--workers sets up a local cluster; with --scheduler the cluster has its own workers")
         from .config import ConfigError
 
         try:
@@ -128,15 +130,15 @@ def _report(folder):
     import pandas as pd
 
     from .plots import plot_study
-    from .study import summarize
+    from .study import summarize, write_table
 
     path = folder / "results.csv"
     if not path.exists():
-        print(f"brian2-delgrad: error: {path}: no such file (run a study into {folder} first)", file=sys.stderr)
+        print(f"brian2-delgrad: error: {path}: no such file (no finished trial in {folder} yet)", file=sys.stderr)
         return 2
     results = pd.read_csv(path)
     summary = summarize(results)
-    summary.to_csv(folder / "summary.csv", index=False)
+    write_table(summary, folder / "summary")
     figures = plot_study(results, folder)
     print(f"wrote {folder}/results.csv, summary.csv" + "".join(f", {p.name}" for p in figures))
     shown = summary[summary.noise == "none"] if not summary.empty else summary

@@ -149,25 +149,32 @@ def finite_or_zero(arrays):
 def quantize_weights(weights, step=None, limit=None):
     """Weights as a substrate with a weight grid realises them: clipped to ``+-limit``, rounded to ``step``.
 
+    With both, the result stays within the largest grid value not above ``limit``.
+
     Parameters
     ----------
-    weights : array_like of float
+    weights : array_like of float, any shape
     step, limit : float or None
         ``None`` leaves that constraint out.
 
     Returns
     -------
-    ndarray of float64
+    ndarray of float64, the shape of ``weights``
         A new array (the input is not changed).
 
     Examples
     --------
     >>> quantize_weights([0.05, -3.0], step=1/30, limit=2.1)
     array([ 0.06666667, -2.1       ])
+    >>> quantize_weights([2.149], step=0.1, limit=2.15)
+    array([2.1])
     """
     weights = np.array(weights, dtype=np.float64)
     if limit is not None:
         np.clip(weights, -limit, limit, out=weights)
     if step is not None:
         weights = np.round(weights / step) * step
+        if limit is not None:
+            top = np.floor(limit / step + 1e-9) * step
+            np.clip(weights, -top, top, out=weights)
     return weights

@@ -5,6 +5,7 @@ import matplotlib
 import matplotlib.ticker
 import numpy as np
 
+from .studyfile import NOISE_KINDS
 from .tables import quartiles
 
 matplotlib.use("Agg")
@@ -135,7 +136,6 @@ def _validation(rows, path):
 def _noise(rows, path):
     table = quartiles(rows, ["noise", "sizes", "condition", "noise_level"])
     kinds = sorted(table.noise.unique())
-    units = {"delay_jitter": "tau_s", "threshold_noise": "theta", "membrane_noise": "theta"}
     figure, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds) + 0.8, 3.8), constrained_layout=True,
                                 sharey=True, squeeze=False)
     colours = {c: f"C{i}" for i, c in enumerate(sorted(table.condition.unique()))}
@@ -145,7 +145,7 @@ def _noise(rows, path):
             _band(axis, lines.sort_values("noise_level"), "noise_level",
                   condition if len(dashes) == 1 else f"{sizes} {condition}", color=colours[condition],
                   ls=dashes.get(sizes, "-"))
-        axis.set(xlabel=f"{kind.replace('_', ' ')} (std, units of {units.get(kind, '?')})")
+        axis.set(xlabel=f"{kind.replace('_', ' ')} (std, units of {NOISE_KINDS.get(kind, '?')})")
     axes[0, 0].set(ylabel="test accuracy (%)")
     axes[0, 0].legend(fontsize="small")
     figure.suptitle("Test accuracy under noise (median over seeds, quartile band)")

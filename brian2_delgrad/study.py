@@ -23,11 +23,12 @@ import pandas as pd
 from brian2 import second
 
 from .losses import predict_labels
+from .training import CheckpointError
 from .studyfile import NOISE_KINDS
 from .substrates import Noise
 from .tables import quartiles
 
-__all__ = ["run_trial", "run_study", "collect", "summarize", "StudyError", "CONDITION_COLUMNS"]
+__all__ = ["run_trial", "run_study", "collect", "summarize", "write_table", "StudyError", "CONDITION_COLUMNS"]
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
 CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
@@ -47,13 +48,16 @@ def run_trial(trial, checkpoint_dir=None):
     trial : Trial
     checkpoint_dir : str or Path, optional
         Where the training checkpoint lives while the trial runs; a checkpoint
-        left there by an interrupted run is continued.
+        left there by an interrupted run is continued (an unreadable one is
+        renamed ``*.unreadable`` and the trial starts afresh). The caller
+        deletes it once the result is saved.
 
     Returns
     -------
     table : pandas.DataFrame
         The trial's columns, then the training history (``split`` ``'train'``
-        and ``'validation'``, ``noise`` ``'none'``) and ``'test'`` rows of the
+        and ``'validation'``, ``noise`` ``'none'``: measured on the training
+        substrate, i.e. under the training noise ``train_*``) and ``'test'`` rows of the
         selected network: ``noise`` ``'none'`` (the profile's own noise only)
         and one row per evaluation kind and level, ``accuracy`` and ``loss``
         averaged over ``repeats`` noise draws.
@@ -68,8 +72,13 @@ def run_trial(trial, checkpoint_dir=None):
     trainer = model.trainer(net, seed=seed, substrate=model.substrate(seed=seed, extra_noise=extra), progress=False)
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{trial.id}.npz"
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
-    history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
-                          checkpoint=checkpoint, resume=resume)
+    try:
+        history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
+                              checkpoint=checkpoint, resume=resume)
+    except CheckpointError:                          # unreadable (e.g. cut short): keep it aside, start afresh
+        os.replace(checkpoint, checkpoint.with_suffix(".unreadable"))
+        history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
+                              checkpoint=checkpoint)
     selected = trainer.best_epoch_ if trainer.keep_best and trainer.best_epoch_ is not None else trainer.epoch_
     test = model.data("test")
     noisy_profile = not model.noise().is_ideal
@@ -87,15 +96,13 @@ def run_trial(trial, checkpoint_dir=None):
                       ignore_index=True)
     for position, (name, value) in enumerate(dict(trial=trial.id, **trial.columns).items()):
         table.insert(position, name, value)
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
     return table, net
 
 
 def _evaluation_substrate(model, kind, level, evaluation, n_samples, seed, pattern_seed):
     """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise;
     Brian2 (all samples in one run) for membrane noise."""
-    units = dict(tau_s=model.model._tau_s, theta=model.model.theta)
+    units = dict(tau_s=model.model._tau_s, theta=model.model.theta)     # the units NOISE_KINDS names
     value = level * units[NOISE_KINDS[kind]] if kind != "none" else 0.0
     if kind == "membrane_noise":
         return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed,
@@ -158,10 +165,10 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
         with _client(workers or min(len(pending), _cores()), scheduler) as client:
             from dask.distributed import as_completed
 
-            submitted = {client.submit(_timed_trial, trial, str((out / "checkpoints").resolve()), key=trial.id,
-                                       pure=False): trial for trial in pending}
+            submitted = {client.submit(_timed_trial, trial, str((out / "checkpoints").resolve()), key=trial.id): trial
+                         for trial in pending}
             for future in as_completed(submitted):
-                trial = submitted[future]
+                trial = submitted.pop(future)                # its result is freed once saved
                 try:
                     table, net, seconds = future.result()
                 except Exception as err:                 # one failed trial must not lose the others
@@ -201,15 +208,16 @@ def _client(workers, scheduler):
 
 
 def _save_trial(out, trial, table, net, log_entry):
-    """Parameters first, then the table (atomically: the table marks the trial as finished), then the log."""
+    """Parameters, then the table (atomically: it marks the trial as finished), the log, and the checkpoint goes."""
     net.save(out / "parameters" / f"{trial.id}.npz")
     _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(log_entry) + "\n")
+    (out / "checkpoints" / f"{trial.id}.npz").unlink(missing_ok=True)
 
 
 def _atomic_csv(table, path):
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     with open(temporary, "w") as handle:
         table.to_csv(handle, index=False)
         handle.flush()
@@ -222,14 +230,16 @@ def collect(study, out):
 
     Writes ``results.csv`` and ``summary.csv`` (and ``.parquet`` copies when
     pyarrow is installed) and returns the results table; trials not finished
-    yet are simply absent.
+    yet are simply absent (no finished trial: nothing is written, an empty table returned).
     """
     out = Path(out)
     paths = [out / "trials" / f"{trial.id}.csv" for trial in study.trials]
     tables = [pd.read_csv(path) for path in paths if path.exists()]
-    results = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    _write_table(results, out / "results")
-    _write_table(summarize(results), out / "summary")
+    if not tables:
+        return pd.DataFrame()
+    results = pd.concat(tables, ignore_index=True)
+    write_table(results, out / "results")
+    write_table(summarize(results), out / "summary")
     return results
 
 
@@ -247,10 +257,11 @@ def summarize(results):
     return quartiles(test, [c for c in CONDITION_COLUMNS if c in test.columns])
 
 
-def _write_table(table, stem):
+def write_table(table, stem):
+    """``stem.csv`` and, with pyarrow, ``stem.parquet``, each written atomically."""
     _atomic_csv(table, stem.with_suffix(".csv"))
     if importlib.util.find_spec("pyarrow") is None:      # Parquet copies are optional
         return
-    temporary = stem.with_suffix(".parquet.tmp")
+    temporary = stem.with_name(f"{stem.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.parquet.tmp")
     table.to_parquet(temporary, index=False)
     os.replace(temporary, stem.with_suffix(".parquet"))

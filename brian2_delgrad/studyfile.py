@@ -62,7 +62,8 @@ class Trial:
     model : ModelFile
         With the grid's hidden size applied.
     columns : dict
-        The configuration as table columns (see :meth:`Study.columns`).
+        The configuration as table columns: grid values, the network and
+        the recipe (the runner puts them in front of every result row).
     seed : int
     epochs : int
     train_noise : dict
@@ -143,27 +144,34 @@ def load_study(path):
         raise grid.error("models", "names a model file twice")
     hidden = grid.raw("hidden", None)
     if hidden is not None:
-        hidden = [grid.check_number("hidden", h, minimum=1, integer=True) for h in _nonempty_list(grid, "hidden")]
+        hidden = _distinct(grid, "hidden", [grid.check_number("hidden", h, minimum=1, integer=True)
+                                            for h in _nonempty_list(grid, "hidden")])
         for model in models:
             if len(model.sizes) != 3:
                 raise grid.error("hidden", f"needs models with one hidden layer; {model.name} has sizes "
                                            f"{list(model.sizes)}")
-    seeds = [grid.check_number("seeds", s, minimum=0, integer=True) for s in _nonempty_list(grid, "seeds")]
-    if len(set(seeds)) != len(seeds):
-        raise grid.error("seeds", "repeats a seed")
+    seeds = _distinct(grid, "seeds", [grid.check_number("seeds", s, minimum=0, integer=True)
+                                      for s in _nonempty_list(grid, "seeds")])
     epochs = grid.number("epochs", None, minimum=0, integer=True)
-    train_noise = {kind: [grid.check_number(f"train_{kind}", v, minimum=0)
-                          for v in _nonempty_list(grid, f"train_{kind}", [0.0])]
+    train_noise = {kind: _distinct(grid, f"train_{kind}", [grid.check_number(f"train_{kind}", v, minimum=0)
+                                                           for v in _nonempty_list(grid, f"train_{kind}", [0.0])])
                    for kind in ("delay_jitter", "threshold_noise")}
     grid.done()
-    evaluation = _evaluation(top.section("evaluate", required=False)) if top.has("evaluate") else None
+    evaluation = _evaluation(top.section("evaluate")) if top.has("evaluate") else None
     top.done()
     trials = []
     for model, size, seed, jitter, threshold in itertools.product(
             models, hidden or [None], seeds, train_noise["delay_jitter"], train_noise["threshold_noise"]):
         trials.append(_trial(model, size, seed, epochs, dict(delay_jitter=jitter, threshold_noise=threshold),
                              evaluation))
+    assert len({t.id for t in trials}) == len(trials), "trial ids must be unique"
     return Study(name=path.stem, description=description, path=path, trials=trials, evaluation=evaluation)
+
+
+def _distinct(section, key, values):
+    if len(set(values)) != len(values):
+        raise section.error(key, f"repeats a value: {values}")
+    return values
 
 
 def _nonempty_list(section, key, default=...):
@@ -177,7 +185,8 @@ def _evaluation(section):
     levels = {}
     for kind, unit in NOISE_KINDS.items():
         if section.has(kind):
-            levels[kind] = [section.check_number(kind, v, minimum=0) for v in _nonempty_list(section, kind)]
+            levels[kind] = _distinct(section, kind, [section.check_number(kind, v, minimum=0)
+                                                     for v in _nonempty_list(section, kind)])
     if not levels:
         raise ConfigError(f"{section.where()}: give at least one of {', '.join(NOISE_KINDS)} "
                           f"(levels in units of {', '.join(sorted(set(NOISE_KINDS.values())))})")
@@ -199,7 +208,12 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         n_parameters=int(net.n_parameters), seed=seed, epochs=epochs,
         tau_m_ms=model.model._tau_m * 1e3, tau_s_ms=model.model._tau_s * 1e3, theta=model.model.theta,
         batch_size=model.training["batch_size"], lr_weights_initial=model.training["lr_weights"],
-        lr_delays_initial=model.training["lr_delays"], loss_function=type(model.loss).__name__,
+        lr_delays_initial=model.training["lr_delays"], lr_decay=model.training["lr_decay"],
+        decay_every=model.training["decay_every"], max_weight_gradient=model.training["max_weight_gradient"],
+        keep_best=model.training["keep_best"], delay_low_ms=model.delay_range[0] * 1e3,
+        delay_high_ms=model.delay_range[1] * 1e3, delay_bounds=model.delay_bounds,
+        weight_init=json.dumps(model.weight_init), t_early=model.encoding["t_early"], t_late=model.encoding["t_late"],
+        loss_function=repr(model.loss),
         train_delay_jitter=train_noise["delay_jitter"], train_threshold_noise=train_noise["threshold_noise"])
     content = dict(columns, model_file=repr(dataclasses.replace(model, description="")), evaluation=repr(evaluation))
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]

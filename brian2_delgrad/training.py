@@ -13,7 +13,11 @@ from .losses import ShiftInvariantMSE, predict_labels
 from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
 from .substrates import ExactSubstrate
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "CheckpointError"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or belongs to another network."""
 
 _CHECKPOINT_VERSION = 1
 
@@ -58,7 +62,8 @@ class Trainer:
         :class:`~brian2_delgrad.profiles.HardwareProfile`): float "shadow"
         weights take the optimiser steps and are clipped to ``+-weight_limit``
         after each; the network (forward and backward pass) holds them rounded
-        to multiples of ``weight_step``. ``None``: no such constraint.
+        to multiples of ``weight_step``. ``None``: no such constraint. The
+        network's weights are put on the grid when the Trainer is made.
     keep_best : bool
         With validation data, end :meth:`fit` with the parameters of the
         trained epoch (1, 2, ...) of highest validation accuracy (the latest of
@@ -238,7 +243,8 @@ class Trainer:
             layer = missing_spike_layer(times, self.hidden_silence, self.output_silence)
             if layer is not None:
                 quiet = ~np.isfinite(times[layer]).all(axis=0)
-                self._shadow[layer - 1][:, quiet] += self._bump_now
+                # on a weight grid, a bump smaller than a grid step would not change the network
+                self._shadow[layer - 1][:, quiet] += max(self._bump_now, self.weight_step or 0.0)
                 self._realise_weights()
                 self._bump_now *= 2
                 totals["skipped"] += 1
@@ -319,7 +325,7 @@ class Trainer:
                     placements=[list(p) for p in self.net.placements],
                     history=self.history_.to_dict(orient="list"))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        temporary = path.with_name(path.name + ".tmp")
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(temporary, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
@@ -331,11 +337,11 @@ class Trainer:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except (OSError, ValueError) as err:
-            raise ValueError(f"resume: cannot read checkpoint {path}: {err}") from None
+            raise CheckpointError(f"resume: cannot read checkpoint {path}: {err}") from None
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         if meta.get("version") != _CHECKPOINT_VERSION or meta["sizes"] != list(self.net.sizes) or \
                 meta["placements"] != [list(p) for p in self.net.placements]:
-            raise ValueError(f"resume: checkpoint {path} belongs to another network or version")
+            raise CheckpointError(f"resume: checkpoint {path} belongs to another network or version")
         self._reset()
         self._shadow = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
         self._realise_weights()

@@ -61,7 +61,9 @@ BROKEN = {
     "missing models": ('models = [', 'modelz = [', "grid.models: missing"),
     "unknown key": ("seeds = [0, 1, 2]", "seeds = [0, 1, 2]\nseed = 3", "grid.seed: unknown key"),
     "missing model file": ("yinyang_h30_ws.toml", "yinyang_h99.toml", "yinyang_h99.toml: no such file"),
-    "repeated seed": ("seeds = [0, 1, 2]", "seeds = [0, 1, 1]", "grid.seeds: repeats a seed"),
+    "repeated seed": ("seeds = [0, 1, 2]", "seeds = [0, 1, 1]", "grid.seeds: repeats a value"),
+    "repeated size": ("hidden = [4]", "hidden = [4, 4]", "grid.hidden: repeats a value"),
+    "repeated level": ("epochs = 3", "epochs = 3\n[evaluate]\ndelay_jitter = [0.1, 0.1]", "evaluate.delay_jitter: repeats"),
     "empty hidden": ("hidden = [4]", "hidden = []", "grid.hidden: must not be empty"),
     "negative noise": ("epochs = 3", "epochs = 3\ntrain_delay_jitter = [-0.1]", "grid.train_delay_jitter: must be >= 0"),
     "python expression": ("epochs = 3", 'epochs = 3\n[evaluate]\ndelay_jitter = [0.1]\ndt = "__import__(\'os\')"',
@@ -98,7 +100,7 @@ def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evalu
     text = SMALL + "\n[evaluate]\ndelay_jitter = [0.0, 0.1]\nthreshold_noise = [0.2]\nrepeats = 2\n"
     trial = load_study(write_study(tmp_path, text)).trials[4]          # 4-4-3 synaptic, seed 1
     table, net = run_trial(trial, tmp_path)
-    assert not list(tmp_path.glob("*.npz"))                           # the checkpoint is gone when done
+    assert (tmp_path / f"{trial.id}.npz").exists()                    # run_study removes it once the result is saved
     assert (table.trial == trial.id).all() and (table.seed == 1).all() and (table.placement == "synaptic").all()
     history = table[table.split != "test"]
     assert sorted(history[history.split == "validation"].epoch) == [0, 1, 2, 3]
@@ -252,3 +254,26 @@ def test_an_existing_cluster_is_used_and_left_running(tmp_path):
             assert len(client.scheduler_info()["workers"]) == 1
             assert client.submit(sum, [1, 2]).result() == 3
     assert sorted(results.trial.unique()) == sorted(t.id for t in study.trials)
+
+
+def test_a_failing_trial_is_reported_after_the_others_are_saved(tmp_path, capsys):
+    import dataclasses
+
+    from brian2_delgrad.study import StudyError, run_study
+
+    study = load_study(write_study(tmp_path, epochs=2))
+    broken = dataclasses.replace(study.trials[1], epochs=-1)             # Trainer.fit refuses it in the worker
+    study = dataclasses.replace(study, trials=[study.trials[0], broken])
+    with pytest.raises(StudyError, match=rf"1 of 2 trials failed.*\n{broken.id}: ValueError: epochs"):
+        run_study(study, tmp_path / "out", workers=1, progress=False)
+    assert [p.stem for p in (tmp_path / "out" / "trials").glob("*.csv")] == [study.trials[0].id]
+    assert set(pd.read_csv(tmp_path / "out" / "results.csv").trial) == {study.trials[0].id}
+    assert main(["report", str(tmp_path / "out")]) == 0
+
+
+def test_an_unreadable_checkpoint_is_put_aside_and_the_trial_starts_afresh(tmp_path):
+    trial = load_study(write_study(tmp_path, epochs=2)).trials[0]
+    (tmp_path / f"{trial.id}.npz").write_bytes(b"cut short")
+    table, _ = run_trial(trial, tmp_path)
+    assert (tmp_path / f"{trial.id}.unreadable").read_bytes() == b"cut short"
+    assert sorted(table[table.split == "train"].epoch) == [1, 2]
