@@ -62,8 +62,8 @@ def plot_study(results, folder):
     if results.empty:
         return []
     results = results.assign(condition=_condition_labels(results))
-    clean = results[(results.noise == "none") & (results.train_delay_jitter == 0)
-                    & (results.train_threshold_noise == 0)]
+    trained_clean = np.all([results[c] == 0 for c in results.columns if c.startswith("train_")], axis=0)
+    clean = results[(results.noise == "none") & trained_clean]
     written = []
     for name, draw, rows in (("delay_types", _delay_types, clean[clean.split == "test"]),
                              ("validation", _validation, results[results.split == "validation"]),
@@ -80,8 +80,8 @@ def _condition_labels(results):
     """``placement`` ('weights only' for none) plus the profile and training noise where they are not the defaults."""
     labels = results.placement.astype(str).replace({"none": "weights only"})
     labels = labels.where(results.profile == "ideal", labels + " (" + results.profile.astype(str) + ")")
-    for column, text in (("train_delay_jitter", "jitter"), ("train_threshold_noise", "threshold noise")):
-        trained = results[column] > 0
+    for column in (c for c in results.columns if c.startswith("train_")):
+        trained, text = results[column] > 0, column.removeprefix("train_").replace("_", " ")
         labels = labels.where(~trained, labels + f", trained with {text} " + results[column].map("{:g}".format))
     return labels
 

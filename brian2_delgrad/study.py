@@ -32,8 +32,8 @@ __all__ = ["run_trial", "run_study", "collect", "summarize", "write_table", "Stu
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
 CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
-                     "tau_s_ms", "theta", "batch_size", "lr_weights_initial", "lr_delays_initial", "loss_function", "train_delay_jitter",
-                     "train_threshold_noise", "noise", "noise_level"]
+                     "tau_s_ms", "theta", "batch_size", "lr_weights_initial", "lr_delays_initial", "loss_function",
+                     "train_spike_jitter", "train_delay_jitter", "train_threshold_noise", "noise", "noise_level"]
 
 
 class StudyError(RuntimeError):
@@ -65,9 +65,7 @@ def run_trial(trial, checkpoint_dir=None):
         The trained network (the epoch of best validation accuracy, if the recipe keeps the best).
     """
     model, seed = trial.model, trial.seed
-    tau_s, theta = model.model._tau_s, model.model.theta
-    extra = Noise(delay_jitter=trial.train_noise["delay_jitter"] * tau_s,
-                  threshold_trial=trial.train_noise["threshold_noise"] * theta)
+    extra = _extra_noise(model, trial.train_noise)
     net = model.network(seed=seed)
     trainer = model.trainer(net, seed=seed, substrate=model.substrate(seed=seed, extra_noise=extra), progress=False)
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{trial.id}.npz"
@@ -99,16 +97,21 @@ def run_trial(trial, checkpoint_dir=None):
     return table, net
 
 
+def _extra_noise(model, levels):
+    """A :class:`Noise` from ``{kind: level}`` with kinds of ``NOISE_KINDS`` (levels in their units)."""
+    units = dict(tau_s=model.model._tau_s, theta=model.model.theta)
+    fields = dict(spike_jitter="spike_jitter", delay_jitter="delay_jitter", threshold_noise="threshold_trial",
+                  membrane_noise="membrane")
+    return Noise(**{fields[kind]: level * units[NOISE_KINDS[kind]] for kind, level in levels.items()})
+
+
 def _evaluation_substrate(model, kind, level, evaluation, n_samples, seed, pattern_seed):
     """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise;
     Brian2 (all samples in one run) for membrane noise."""
-    units = dict(tau_s=model.model._tau_s, theta=model.model.theta)     # the units NOISE_KINDS names
-    value = level * units[NOISE_KINDS[kind]] if kind != "none" else 0.0
+    extra = _extra_noise(model, {} if kind == "none" else {kind: level})
     if kind == "membrane_noise":
-        return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed,
-                               extra_noise=Noise(membrane=value), batch_size=n_samples, pattern_seed=pattern_seed)
-    extra = {"none": Noise(), "delay_jitter": Noise(delay_jitter=value),
-             "threshold_noise": Noise(threshold_trial=value)}[kind]
+        return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed, extra_noise=extra,
+                               batch_size=n_samples, pattern_seed=pattern_seed)
     return model.substrate(seed=seed, extra_noise=extra, pattern_seed=pattern_seed)
 
 

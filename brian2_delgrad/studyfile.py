@@ -20,10 +20,13 @@ from .config import ConfigError, read_toml
 from .delays import parse_placements
 from .modelfile import load_model_file
 
-__all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name"]
+__all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE"]
 
 #: Noise kinds a study can evaluate under, and the unit of their levels.
-NOISE_KINDS = {"delay_jitter": "tau_s", "threshold_noise": "theta", "membrane_noise": "theta"}
+#: Noise kinds a study can train under (grid keys ``train_<kind>``).
+TRAIN_NOISE = ("spike_jitter", "delay_jitter", "threshold_noise")
+
+NOISE_KINDS = {"spike_jitter": "tau_s", "delay_jitter": "tau_s", "threshold_noise": "theta", "membrane_noise": "theta"}
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ class Evaluation:
     Attributes
     ----------
     levels : dict
-        ``{kind: levels}`` with kinds from ``NOISE_KINDS``: spike jitter in units
-        of ``tau_s``, threshold and membrane noise in units of ``theta``
+        ``{kind: levels}`` with kinds from ``NOISE_KINDS``: spike and delay jitter
+        in units of ``tau_s``, threshold and membrane noise in units of ``theta``
         (standard deviations), on top of the profile's own noise.
     repeats : int
         Noise draws per level; the accuracy is their mean.
@@ -67,7 +70,8 @@ class Trial:
     seed : int
     epochs : int
     train_noise : dict
-        ``delay_jitter`` (units of ``tau_s``) and ``threshold_noise`` (units of ``theta``) during training.
+        ``spike_jitter``, ``delay_jitter`` (units of ``tau_s``) and ``threshold_noise`` (units of ``theta``)
+        during training.
     evaluation : Evaluation or None
     """
 
@@ -155,15 +159,14 @@ def load_study(path):
     epochs = grid.number("epochs", None, minimum=0, integer=True)
     train_noise = {kind: _distinct(grid, f"train_{kind}", [grid.check_number(f"train_{kind}", v, minimum=0)
                                                            for v in _nonempty_list(grid, f"train_{kind}", [0.0])])
-                   for kind in ("delay_jitter", "threshold_noise")}
+                   for kind in TRAIN_NOISE}
     grid.done()
     evaluation = _evaluation(top.section("evaluate")) if top.has("evaluate") else None
     top.done()
     trials = []
-    for model, size, seed, jitter, threshold in itertools.product(
-            models, hidden or [None], seeds, train_noise["delay_jitter"], train_noise["threshold_noise"]):
-        trials.append(_trial(model, size, seed, epochs, dict(delay_jitter=jitter, threshold_noise=threshold),
-                             evaluation))
+    for model, size, seed, *levels in itertools.product(models, hidden or [None], seeds,
+                                                        *(train_noise[kind] for kind in TRAIN_NOISE)):
+        trials.append(_trial(model, size, seed, epochs, dict(zip(TRAIN_NOISE, levels)), evaluation))
     assert len({t.id for t in trials}) == len(trials), "trial ids must be unique"
     return Study(name=path.stem, description=description, path=path, trials=trials, evaluation=evaluation)
 
@@ -214,7 +217,7 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         delay_high_ms=model.delay_range[1] * 1e3, delay_bounds=model.delay_bounds,
         weight_init=json.dumps(model.weight_init), t_early=model.encoding["t_early"], t_late=model.encoding["t_late"],
         loss_function=repr(model.loss),
-        train_delay_jitter=train_noise["delay_jitter"], train_threshold_noise=train_noise["threshold_noise"])
+        **{f"train_{kind}": level for kind, level in train_noise.items()})
     content = dict(columns, model_file=repr(dataclasses.replace(model, description="")), evaluation=repr(evaluation))
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
     readable = f"{model.name}_h{columns['hidden']}_s{seed}" if hidden is not None else f"{model.name}_s{seed}"

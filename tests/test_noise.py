@@ -98,3 +98,19 @@ def test_jitter_spreads_spike_times_around_the_ideal_ones():
     both = np.isfinite(ideal) & np.isfinite(noisy)
     shift = noisy[both] - ideal[both]
     assert 0 < np.std(shift) < 1e-4 and abs(np.median(shift)) < 2e-5
+
+
+def test_spike_jitter_shifts_every_spike_both_ways_and_only_the_exact_substrate_has_it():
+    from brian2_delgrad import Brian2Substrate
+
+    net = DelayNetwork([4, 20, 3], delays="none", seed=1)
+    x = yin_yang_like_inputs(400, seed=1)
+    ideal = ExactSubstrate().run(net, x)
+    noisy = ExactSubstrate(noise=Noise(spike_jitter=0.05 * ms), seed=2).run(net, x)
+    shift = noisy[0] - x                                       # the inputs themselves are shifted
+    assert abs(shift.mean()) < 4 * 0.05e-3 / np.sqrt(shift.size) and shift.std() == pytest.approx(0.05e-3, rel=0.05)
+    assert (shift < 0).mean() == pytest.approx(0.5, abs=0.05)  # earlier as often as later
+    both = np.isfinite(ideal[1]) & np.isfinite(noisy[1])
+    assert not np.array_equal(ideal[1][both], noisy[1][both])
+    with pytest.raises(ValueError, match="spike jitter"):
+        Brian2Substrate(noise=Noise(spike_jitter=0.05 * ms))

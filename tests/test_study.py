@@ -97,7 +97,7 @@ def test_hidden_grid_needs_single_hidden_layer_models(tmp_path):
 
 
 def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evaluation(tmp_path):
-    text = SMALL + "\n[evaluate]\ndelay_jitter = [0.0, 0.1]\nthreshold_noise = [0.2]\nrepeats = 2\n"
+    text = SMALL + "\n[evaluate]\ndelay_jitter = [0.0, 0.1]\nthreshold_noise = [0.2]\nspike_jitter = [0.3]\nrepeats = 2\n"
     trial = load_study(write_study(tmp_path, text)).trials[4]          # 4-4-3 synaptic, seed 1
     table, net = run_trial(trial, tmp_path)
     assert (tmp_path / f"{trial.id}.npz").exists()                    # run_study removes it once the result is saved
@@ -106,7 +106,8 @@ def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evalu
     assert sorted(history[history.split == "validation"].epoch) == [0, 1, 2, 3]
     assert sorted(history[history.split == "train"].epoch) == [1, 2, 3]
     test = table[table.split == "test"].set_index(["noise", "noise_level"])
-    assert list(test.index) == [("none", 0.0), ("delay_jitter", 0.0), ("delay_jitter", 0.1), ("threshold_noise", 0.2)]
+    assert list(test.index) == [("none", 0.0), ("spike_jitter", 0.3), ("delay_jitter", 0.0), ("delay_jitter", 0.1),
+                                ("threshold_noise", 0.2)]
     X, y = trial.model.data("test")
     clean = np.mean(predict_labels(ExactSubstrate().run(net, X)[-1]) == y)
     assert test.loc[("none", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
@@ -115,11 +116,12 @@ def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evalu
     best = history[history.split == "validation"].set_index("epoch").accuracy
     assert test.loc[("none", 0.0), "epoch"] == max(e for e in best.index if best[e] == best.max())
     assert test.loc[("threshold_noise", 0.2), "accuracy"] < clean         # 20 % threshold noise hurts
+    assert test.loc[("spike_jitter", 0.3), "accuracy"] < clean            # and so does jitter of 0.3 tau_s
 
 
 def test_summary_gives_median_and_quartiles_per_condition_over_seeds():
     rows = pd.DataFrame(dict(model="m", placement="none", profile="ideal", sizes="4-5-3", hidden=5, n_parameters=35,
-                             train_delay_jitter=0.0, train_threshold_noise=0.0, noise="none", noise_level=0.0,
+                             train_spike_jitter=0.0, train_delay_jitter=0.0, train_threshold_noise=0.0, noise="none", noise_level=0.0,
                              split="test", seed=[0, 1, 2, 3], accuracy=[0.9, 0.8, 0.7, 1.0]))
     summary = summarize(pd.concat([rows, rows.assign(split="validation")]))
     assert len(summary) == 1
@@ -218,14 +220,15 @@ def _fake_results():
                 for seed in range(3):
                     base = dict(model=f"m_{placement}", placement=placement, profile=profile, sizes=f"4-{hidden}-3",
                                 hidden=hidden, n_parameters=7 * hidden + (hidden + 4) * (placement == "axonal"),
-                                seed=seed, train_delay_jitter=0.0, train_threshold_noise=0.0)
+                                seed=seed, train_spike_jitter=0.0, train_delay_jitter=0.0,
+                                train_threshold_noise=0.0)
                     for epoch in range(4):
                         rows.append(dict(base, split="validation", epoch=epoch, noise="none", noise_level=0.0,
                                          accuracy=0.5 + 0.1 * epoch + 0.01 * rng.random()))
                     rows.append(dict(base, split="test", epoch=3, noise="none", noise_level=0.0,
                                      accuracy=0.8 + 0.1 * rng.random()))
                     for level in (0.05, 0.1):
-                        rows.append(dict(base, split="test", epoch=3, noise="delay_jitter", noise_level=level,
+                        rows.append(dict(base, split="test", epoch=3, noise="spike_jitter", noise_level=level,
                                          accuracy=0.8 - level + 0.01 * rng.random()))
     return pd.DataFrame(rows)
 

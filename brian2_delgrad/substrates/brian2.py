@@ -84,6 +84,9 @@ class Brian2Substrate(NoisySubstrate):
         self.target, self.batch_size, self.window = target, batch_size, float(window)
         self._source = NoiseSource(noise, seed, pattern_seed)
         self.noise = self._source.noise
+        if self.noise.spike_jitter:
+            raise ValueError("noise: spike jitter shifts spikes earlier too, which Brian2 cannot deliver; use "
+                             "ExactSubstrate for spike jitter (delay_jitter works in both)")
         if target == "cpp_standalone" and self.noise.membrane:
             raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "
                              "cpp_standalone binary cannot take; use target='cython' or 'numpy'")

@@ -28,7 +28,7 @@ class ExactSubstrate(NoisySubstrate):
         (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
         NumPy pass (the reference).
     noise : Noise, optional
-        Threshold pattern and trial noise and delay jitter
+        Threshold pattern and trial noise, delay jitter and spike jitter
         (:class:`~brian2_delgrad.substrates.noise.Noise`). Membrane noise needs
         a simulator: asking for it here is an error.
     seed : int, optional
@@ -66,6 +66,7 @@ class ExactSubstrate(NoisySubstrate):
         kernel = derive_kernel(net.model, closed_form=self.closed_form)
         compiled = compiled_layer(kernel) if self.compiled else None
         tau = net.model._tau_s
+        times = self._source.shift_spikes(times)
         scaled = times / tau
         result = [times]
         thresholds = self._source.thresholds(net, len(times))
@@ -78,7 +79,8 @@ class ExactSubstrate(NoisySubstrate):
                 scaled = compiled.forward(scaled, weights, delays / tau, theta, jitter)
             else:
                 scaled = layer_spike_times(kernel, scaled, weights, delays / tau, theta, jitter)
-            result.append(scaled * tau)
+            result.append(self._source.shift_spikes(scaled * tau))
+            scaled = result[-1] / tau
         return result
 
     def __repr__(self):

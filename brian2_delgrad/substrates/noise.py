@@ -28,12 +28,18 @@ class Noise:
     membrane : float
         Standard deviation of the free membrane's stationary fluctuations
         (``dv = ... + membrane * sqrt(2/tau_m) * xi``): only a simulator has it.
+    spike_jitter : Quantity or float
+        Standard deviation of a Gaussian shift of every spike (inputs
+        included) as the network and the recording see it, redrawn every run:
+        the same for every placement, earlier or later alike. Only the exact
+        substrate has it (Brian2 cannot deliver a spike before it was sent).
     """
 
     threshold_pattern: tuple = (0.0, 0.0)
     threshold_trial: float = 0.0
     delay_jitter: object = 0.0
     membrane: float = 0.0
+    spike_jitter: object = 0.0
 
     def __post_init__(self):
         pattern = tuple(self.threshold_pattern)
@@ -44,8 +50,8 @@ class Noise:
             value = getattr(self, name)
             if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a standard deviation >= 0, got {value!r}")
-        jitter = float(times_in_seconds(self.delay_jitter, "delay_jitter", (), minimum=0.0))
-        object.__setattr__(self, "delay_jitter", jitter)
+        for name in ("delay_jitter", "spike_jitter"):
+            object.__setattr__(self, name, float(times_in_seconds(getattr(self, name), name, (), minimum=0.0)))
 
     def __add__(self, other):
         """Both noises at once: independent Gaussian sources, so standard deviations add in quadrature.
@@ -61,7 +67,7 @@ class Noise:
                    float(np.hypot(self.threshold_pattern[1], other.threshold_pattern[1])))
         return Noise(threshold_pattern=pattern,
                      **{name: float(np.hypot(getattr(self, name), getattr(other, name)))
-                        for name in ("threshold_trial", "delay_jitter", "membrane")})
+                        for name in ("threshold_trial", "delay_jitter", "membrane", "spike_jitter")})
 
     @property
     def is_ideal(self):
@@ -128,6 +134,12 @@ class NoiseSource:
     def simulator_seed(self):
         """A seed for a simulator's own random numbers (e.g. Brian2's ``xi``), drawn per run."""
         return int(self._simulator.integers(2 ** 31 - 1))
+
+    def shift_spikes(self, times):
+        """``times`` (seconds, any shape; ``inf`` stays ``inf``) shifted by the spike jitter, or unchanged."""
+        if not self.noise.spike_jitter:
+            return times
+        return times + self._trials.normal(0.0, self.noise.spike_jitter, size=np.shape(times))
 
     def jitter(self, shape):
         """Delay jitter in seconds for arrivals of ``shape`` (batch, n_pre, n_post), or ``None``."""
