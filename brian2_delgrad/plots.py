@@ -102,9 +102,11 @@ def _delay_types(rows, path):
         for axis, x in zip(axes, ("hidden", "n_parameters")):
             _band(axis, lines.sort_values(x), x, condition)
     axes[0].set(xlabel="hidden neurons", ylabel="test error (%)")
-    axes[1].set(xlabel="parameters (weights + delays)", xscale="log")
-    axes[1].xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes[1].set(xlabel="parameters (weights + delays)")
+    if table.n_parameters.max() > 8 * table.n_parameters.min():
+        axes[1].set_xscale("log")
+        axes[1].xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[0].legend(title="delays")
     figure.suptitle("Test error per delay placement (median over seeds, quartile band)")
     _save(figure, path)
