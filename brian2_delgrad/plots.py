@@ -158,13 +158,15 @@ def _noise(rows, path):
 def _hardware(rows, path):
     table = quartiles(rows, ["profile", "condition"])
     figure, axis = plt.subplots(figsize=(5, 3.8), constrained_layout=True)
-    for position, (condition, group) in enumerate(rows.groupby("condition", sort=True)):
+    order = sorted(rows.condition.unique(), key=lambda c: (not c.startswith("weights only"), c))
+    for position, condition in enumerate(order):
+        group = rows[rows.condition == condition]
         axis.scatter(np.full(len(group), position), 100 * group.accuracy, color="0.4", s=14, zorder=3,
                      label="seeds" if position == 0 else None)
         median = table.loc[table.condition == condition, "median"].iloc[0]
         axis.hlines(100 * median, position - 0.3, position + 0.3, color="C3", lw=2,
                     label="median" if position == 0 else None)
-    axis.set_xticks(range(table.condition.nunique()), sorted(rows.condition.unique()), rotation=15)
+    axis.set_xticks(range(len(order)), order, rotation=15)
     axis.set(ylabel="test accuracy (%)", title="Weights only vs delays on the hardware profile")
     axis.legend()
     _save(figure, path)
