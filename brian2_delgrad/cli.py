@@ -68,21 +68,15 @@ def main(argv=None):
             parser.error("--workers must be at least 1")
         if args.workers is not None and args.scheduler is not None:
             parser.error("--workers sets up a local cluster; with --scheduler the cluster has its own workers")
-        from .config import ConfigError
-
-        try:
-            return _study(args)
-        except ConfigError as err:
-            print(f"brian2-delgrad: error: {err}", file=sys.stderr)
-            return 2
-    if args.epochs is not None and args.epochs < 0:
-        parser.error("--epochs must be >= 0")
-    if not args.dt > 0:
-        parser.error("--dt must be a positive number of microseconds")
+    else:
+        if args.epochs is not None and args.epochs < 0:
+            parser.error("--epochs must be >= 0")
+        if not args.dt > 0:
+            parser.error("--dt must be a positive number of microseconds")
     from .config import ConfigError
 
     try:
-        return _train(args)
+        return _study(args) if args.command == "study" else _train(args)
     except ConfigError as err:
         print(f"brian2-delgrad: error: {err}", file=sys.stderr)
         return 2
