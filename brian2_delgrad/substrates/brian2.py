@@ -9,12 +9,18 @@ belong: ``d_axon`` is a variable of the presynaptic group, ``d_dend`` of the
 postsynaptic group, ``d_syn`` of the ``Synapses``, and every synapse's
 ``delay`` is their sum.
 
-Time discretisation: Brian2 records a spike at the start ``t_n`` of the step
-in which ``v`` crosses threshold (up to one ``dt`` early) and applies a
-synaptic effect at the end of the step in which it arrives (one ``dt`` late),
-rounding delays to the ``dt`` grid. An input fires in the step that contains
-its time (``t_in < t + dt``), like a ``SpikeGeneratorGroup``, so that it
-reaches the first layer on average half a step late, as every spike does.
+Time discretisation: Brian2 applies a synaptic effect at the end of a time
+step and detects a threshold crossing at the end of a step. With
+``timing='precise'`` (default) the model's linearity undoes both (see
+:mod:`~brian2_delgrad.substrates.precise`): each synapse adds what its input
+would have done since its exact arrival, and each neuron's crossing is found
+between the grid points and recorded as ``t_spike`` by the ``SpikeMonitor``;
+spike times then agree with the exact substrate to rounding except where an
+input arrives within the crossing's own step. With ``timing='grid'`` it is
+plain clock-driven Brian2: ``I += w`` at the end of the step of delivery,
+spikes at the start ``t_n`` of the step in which ``v`` crosses threshold (up
+to one ``dt`` early), delays rounded to the grid; an input fires in the step
+that contains its time (``t_in < t + dt``), like a ``SpikeGeneratorGroup``.
 
 The network is built once per (layer sizes, placements, model, batch size,
 target, dt) and reused: every run restores the initial state and assigns the
@@ -30,12 +36,14 @@ import numpy as np
 
 from ..checks import positive_time, times_in_seconds
 from .noise import NoiseSource, NoisySubstrate
+from .precise import arrival_code, crossing_code
 
 __all__ = ["Brian2Substrate"]
 
 logger = logging.getLogger(__name__)
 
 _TARGETS = ("numpy", "cython", "cpp_standalone")
+_TIMINGS = ("precise", "grid")
 
 
 class Brian2Substrate(NoisySubstrate):
@@ -68,10 +76,15 @@ class Brian2Substrate(NoisySubstrate):
     pattern_seed : int, optional
         Seed of the threshold pattern alone (default ``seed``), as in
         :class:`~brian2_delgrad.substrates.ExactSubstrate`.
+    timing : {'precise', 'grid'}
+        ``'precise'``: arrivals and threshold crossings at their exact times
+        between the grid points (exact sub-step integration of the linear
+        model); ``'grid'``: plain clock-driven Brian2, spike times on the
+        ``dt`` grid.
     """
 
     def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
-                 directory=None, pattern_seed=None):
+                 directory=None, pattern_seed=None, timing="precise"):
         from brian2 import us
 
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
@@ -81,7 +94,9 @@ class Brian2Substrate(NoisySubstrate):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
-        self.target, self.batch_size, self.window = target, batch_size, float(window)
+        if timing not in _TIMINGS:
+            raise ValueError(f"timing must be one of {', '.join(map(repr, _TIMINGS))}, got {timing!r}")
+        self.target, self.batch_size, self.window, self.timing = target, batch_size, float(window), timing
         self._source = NoiseSource(noise, seed, pattern_seed)
         self.noise = self._source.noise
         if self.noise.spike_jitter:
@@ -106,7 +121,7 @@ class Brian2Substrate(NoisySubstrate):
         -------
         list of ndarray
             One ``(batch, n)`` float64 array per layer in seconds (on the dt
-            grid for simulated layers), ``inf`` = no spike.
+            grid for simulated layers if ``timing='grid'``), ``inf`` = no spike.
         """
         times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
         if len(times) == 0:
@@ -130,11 +145,12 @@ class Brian2Substrate(NoisySubstrate):
                 raise ValueError("cpp_standalone: one Brian2Substrate builds one network shape (the device "
                                  "holds one project); use another Brian2Substrate process for another shape")
             self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window,
-                                           self.noise, first_inputs, self.directory)
+                                           self.noise, first_inputs, self.directory, self.timing)
         return self._built[key]
 
     def __repr__(self):
-        return f"Brian2Substrate(dt={self.dt * 1e6:g}*us, target={self.target!r}, batch_size={self.batch_size})"
+        return (f"Brian2Substrate(dt={self.dt * 1e6:g}*us, target={self.target!r}, batch_size={self.batch_size}, "
+                f"timing={self.timing!r})")
 
 
 @dataclass
@@ -155,7 +171,7 @@ class _Simulation:
 
     _DELAY = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
 
-    def __init__(self, net, size, dt, target, window, noise, first_inputs, directory):
+    def __init__(self, net, size, dt, target, window, noise, first_inputs, directory, timing):
         import brian2 as b2
 
         self.size, self.target, self.window = size, target, window
@@ -169,21 +185,29 @@ class _Simulation:
         namespace = {k: v for k, v in net.model.namespace.items() if k != "theta"}
         namespace["sigma_membrane"] = noise.membrane
         self.inputs = b2.NeuronGroup(size * net.sizes[0], "t_in : second (constant)\nfired : boolean\n"
-                                     "d_axon : second (constant)", threshold="t_in < t + dt and not fired",
-                                     reset="fired = True", clock=self.clock)
+                                     "d_axon : second (constant)\nt_spike = t_in : second",
+                                     threshold="t_in < t + dt and not fired", reset="fired = True",
+                                     clock=self.clock)
         equations = _equations(net.model, noise.membrane) + b2.Equations(
-            "theta : 1 (constant)\nfired : boolean\nd_axon : second (constant)\nd_dend : second (constant)")
+            "theta : 1 (constant)\nfired : boolean\nd_axon : second (constant)\nd_dend : second (constant)\n"
+            "t_spike : second")
+        precise = timing == "precise"
         self.layers = []
         source = self.inputs
         for n_pre, n_post in net.layer_shapes:
             group = b2.NeuronGroup(size * n_post, equations, threshold=f"{net.model.threshold} and not fired",
-                                   reset="fired = True", method="euler" if noise.membrane else "exact",
-                                   namespace=namespace, clock=self.clock)
+                                   reset=crossing_code(net.model) if precise else "t_spike = t\nfired = True",
+                                   method="euler" if noise.membrane else "exact", namespace=namespace,
+                                   clock=self.clock)
+            if precise:          # the crossing is found in the state the threshold saw, before new inputs
+                group.resetter["spike"].when, group.resetter["spike"].order = "thresholds", 1
             synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)\n"
-                                   "jitter : second (constant)", on_pre="I_post += w", clock=self.clock)
+                                   "jitter : second (constant)",
+                                   on_pre=arrival_code(net.model) if precise else "I_post += w",
+                                   namespace=namespace, clock=self.clock)
             sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
             synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
-            self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group)))
+            self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group, variables=["t_spike"], when="end")))
             source = group
         self.network = b2.Network(self.inputs, *[obj for layer in self.layers
                                                  for obj in (layer.group, layer.synapses, layer.monitor)])
@@ -231,7 +255,7 @@ class _Simulation:
         result = [input_times]
         for layer, n in zip(self.layers, net.sizes[1:]):
             times = np.full(self.size * n, np.inf)
-            times[np.asarray(layer.monitor.i)] = np.asarray(layer.monitor.t_)
+            times[np.asarray(layer.monitor.i)] = np.asarray(layer.monitor.t_spike_)
             result.append(times.reshape(self.size, n)[:count])
         return result
 
