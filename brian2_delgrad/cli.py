@@ -125,6 +125,7 @@ def _report(folder):
 
     from .plots import plot_study
     from .study import summarize, write_table
+    from .studyfile import TRAIN_NOISE
 
     path = folder / "results.csv"
     if not path.exists():
@@ -136,8 +137,10 @@ def _report(folder):
     figures = plot_study(results, folder)
     print(f"wrote {folder}/results.csv, summary.csv" + "".join(f", {p.name}" for p in figures))
     shown = summary[summary.noise == "none"] if not summary.empty else summary
-    columns = [c for c in ("model", "placement", "profile", "sizes", "n_parameters", "train_delay_jitter",
-                           "train_threshold_noise", "median", "q25", "q75", "count") if c in shown.columns]
+    trained_under = [f"train_{kind}" for kind in TRAIN_NOISE                 # only the noises the grid varies
+                     if f"train_{kind}" in shown.columns and shown[f"train_{kind}"].nunique() > 1]
+    columns = [c for c in ("model", "placement", "profile", "sizes", "n_parameters", *trained_under,
+                           "median", "q25", "q75", "count") if c in shown.columns]
     with pd.option_context("display.width", 140, "display.max_rows", 200):
         print("test accuracy (noise-free evaluation):")
         print(shown[columns].to_string(index=False, float_format="{:.3f}".format))

@@ -4,6 +4,7 @@ from pathlib import Path
 import matplotlib
 import matplotlib.ticker
 import numpy as np
+import pandas as pd
 
 from .studyfile import NOISE_KINDS
 from .tables import quartiles
@@ -77,13 +78,25 @@ def plot_study(results, folder):
 
 
 def _condition_labels(results):
-    """``placement`` ('weights only' for none) plus the profile and training noise where they are not the defaults."""
+    """Placement label plus the training noise where there was one (the condition of a trial)."""
+    placements, training = _placement_labels(results), _training_labels(results)
+    return placements.where(training == "trained noise-free", placements + ", " + training)
+
+
+def _placement_labels(results):
+    """``placement`` ('weights only' for none) plus the profile where it is not the ideal one."""
     labels = results.placement.astype(str).replace({"none": "weights only"})
-    labels = labels.where(results.profile == "ideal", labels + " (" + results.profile.astype(str) + ")")
-    for column in (c for c in results.columns if c.startswith("train_")):
-        trained, text = results[column] > 0, column.removeprefix("train_").replace("_", " ")
-        labels = labels.where(~trained, labels + f", trained with {text} " + results[column].map("{:g}".format))
-    return labels
+    return labels.where(results.profile == "ideal", labels + " (" + results.profile.astype(str) + ")")
+
+
+def _training_labels(results):
+    """'trained noise-free' or 'trained with <noise> <level>, ...' per row."""
+    parts = [np.where(results[column] > 0, column.removeprefix("train_").replace("_", " ") + " "
+                      + results[column].map("{:g}".format), "")
+             for column in results.columns if column.startswith("train_")]
+    joined = [", ".join(p for p in row if p) for row in zip(*parts)] if parts else [""] * len(results)
+    return pd.Series(["trained with " + text if text else "trained noise-free" for text in joined],
+                     index=results.index)
 
 
 def _band(axis, table, x, label, scale=100.0, **style):
@@ -136,20 +149,29 @@ def _validation(rows, path):
 
 
 def _noise(rows, path):
-    table = quartiles(rows, ["noise", "sizes", "condition", "noise_level"])
+    """One panel per (training condition, noise kind); a line per placement (and network size)."""
+    rows = rows.assign(placement_label=_placement_labels(rows), training=_training_labels(rows))
+    table = quartiles(rows, ["noise", "sizes", "training", "placement_label", "noise_level"])
     kinds = sorted(table.noise.unique())
-    figure, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds) + 0.8, 3.8), constrained_layout=True,
-                                sharey=True, squeeze=False)
-    colours = {c: f"C{i}" for i, c in enumerate(sorted(table.condition.unique()))}
+    trainings = sorted(table.training.unique(), key=lambda t: (t != "trained noise-free", t))
+    figure, axes = plt.subplots(len(trainings), len(kinds), figsize=(4 * len(kinds) + 0.8, 3 * len(trainings) + 0.8),
+                                constrained_layout=True, sharex="col", sharey=True, squeeze=False)
+    colours = {c: f"C{i}" for i, c in enumerate(sorted(table.placement_label.unique()))}
     dashes = {s: style for s, style in zip(sorted(table.sizes.unique()), ("-", "--", ":", "-."))}
-    for axis, kind in zip(axes[0], kinds):
-        for (sizes, condition), lines in table[table.noise == kind].groupby(["sizes", "condition"], sort=True):
-            _band(axis, lines.sort_values("noise_level"), "noise_level",
-                  condition if len(dashes) == 1 else f"{sizes} {condition}", color=colours[condition],
-                  ls=dashes.get(sizes, "-"))
+    for row, training in zip(axes, trainings):
+        for axis, kind in zip(row, kinds):
+            panel = table[(table.noise == kind) & (table.training == training)]
+            for (sizes, placement), lines in panel.groupby(["sizes", "placement_label"], sort=True):
+                _band(axis, lines.sort_values("noise_level"), "noise_level",
+                      placement if len(dashes) == 1 else f"{sizes} {placement}", color=colours[placement],
+                      ls=dashes.get(sizes, "-"))
+            axis.set_title(training, fontsize="medium")
+            axis.grid(alpha=0.3)
+        row[0].set(ylabel="test accuracy (%)")
+    for axis, kind in zip(axes[-1], kinds):
         axis.set(xlabel=f"{kind.replace('_', ' ')} (std, units of {NOISE_KINDS.get(kind, '?')})")
-    axes[0, 0].set(ylabel="test accuracy (%)")
-    axes[0, 0].legend(fontsize="small")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
     figure.suptitle("Test accuracy under noise (median over seeds, quartile band)")
     _save(figure, path)
     return table

@@ -199,6 +199,22 @@ def test_report_redraws_the_figures_from_the_tables(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_noise_figure_has_a_line_per_placement_for_each_training_condition(tmp_path):
+    clean = _fake_results().query("profile == 'ideal' and hidden == 5")
+    trained = clean.assign(train_threshold_noise=0.05, accuracy=clean.accuracy - 0.02)
+    results = pd.concat([clean, trained], ignore_index=True)
+    plot_study(results, tmp_path)
+    behind = pd.read_csv(tmp_path / "noise.csv")
+    assert set(behind.training) == {"trained noise-free", "trained with threshold noise 0.05"}
+    assert set(behind.placement_label) == {"weights only", "axonal"}
+    noisy = results[(results.split == "test") & (results.noise != "none")]
+    expected = noisy.groupby(["train_threshold_noise", "placement", "noise_level"]).accuracy.median()
+    got = behind.assign(train_threshold_noise=np.where(behind.training == "trained noise-free", 0.0, 0.05),
+                        placement=behind.placement_label.replace({"weights only": "none"}))
+    got = got.set_index(["train_threshold_noise", "placement", "noise_level"])["median"]
+    np.testing.assert_allclose(got.loc[expected.index].values, expected.values)
+
+
 def test_report_without_results_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "results.csv: no such file" in capsys.readouterr().err
