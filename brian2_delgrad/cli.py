@@ -39,6 +39,9 @@ def main(argv=None):
                        help="forward pass: the exact event-based substrate (default) or Brian2 with this "
                             "code-generation target (gradients at the recorded spike times)")
     train.add_argument("--dt", type=float, default=10.0, help="Brian2 time step in us (default 10)")
+    train.add_argument("--timing", choices=["precise", "grid"], default="precise",
+                       help="Brian2 spike timing: exact arrivals and crossings between grid points (default) "
+                            "or plain clock-driven, spikes on the dt grid")
     study = commands.add_parser(
         "study", help="run a study: a grid of trainings on a dask cluster, as tables and figures",
         description="Train every network of a study file's grid (studies/*.toml) on dask.distributed, one "
@@ -165,7 +168,7 @@ def _train(args):
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
     run = dict(model=str(args.model), sha256=hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
-               seed=args.seed, substrate=args.substrate, dt_us=args.dt)
+               seed=args.seed, substrate=args.substrate, dt_us=args.dt, timing=args.timing)
     resume = None
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
@@ -181,7 +184,7 @@ def _train(args):
 
         from .substrates import Brian2Substrate
 
-        substrate = Brian2Substrate(dt=args.dt * us, target=args.substrate,
+        substrate = Brian2Substrate(dt=args.dt * us, target=args.substrate, timing=args.timing,
                                     batch_size=description.training["batch_size"])
     trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
     if resume is not None:
