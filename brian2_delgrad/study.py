@@ -6,6 +6,7 @@ Layout of a study's output folder::
     parameters/<trial>.npz    the trained network (DelayNetwork.save)
     checkpoints/<trial>.npz   training checkpoint of an unfinished trial (deleted when it finishes)
     log.jsonl                 one line per finished trial: which run finished it, how long it took
+                              ("kind": "evaluation": a saved network re-tested under new [evaluate] settings)
     results.csv / .parquet    all trials: one row per trial x epoch x split, plus test rows per noise condition
     summary.csv / .parquet    test accuracy per condition over seeds: median, quartiles, count
 """
@@ -28,7 +29,8 @@ from .studyfile import NOISE_KINDS
 from .substrates import Noise
 from .tables import quartiles
 
-__all__ = ["run_trial", "run_study", "collect", "summarize", "write_table", "StudyError", "CONDITION_COLUMNS"]
+__all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize", "write_table",
+           "StudyError", "CONDITION_COLUMNS"]
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
 CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
@@ -55,7 +57,8 @@ def run_trial(trial, checkpoint_dir=None):
     Returns
     -------
     table : pandas.DataFrame
-        The trial's columns, then the training history (``split`` ``'train'``
+        The trial's id (``trial``), the id of its evaluation settings
+        (``evaluation``) and its configuration columns, then the training history (``split`` ``'train'``
         and ``'validation'``, ``noise`` ``'none'``: measured on the training
         substrate, i.e. under the training noise ``train_*``) and ``'test'`` rows of the
         selected network: ``noise`` ``'none'`` (the profile's own noise only)
@@ -78,6 +81,30 @@ def run_trial(trial, checkpoint_dir=None):
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint)
     selected = trainer.best_epoch_ if trainer.keep_best and trainer.best_epoch_ is not None else trainer.epoch_
+    history = history.assign(noise="none", noise_level=0.0, repeats=1)
+    return _trial_table(trial, history, evaluate_trial(trial, net, selected)), net
+
+
+def evaluate_trial(trial, net, epoch):
+    """Test rows of a trained network: clean (the profile's own noise only) and per ``[evaluate]`` condition.
+
+    Parameters
+    ----------
+    trial : Trial
+    net : DelayNetwork
+        The trial's trained network.
+    epoch : int
+        The epoch it was selected at (the rows' ``epoch``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``split`` ``'test'``, ``noise``, ``noise_level``, ``repeats`` and
+        ``accuracy`` and ``loss`` averaged over the noise draws. Every
+        condition draws its noise from ``(seed, condition index)``, on the
+        network's own threshold pattern.
+    """
+    model, seed = trial.model, trial.seed
     test = model.data("test")
     noisy_profile = not model.noise().is_ideal
     conditions = [("none", 0.0)] + [(kind, level) for kind, levels in
@@ -88,13 +115,36 @@ def run_trial(trial, checkpoint_dir=None):
         substrate = _evaluation_substrate(model, kind, level, trial.evaluation, len(test[1]), pattern_seed=seed,
                                           seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
         accuracy, loss = np.mean([_accuracy_and_loss(substrate, net, model, *test) for _ in range(repeats)], axis=0)
-        rows.append(dict(epoch=selected, split="test", loss=loss, accuracy=accuracy, noise=kind,
+        rows.append(dict(epoch=epoch, split="test", loss=loss, accuracy=accuracy, noise=kind,
                          noise_level=level, repeats=repeats))
-    table = pd.concat([history.assign(noise="none", noise_level=0.0, repeats=1), pd.DataFrame(rows)],
-                      ignore_index=True)
-    for position, (name, value) in enumerate(dict(trial=trial.id, **trial.columns).items()):
+    return pd.DataFrame(rows)
+
+
+def _trial_table(trial, history, test):
+    """History and test rows, with the trial's id, evaluation id and configuration columns in front."""
+    table = pd.concat([history, test], ignore_index=True)
+    for position, (name, value) in enumerate(dict(trial=trial.id, evaluation=trial.evaluation_id,
+                                                  **trial.columns).items()):
         table.insert(position, name, value)
-    return table, net
+    return table
+
+
+def reevaluate_trial(trial, table, parameters):
+    """A saved trial's table with its test rows made again under ``trial.evaluation`` (no training).
+
+    Parameters
+    ----------
+    trial : Trial
+    table : pandas.DataFrame
+        The trial's saved rows (``trials/<id>.csv``).
+    parameters : str or Path
+        Its trained network (``parameters/<id>.npz``).
+    """
+    from .network import DelayNetwork
+
+    history = table[table.split != "test"].drop(columns=["trial", "evaluation", *trial.columns], errors="ignore")
+    epoch = int(table.loc[table.split == "test", "epoch"].iloc[0])
+    return _trial_table(trial, history, evaluate_trial(trial, DelayNetwork.load(parameters), epoch))
 
 
 def _extra_noise(model, levels):
@@ -156,28 +206,38 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
     (out / "study.json").write_text(json.dumps(dict(
         study=study.name, file=str(study.path), description=study.description,
         trials=[t.id for t in study.trials]), indent=1))
-    finished = {path.stem for path in (out / "trials").glob("*.csv")}
-    pending = [trial for trial in study.trials if trial.id not in finished]
+    saved = {path.stem: path for path in (out / "trials").glob("*.csv")}
+    trained = {trial.id for trial in study.trials
+               if trial.id in saved and (out / "parameters" / f"{trial.id}.npz").exists()}
+    pending = [trial for trial in study.trials if trial.id not in trained]
+    stale = [trial for trial in study.trials if trial.id in trained
+             and _saved_evaluation(saved[trial.id]) != trial.evaluation_id]       # new [evaluate]: test again
     failures = []
-    if pending:
+    if pending or stale:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(study.trials), initial=len(study.trials) - len(pending), desc=study.name,
+        bar = tqdm(total=len(study.trials), initial=len(study.trials) - len(pending) - len(stale), desc=study.name,
                    unit="trial", disable=not progress)
         run = uuid.uuid4().hex[:12]
-        with _client(workers or min(len(pending), _cores()), scheduler) as client:
+        with _client(workers or min(len(pending) + len(stale), _cores()), scheduler) as client:
             from dask.distributed import as_completed
 
-            submitted = {client.submit(_timed_trial, trial, str((out / "checkpoints").resolve()), key=trial.id): trial
+            checkpoints = str((out / "checkpoints").resolve())
+            submitted = {client.submit(_timed, run_trial, trial, checkpoints, key=trial.id): (trial, "training")
                          for trial in pending}
+            submitted.update({client.submit(_timed, _reevaluate_saved, trial, str(saved[trial.id].resolve()),
+                                            str((out / "parameters" / f"{trial.id}.npz").resolve()),
+                                            key=f"{trial.id}-evaluation"): (trial, "evaluation")
+                              for trial in stale})
             for future in as_completed(submitted):
-                trial = submitted.pop(future)                # its result is freed once saved
+                trial, kind = submitted.pop(future)          # its result is freed once saved
                 try:
-                    table, net, seconds = future.result()
+                    (table, net), seconds = future.result()
                 except Exception as err:                 # one failed trial must not lose the others
                     failures.append(f"{trial.id}: {type(err).__name__}: {err}")
                 else:
-                    _save_trial(out, trial, table, net, dict(trial=trial.id, run=run, seconds=round(seconds, 3)))
+                    _save_trial(out, trial, table, net, dict(trial=trial.id, run=run, seconds=round(seconds, 3),
+                                                             **({} if kind == "training" else {"kind": kind})))
                 bar.update(1)
         bar.close()
     results = collect(study, out)
@@ -187,10 +247,19 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
     return results
 
 
-def _timed_trial(trial, checkpoint_dir):
+def _timed(function, *args):
     start = time.perf_counter()
-    table, net = run_trial(trial, checkpoint_dir)
-    return table, net, time.perf_counter() - start
+    return function(*args), time.perf_counter() - start
+
+
+def _reevaluate_saved(trial, table_path, parameters):
+    return reevaluate_trial(trial, pd.read_csv(table_path), parameters), None
+
+
+def _saved_evaluation(path):
+    """The evaluation id a saved trial table was tested with (``None`` for tables without one)."""
+    columns = pd.read_csv(path, nrows=1)
+    return str(columns["evaluation"].iloc[0]) if "evaluation" in columns and len(columns) else None
 
 
 def _cores():
@@ -211,8 +280,10 @@ def _client(workers, scheduler):
 
 
 def _save_trial(out, trial, table, net, log_entry):
-    """Parameters, then the table (atomically: it marks the trial as finished), the log, and the checkpoint goes."""
-    net.save(out / "parameters" / f"{trial.id}.npz")
+    """Parameters (``net``; ``None``: kept), then the table (atomically: it marks the trial as finished), the log,
+    and the checkpoint goes."""
+    if net is not None:
+        net.save(out / "parameters" / f"{trial.id}.npz")
     _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(log_entry) + "\n")

@@ -61,7 +61,8 @@ class Trial:
     Attributes
     ----------
     id : str
-        Unique and stable: readable grid values plus a hash of everything the result depends on.
+        Unique and stable: readable grid values plus a hash of everything the
+        trained network depends on (not the evaluation, see ``evaluation_id``).
     model : ModelFile
         With the grid's hidden size applied.
     columns : dict
@@ -82,6 +83,11 @@ class Trial:
     epochs: int
     train_noise: dict
     evaluation: Evaluation = None
+
+    @property
+    def evaluation_id(self):
+        """A short hash of the evaluation settings: test rows made with other settings are out of date (str)."""
+        return hashlib.sha256(repr(self.evaluation).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,8 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         weight_init=json.dumps(model.weight_init), t_early=model.encoding["t_early"], t_late=model.encoding["t_late"],
         loss_function=repr(model.loss),
         **{f"train_{kind}": level for kind, level in train_noise.items()})
-    content = dict(columns, model_file=repr(dataclasses.replace(model, description="")), evaluation=repr(evaluation))
+    content = dict(columns, model_file=repr(dataclasses.replace(model, description="")))   # not the evaluation:
+    # a new [evaluate] section re-tests the saved networks instead of training them again
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
     readable = f"{model.name}_h{columns['hidden']}_s{seed}" if hidden is not None else f"{model.name}_s{seed}"
     for kind, level in train_noise.items():

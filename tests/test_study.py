@@ -15,7 +15,7 @@ from brian2_delgrad.cli import main
 from brian2_delgrad.config import ConfigError
 from brian2_delgrad.losses import predict_labels
 from brian2_delgrad.plots import plot_study
-from brian2_delgrad.study import run_trial, summarize
+from brian2_delgrad.study import evaluate_trial, run_study, run_trial, summarize
 from brian2_delgrad.studyfile import load_study
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models"))
@@ -117,6 +117,36 @@ def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evalu
     assert test.loc[("none", 0.0), "epoch"] == max(e for e in best.index if best[e] == best.max())
     assert test.loc[("threshold_noise", 0.2), "accuracy"] < clean         # 20 % threshold noise hurts
     assert test.loc[("spike_jitter", 0.3), "accuracy"] < clean            # and so does jitter of 0.3 tau_s
+
+
+def test_a_new_evaluate_section_retests_the_saved_networks_without_training_them(tmp_path):
+    out = tmp_path / "out"
+    first = load_study(write_study(tmp_path, SMALL + "\n[evaluate]\nthreshold_noise = [0.1]\nrepeats = 1\n"))
+    run_study(first, out, workers=2, progress=False)
+    parameters = {p.name: p.stat().st_mtime_ns for p in (out / "parameters").iterdir()}
+    before = pd.read_csv(out / "results.csv")
+    text = SMALL + "\n[evaluate]\nthreshold_noise = [0.1, 0.2]\nspike_jitter = [0.1]\nrepeats = 2\n"
+    study = load_study(write_study(tmp_path, text))
+    assert [t.id for t in study.trials] == [t.id for t in first.trials]           # the same networks
+    after = run_study(study, out, workers=2, progress=False)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert sorted(e["trial"] for e in log if "kind" not in e) == sorted(t.id for t in study.trials)   # trained once
+    assert sorted(e["trial"] for e in log if e.get("kind") == "evaluation") == sorted(t.id for t in study.trials)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "parameters").iterdir()} == parameters
+    def history(table):
+        return table[table.split != "test"].drop(columns="evaluation").reset_index(drop=True)
+    pd.testing.assert_frame_equal(history(after), history(before))
+    test = after[after.split == "test"]
+    assert sorted(set(zip(test.noise, test.noise_level))) == [("none", 0.0), ("spike_jitter", 0.1),
+                                                             ("threshold_noise", 0.1), ("threshold_noise", 0.2)]
+    trial = study.trials[4]
+    expected = evaluate_trial(trial, DelayNetwork.load(out / "parameters" / f"{trial.id}.npz"),
+                              epoch=int(test[test.trial == trial.id].epoch.iloc[0]))
+    got = test[test.trial == trial.id].reset_index(drop=True)
+    np.testing.assert_allclose(got.accuracy, expected.accuracy, atol=1e-12)
+    assert list(got.noise) == list(expected.noise) and (got.evaluation == trial.evaluation_id).all()
+    run_study(study, out, workers=2, progress=False)                              # up to date: nothing runs
+    assert len((out / "log.jsonl").read_text().splitlines()) == len(log)
 
 
 def test_summary_gives_median_and_quartiles_per_condition_over_seeds():
