@@ -37,8 +37,8 @@ def gradient_cosines(net, loss, exact, simulated, labels):
             grads.append(backward(net, times, loss(times[-1], labels[part], tau)[1]))
         tensors = list(zip(grads[0].weights, grads[1].weights))
         tensors += [(a[p], b[p]) for a, b in zip(grads[0].delays, grads[1].delays) for p in a]
-        smallest.append(min(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b))
-                            for a, b in tensors))
+        cosines = [np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in tensors]
+        smallest.append(np.min(np.nan_to_num(cosines, nan=-np.inf)))   # a zero gradient on one side: no agreement
     return np.array(smallest)
 
 

@@ -140,8 +140,8 @@ def _report(folder):
     figures = plot_study(results, folder)
     print(f"wrote {folder}/results.csv, summary.csv" + "".join(f", {p.name}" for p in figures))
     shown = summary[summary.noise == "none"] if not summary.empty else summary
-    trained_under = [f"train_{kind}" for kind in TRAIN_NOISE                 # only the noises the grid varies
-                     if f"train_{kind}" in shown.columns and shown[f"train_{kind}"].nunique() > 1]
+    trained_under = [f"train_{kind}" for kind in TRAIN_NOISE                 # only the noises trained under
+                     if f"train_{kind}" in shown.columns and (shown[f"train_{kind}"] > 0).any()]
     columns = [c for c in ("model", "placement", "profile", "sizes", "n_parameters", *trained_under,
                            "median", "q25", "q75", "count") if c in shown.columns]
     with pd.option_context("display.width", 140, "display.max_rows", 200):
@@ -168,12 +168,14 @@ def _train(args):
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
     run = dict(model=str(args.model), sha256=hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
-               seed=args.seed, substrate=args.substrate, dt_us=args.dt, timing=args.timing)
+               seed=args.seed, substrate=args.substrate)
+    if args.substrate != "exact":                    # Brian2 settings (run.json files from before --timing have none)
+        run.update(dt_us=args.dt, timing=args.timing)
     resume = None
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
         if {k: previous.get(k) for k in run if k != "model"} != {k: run[k] for k in run if k != "model"}:
-            raise ConfigError(f"{out}: holds a checkpoint of another model file, seed or substrate; "
+            raise ConfigError(f"{out}: holds a checkpoint of another model file, seed, substrate, dt or timing; "
                               "use --restart or another --out")
         resume = checkpoint
     run_file.write_text(json.dumps(run, indent=1))
@@ -201,7 +203,8 @@ def _train(args):
     last = net.copy()
     last.set_parameters(**trainer.last_parameters_)
     last_accuracy = float(np.mean(predict_labels(trainer.substrate.run(last, test_inputs)[-1]) == test_labels))
-    summary = dict(model=description.name, seed=args.seed, substrate=args.substrate, epochs=trainer.epoch_,
+    summary = dict(model=description.name, seed=args.seed, substrate=args.substrate,
+                   **{k: run[k] for k in ("dt_us", "timing") if k in run}, epochs=trainer.epoch_,
                    n_parameters=net.n_parameters,
                    test_accuracy=accuracy, selected_epoch=trainer.best_epoch_ if trainer.keep_best else trainer.epoch_,
                    test_accuracy_last_epoch=last_accuracy,

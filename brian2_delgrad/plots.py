@@ -170,8 +170,10 @@ def _noise(rows, path):
         row[0].set(ylabel="test accuracy (%)")
     for axis, kind in zip(axes[-1], kinds):
         axis.set(xlabel=f"{kind.replace('_', ' ')} (std, units of {NOISE_KINDS.get(kind, '?')})")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
+    legend = {}                                      # every line's label once, from whichever panel has it
+    for axis in axes.flat:
+        legend.update(zip(*reversed(axis.get_legend_handles_labels())))
+    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(len(legend), 5))
     figure.suptitle("Test accuracy under noise (median over seeds, quartile band)")
     _save(figure, path)
     return table

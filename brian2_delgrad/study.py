@@ -258,8 +258,8 @@ def _reevaluate_saved(trial, table_path, parameters):
 
 def _saved_evaluation(path):
     """The evaluation id a saved trial table was tested with (``None`` for tables without one)."""
-    columns = pd.read_csv(path, nrows=1)
-    return str(columns["evaluation"].iloc[0]) if "evaluation" in columns and len(columns) else None
+    columns = pd.read_csv(path, nrows=1, dtype={"evaluation": str})
+    return columns["evaluation"].iloc[0] if "evaluation" in columns and len(columns) else None
 
 
 def _cores():
@@ -304,11 +304,18 @@ def collect(study, out):
 
     Writes ``results.csv`` and ``summary.csv`` (and ``.parquet`` copies when
     pyarrow is installed) and returns the results table; trials not finished
-    yet are simply absent (no finished trial: nothing is written, an empty table returned).
+    yet are simply absent (no finished trial: nothing is written, an empty
+    table returned), and so are test rows made under other ``[evaluate]``
+    settings (a re-test that failed).
     """
     out = Path(out)
-    paths = [out / "trials" / f"{trial.id}.csv" for trial in study.trials]
-    tables = [pd.read_csv(path) for path in paths if path.exists()]
+    tables = []
+    for trial in study.trials:
+        path = out / "trials" / f"{trial.id}.csv"
+        if path.exists():
+            table = pd.read_csv(path, dtype={"evaluation": str})
+            stale = (table.split == "test") & (table.get("evaluation") != trial.evaluation_id)
+            tables.append(table[~stale])              # test rows of other [evaluate] settings (a failed re-test)
     if not tables:
         return pd.DataFrame()
     results = pd.concat(tables, ignore_index=True)

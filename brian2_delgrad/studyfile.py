@@ -86,8 +86,11 @@ class Trial:
 
     @property
     def evaluation_id(self):
-        """A short hash of the evaluation settings: test rows made with other settings are out of date (str)."""
-        return hashlib.sha256(repr(self.evaluation).encode()).hexdigest()[:10]
+        """A short hash of the evaluation settings: test rows made with other settings are out of date (str).
+
+        ``'e'`` and 10 hex digits, never a number (tables read back from CSV keep it a string).
+        """
+        return "e" + hashlib.sha256(repr(self.evaluation).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,31 @@ def test_membrane_noise_is_seeded():
     assert 2 < np.median(np.abs(differences)) < 200        # perturbed, not destroyed
 
 
+def test_membrane_noise_crossings_stay_in_the_step_of_detection():
+    from brian2_delgrad import Noise
+
+    net = DelayNetwork([4, 30, 3], delays="synaptic", seed=3)
+    substrate = Brian2Substrate(dt=10 * us, target="numpy", noise=Noise(membrane=0.1), seed=1)
+    substrate.run(net, yin_yang_like_inputs(40, seed=3))
+    (simulation,) = substrate._built.values()
+    for layer in simulation.layers:              # the free solution does not know the noise: no search beyond
+        offsets = (np.asarray(layer.monitor.t_spike_) - np.asarray(layer.monitor.t_)) / DT
+        assert offsets.size > 50 and offsets.min() >= 0 and offsets.max() <= 1 + 1e-9
+
+
+def test_precise_crossing_of_a_spike_detected_steps_late():
+    net = DelayNetwork([1, 1, 1], delays="synaptic", seed=0)
+    net.weights[0][:] = net.weights[1][:] = 2000.0         # crossings right after the arrivals
+    net.delays[0]["synaptic"][:] = 0.51 * DT                # Brian2 delivers one step late ...
+    net.delays[1]["synaptic"][:] = 1.51 * DT                # ... and two: detection about 4 dt after the crossing
+    inputs = np.zeros((1, 1))
+    exact = ExactSubstrate().run(net, inputs)
+    precise = Brian2Substrate(dt=10 * us, target="numpy").run(net, inputs)
+    grid = Brian2Substrate(dt=10 * us, target="numpy", timing="grid").run(net, inputs)
+    np.testing.assert_allclose(precise[2], exact[2], rtol=0, atol=1e-6 * DT)
+    assert grid[2][0, 0] - exact[2][0, 0] > 2 * DT
+
+
 def test_cpp_standalone_is_compiled_once_and_matches_the_runtime_targets(numpy_substrate, tmp_path):
     net = DelayNetwork([4, 10, 3], delays="axonal+dendritic+synaptic", seed=11)
     inputs = yin_yang_like_inputs(30, seed=11)

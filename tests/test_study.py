@@ -15,7 +15,7 @@ from brian2_delgrad.cli import main
 from brian2_delgrad.config import ConfigError
 from brian2_delgrad.losses import predict_labels
 from brian2_delgrad.plots import plot_study
-from brian2_delgrad.study import evaluate_trial, run_study, run_trial, summarize
+from brian2_delgrad.study import collect, evaluate_trial, run_study, run_trial, summarize
 from brian2_delgrad.studyfile import load_study
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models"))
@@ -147,6 +147,12 @@ def test_a_new_evaluate_section_retests_the_saved_networks_without_training_them
     assert list(got.noise) == list(expected.noise) and (got.evaluation == trial.evaluation_id).all()
     run_study(study, out, workers=2, progress=False)                              # up to date: nothing runs
     assert len((out / "log.jsonl").read_text().splitlines()) == len(log)
+    saved = pd.read_csv(out / "trials" / f"{trial.id}.csv")                       # as if its re-test had failed:
+    saved.assign(evaluation="e0123456789").to_csv(out / "trials" / f"{trial.id}.csv", index=False)
+    results = collect(study, out)                                                 # its old test rows are left out
+    assert not ((results.trial == trial.id) & (results.split == "test")).any()
+    assert len(results[results.trial == trial.id]) == len(saved[saved.split != "test"])
+    assert results.evaluation.map(type).eq(str).all()                            # ids stay strings through CSV
 
 
 def test_summary_gives_median_and_quartiles_per_condition_over_seeds():

@@ -196,7 +196,8 @@ class _Simulation:
         source = self.inputs
         for n_pre, n_post in net.layer_shapes:
             group = b2.NeuronGroup(size * n_post, equations, threshold=f"{net.model.threshold} and not fired",
-                                   reset=crossing_code(net.model) if precise else "t_spike = t\nfired = True",
+                                   reset=(crossing_code(net.model, membrane_noise=bool(noise.membrane))
+                                          if precise else "t_spike = t\nfired = True"),
                                    method="euler" if noise.membrane else "exact", namespace=namespace,
                                    clock=self.clock)
             if precise:          # the crossing is found in the state the threshold saw, before new inputs

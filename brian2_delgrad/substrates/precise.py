@@ -22,13 +22,17 @@ Morrison et al. 2007, Neural Comput. 19:47, for current-based synapses):
   ``SpikeMonitor`` records and the next synapses use.
 
 What is left is what a discrete-time simulation cannot know: an input that
-arrives within a step just before the crossing is missing from the state the
-crossing is found in (an error of at most ``w dt / (2 tau_s)`` in ``v``).
+Brian2 applies after the threshold test although it arrived before the
+crossing (up to about 1.5 steps before it: delivery is rounded to the grid)
+is missing from the state the crossing is found in, and one applied up to
+half a step before its arrival contributes its continuation a little early;
+both are errors of order ``w dt / tau_s`` in ``v``, which matter only where a
+neuron grazes threshold.
 """
 
 __all__ = ["arrival_code", "crossing_code"]
 
-_SEARCH_STEPS = 3      # a detection is at most this many steps after the crossing
+_SEARCH_STEPS = 5      # a detection is at most this many steps after the crossing (inputs up to ~2.5 dt late)
 _ITERATIONS = 8        # Newton steps, each kept inside the bracket (bisection otherwise)
 
 
@@ -67,12 +71,18 @@ def arrival_code(model):
     ])
 
 
-def crossing_code(model):
+def crossing_code(model, membrane_noise=False):
     """``reset`` statements that set ``t_spike`` to the exact threshold crossing (and ``fired``).
 
     Parameters
     ----------
     model : LIFModel
+    membrane_noise : bool
+        The crossing is searched within ``_SEARCH_STEPS`` steps before the
+        detection, with membrane noise (whose kicks the free solution does
+        not know) within the step of detection only. Where the free membrane
+        is above threshold even at the start of that window, ``t_spike`` is
+        that start (with membrane noise: the grid time, as with grid timing).
 
     Returns
     -------
@@ -83,8 +93,10 @@ def crossing_code(model):
     """
     tau_m, tau_s = _constants(model)
     v_at, i_at = _free_solution(model, "v", "I", "u")
+    search_steps = 1 if membrane_noise else _SEARCH_STEPS
     # (0*v: per-neuron temporaries; Brian2 would take a constant start for a scalar)
-    lines = ["hi = 0*v*second", f"lo = hi - {_SEARCH_STEPS}*dt", "u = hi"]
+    lines = ["hi = 0*v*second", f"lo = hi - {search_steps}*dt", "u = lo", f"bracketed = int({v_at} <= theta)",
+             "u = hi"]
     for _ in range(_ITERATIONS):
         lines += [
             f"v_u = {v_at}",
@@ -96,5 +108,5 @@ def crossing_code(model):
             "inside = int(newton >= lo and newton <= hi and slope > 0/second)",
             "u = inside*newton + (1 - inside)*(lo + hi)/2",
         ]
-    lines += ["t_spike = t + dt + u", "fired = True"]
+    lines += ["u = bracketed*u + (1 - bracketed)*lo", "t_spike = t + dt + u", "fired = True"]
     return "\n".join(lines)
