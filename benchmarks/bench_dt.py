@@ -2,8 +2,8 @@
 
 Trains 4-30-3 + synaptic delays on the exact substrate (models/yinyang_h30_ws.toml,
 ``--epochs`` epochs, or loads ``--parameters`` written by ``brian2-delgrad train``),
-then runs the 1000 Yin-Yang test samples through Brian2 (cython target) at
-several dt, with precise and with grid timing, and prints per (timing, dt): the
+then runs the 1000 Yin-Yang test samples (``--split train``: the 5000
+training samples) through Brian2 (cython target) at several dt, with precise and with grid timing, and prints per (timing, dt): the
 median and 99th percentile of |t_brian2 - t_exact| in units of dt, the share
 of spikes within 2 dt, the share of samples with the same class decision, the
 test accuracy, and how many of the batches of 150 give gradients (from the
@@ -11,7 +11,7 @@ recorded spikes) with cosine similarity >= 0.99 to the exact ones for every
 parameter tensor, with the smallest such cosine.
 
     python benchmarks/bench_dt.py [--dt 1 5 10 20 50 100] [--timing precise grid] [--epochs 60]
-                                  [--parameters FILE]
+                                  [--parameters FILE] [--split test|train]
 """
 import argparse
 
@@ -49,6 +49,8 @@ def main():
     parser.add_argument("--parameters", help="parameters.npz of a trained network")
     parser.add_argument("--target", default="cython")
     parser.add_argument("--timing", nargs="+", default=["precise", "grid"], choices=["precise", "grid"])
+    parser.add_argument("--split", default="test", choices=["test", "train"],
+                        help="samples to run and take the gradients of (default: test)")
     args = parser.parse_args()
     description = load_model_file("models/yinyang_h30_ws.toml")
     if args.parameters:
@@ -58,10 +60,10 @@ def main():
         description.trainer(net, seed=0, progress=False).fit(*description.data("train"),
                                                              validation=description.data("validation"),
                                                              epochs=args.epochs)
-    inputs, labels = description.data("test")
+    inputs, labels = description.data(args.split)
     exact = ExactSubstrate().run(net, inputs)
     exact_prediction = predict_labels(exact[-1])
-    print(f"exact substrate: test accuracy {np.mean(exact_prediction == labels):.3f}")
+    print(f"exact substrate: {args.split} accuracy {np.mean(exact_prediction == labels):.3f}")
     print(f"{'timing':>8s} {'dt (us)':>8s} {'median |err| (dt)':>18s} {'99% |err| (dt)':>15s} {'within 2 dt':>12s} "
           f"{'same decision':>14s} {'accuracy':>9s} {'gradient batches >= 0.99':>25s} {'min cosine':>11s}")
     for timing in args.timing:

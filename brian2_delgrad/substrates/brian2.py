@@ -12,11 +12,14 @@ postsynaptic group, ``d_syn`` of the ``Synapses``, and every synapse's
 Time discretisation: Brian2 applies a synaptic effect at the end of a time
 step and detects a threshold crossing at the end of a step. With
 ``timing='precise'`` (default) the model's linearity undoes both (see
-:mod:`~brian2_delgrad.substrates.precise`): each synapse adds what its input
-would have done since its exact arrival, and each neuron's crossing is found
-between the grid points and recorded as ``t_spike`` by the ``SpikeMonitor``;
-spike times then agree with the exact substrate to rounding except where an
-input arrives within the crossing's own step. With ``timing='grid'`` it is
+:mod:`~brian2_delgrad.substrates.precise`): within a step, layer by layer,
+each synapse adds what its input would have done since its exact arrival
+before the threshold is tested, a neuron already above threshold when an
+input arrives fires whatever that input does, and each neuron's crossing is
+found between the grid points and recorded as ``t_spike`` by the
+``SpikeMonitor``; spike times then agree with the exact substrate to
+rounding except where two inputs to one neuron arrive within its crossing's
+step. With ``timing='grid'`` it is
 plain clock-driven Brian2: ``I += w`` at the end of the step of delivery,
 spikes at the start ``t_n`` of the step in which ``v`` crosses threshold (up
 to one ``dt`` early), delays rounded to the grid; an input fires in the step
@@ -36,7 +39,8 @@ import numpy as np
 
 from ..checks import positive_time, times_in_seconds
 from .noise import NoiseSource, NoisySubstrate
-from .precise import arrival_code, crossing_code
+from .precise import (VARIABLES, arrival_code, crossing_code, order_notes_hidden, pending_code, schedule,
+                      threshold_code)
 
 __all__ = ["Brian2Substrate"]
 
@@ -169,7 +173,7 @@ class _Simulation:
     binary from those variables).
     """
 
-    _DELAY = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
+    _EXACT_DELAY = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
 
     def __init__(self, net, size, dt, target, window, noise, first_inputs, directory, timing):
         import brian2 as b2
@@ -188,37 +192,43 @@ class _Simulation:
                                      "d_axon : second (constant)\nt_spike = t_in : second",
                                      threshold="t_in < t + dt and not fired", reset="fired = True",
                                      clock=self.clock)
+        precise = timing == "precise"
         equations = _equations(net.model, noise.membrane) + b2.Equations(
             "theta : 1 (constant)\nfired : boolean\nd_axon : second (constant)\nd_dend : second (constant)\n"
-            "t_spike : second")
-        precise = timing == "precise"
-        self.layers = []
+            + (VARIABLES if precise else "t_spike : second"))
+        self.layers, events = [], []
         source = self.inputs
         for n_pre, n_post in net.layer_shapes:
-            group = b2.NeuronGroup(size * n_post, equations, threshold=f"{net.model.threshold} and not fired",
+            group = b2.NeuronGroup(size * n_post, equations,
+                                   threshold=threshold_code(net.model) if precise else
+                                   f"{net.model.threshold} and not fired",
                                    reset=(crossing_code(net.model, membrane_noise=bool(noise.membrane))
                                           if precise else "t_spike = t\nfired = True"),
                                    method="euler" if noise.membrane else "exact", namespace=namespace,
                                    clock=self.clock)
-            if precise:          # the crossing is found in the state the threshold saw, before new inputs
-                group.resetter["spike"].when, group.resetter["spike"].order = "thresholds", 1
             synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)\n"
                                    "jitter : second (constant)",
-                                   on_pre=arrival_code(net.model) if precise else "I_post += w",
+                                   on_pre=arrival_code(net.model, self._EXACT_DELAY) if precise else "I_post += w",
                                    namespace=namespace, clock=self.clock)
             sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
             synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
+            if precise:
+                events.append((group, synapses, group.run_regularly(pending_code(net.model))))
             self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group, variables=["t_spike"], when="end")))
             source = group
+        if precise:
+            schedule(self.inputs, events)
+        self.delay = f"floor(({self._EXACT_DELAY})/dt)*dt" if precise else self._EXACT_DELAY
         self.network = b2.Network(self.inputs, *[obj for layer in self.layers
                                                  for obj in (layer.group, layer.synapses, layer.monitor)])
         if self.standalone:
             b2.get_device().apply_run_args()           # the run's values, before the delays use them
             for layer in self.layers:
-                layer.synapses.delay = self._DELAY
+                layer.synapses.delay = self.delay
             # One duration for every run: the first batch's, with room for delays to grow by tau_s per layer.
             self.duration = _duration(net, first_inputs, dt, window) + len(net.weights) * net.model._tau_s
-            self.network.run(self.duration * b2.second, namespace={})
+            with order_notes_hidden():
+                self.network.run(self.duration * b2.second, namespace={})
             self.device = b2.get_device()
             self.device.build(run=False, directory=directory)
             self._static = set(Path(directory, "static_arrays").iterdir())
@@ -267,12 +277,14 @@ class _Simulation:
         for (owner, name), value in values.items():
             setattr(owner, name, value)
         for layer in self.layers:
-            # The synapse's delay is the sum of the placements' delays (jittered, never negative).
-            layer.synapses.delay = self._DELAY
+            # The synapse's delay is the sum of the placements' delays (jittered, never negative; with
+            # precise timing rounded down to the grid, the exact value is in the on_pre code).
+            layer.synapses.delay = self.delay
         b2.prefs.codegen.target = self.target
         if seed is not None:                         # membrane noise: Brian2's xi
             b2.seed(seed)
-        self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
+        with order_notes_hidden():
+            self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
 
     def _run_standalone(self, net, input_times, values):
         needed = _duration(net, input_times, self.clock.dt_, self.window)
