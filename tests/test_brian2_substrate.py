@@ -106,14 +106,14 @@ def test_gradients_from_recorded_spikes_point_the_same_way(numpy_substrate):
     pairs += [(a[p], b[p]) for a, b in zip(grads[0].delays, grads[1].delays) for p in a]
     for a, b in pairs:
         cosine = np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b))
-        assert cosine >= 0.99
+        assert cosine >= 1 - 1e-6                              # the same spikes to rounding: the same gradient
 
 
-def test_trainer_learns_in_the_loop_as_on_the_exact_substrate(numpy_substrate):
+def test_trainer_learns_in_the_loop_as_on_the_exact_substrate():
     X, y = yin_yang(450, seed=42)
     inputs = encode_times(X, 5 * ms)
     nets, scores = [], []
-    for substrate in (Brian2Substrate(dt=10 * us, target="numpy"), ExactSubstrate()):
+    for substrate in (Brian2Substrate(dt=10 * us, target="cython"), ExactSubstrate()):
         net = DelayNetwork([4, 12, 3], delays="synaptic", seed=3)
         trainer = Trainer(net, substrate=substrate, lr_weights=0.03, lr_delays=0.01, batch_size=50, seed=3,
                           progress=False)
@@ -122,10 +122,12 @@ def test_trainer_learns_in_the_loop_as_on_the_exact_substrate(numpy_substrate):
         nets.append(net)
         scores.append(trainer.score(inputs, y))
     assert scores[0] > max(0.6, before + 0.15)
-    # precise timing: the in-the-loop run follows the exact one (a few grazing crossings aside)
-    assert abs(scores[0] - scores[1]) < 0.02
+    # precise timing: the in-the-loop run follows the exact one to rounding
+    assert scores[0] == scores[1]
     for brian2_trained, exact_trained in zip(nets[0].weights, nets[1].weights):
-        np.testing.assert_allclose(brian2_trained, exact_trained, atol=0.1)
+        np.testing.assert_allclose(brian2_trained, exact_trained, rtol=0, atol=1e-8)
+    for brian2_trained, exact_trained in zip(nets[0].delays, nets[1].delays):
+        np.testing.assert_allclose(brian2_trained["synaptic"], exact_trained["synaptic"], rtol=0, atol=1e-8 * 5e-3)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -147,7 +149,7 @@ def test_threshold_noise_and_jitter_match_the_exact_substrate_draw_for_draw():
     exact = ExactSubstrate(noise=noise, seed=12).run(net, inputs)
     simulated = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=12).run(net, inputs)
     differences, mismatches = compare(exact, simulated)
-    assert np.mean(np.abs(differences) <= 2) >= 0.99 and mismatches <= 2
+    assert np.mean(np.abs(differences) <= 1e-6) >= 0.999 and mismatches <= 1
     ideal = ExactSubstrate().run(net, inputs)
     assert compare(ideal, simulated)[0].std() > 5 * differences.std()   # the noise is really there
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..checks import positive_time, times_in_seconds
 from .noise import NoiseSource, NoisySubstrate
-from .precise import (VARIABLES, arrival_code, crossing_code, order_notes_hidden, pending_code, schedule,
+from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, order_notes_hidden, schedule,
                       threshold_code)
 
 __all__ = ["Brian2Substrate"]
@@ -213,7 +213,8 @@ class _Simulation:
             sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
             synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
             if precise:
-                events.append((group, synapses, group.run_regularly(pending_code(net.model))))
+                group.t_e = NEVER * b2.second
+                events.append((group, synapses))
             self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group, variables=["t_spike"], when="end")))
             source = group
         if precise:
@@ -223,8 +224,7 @@ class _Simulation:
                                                  for obj in (layer.group, layer.synapses, layer.monitor)])
         if self.standalone:
             b2.get_device().apply_run_args()           # the run's values, before the delays use them
-            for layer in self.layers:
-                layer.synapses.delay = self.delay
+            self._set_delays()
             # One duration for every run: the first batch's, with room for delays to grow by tau_s per layer.
             self.duration = _duration(net, first_inputs, dt, window) + len(net.weights) * net.model._tau_s
             with order_notes_hidden():
@@ -276,15 +276,22 @@ class _Simulation:
         self.network.restore("initial")              # restore first: it resets weights and delays too
         for (owner, name), value in values.items():
             setattr(owner, name, value)
-        for layer in self.layers:
-            # The synapse's delay is the sum of the placements' delays (jittered, never negative; with
-            # precise timing rounded down to the grid, the exact value is in the on_pre code).
-            layer.synapses.delay = self.delay
+        self._set_delays()
         b2.prefs.codegen.target = self.target
         if seed is not None:                         # membrane noise: Brian2's xi
             b2.seed(seed)
         with order_notes_hidden():
             self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
+
+    def _set_delays(self):
+        """Set every synapse's ``delay`` from the delays of its placements.
+
+        Their sum, jittered and never negative; with precise timing rounded down to the grid (the exact
+        value is in the ``on_pre`` code). Brian2 reads the expression's names from this frame, which has
+        no ``dt`` of its own.
+        """
+        for layer in self.layers:
+            layer.synapses.delay = self.delay
 
     def _run_standalone(self, net, input_times, values):
         needed = _duration(net, input_times, self.clock.dt_, self.window)

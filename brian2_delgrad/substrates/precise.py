@@ -5,23 +5,28 @@ detects a threshold crossing at the end of a step, so every arrival and
 every spike time is off by a fraction of ``dt``; a neuron that crosses
 threshold slowly (grazing) turns that into errors of many ``dt``. The model
 is linear between events, so both can be undone exactly (Morrison et al.
-2007, Neural Comput. 19:47; Hanuschkin et al. 2010, Front. Neuroinform. 4:113):
+2007, Neural Comput. 19:47; Hanuschkin et al. 2010, Front. Neuroinform. 4:113).
+``v`` and ``I`` are the state at the end ``t + dt`` of the step, where the
+threshold is tested:
 
-* order of events: within a step, layer by layer, first the inputs that
-  arrived by the end ``t + dt`` of the step are added, then the threshold
-  is tested, then the spikes found are sent on (see :func:`schedule`); the
-  Brian2 ``delay`` of a synapse is its exact delay rounded down to the grid,
-  so an input is delivered in the step it arrives in or in the step before;
-* arrival: an input that arrived by ``t + dt`` adds what it would have done
-  since its exact arrival -- ``I += w exp(-lag/tau_s)`` and ``v += w K(lag)``
-  with the PSP kernel ``K`` and ``lag = t + dt - arrival``; one delivered a
-  step early (it arrives after this step's threshold test) waits in
-  ``v_pend``, ``I_pend`` and is added before the next step's test;
-* crossing: before an input is added, the free membrane (backwards from the
-  state at ``t + dt``) is checked at the input's arrival: if it is above
-  threshold there, the neuron crossed before the input arrived, whatever
-  the input does after (an inhibitory one may pull it back below threshold
-  by ``t + dt``); that state is kept (``crossed``, ``v_snap``, ``I_snap``,
+* order of events: within a step, layer by layer, the synapses deliver,
+  then the threshold is tested and the crossing found, then the spikes are
+  sent on (:func:`schedule`). The Brian2 ``delay`` of a synapse is its exact
+  delay rounded down to the grid, so an input is delivered in the step it
+  arrives in or, "early", in the step before;
+* arrival: each input adds what it would have done since its exact arrival
+  (``lag = t + dt - arrival``): ``I += w exp(-lag/tau_s)``, ``v += w K(lag)``
+  with the PSP kernel ``K``; for an early input (``lag < 0``) that is the
+  kernel continued to before its arrival, exact from the arrival on. The
+  early inputs of the latest step are also kept apart (``v_e``, ``I_e`` at
+  that step's ``t + dt``, their step ``t_e`` and earliest arrival ``a_e``),
+  so that this step's threshold test leaves them out;
+* crossing before an arrival: the free membrane without the input
+  (backwards from ``t + dt``) is checked at the input's arrival -- for an
+  early input in the next step, when it has arrived. If it is above
+  threshold there, the neuron crossed before the input arrived, whatever the
+  input does after (an inhibitory one may pull it back below threshold by
+  ``t + dt``); that state is kept (``crossed``, ``v_snap``, ``I_snap``,
   ``t_cross``) and the neuron fires in this step's test;
 * crossing time: when a neuron fires, its membrane is propagated back in
   time with the model's free solution and the crossing found by safeguarded
@@ -29,25 +34,29 @@ is linear between events, so both can be undone exactly (Morrison et al.
   ``_SEARCH_STEPS`` steps; the result is the neuron's ``t_spike``, which the
   ``SpikeMonitor`` records and the next synapses use.
 
-What is left: two inputs to one neuron within the same step, near its
-crossing, are checked in the order Brian2 delivers them, not in the order
-they arrive (the later one's effect on the earlier one's check is of order
-``w dt / tau_s`` in ``v``), and a crossing and return below threshold
-within one step goes unseen.
+Nothing is added to the work of a time step but a longer threshold
+condition; the rest happens per input and per spike. What is left: two
+inputs to one neuron within the same step, near its crossing, are checked in
+the order Brian2 delivers them, not in the order they arrive (the later
+one's effect on the earlier one's check is of order ``w dt / tau_s`` in
+``v``), and a crossing and return below threshold within one step goes
+unseen.
 """
 
 import logging
 from contextlib import contextmanager
 
-__all__ = ["VARIABLES", "arrival_code", "crossing_code", "order_notes_hidden", "pending_code", "schedule",
+__all__ = ["NEVER", "VARIABLES", "arrival_code", "crossing_code", "order_notes_hidden", "schedule",
            "threshold_code"]
 
 _SEARCH_STEPS = 5      # a detection is normally in the step of the crossing; more steps cost nothing
 _ITERATIONS = 8        # Newton steps, each kept inside the bracket (bisection otherwise)
 
 #: Per-neuron variables of the precise scheme (Brian2 equation lines).
-VARIABLES = ("t_spike : second\nv_pend : 1\nI_pend : 1\nt_pend : second\npending : boolean\n"
-             "crossed : boolean\nv_snap : 1\nI_snap : 1\nt_cross : second")
+VARIABLES = ("t_spike : second\ncrossed : boolean\nv_snap : 1\nI_snap : 1\nt_cross : second\n"
+             "v_e : 1\nI_e : 1\nt_e : second\na_e : second")
+#: Initial ``t_e`` (seconds): no early inputs yet.
+NEVER = -1e9
 
 
 def _constants(model):
@@ -59,21 +68,39 @@ def _free_solution(model, v, current, u):
     """Expressions for ``v`` and ``I`` a time ``u`` (may be negative) after the state ``(v, I)``, no inputs."""
     tau_m, tau_s = _constants(model)
     if tau_m == tau_s:
-        return f"({v} + {current}*({u})/tau)*exp(-({u})/tau)", f"{current}*exp(-({u})/tau)"
-    return (f"{v}*exp(-({u})/tau_m) + {current}*tau_m/(tau_m - tau_s)*(exp(-({u})/tau_m) - exp(-({u})/tau_s))",
-            f"{current}*exp(-({u})/tau_s)")
+        return f"({v} + ({current})*({u})/tau)*exp(-({u})/tau)", f"({current})*exp(-({u})/tau)"
+    return (f"({v})*exp(-({u})/tau_m) + ({current})*tau_m/(tau_m - tau_s)*(exp(-({u})/tau_m) - exp(-({u})/tau_s))",
+            f"({current})*exp(-({u})/tau_s)")
 
 
-def _crossed_before(model, suffix, arrival, condition):
-    """Statements keeping the state if the free membrane is above threshold at ``arrival`` (before adding)."""
-    v_then, _ = _free_solution(model, f"v{suffix}", f"I{suffix}", f"({arrival}) - (t + dt)")
-    keep = "int(early)"
+def _without_early(model, s, step):
+    """State ``(v, I)`` at ``t + dt`` without the early inputs of this step (``step='this'``) or the last."""
+    if step == "this":
+        pending = f"int(t - t_e{s} < 0.5*dt)"
+        return f"v{s} - {pending}*v_e{s}", f"I{s} - {pending}*I_e{s}"
+    v_e, i_e = _free_solution(model, f"v_e{s}", f"I_e{s}", "dt")
+    return f"v{s} - ({v_e})", f"I{s} - ({i_e})"
+
+
+def _above_before(model, s, state, arrival):
+    """Condition: not yet fired, and the free membrane from ``state`` is above threshold at ``arrival``."""
+    v_then, _ = _free_solution(model, *state, f"({arrival}) - (t + dt)")
+    return f"not fired{s} and not crossed{s} and {v_then} > theta{s}"
+
+
+def _last_steps_early_inputs_came_late(model, s=""):
+    """Condition: the neuron was above threshold when the early inputs of the last step arrived."""
+    return (f"abs(t - dt - t_e{s}) < 0.5*dt and "
+            + _above_before(model, s, _without_early(model, s, "last"), f"a_e{s}"))
+
+
+def _keep(s, mask, state, arrival):
+    """Statements keeping ``state`` and ``arrival`` where the integer ``mask`` is 1."""
     return [
-        f"early = {condition} and not fired{suffix} and not crossed{suffix} and {v_then} > theta{suffix}",
-        f"t_cross{suffix} = {keep}*({arrival}) + (1 - {keep})*t_cross{suffix}",
-        f"v_snap{suffix} = {keep}*v{suffix} + (1 - {keep})*v_snap{suffix}",
-        f"I_snap{suffix} = {keep}*I{suffix} + (1 - {keep})*I_snap{suffix}",
-        f"crossed{suffix} = crossed{suffix} or early",
+        f"v_snap{s} = {mask}*({state[0]}) + (1 - {mask})*v_snap{s}",
+        f"I_snap{s} = {mask}*({state[1]}) + (1 - {mask})*I_snap{s}",
+        f"t_cross{s} = {mask}*({arrival}) + (1 - {mask})*t_cross{s}",
+        f"crossed{s} = crossed{s} or {mask} == 1",
     ]
 
 
@@ -93,38 +120,33 @@ def arrival_code(model, delay):
         Brian2 abstract code; needs ``t_spike`` in the presynaptic group and
         :data:`VARIABLES` in the postsynaptic one.
     """
-    v_now, i_now = _free_solution(model, "0", "w", "lag")
-    v_next, i_next = _free_solution(model, "0", "w", "lag + dt")
-    arrived = "int(arrived)"
+    s = "_post"
+    v_in, i_in = _free_solution(model, "0", "w", "lag")
+    arrival = "t + dt - lag"
+    last = _without_early(model, s, "last")
+    this = _without_early(model, s, "this")
     return "\n".join([
         f"lag = t + dt - (t_spike_pre + {delay})",
-        "arrived = lag >= 0*second",
-        *_crossed_before(model, "_post", "t + dt - lag", "arrived"),
-        f"v_post += {arrived}*({v_now})",
-        f"I_post += {arrived}*({i_now})",
-        f"v_pend_post += (1 - {arrived})*({v_next})",
-        f"I_pend_post += (1 - {arrived})*({i_next})",
-        f"t_pend_post = clip({arrived}*(t + 2*dt) + (1 - {arrived})*(t + dt - lag), -inf*second, t_pend_post)",
-        "pending_post = pending_post or not arrived",
-    ])
-
-
-def pending_code(model):
-    """Statements adding the inputs delivered a step early, run before the step's deliveries.
-
-    ``v_pend`` and ``I_pend`` hold their effect at ``t + dt``; ``t_pend`` is
-    the earliest of their arrivals (and ``t + 2 dt``, after any arrival the
-    next step delivers early, once they are added).
-    """
-    return "\n".join([
-        *_crossed_before(model, "", "t_pend", "pending"),
-        "v += v_pend", "I += I_pend", "v_pend = 0", "I_pend = 0", "pending = False", "t_pend = t + 2*dt",
+        f"late = int({_last_steps_early_inputs_came_late(model, s)})",
+        *_keep(s, "late", last, f"a_e{s}"),
+        f"after = int(lag >= 0*second and {_above_before(model, s, this, arrival)})",
+        *_keep(s, "after", this, arrival),
+        f"v{s} += {v_in}",
+        f"I{s} += {i_in}",
+        f"early = int(lag < 0*second)",
+        f"pending = int(t - t_e{s} < 0.5*dt)",
+        f"v_e{s} = early*(pending*v_e{s} + {v_in}) + (1 - early)*v_e{s}",
+        f"I_e{s} = early*(pending*I_e{s} + {i_in}) + (1 - early)*I_e{s}",
+        f"a_e{s} = early*clip({arrival}, -inf*second, pending*a_e{s} + (1 - pending)*({arrival})) "
+        f"+ (1 - early)*a_e{s}",
+        f"t_e{s} = early*t + (1 - early)*t_e{s}",
     ])
 
 
 def threshold_code(model):
-    """Threshold condition: above threshold at ``t + dt``, or crossed before an input of this step; once."""
-    return f"({model.threshold} or crossed) and not fired"
+    """Threshold: above threshold at ``t + dt`` without this step's early inputs, or crossed before an input."""
+    v_now, _ = _without_early(model, "", "this")
+    return f"not fired and ({v_now} > theta or crossed or {_last_steps_early_inputs_came_late(model)})"
 
 
 def crossing_code(model, membrane_noise=False):
@@ -144,16 +166,18 @@ def crossing_code(model, membrane_noise=False):
     Returns
     -------
     str
-        Brian2 abstract code run right after the threshold test, while
-        ``v`` and ``I`` are the state at ``t + dt``; ``theta`` is the
-        neuron's own (noisy) threshold.
+        Brian2 abstract code run right after the threshold test; ``theta``
+        is the neuron's own (noisy) threshold.
     """
     tau_m, tau_s = _constants(model)
     v_at, i_at = _free_solution(model, "v_s", "I_s", "u")
     search_steps = 1 if membrane_noise else _SEARCH_STEPS
-    lines = ["kept = int(crossed)",                    # the state before the input that arrived after the crossing
-             "v_s = kept*v_snap + (1 - kept)*v", "I_s = kept*I_snap + (1 - kept)*I",
-             "hi = kept*(t_cross - t - dt)", f"lo = hi*0 - {search_steps}*dt", "u = lo",
+    last, this = _without_early(model, "", "last"), _without_early(model, "", "this")
+    lines = [f"late = int({_last_steps_early_inputs_came_late(model)})",    # the threshold's third case
+             "kept = int(crossed)", "now = 1 - kept - late",                # and its first
+             f"v_s = kept*v_snap + late*({last[0]}) + now*({this[0]})",
+             f"I_s = kept*I_snap + late*({last[1]}) + now*({this[1]})",
+             "hi = kept*(t_cross - t - dt) + late*(a_e - t - dt)", f"lo = hi*0 - {search_steps}*dt", "u = lo",
              f"bracketed = int({v_at} <= theta)", "u = hi"]
     for _ in range(_ITERATIONS):
         lines += [
@@ -177,16 +201,15 @@ def schedule(inputs, layers):
     ----------
     inputs : NeuronGroup
         The input layer (its threshold first).
-    layers : list of (NeuronGroup, Synapses, CodeRunner)
-        Per layer: the group, the synapses into it, and its
-        :func:`pending_code` operation; in each step the pending inputs are
-        added, then the synapses deliver, then the threshold is tested and
-        the crossing found, before the next layer's turn.
+    layers : list of (NeuronGroup, Synapses)
+        Per layer: the group and the synapses into it; in each step the
+        synapses deliver, then the threshold is tested and the crossing
+        found, before the next layer's turn.
     """
     inputs.thresholder["spike"].when, inputs.thresholder["spike"].order = "thresholds", 0
-    for k, (group, synapses, pending) in enumerate(layers, start=1):
-        events = [pending, synapses.pre, group.thresholder["spike"], group.resetter["spike"]]
-        for order, event in enumerate(events, start=4 * k):
+    for k, (group, synapses) in enumerate(layers, start=1):
+        events = [synapses.pre, group.thresholder["spike"], group.resetter["spike"]]
+        for order, event in enumerate(events, start=3 * k):
             event.when, event.order = "thresholds", order
 
 
