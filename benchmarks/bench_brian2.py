@@ -12,6 +12,7 @@ samples) of a Yin-Yang epoch through 4-30-3 + synaptic delays at dt = 10 us:
 Prints both, their ratio and the one-off build (compilation) time.
 
     python benchmarks/bench_brian2.py [--targets cpp_standalone cython numpy] [--epochs 3]
+                                      [--timing precise|grid]
 """
 import argparse
 import time
@@ -28,6 +29,7 @@ def main():
     parser.add_argument("--targets", nargs="+", default=["cpp_standalone", "cython", "numpy"])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", default="models/yinyang_h30_ws.toml")
+    parser.add_argument("--timing", default="precise", choices=["precise", "grid"])
     args = parser.parse_args()
     description = load_model_file(args.model)
     X, y = description.data("train")
@@ -36,7 +38,7 @@ def main():
     print(f"{'target':15s} {'build (s)':>10s} {'forward/epoch (s)':>18s} {'train epoch (s)':>16s} {'ratio':>6s}")
     for target in args.targets:
         net = description.network(seed=0)
-        substrate = Brian2Substrate(dt=10 * us, target=target, batch_size=batch)
+        substrate = Brian2Substrate(dt=10 * us, target=target, batch_size=batch, timing=args.timing)
         start = time.perf_counter()
         times = substrate.run(net, X[:batch])                          # build (compile) once
         build = time.perf_counter() - start

@@ -70,8 +70,9 @@ def main():
         for dt in args.dt:
             simulated = Brian2Substrate(dt=dt * us, target=args.target, batch_size=250,
                                         timing=timing).run(net, inputs)
-            errors = np.concatenate([np.abs(b - a)[np.isfinite(a) & np.isfinite(b)]
-                                     for a, b in zip(exact[1:], simulated[1:])]) / (dt * 1e-6)
+            both = [np.isfinite(a) & np.isfinite(b) for a, b in zip(exact[1:], simulated[1:])]
+            errors = np.concatenate([np.abs(b[m] - a[m]) for a, b, m in zip(exact[1:], simulated[1:], both)])
+            errors /= dt * 1e-6
             prediction = predict_labels(simulated[-1])
             cosines = gradient_cosines(net, description.loss, exact, simulated, labels)
             print(f"{timing:>8s} {dt:8g} {np.median(errors):18.2g} {np.percentile(errors, 99):15.2g} "
