@@ -38,10 +38,12 @@ import numpy as np
 
 from .checks import float_array, positive_time
 
-__all__ = ["YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "encode_times"]
+__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "encode_times"]
 
 #: The published splits: name -> (number of samples, seed).
 YIN_YANG_SPLITS = {"train": (5000, 42), "validation": (1000, 41), "test": (1000, 40)}
+#: Features per Yin-Yang sample: (x, y, 1 - x, 1 - y).
+YIN_YANG_FEATURES = 4
 
 _CENTRE = 0.5
 _RADIUS = 0.5

@@ -15,7 +15,7 @@ from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .config import read_toml
-from .datasets import encode_times, yin_yang_split
+from .datasets import YIN_YANG_FEATURES, encode_times, yin_yang_split
 from .delays import parse_placements
 from .losses import LOSSES
 from .model import LIFModel
@@ -156,7 +156,7 @@ def load_model_file(path):
         raise network.error("sizes", "needs at least an input and an output layer, e.g. [4, 30, 3]")
     delays = network.raw("delays")
     try:
-        parse_placements(delays, len(sizes) - 1)
+        placements = parse_placements(delays, len(sizes) - 1)
     except ValueError as err:
         raise network.error("delays", str(err).removeprefix("delays: ")) from None
     low, high = (float(network.quantity("delay_range", second, value=v) / second)
@@ -165,9 +165,8 @@ def load_model_file(path):
         raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
     delay_bounds = network.string("delay_bounds", "sigmoid", choices=("sigmoid", "clip"))
     network.done()
-    for key, message in profile.problems(model._tau_m, model._tau_s, model.theta,
-                                         parse_placements(delays, len(sizes) - 1), (low, high), sizes[0],
-                                         n_features=4):
+    for key, message in profile.problems(model._tau_m, model._tau_s, model.theta, placements, (low, high),
+                                         sizes[0], n_features=YIN_YANG_FEATURES):
         section = neuron if key in ("tau_m", "theta") else network
         raise section.error(key, message)
     init = top.section("init")

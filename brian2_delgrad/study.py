@@ -208,7 +208,7 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
         trials=[t.id for t in study.trials]), indent=1))
     saved = {path.stem: path for path in (out / "trials").glob("*.csv")}
     trained = {trial.id for trial in study.trials
-               if trial.id in saved and (out / "parameters" / f"{trial.id}.npz").exists()}
+               if trial.id in saved and _parameters_path(out, trial).exists()}
     pending = [trial for trial in study.trials if trial.id not in trained]
     stale = [trial for trial in study.trials if trial.id in trained
              and _saved_evaluation(saved[trial.id]) != trial.evaluation_id]       # new [evaluate]: test again
@@ -226,7 +226,7 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
             submitted = {client.submit(_timed, run_trial, trial, checkpoints, key=trial.id): (trial, "training")
                          for trial in pending}
             submitted.update({client.submit(_timed, _reevaluate_saved, trial, str(saved[trial.id].resolve()),
-                                            str((out / "parameters" / f"{trial.id}.npz").resolve()),
+                                            str(_parameters_path(out, trial).resolve()),
                                             key=f"{trial.id}-evaluation"): (trial, "evaluation")
                               for trial in stale})
             for future in as_completed(submitted):
@@ -279,11 +279,16 @@ def _client(workers, scheduler):
         yield client
 
 
+def _parameters_path(out, trial):
+    """Where a study folder keeps a trial's trained network."""
+    return out / "parameters" / f"{trial.id}.npz"
+
+
 def _save_trial(out, trial, table, net, log_entry):
     """Parameters (``net``; ``None``: kept), then the table (atomically: it marks the trial as finished), the log,
     and the checkpoint goes."""
     if net is not None:
-        net.save(out / "parameters" / f"{trial.id}.npz")
+        net.save(_parameters_path(out, trial))
     _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(log_entry) + "\n")
