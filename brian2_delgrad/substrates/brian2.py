@@ -7,7 +7,7 @@ neuron's first spike only (a ``fired`` flag in the threshold), a
 ``SpikeMonitor`` per layer and no ``StateMonitor``. The delays live where they
 belong: ``d_axon`` is a variable of the presynaptic group, ``d_dend`` of the
 postsynaptic group, ``d_syn`` of the ``Synapses``, and every synapse's
-``delay`` is their sum.
+``delay`` is their sum (with precise timing rounded down to the grid).
 
 Time discretisation: Brian2 applies a synaptic effect at the end of a time
 step and detects a threshold crossing at the end of a step. With
@@ -19,7 +19,7 @@ input arrives fires whatever that input does, and each neuron's crossing is
 found between the grid points and recorded as ``t_spike`` by the
 ``SpikeMonitor``; spike times then agree with the exact substrate to
 rounding except where two inputs to one neuron arrive within its crossing's
-step. With ``timing='grid'`` it is
+step, and with membrane noise (Euler-Maruyama integration). With ``timing='grid'`` it is
 plain clock-driven Brian2: ``I += w`` at the end of the step of delivery,
 spikes at the start ``t_n`` of the step in which ``v`` crosses threshold (up
 to one ``dt`` early), delays rounded to the grid; an input fires in the step

@@ -35,12 +35,20 @@ threshold is tested:
   ``SpikeMonitor`` records and the next synapses use.
 
 Nothing is added to the work of a time step but a longer threshold
-condition; the rest happens per input and per spike. What is left: two
-inputs to one neuron within the same step, near its crossing, are checked in
-the order Brian2 delivers them, not in the order they arrive (the later
-one's effect on the earlier one's check is of order ``w dt / tau_s`` in
-``v``), and a crossing and return below threshold within one step goes
-unseen.
+condition; the rest happens per input and per spike. What is left:
+
+* two inputs to one neuron inside the step of its crossing are checked in
+  the order Brian2 delivers them, not in the order they arrive, and the
+  early inputs of one step are checked together at the earliest of their
+  arrivals; an inhibitory input delivered first then shows in the other's
+  check as its kernel continued to before its arrival. The spike can come
+  out up to about a step off, or (rarely, with a strong inhibitory input)
+  appear where the exact model has none;
+* a crossing that returns below threshold within one step goes unseen;
+* with membrane noise the state is integrated by Euler-Maruyama, not
+  exactly, so spike times are only as exact as that (about half a step
+  off in the median, a few steps where a neuron grazes threshold, however
+  small the noise).
 """
 
 import logging
