@@ -19,11 +19,12 @@ input arrives fires whatever that input does, and each neuron's crossing is
 found between the grid points and recorded as ``t_spike`` by the
 ``SpikeMonitor``; spike times then agree with the exact substrate to
 rounding except where two inputs to one neuron arrive within its crossing's
-step, and with membrane noise (Euler-Maruyama integration). With ``timing='grid'`` it is
-plain clock-driven Brian2: ``I += w`` at the end of the step of delivery,
-spikes at the start ``t_n`` of the step in which ``v`` crosses threshold (up
-to one ``dt`` early), delays rounded to the grid; an input fires in the step
-that contains its time (``t_in < t + dt``), like a ``SpikeGeneratorGroup``.
+step, and with membrane noise (Euler-Maruyama integration). With
+``timing='grid'`` it is plain clock-driven Brian2: ``I += w`` at the end of
+the step of delivery, spikes at the start ``t_n`` of the step in which ``v``
+crosses threshold (up to one ``dt`` early), delays rounded to the grid; an
+input fires in the step that contains its time (``t_in < t + dt``), like a
+``SpikeGeneratorGroup``.
 
 The network is built once per (layer sizes, placements, model, batch size,
 target, dt) and reused: every run restores the initial state and assigns the
