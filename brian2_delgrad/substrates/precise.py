@@ -81,11 +81,15 @@ def _free_solution(model, v, current, u):
             f"({current})*exp(-({u})/tau_s)")
 
 
+def _pending(s):
+    """1 where ``v_e``, ``I_e`` hold early inputs delivered in this step (not arrived by ``t + dt``), else 0."""
+    return f"int(t - t_e{s} < 0.5*dt)"
+
+
 def _without_early(model, s, step):
     """State ``(v, I)`` at ``t + dt`` without the early inputs of this step (``step='this'``) or the last."""
     if step == "this":
-        pending = f"int(t - t_e{s} < 0.5*dt)"
-        return f"v{s} - {pending}*v_e{s}", f"I{s} - {pending}*I_e{s}"
+        return f"v{s} - {_pending(s)}*v_e{s}", f"I{s} - {_pending(s)}*I_e{s}"
     v_e, i_e = _free_solution(model, f"v_e{s}", f"I_e{s}", "dt")
     return f"v{s} - ({v_e})", f"I{s} - ({i_e})"
 
@@ -139,12 +143,14 @@ def arrival_code(model, delay):
         *_keep(s, "late", last, f"a_e{s}"),
         f"after = int(lag >= 0*second and {_above_before(model, s, this, arrival)})",
         *_keep(s, "after", this, arrival),
-        f"v{s} += {v_in}",
-        f"I{s} += {i_in}",
-        f"early = int(lag < 0*second)",
-        f"pending = int(t - t_e{s} < 0.5*dt)",
-        f"v_e{s} = early*(pending*v_e{s} + {v_in}) + (1 - early)*v_e{s}",
-        f"I_e{s} = early*(pending*I_e{s} + {i_in}) + (1 - early)*I_e{s}",
+        f"v_in = {v_in}",
+        f"I_in = {i_in}",
+        f"v{s} += v_in",
+        f"I{s} += I_in",
+        "early = int(lag < 0*second)",
+        f"pending = {_pending(s)}",
+        f"v_e{s} = early*(pending*v_e{s} + v_in) + (1 - early)*v_e{s}",
+        f"I_e{s} = early*(pending*I_e{s} + I_in) + (1 - early)*I_e{s}",
         f"a_e{s} = early*clip({arrival}, -inf*second, pending*a_e{s} + (1 - pending)*({arrival})) "
         f"+ (1 - early)*a_e{s}",
         f"t_e{s} = early*t + (1 - early)*t_e{s}",
