@@ -4,13 +4,13 @@ from .losses import ShiftInvariantMSE, TTFSCrossEntropy
 from .model import LIFModel
 from .modelfile import load_model_file
 from .network import DelayNetwork
-from .profiles import HardwareProfile, get_profile
+from .profiles import PROFILES, HardwareProfile, get_profile
 from .study import run_study
 from .studyfile import load_study
 from .substrates import Brian2Substrate, ExactSubstrate, Noise
 from .training import Trainer
 
 __all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "Brian2Substrate", "Noise", "backward", "Gradients", "Trainer",
-           "ShiftInvariantMSE", "TTFSCrossEntropy", "load_model_file", "HardwareProfile", "get_profile", "load_study",
+           "ShiftInvariantMSE", "TTFSCrossEntropy", "load_model_file", "HardwareProfile", "PROFILES", "get_profile", "load_study",
            "run_study"]
 __version__ = "0.3.0"

@@ -9,7 +9,7 @@ import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
-__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "time_range"]
+__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "time_range", "seed_value"]
 
 
 def _as_seconds(value, name):
@@ -40,10 +40,16 @@ def positive_time(value, name):
     return float(seconds)
 
 
+def _dimensionless(value, name):
+    """Raise unless ``value`` (or each item of a list or tuple) is free of Brian2 units."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(item, Quantity) and get_dimensions(item) is not DIMENSIONLESS for item in items):
+        raise ValueError(f"{name} must be dimensionless (plain numbers), got a quantity with units")
+
+
 def positive_number(value, name):
     """Return a positive, finite, dimensionless number as float."""
-    if isinstance(value, Quantity) and value.dim is not DIMENSIONLESS:
-        raise ValueError(f"{name} must be dimensionless, got {value!r}")
+    _dimensionless(value, name)
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, Quantity)):
         raise ValueError(f"{name} must be a finite positive number, got {value!r}")
     number = np.asarray(value, dtype=np.float64)
@@ -68,6 +74,7 @@ def float_array(value, name, shape, *, allow_inf=False, minimum=None):
     minimum : float, optional
         Smallest allowed value.
     """
+    _dimensionless(value, name)
     try:
         array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -110,3 +117,13 @@ def time_range(value, name):
     if not high >= low:
         raise ValueError(f"{name} must have low <= high, got {value!r}")
     return low, high
+
+
+def seed_value(value, name, generator=False):
+    """Return a seed: ``None`` or a non-negative int (or, with ``generator``, a ``numpy.random.Generator``)."""
+    if generator and isinstance(value, np.random.Generator) or value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        kinds = "None, a non-negative integer or a numpy Generator" if generator else "None or a non-negative integer"
+        raise ValueError(f"{name} must be {kinds}, got {value!r}")
+    return int(value)

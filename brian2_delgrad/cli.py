@@ -77,10 +77,11 @@ def main(argv=None):
         if not args.dt > 0:
             parser.error("--dt must be a positive number of microseconds")
     from .config import ConfigError
+    from .training import CheckpointError
 
     try:
         return _study(args) if args.command == "study" else _train(args)
-    except ConfigError as err:
+    except (ConfigError, CheckpointError) as err:
         print(f"brian2-delgrad: error: {err}", file=sys.stderr)
         return 2
 
@@ -138,7 +139,7 @@ def _report(folder):
     summary = summarize(results)
     write_table(summary, folder / "summary")
     figures = plot_study(results, folder)
-    print(f"wrote {folder}/results.csv, summary.csv" + "".join(f", {p.name}" for p in figures))
+    print(f"wrote {folder}/summary.csv" + "".join(f", {p.name}" for p in figures) + " (from results.csv)")
     shown = summary[summary.noise == "none"] if not summary.empty else summary
     trained_under = [f"train_{kind}" for kind in TRAIN_NOISE                 # only the noises trained under
                      if f"train_{kind}" in shown.columns and (shown[f"train_{kind}"] > 0).any()]

@@ -16,10 +16,13 @@ spike times recorded from any substrate (exact, Brian2, hardware) can be used.
 from dataclasses import dataclass
 
 import numpy as np
+from brian2 import Quantity, second
+from brian2.units.fundamentalunits import get_dimensions
 
-from .checks import float_array, times_in_seconds
+from .checks import float_array, positive_number, times_in_seconds
 from .compiled import compiled_layer
 from .delays import reduce_arrival_gradient
+from .network import check_network
 
 __all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes"]
 
@@ -57,9 +60,9 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         As returned by a substrate's ``run``: one ``(batch, n)`` array of spike
         times per layer, the input layer first, in seconds (or Brian2
         quantities); ``inf`` = no spike.
-    dL_dT_out : array_like, shape (batch, n_out)
-        ``dL/dT`` of the output spike times in 1/second; must be 0 for silent
-        output neurons.
+    dL_dT_out : array_like or Quantity, shape (batch, n_out)
+        ``dL/dT`` of the output spike times in 1/second (a dimensionless
+        loss); must be 0 for silent output neurons.
     max_weight_gradient : float, optional
         Per-sample guard against grazing crossings: where the weight gradient
         of one sample into one neuron, ``|dL/dT_j * dT_j/dw_ij|`` with times in
@@ -83,8 +86,13 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     from a noisy or time-discretised substrate) the gradient is not defined
     and comes out non-finite or huge; the optimiser's guards deal with it.
     """
+    check_network(net)
     times = _check_spike_times(net, spike_times)
     batch = times[0].shape[0]
+    if isinstance(dL_dT_out, Quantity) and not get_dimensions(dL_dT_out).is_dimensionless:
+        if get_dimensions(dL_dT_out) != (1 / second).dim:
+            raise ValueError(f"dL_dT_out must be in 1/second (plain numbers or a quantity), got {dL_dT_out.dim}")
+        dL_dT_out = np.asarray(dL_dT_out * second)
     delta = float_array(dL_dT_out, "dL_dT_out", (batch, net.sizes[-1]))
     if np.any((delta != 0) & ~np.isfinite(times[-1])):
         raise ValueError("dL_dT_out must be 0 for output neurons that did not spike (inf)")
@@ -92,7 +100,7 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
     compiled = compiled_layer(net.kernel) if compiled else None
-    limit = np.inf if max_weight_gradient is None else float(max_weight_gradient)
+    limit = np.inf if max_weight_gradient is None else positive_number(max_weight_gradient, "max_weight_gradient")
     guarded = 0
     for layer in reversed(range(len(net.weights))):
         if compiled is not None:

@@ -9,9 +9,12 @@ silent neurons. Inside, times are measured in units of ``tau_s``.
 A sample whose label neuron is silent costs the constant ``silent_loss`` and
 passes no gradient (the trainer's missing-spike rule deals with silence).
 """
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from .checks import positive_time, times_in_seconds
 
 __all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES"]
 
@@ -36,7 +39,26 @@ class ShiftInvariantMSE:
     margin: float = 0.2
     silent_loss: float = 1.0
 
+    def __post_init__(self):
+        _check_settings(self, margin=0.0, silent_loss=0.0)
+
     def __call__(self, output_times, labels, tau_s):
+        """Loss per sample and ``dL/dT``.
+
+        Parameters
+        ----------
+        output_times : Quantity or array_like, shape (batch, n_out)
+            Output spike times (seconds if plain numbers), ``inf`` = silent.
+        labels : array_like of int, shape (batch,)
+        tau_s : Quantity or float
+            Synaptic time constant (seconds if a plain number).
+
+        Returns
+        -------
+        loss : ndarray, shape (batch,)
+        dL_dT : ndarray, shape (batch, n_out)
+            In 1/second; 0 for silent neurons.
+        """
         t, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
         target = label_time[:, None] + np.where(np.arange(t.shape[1])[None] == labels[:, None], 0.0, self.margin)
         with np.errstate(invalid="ignore"):
@@ -71,7 +93,12 @@ class TTFSCrossEntropy:
     beta: float = 1.0
     silent_loss: float = 1.0
 
+    def __post_init__(self):
+        _check_settings(self, alpha=0.0, silent_loss=0.0)
+        _check_settings(self, xi=None, beta=None)
+
     def __call__(self, output_times, labels, tau_s):
+        """As :meth:`ShiftInvariantMSE.__call__`."""
         t, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
         safe_label = np.where(label_silent, 0.0, label_time)
         scaled = -(t - safe_label[:, None]) / self.xi          # label at 0; silent -> -inf
@@ -107,12 +134,23 @@ def predict_labels(output_times):
     return np.where(np.isfinite(output_times).any(axis=1), winner, -1)
 
 
+def _check_settings(loss, **minimum):
+    """Each named field finite and ``>= minimum`` (``None``: ``> 0``)."""
+    for name, low in minimum.items():
+        value = getattr(loss, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or (
+                value <= 0 if low is None else value < low):
+            need = "> 0" if low is None else f">= {low:g}"
+            raise ValueError(f"{type(loss).__name__}: {name} must be a finite number {need}, got {value!r}")
+
+
 def _prepare(output_times, labels, tau_s):
-    t = np.asarray(output_times, dtype=np.float64) / tau_s
+    tau_s = positive_time(tau_s, "tau_s")
+    t = times_in_seconds(output_times, "output_times", (None, None), allow_inf=True) / tau_s
     labels = np.asarray(labels)
-    if t.ndim != 2 or labels.shape != t.shape[:1]:
-        raise ValueError(f"labels must have shape ({t.shape[0]},) to match output_times {t.shape}, "
-                         f"got {labels.shape}")
+    if labels.shape != t.shape[:1] or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
+        raise ValueError(f"labels must be integers of shape ({t.shape[0]},) to match output_times {t.shape}, "
+                         f"got {labels.dtype} {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= t.shape[1]):
         raise ValueError(f"labels must lie in [0, {t.shape[1] - 1}]")
     rows = np.arange(t.shape[0])

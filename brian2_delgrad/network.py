@@ -1,10 +1,11 @@
 """DelayNetwork: a layered feed-forward network of LIF neurons with weights and delays."""
 import copy
 import json
+import numbers
 
 import numpy as np
 
-from .checks import float_array, time_range, times_in_seconds
+from .checks import float_array, seed_value, time_range, times_in_seconds
 from .delays import delay_shape, parse_placements, total_delay
 from .kernel import derive_kernel
 from .model import LIFModel
@@ -25,9 +26,10 @@ class DelayNetwork:
         layers or as a list with one entry per connection layer.
     model : LIFModel, optional
         The neuron model of every non-input layer (default ``LIFModel()``).
-    weight_init : tuple of float or list of tuple
-        ``(mean, std)`` of the normal distribution of initial weights, for all
-        connection layers or one tuple per connection layer.
+    weight_init : (float, float) or list of (float, float)
+        ``(mean, std)`` of the normal distribution of initial weights
+        (dimensionless), for all connection layers or one pair per connection
+        layer (``[1.0, 1.0]`` is one pair, as in a model file).
     delay_range : tuple of Quantity, optional
         ``(low, high)`` range of the initial delays (default ``(0, tau_s)``);
         delays start at ``low + (high - low) * sigmoid(z)``, ``z ~ N(0, 0.25)``.
@@ -62,7 +64,7 @@ class DelayNetwork:
         self.model = LIFModel() if model is None else model
         if not isinstance(self.model, LIFModel):
             raise ValueError(f"model must be a LIFModel, got {type(self.model).__name__}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed_value(seed, "seed", generator=True))
         inits = _per_layer(weight_init, n_layers, "weight_init")
         low, high = (0.0, self.model._tau_s) if delay_range is None else time_range(delay_range, "delay_range")
         self.weights = []
@@ -159,6 +161,13 @@ class DelayNetwork:
         return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r})"
 
 
+def check_network(value, name="net"):
+    """Raise unless ``value`` is a :class:`DelayNetwork`."""
+    if not isinstance(value, DelayNetwork):
+        raise ValueError(f"{name} must be a DelayNetwork, got {type(value).__name__}")
+    return value
+
+
 def _check_sizes(sizes):
     try:
         sizes = tuple(sizes)
@@ -171,13 +180,19 @@ def _check_sizes(sizes):
 
 
 def _per_layer(value, n_layers, name):
-    if isinstance(value, tuple) and len(value) == 2 and all(np.isscalar(v) for v in value):
+    """``(mean, std)`` for every layer from one pair or a list of pairs (plain numbers, ``std >= 0``)."""
+    if _is_pair(value):
         value = [value] * n_layers
     value = _check_list(value, n_layers, name)
     for k, item in enumerate(value):
-        if not (len(item) == 2 and np.isfinite(item).all() and item[1] >= 0):
-            raise ValueError(f"{name}[{k}] must be (mean, std) with std >= 0, got {item!r}")
-    return value
+        if not (_is_pair(item) and np.isfinite(np.asarray(item, float)).all() and item[1] >= 0):
+            raise ValueError(f"{name}[{k}] must be (mean, std), plain numbers with std >= 0, got {item!r}")
+    return [tuple(float(v) for v in item) for item in value]
+
+
+def _is_pair(value):
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value))
 
 
 def _check_list(value, n_layers, name):

@@ -25,7 +25,7 @@ from brian2 import second
 
 from .losses import predict_labels
 from .training import CheckpointError
-from .studyfile import NOISE_KINDS
+from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles
 
@@ -200,6 +200,8 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
     StudyError
         If some trials failed (after all others finished and were saved).
     """
+    if not isinstance(study, Study):
+        raise ValueError(f"study must be a Study from load_study(path), got {type(study).__name__}")
     out = Path(out)
     for folder in ("trials", "parameters", "checkpoints"):
         (out / folder).mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """Trainer: minibatch training of a DelayNetwork on spike times, with checkpoints and resume."""
+import dataclasses
 import json
 import os
 import time
@@ -7,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checks import positive_number, time_range, times_in_seconds
+from .checks import positive_number, seed_value, time_range, times_in_seconds
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
+from .network import check_network
 from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
 from .substrates import ExactSubstrate
 
@@ -90,11 +92,21 @@ class Trainer:
                  lr_decay=0.95, decay_every=20, delay_bounds="sigmoid", delay_range=None,
                  hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_weight_gradient=None, weight_step=None,
                  weight_limit=None, keep_best=True, seed=0, progress=True):
-        self.net = net
+        self.net = check_network(net)
         self.substrate = ExactSubstrate() if substrate is None else substrate
+        if not callable(getattr(self.substrate, "run", None)):
+            raise ValueError(f"substrate must have a run(net, input_times) method (e.g. ExactSubstrate()), "
+                             f"got {substrate!r}")
         self.loss = ShiftInvariantMSE() if loss is None else loss
+        if isinstance(self.loss, type) or not callable(self.loss):
+            raise ValueError(f"loss must be a loss object such as ShiftInvariantMSE(), got {loss!r}")
         for name, value in dict(lr_weights=lr_weights, lr_delays=lr_delays, lr_decay=lr_decay, bump=bump).items():
             positive_number(value, name)
+        if lr_decay > 1:
+            raise ValueError(f"lr_decay must be in (0, 1] (a factor applied every decay_every epochs), got {lr_decay!r}")
+        for name, value in dict(keep_best=keep_best, progress=progress).items():
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         for name, value in dict(max_weight_gradient=max_weight_gradient, weight_step=weight_step,
                                 weight_limit=weight_limit).items():
             if value is not None:
@@ -121,7 +133,7 @@ class Trainer:
         self.max_weight_gradient = max_weight_gradient
         self.weight_step, self.weight_limit = weight_step, weight_limit
         self.keep_best = bool(keep_best)
-        self.seed = seed
+        self.seed = seed_value(seed, "seed")
         self.progress = progress
         self._reset()
 
@@ -176,11 +188,16 @@ class Trainer:
         """
         X, y = self._check_data(X, y, "X", "y")
         if validation is not None:
+            if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+                raise ValueError("validation must be a pair (X_val, y_val)")
             validation = self._check_data(*validation, "validation[0]", "validation[1]")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         if resume is not None:
             self._load(resume)
+            if self.epoch_ > epochs:
+                raise CheckpointError(f"resume: checkpoint {resume} holds {self.epoch_} epochs, more than the "
+                                      f"{epochs} asked for")
             checkpoint = resume if checkpoint is None else checkpoint
         else:
             self._reset()
@@ -307,6 +324,16 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------
 
+    def _settings(self):
+        """The training recipe, as JSON values (a resumed run must use the same)."""
+        return dict(lr_weights=self.lr_weights, lr_delays=self.lr_delays, batch_size=self.batch_size,
+                    lr_decay=self.lr_decay, decay_every=self.decay_every, delay_bounds=self.bounds.method,
+                    delay_range=[self.bounds.low, self.bounds.high], hidden_silence=float(self.hidden_silence),
+                    output_silence=float(self.output_silence), bump=self.bump,
+                    max_weight_gradient=self.max_weight_gradient, weight_step=self.weight_step,
+                    weight_limit=self.weight_limit, keep_best=self.keep_best, seed=self.seed,
+                    loss=repr(self.loss) if dataclasses.is_dataclass(self.loss) else type(self.loss).__qualname__)
+
     def _save(self, path):
         """Write everything needed to continue bit-identically, atomically (npz, no pickle)."""
         path = Path(path)
@@ -322,7 +349,7 @@ class Trainer:
                     best=None if self._best is None else [self.best_epoch_, self._best[0]],
                     bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
                     substrate=getattr(self.substrate, "random_state", None),
-                    placements=[list(p) for p in self.net.placements],
+                    placements=[list(p) for p in self.net.placements], settings=self._settings(),
                     history=self.history_.to_dict(orient="list"))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -342,6 +369,10 @@ class Trainer:
         if meta.get("version") != _CHECKPOINT_VERSION or meta["sizes"] != list(self.net.sizes) or \
                 meta["placements"] != [list(p) for p in self.net.placements]:
             raise CheckpointError(f"resume: checkpoint {path} belongs to another network or version")
+        differ = sorted(k for k, v in meta.get("settings", self._settings()).items() if self._settings().get(k) != v)
+        if differ:
+            raise CheckpointError(f"resume: checkpoint {path} was trained with other settings ({', '.join(differ)}); "
+                                  "resume with the same Trainer settings")
         self._reset()
         self._shadow = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
         self._realise_weights()

@@ -1,4 +1,6 @@
 """Brian2Substrate: agreement with the exact substrate, reuse without rebuilding, gradients in the loop."""
+import tempfile
+
 import numpy as np
 import pytest
 from brian2 import ms, us
@@ -132,11 +134,22 @@ def test_trainer_learns_in_the_loop_as_on_the_exact_substrate():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(target="cuda"), "target"), (dict(dt=-1 * us), "dt"), (dict(batch_size=0), "batch_size"),
-    (dict(window=0), "window"), (dict(timing="exact"), "timing"),
+    (dict(window=0), "window"), (dict(timing="exact"), "timing"), (dict(directory=123), "directory"),
 ])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Brian2Substrate(**kwargs)
+
+
+def test_inputs_it_cannot_simulate_are_errors_before_anything_is_built(tmp_path, monkeypatch):
+    """Negative input times, a step as long as a time constant; and no folder left behind by runtime targets."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    net = DelayNetwork([4, 5, 3], seed=0)
+    with pytest.raises(ValueError, match="input_times must be >= 0"):
+        Brian2Substrate(target="numpy").run(net, -np.ones((2, 4)) * ms)
+    with pytest.raises(ValueError, match="dt = 10 s is too coarse"):
+        Brian2Substrate(dt=10, target="numpy").run(net, np.ones((2, 4)) * ms)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_threshold_noise_and_jitter_match_the_exact_substrate_draw_for_draw():

@@ -1,7 +1,7 @@
 """Exact gradients against finite differences, the sum rule, and input checks."""
 import numpy as np
 import pytest
-from brian2 import ms
+from brian2 import ms, second
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, backward
 from brian2_delgrad.gradcheck import CHECKED_PLACEMENTS, gradcheck
@@ -100,6 +100,11 @@ def test_grazing_crossings_have_small_slopes():
     (lambda net, t, e: backward(net, t, e[:3]), "dL_dT_out"),
     (lambda net, t, e: backward(net, t, np.full_like(e, np.nan)), "dL_dT_out"),
     (lambda net, t, e: backward(net, [t[0], t[1], np.full_like(t[2], np.inf)], np.ones_like(e)), "dL_dT_out"),
+    (lambda net, t, e: backward(net, t, e * ms), "dL_dT_out must be in 1/second"),
+    (lambda net, t, e: backward(net, t, e, max_weight_gradient=np.nan), "max_weight_gradient"),
+    (lambda net, t, e: backward(net, t, e, max_weight_gradient=0), "max_weight_gradient"),
+    (lambda net, t, e: backward(net, t, e, max_weight_gradient="0.2"), "max_weight_gradient"),
+    (lambda net, t, e: backward(None, t, e), "net must be a DelayNetwork"),
 ])
 def test_bad_backward_input_is_rejected(call, match):
     net = DelayNetwork([4, 8, 3], seed=0)
@@ -112,6 +117,6 @@ def test_backward_accepts_brian2_quantities():
     net = DelayNetwork([4, 8, 3], seed=0)
     times = ExactSubstrate().run(net, yin_yang_like_inputs(6))
     error = np.where(np.isfinite(times[-1]), 1.0, 0.0)
-    a = backward(net, [t * 1000 * ms for t in times], error)
+    a = backward(net, [t * 1000 * ms for t in times], error / second)
     b = backward(net, times, error)
     np.testing.assert_allclose(a.weights[0], b.weights[0], rtol=1e-12)

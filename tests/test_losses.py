@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from brian2 import mV
 
 from brian2_delgrad.losses import ShiftInvariantMSE, TTFSCrossEntropy, predict_labels
 
@@ -61,6 +62,28 @@ def test_silent_label_costs_a_constant_without_gradient(loss):
 def test_prediction_is_the_earliest_spike_and_silence_is_wrong():
     times = np.array([[2.0, 1.0, 3.0], [np.inf, np.inf, 0.5], [np.inf] * 3])
     np.testing.assert_array_equal(predict_labels(times), [1, 2, -1])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: ShiftInvariantMSE(margin=-1), "margin"), (lambda: ShiftInvariantMSE(silent_loss=np.nan), "silent_loss"),
+    (lambda: TTFSCrossEntropy(xi=0), "xi"), (lambda: TTFSCrossEntropy(beta=-1), "beta"),
+    (lambda: TTFSCrossEntropy(alpha="a"), "alpha"),
+])
+def test_bad_loss_settings_are_rejected_when_made(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("loss", [ShiftInvariantMSE(), TTFSCrossEntropy()])
+def test_bad_loss_inputs_name_the_argument(loss):
+    with pytest.raises(ValueError, match="tau_s"):
+        loss(np.ones((2, 3)) * TAU, np.array([0, 1]), -TAU)
+    with pytest.raises(ValueError, match="output_times contains NaN"):
+        loss(np.full((2, 3), np.nan), np.array([0, 1]), TAU)
+    with pytest.raises(ValueError, match="labels must be integers"):
+        loss(np.ones((2, 3)) * TAU, np.array([0.0, 1.0]), TAU)
+    with pytest.raises(ValueError, match="output_times must be a time"):
+        loss(np.ones((2, 3)) * mV, np.array([0, 1]), TAU)
 
 
 def test_bad_labels_are_rejected():

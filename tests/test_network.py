@@ -63,6 +63,7 @@ def test_set_parameters_takes_actual_delays_with_units():
     (dict(delays=[{"axonal": np.ones(4) * mV}, {"axonal": np.zeros(6)}]), r"delays\[0\]"),
     (dict(delays=[{"synaptic": np.ones((4, 6))}, {"axonal": np.zeros(6)}]), r"delays\[0\].*keys"),
     (dict(delays=[{"axonal": np.ones(5)}, {"axonal": np.zeros(6)}]), r"delays\[0\].*shape"),
+    (dict(weights=[np.ones((4, 6)) * ms, np.ones((6, 3))]), r"weights\[0\] must be dimensionless"),
 ])
 def test_set_parameters_rejects_bad_values(kwargs, match):
     net = DelayNetwork([4, 6, 3], delays="axonal")
@@ -80,12 +81,24 @@ def test_set_parameters_rejects_bad_values(kwargs, match):
     (dict(sizes=[4, 6, 3], delays=3), "delays"),
     (dict(sizes=[4, 6, 3], model="lif"), "model"),
     (dict(sizes=[4, 6, 3], weight_init=(1.0, -1.0)), "weight_init"),
+    (dict(sizes=[4, 6, 3], weight_init=(1 * ms, 1.0)), "weight_init"),
+    (dict(sizes=[4, 6, 3], weight_init=[1.0]), "weight_init"),
+    (dict(sizes=[4, 6, 3], seed=-1), "seed"), (dict(sizes=[4, 6, 3], seed="a"), "seed"),
     (dict(sizes=[4, 6, 3], delay_range=(2 * ms, 1 * ms)), "delay_range"),
     (dict(sizes=[4, 6, 3], delay_range=(-1 * ms, 1 * ms)), "delay_range"),
 ])
 def test_bad_constructor_arguments_name_the_field(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DelayNetwork(**kwargs)
+
+
+def test_weight_init_as_a_list_is_one_pair_as_in_model_files():
+    as_list = DelayNetwork([4, 6, 3], weight_init=[0.5, 2.0], seed=3)
+    per_layer = DelayNetwork([4, 6, 3], weight_init=[(0.5, 2.0), [0.5, 2.0]], seed=3)
+    as_tuple = DelayNetwork([4, 6, 3], weight_init=(0.5, 2.0), seed=3)
+    for a, b, c in zip(as_list.weights, per_layer.weights, as_tuple.weights):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, c)
 
 
 def test_placement_parsing_is_canonical():

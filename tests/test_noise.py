@@ -11,6 +11,9 @@ from conftest import yin_yang_like_inputs
     (dict(threshold_pattern=(0.1, -0.1)), "threshold_pattern"), (dict(threshold_pattern=(0.1,)), "threshold_pattern"),
     (dict(threshold_trial=-0.1), "threshold_trial"), (dict(membrane=np.nan), "membrane"),
     (dict(delay_jitter=-1 * ms), "delay_jitter"), (dict(delay_jitter=1 * mV), "delay_jitter"),
+    (dict(threshold_pattern=(0 * ms, 1 * ms)), "threshold_pattern"), (dict(threshold_pattern=0.1), "threshold_pattern"),
+    (dict(threshold_trial="0.1"), "threshold_trial"), (dict(membrane=True), "membrane"),
+    (dict(threshold_trial=0.1 * mV), "threshold_trial"),
 ])
 def test_bad_noise_is_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):

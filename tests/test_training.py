@@ -110,10 +110,30 @@ def test_resume_refuses_another_network(data, tmp_path):
     (dict(hidden_silence=2), "hidden_silence"), (dict(hidden_silence="a"), "hidden_silence"),
     (dict(delay_bounds="tanh"), "delay_bounds"), (dict(max_weight_gradient=-1), "max_weight_gradient"),
     (dict(delay_range=(0 * ms, 1 * ms)), "delay_range"),       # the network's delays lie up to tau_s
+    (dict(lr_decay=1.5), "lr_decay"), (dict(keep_best="no"), "keep_best"), (dict(seed=-1), "seed"),
+    (dict(seed="a"), "seed"), (dict(substrate="exact"), "substrate"), (dict(loss="mse"), "loss"),
+    (dict(loss=TTFSCrossEntropy), "loss"),                      # the class, not a loss object
 ])
 def test_bad_trainer_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Trainer(DelayNetwork([4, 5, 3]), **kwargs)
+
+
+def test_trainer_needs_a_network():
+    with pytest.raises(ValueError, match="net must be a DelayNetwork"):
+        Trainer(None)
+
+
+def test_resume_refuses_other_settings_and_fewer_epochs(data, tmp_path):
+    X, y, _, _ = data
+    Trainer(DelayNetwork([4, 10, 3], seed=0), progress=False).fit(X[:150], y[:150], epochs=2,
+                                                                    checkpoint=tmp_path / "a.ckpt")
+    with pytest.raises(ValueError, match=r"other settings \(batch_size, lr_weights\)"):
+        Trainer(DelayNetwork([4, 10, 3], seed=0), lr_weights=0.5, batch_size=50, progress=False).fit(
+            X[:150], y[:150], epochs=3, resume=tmp_path / "a.ckpt")
+    with pytest.raises(ValueError, match="holds 2 epochs, more than the 1 asked for"):
+        Trainer(DelayNetwork([4, 10, 3], seed=0), progress=False).fit(X[:150], y[:150], epochs=1,
+                                                                        resume=tmp_path / "a.ckpt")
 
 
 def test_bad_data_is_rejected(data):
@@ -127,3 +147,6 @@ def test_bad_data_is_rejected(data):
         trainer.fit(X[:10, :3], y[:10], epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         trainer.fit(X[:10], y[:10], epochs=-1)
+    for validation in (X[:10], (X[:10],)):
+        with pytest.raises(ValueError, match=r"validation must be a pair \(X_val, y_val\)"):
+            trainer.fit(X[:10], y[:10], validation=validation, epochs=1)

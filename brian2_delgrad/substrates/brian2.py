@@ -32,13 +32,16 @@ new weights, delays and input times (no recompilation). Runs with fewer
 samples are padded with silent samples; more samples are run in chunks.
 """
 import logging
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..checks import positive_time, times_in_seconds
+from ..network import check_network
 from .noise import NoiseSource, NoisySubstrate
 from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, order_notes_hidden, schedule,
                       threshold_code)
@@ -57,7 +60,8 @@ class Brian2Substrate(NoisySubstrate):
     Parameters
     ----------
     dt : Quantity
-        Simulation time step (default ``10*us``).
+        Simulation time step (default ``10*us``; a plain number is in
+        seconds). At most a tenth of ``tau_m`` and ``tau_s``.
     target : {'cython', 'numpy', 'cpp_standalone'}
         Brian2 code generation: a runtime target, or a C++ binary compiled
         once (one network shape per substrate and process; it simulates the
@@ -77,7 +81,8 @@ class Brian2Substrate(NoisySubstrate):
     seed : int, optional
         Seed of all noise (Brian2's ``xi`` included): same seed, same spikes.
     directory : str, optional
-        Project folder of ``cpp_standalone`` (default: a new temporary folder).
+        Project folder of ``cpp_standalone`` (default: a temporary folder,
+        removed with the substrate).
     pattern_seed : int, optional
         Seed of the threshold pattern alone (default ``seed``), as in
         :class:`~brian2_delgrad.substrates.ExactSubstrate`.
@@ -110,7 +115,9 @@ class Brian2Substrate(NoisySubstrate):
         if target == "cpp_standalone" and self.noise.membrane:
             raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "
                              "cpp_standalone binary cannot take; use target='cython' or 'numpy'")
-        self.directory = directory or tempfile.mkdtemp(prefix="brian2_delgrad_cpp_")
+        if directory is not None and not isinstance(directory, (str, Path)):
+            raise ValueError(f"directory must be a path, got {directory!r}")
+        self.directory = directory
         self._built = {}
 
     def run(self, net, input_times):
@@ -120,7 +127,8 @@ class Brian2Substrate(NoisySubstrate):
         ----------
         net : DelayNetwork
         input_times : Quantity or array_like, shape (batch, n_in)
-            Seconds if plain numbers; ``inf`` = no spike.
+            Seconds if plain numbers, ``>= 0`` (the simulation starts at 0);
+            ``inf`` = no spike.
 
         Returns
         -------
@@ -128,7 +136,12 @@ class Brian2Substrate(NoisySubstrate):
             One ``(batch, n)`` float64 array per layer in seconds (on the dt
             grid for simulated layers if ``timing='grid'``), ``inf`` = no spike.
         """
-        times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
+        check_network(net)
+        times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True, minimum=0.0)
+        shortest = min(net.model._tau_m, net.model._tau_s)
+        if self.dt > shortest / 10:
+            raise ValueError(f"dt = {self.dt:g} s is too coarse for the network's time constants (shortest "
+                             f"{shortest:g} s): use dt <= {shortest / 10:g} s")
         if len(times) == 0:
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times), times)
@@ -149,6 +162,9 @@ class Brian2Substrate(NoisySubstrate):
             if self.target == "cpp_standalone" and self._built:
                 raise ValueError("cpp_standalone: one Brian2Substrate builds one network shape (the device "
                                  "holds one project); use another Brian2Substrate process for another shape")
+            if self.target == "cpp_standalone" and self.directory is None:
+                self.directory = tempfile.mkdtemp(prefix="brian2_delgrad_cpp_")
+                weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
             self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window,
                                            self.noise, first_inputs, self.directory, self.timing)
         return self._built[key]

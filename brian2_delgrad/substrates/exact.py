@@ -4,6 +4,7 @@ import numpy as np
 from ..checks import times_in_seconds
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
+from ..network import check_network
 from .noise import NoiseSource, NoisySubstrate
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
@@ -62,6 +63,7 @@ class ExactSubstrate(NoisySubstrate):
             One float64 array of shape ``(batch, n)`` per layer, the input layer
             first, in seconds; ``inf`` means the neuron did not spike.
         """
+        check_network(net)
         times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
         kernel = derive_kernel(net.model, closed_form=self.closed_form)
         compiled = compiled_layer(kernel) if self.compiled else None

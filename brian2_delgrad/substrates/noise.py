@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import times_in_seconds
+from ..checks import float_array, seed_value, times_in_seconds
 
 __all__ = ["Noise", "NoiseSource", "NoisySubstrate"]
 
@@ -20,13 +20,13 @@ class Noise:
         batch copies of a neuron share it, as they share a circuit on a chip.
     threshold_trial : float
         Standard deviation of a per-neuron threshold offset redrawn in every
-        sample of every run (trial-to-trial noise).
+        sample of every run (trial-to-trial noise), in units of ``v``.
     delay_jitter : Quantity or float
         Standard deviation of a Gaussian jitter of every delayed spike (a
         time; floats are seconds), redrawn every run; arrival times are kept
         at or after the presynaptic spike.
     membrane : float
-        Standard deviation of the free membrane's stationary fluctuations
+        Standard deviation, in units of ``v``, of the free membrane's stationary fluctuations
         (``dv = ... + membrane * sqrt(2/tau_m) * xi``): only a simulator has it.
     spike_jitter : Quantity or float
         Standard deviation of a Gaussian shift of every spike (inputs
@@ -42,14 +42,16 @@ class Noise:
     spike_jitter: object = 0.0
 
     def __post_init__(self):
-        pattern = tuple(self.threshold_pattern)
-        if len(pattern) != 2 or not np.all(np.isfinite(pattern)) or pattern[1] < 0:
-            raise ValueError(f"threshold_pattern must be (mean, std) with std >= 0, got {self.threshold_pattern!r}")
+        pattern = self.threshold_pattern
+        if not (isinstance(pattern, (tuple, list)) and len(pattern) == 2):
+            raise ValueError(f"threshold_pattern must be (mean, std), got {pattern!r}")
+        pattern = (float_array(pattern[0], "threshold_pattern[0]", ()),
+                   float_array(pattern[1], "threshold_pattern[1]", (), minimum=0.0))
         object.__setattr__(self, "threshold_pattern", tuple(float(v) for v in pattern))
         for name in ("threshold_trial", "membrane"):
-            value = getattr(self, name)
-            if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a standard deviation >= 0, got {value!r}")
+            if isinstance(getattr(self, name), (bool, str)):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, float(float_array(getattr(self, name), name, (), minimum=0.0)))
         for name in ("delay_jitter", "spike_jitter"):
             object.__setattr__(self, name, float(times_in_seconds(getattr(self, name), name, (), minimum=0.0)))
 
@@ -94,6 +96,7 @@ class NoiseSource:
         noise = Noise() if noise is None else noise
         if not isinstance(noise, Noise):
             raise ValueError(f"noise must be a Noise, got {type(noise).__name__}")
+        seed, pattern_seed = seed_value(seed, "seed"), seed_value(pattern_seed, "pattern_seed")
         sequence = np.random.SeedSequence(seed)
         pattern_seed_sequence, trial_seed, simulator_seed = sequence.spawn(3)
         if pattern_seed is not None:
