@@ -186,7 +186,8 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
     scheduler : str, optional
         Address of a running dask scheduler (e.g. ``'tcp://10.0.0.1:8786'``)
         to use instead of a local cluster; its workers need this package and
-        the output folder must be reachable from this process.
+        ``out`` at the same path (a shared file system): they keep the running
+        trials' checkpoints in it and read saved trials to re-test them.
     progress : bool
         A progress bar over trials.
 
