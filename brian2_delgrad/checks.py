@@ -9,7 +9,8 @@ import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
-__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "time_range", "seed_value"]
+__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "time_range", "seed_value",
+           "labels_array"]
 
 
 def _as_seconds(value, name):
@@ -120,10 +121,25 @@ def time_range(value, name):
 
 
 def seed_value(value, name, generator=False):
-    """Return a seed: ``None`` or a non-negative int (or, with ``generator``, a ``numpy.random.Generator``)."""
-    if generator and isinstance(value, np.random.Generator) or value is None:
+    """Return a seed numpy accepts (``None``, a non-negative int or a sequence of them, a ``SeedSequence``;
+    with ``generator`` also a ``numpy.random.Generator``); numpy integers become ints."""
+    if value is None or isinstance(value, np.random.SeedSequence) or (
+            generator and isinstance(value, np.random.Generator)):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        kinds = "None, a non-negative integer or a numpy Generator" if generator else "None or a non-negative integer"
-        raise ValueError(f"{name} must be {kinds}, got {value!r}")
-    return int(value)
+    if isinstance(value, (bool, np.bool_, str, float, np.floating)):
+        raise ValueError(f"{name} must be None, a non-negative integer or a sequence of them, got {value!r}")
+    try:
+        np.random.SeedSequence(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be None, a non-negative integer or a sequence of them, got {value!r}") from None
+    return int(value) if isinstance(value, (int, np.integer)) else value
+
+
+def labels_array(value, name, n_samples, n_classes):
+    """Return class labels as an int64 array of shape ``(n_samples,)`` with values in ``[0, n_classes)``."""
+    labels = np.asarray(value)
+    if labels.shape != (n_samples,) or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
+        raise ValueError(f"{name} must be integer labels of shape ({n_samples},), got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{name} must lie in [0, {n_classes - 1}]")
+    return labels.astype(np.int64, copy=False)

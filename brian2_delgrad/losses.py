@@ -9,12 +9,11 @@ silent neurons. Inside, times are measured in units of ``tau_s``.
 A sample whose label neuron is silent costs the constant ``silent_loss`` and
 passes no gradient (the trainer's missing-spike rule deals with silence).
 """
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import positive_time, times_in_seconds
+from .checks import float_array, labels_array, positive_number, positive_time, times_in_seconds
 
 __all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES"]
 
@@ -59,7 +58,7 @@ class ShiftInvariantMSE:
         dL_dT : ndarray, shape (batch, n_out)
             In 1/second; 0 for silent neurons.
         """
-        t, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
+        t, labels, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
         target = label_time[:, None] + np.where(np.arange(t.shape[1])[None] == labels[:, None], 0.0, self.margin)
         with np.errstate(invalid="ignore"):
             error = np.where(np.isfinite(t), t - target, 0.0)
@@ -99,7 +98,7 @@ class TTFSCrossEntropy:
 
     def __call__(self, output_times, labels, tau_s):
         """As :meth:`ShiftInvariantMSE.__call__`."""
-        t, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
+        t, labels, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
         safe_label = np.where(label_silent, 0.0, label_time)
         scaled = -(t - safe_label[:, None]) / self.xi          # label at 0; silent -> -inf
         top = np.max(np.where(np.isfinite(scaled), scaled, -np.inf), axis=1, keepdims=True)
@@ -135,24 +134,20 @@ def predict_labels(output_times):
 
 
 def _check_settings(loss, **minimum):
-    """Each named field finite and ``>= minimum`` (``None``: ``> 0``)."""
+    """Each named field a finite number ``>= minimum`` (``None``: ``> 0``), stored as float."""
     for name, low in minimum.items():
         value = getattr(loss, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or (
-                value <= 0 if low is None else value < low):
-            need = "> 0" if low is None else f">= {low:g}"
-            raise ValueError(f"{type(loss).__name__}: {name} must be a finite number {need}, got {value!r}")
+        where = f"{type(loss).__name__}: {name}"
+        if isinstance(value, (bool, str)):
+            raise ValueError(f"{where} must be a number, got {value!r}")
+        value = positive_number(value, where) if low is None else float(float_array(value, where, (), minimum=low))
+        object.__setattr__(loss, name, value)
 
 
 def _prepare(output_times, labels, tau_s):
     tau_s = positive_time(tau_s, "tau_s")
     t = times_in_seconds(output_times, "output_times", (None, None), allow_inf=True) / tau_s
-    labels = np.asarray(labels)
-    if labels.shape != t.shape[:1] or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
-        raise ValueError(f"labels must be integers of shape ({t.shape[0]},) to match output_times {t.shape}, "
-                         f"got {labels.dtype} {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= t.shape[1]):
-        raise ValueError(f"labels must lie in [0, {t.shape[1] - 1}]")
+    labels = labels_array(labels, "labels", t.shape[0], t.shape[1])
     rows = np.arange(t.shape[0])
     label_time = t[rows, labels]
-    return t, rows, label_time, ~np.isfinite(label_time)
+    return t, labels, rows, label_time, ~np.isfinite(label_time)

@@ -191,8 +191,9 @@ def _per_layer(value, n_layers, name):
 
 
 def _is_pair(value):
-    return (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value))
+    """Two plain real numbers (a list, tuple or array of shape (2,))."""
+    return (isinstance(value, (list, tuple, np.ndarray)) and np.shape(value) == (2,)
+            and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in value))
 
 
 def _check_list(value, n_layers, name):

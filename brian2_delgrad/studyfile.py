@@ -170,7 +170,7 @@ def load_study(path):
                                                            for v in _nonempty_list(grid, f"train_{kind}", [0.0])])
                    for kind in TRAIN_NOISE}
     grid.done()
-    evaluation = _evaluation(top.section("evaluate")) if top.has("evaluate") else None
+    evaluation = _evaluation(top.section("evaluate"), models) if top.has("evaluate") else None
     top.done()
     trials = []
     for model, size, seed, *levels in itertools.product(models, hidden or [None], seeds,
@@ -193,7 +193,7 @@ def _nonempty_list(section, key, default=...):
     return value
 
 
-def _evaluation(section):
+def _evaluation(section, models):
     levels = {}
     for kind, unit in NOISE_KINDS.items():
         if section.has(kind):
@@ -205,6 +205,10 @@ def _evaluation(section):
     repeats = section.number("repeats", 3, integer=True, minimum=1)
     target = section.string("brian2_target", "cython", choices=("cython", "numpy"))
     dt = float(section.quantity("dt", second, "10*us", positive=True) / second)
+    shortest = min(min(m.model._tau_m, m.model._tau_s) for m in models)
+    if "membrane_noise" in levels and dt > shortest / 10:
+        raise section.error("dt", f"{dt * 1e6:g} us is too coarse for the models' shortest time constant "
+                                  f"({shortest * 1e3:g} ms): at most {shortest / 10 * 1e6:g} us")
     section.done()
     return Evaluation(levels=levels, repeats=repeats, target=target, dt=dt)
 

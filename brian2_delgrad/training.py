@@ -1,6 +1,7 @@
 """Trainer: minibatch training of a DelayNetwork on spike times, with checkpoints and resume."""
 import dataclasses
 import json
+import numbers
 import os
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checks import positive_number, seed_value, time_range, times_in_seconds
+from .checks import labels_array, positive_number, seed_value, time_range, times_in_seconds
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .network import check_network
@@ -105,7 +106,7 @@ class Trainer:
         if lr_decay > 1:
             raise ValueError(f"lr_decay must be in (0, 1] (a factor applied every decay_every epochs), got {lr_decay!r}")
         for name, value in dict(keep_best=keep_best, progress=progress).items():
-            if not isinstance(value, (bool, np.bool_)):
+            if not (isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1)):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
         for name, value in dict(max_weight_gradient=max_weight_gradient, weight_step=weight_step,
                                 weight_limit=weight_limit).items():
@@ -134,7 +135,7 @@ class Trainer:
         self.weight_step, self.weight_limit = weight_step, weight_limit
         self.keep_best = bool(keep_best)
         self.seed = seed_value(seed, "seed")
-        self.progress = progress
+        self.progress = bool(progress)
         self._reset()
 
     def _reset(self):
@@ -194,10 +195,7 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         if resume is not None:
-            self._load(resume)
-            if self.epoch_ > epochs:
-                raise CheckpointError(f"resume: checkpoint {resume} holds {self.epoch_} epochs, more than the "
-                                      f"{epochs} asked for")
+            self._load(resume, epochs)
             checkpoint = resume if checkpoint is None else checkpoint
         else:
             self._reset()
@@ -315,12 +313,7 @@ class Trainer:
 
     def _check_data(self, X, y, x_name, y_name):
         X = times_in_seconds(X, x_name, (None, self.net.sizes[0]), allow_inf=True)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{y_name} must be integer labels of shape ({X.shape[0]},), got {y.dtype} {y.shape}")
-        if y.size and (y.min() < 0 or y.max() >= self.net.sizes[-1]):
-            raise ValueError(f"{y_name} must lie in [0, {self.net.sizes[-1] - 1}]")
-        return X, y
+        return X, labels_array(y, y_name, X.shape[0], self.net.sizes[-1])
 
     # -- checkpoints -------------------------------------------------------------------------------
 
@@ -330,9 +323,11 @@ class Trainer:
                     lr_decay=self.lr_decay, decay_every=self.decay_every, delay_bounds=self.bounds.method,
                     delay_range=[self.bounds.low, self.bounds.high], hidden_silence=float(self.hidden_silence),
                     output_silence=float(self.output_silence), bump=self.bump,
-                    max_weight_gradient=self.max_weight_gradient, weight_step=self.weight_step,
-                    weight_limit=self.weight_limit, keep_best=self.keep_best, seed=self.seed,
-                    loss=repr(self.loss) if dataclasses.is_dataclass(self.loss) else type(self.loss).__qualname__)
+                    **{name: None if value is None else float(value) for name, value in dict(
+                        max_weight_gradient=self.max_weight_gradient, weight_step=self.weight_step,
+                        weight_limit=self.weight_limit).items()},
+                    keep_best=self.keep_best, seed=self.seed if self.seed is None or isinstance(self.seed, int)
+                    else repr(self.seed), loss=_describe(self.loss))
 
     def _save(self, path):
         """Write everything needed to continue bit-identically, atomically (npz, no pickle)."""
@@ -359,7 +354,9 @@ class Trainer:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
 
-    def _load(self, path):
+    def _load(self, path, epochs):
+        """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another
+        network, was trained with other settings or holds more than ``epochs`` epochs."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
@@ -373,6 +370,9 @@ class Trainer:
         if differ:
             raise CheckpointError(f"resume: checkpoint {path} was trained with other settings ({', '.join(differ)}); "
                                   "resume with the same Trainer settings")
+        if meta["epoch"] > epochs:
+            raise CheckpointError(f"resume: checkpoint {path} holds {meta['epoch']} epochs, more than the "
+                                  f"{epochs} asked for")
         self._reset()
         self._shadow = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
         self._realise_weights()
@@ -392,6 +392,15 @@ class Trainer:
             self._best = (meta["best"][1], dict(
                 weights=[arrays[f"best_weights_{k}"] for k in range(len(self.net.weights))],
                 delays=[{p: arrays[f"best_delays_{k}_{p}"] for p in layer} for k, layer in enumerate(self._free)]))
+
+
+def _describe(loss):
+    """A loss as JSON: its class and, for a dataclass, its fields as floats where they are numbers."""
+    if not dataclasses.is_dataclass(loss):
+        return type(loss).__qualname__
+    fields = {k: float(v) if isinstance(v, (numbers.Real, np.ndarray)) else repr(v)
+              for k, v in dataclasses.asdict(loss).items()}
+    return [type(loss).__qualname__, fields]
 
 
 def _snapshot(parameters):

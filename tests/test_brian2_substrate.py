@@ -182,6 +182,31 @@ def test_membrane_noise_is_seeded():
     assert 2 < np.median(np.abs(differences)) < 200        # perturbed, not destroyed
 
 
+def test_vanishing_membrane_noise_gives_the_exact_spikes():
+    """Between the noise kicks the membrane follows the free solution: no integration error is left."""
+    from brian2_delgrad import Noise
+
+    net = DelayNetwork([4, 30, 3], delays="synaptic", seed=3)
+    inputs = yin_yang_like_inputs(40, seed=3)
+    simulated = Brian2Substrate(dt=10 * us, target="numpy", noise=Noise(membrane=1e-12), seed=1).run(net, inputs)
+    differences, mismatches = compare(ExactSubstrate().run(net, inputs), simulated)
+    assert differences.size > 500 and mismatches == 0
+    assert np.max(np.abs(differences)) <= 1e-6        # in dt (Euler-Maruyama: median 0.4 dt, up to ~20 dt)
+
+
+def test_membrane_noise_has_the_stationary_spread_it_is_given():
+    """A free membrane under the noise kicks fluctuates with standard deviation ``membrane`` (an OU process)."""
+    from brian2_delgrad import Noise, LIFModel
+
+    net = DelayNetwork([4, 100, 3], delays="none", model=LIFModel(theta=1e6), seed=0)   # never fires
+    substrate = Brian2Substrate(dt=10 * us, target="numpy", noise=Noise(membrane=0.2), seed=4)
+    substrate.run(net, np.full((40, 4), np.inf))                       # no inputs: the noise alone
+    (simulation,) = substrate._built.values()
+    v = np.concatenate([np.asarray(layer.group.v[:]) for layer in simulation.layers])
+    assert v.size == 40 * 103 and abs(np.mean(v)) < 0.02
+    assert np.std(v) == pytest.approx(0.2, rel=0.05)
+
+
 def test_membrane_noise_crossings_stay_in_the_step_of_detection():
     from brian2_delgrad import Noise
 

@@ -80,10 +80,16 @@ def test_bad_loss_inputs_name_the_argument(loss):
         loss(np.ones((2, 3)) * TAU, np.array([0, 1]), -TAU)
     with pytest.raises(ValueError, match="output_times contains NaN"):
         loss(np.full((2, 3), np.nan), np.array([0, 1]), TAU)
-    with pytest.raises(ValueError, match="labels must be integers"):
+    with pytest.raises(ValueError, match="labels must be integer labels"):
         loss(np.ones((2, 3)) * TAU, np.array([0.0, 1.0]), TAU)
     with pytest.raises(ValueError, match="output_times must be a time"):
         loss(np.ones((2, 3)) * mV, np.array([0, 1]), TAU)
+
+
+def test_labels_may_be_a_list():
+    times = np.array([[1.0, 2.0, 3.0], [2.0, 1.0, 3.0]]) * TAU
+    for loss in (ShiftInvariantMSE(), TTFSCrossEntropy()):
+        np.testing.assert_array_equal(loss(times, [0, 1], TAU)[1], loss(times, np.array([0, 1]), TAU)[1])
 
 
 def test_bad_labels_are_rejected():

@@ -94,7 +94,7 @@ def test_bad_constructor_arguments_name_the_field(kwargs, match):
 
 def test_weight_init_as_a_list_is_one_pair_as_in_model_files():
     as_list = DelayNetwork([4, 6, 3], weight_init=[0.5, 2.0], seed=3)
-    per_layer = DelayNetwork([4, 6, 3], weight_init=[(0.5, 2.0), [0.5, 2.0]], seed=3)
+    per_layer = DelayNetwork([4, 6, 3], weight_init=[(0.5, 2.0), np.array([0.5, 2.0])], seed=3)
     as_tuple = DelayNetwork([4, 6, 3], weight_init=(0.5, 2.0), seed=3)
     for a, b, c in zip(as_list.weights, per_layer.weights, as_tuple.weights):
         np.testing.assert_array_equal(a, c)

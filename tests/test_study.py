@@ -69,6 +69,8 @@ BROKEN = {
     "python expression": ("epochs = 3", 'epochs = 3\n[evaluate]\ndelay_jitter = [0.1]\ndt = "__import__(\'os\')"',
                           "evaluate.dt"),
     "no evaluation kind": ("epochs = 3", "epochs = 3\n[evaluate]\nrepeats = 2", "evaluate: give at least one of"),
+    "coarse dt": ("epochs = 3", 'epochs = 3\n[evaluate]\nmembrane_noise = [0.1]\ndt = "1*ms"',
+                  "evaluate.dt: 1000 us is too coarse"),
 }
 
 

@@ -4,7 +4,7 @@ from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise
 from brian2_delgrad.datasets import encode_times, yin_yang
-from brian2_delgrad.losses import TTFSCrossEntropy
+from brian2_delgrad.losses import ShiftInvariantMSE, TTFSCrossEntropy
 from brian2_delgrad.training import Trainer
 
 
@@ -124,16 +124,23 @@ def test_trainer_needs_a_network():
         Trainer(None)
 
 
-def test_resume_refuses_other_settings_and_fewer_epochs(data, tmp_path):
+def test_resume_refuses_other_settings_and_fewer_epochs_and_changes_nothing(data, tmp_path):
     X, y, _, _ = data
-    Trainer(DelayNetwork([4, 10, 3], seed=0), progress=False).fit(X[:150], y[:150], epochs=2,
-                                                                    checkpoint=tmp_path / "a.ckpt")
+    settings = dict(max_weight_gradient=np.float32(0.2), loss=ShiftInvariantMSE(margin=1), progress=False)
+    Trainer(DelayNetwork([4, 10, 3], seed=0), **settings).fit(X[:150], y[:150], epochs=2,
+                                                              checkpoint=tmp_path / "a.ckpt")
     with pytest.raises(ValueError, match=r"other settings \(batch_size, lr_weights\)"):
-        Trainer(DelayNetwork([4, 10, 3], seed=0), lr_weights=0.5, batch_size=50, progress=False).fit(
+        Trainer(DelayNetwork([4, 10, 3], seed=0), lr_weights=0.5, batch_size=50, **settings).fit(
             X[:150], y[:150], epochs=3, resume=tmp_path / "a.ckpt")
+    net = DelayNetwork([4, 10, 3], seed=0)
+    trainer = Trainer(net, **settings)
     with pytest.raises(ValueError, match="holds 2 epochs, more than the 1 asked for"):
-        Trainer(DelayNetwork([4, 10, 3], seed=0), progress=False).fit(X[:150], y[:150], epochs=1,
-                                                                        resume=tmp_path / "a.ckpt")
+        trainer.fit(X[:150], y[:150], epochs=1, resume=tmp_path / "a.ckpt")
+    assert trainer.epoch_ == 0
+    np.testing.assert_array_equal(net.weights[0], DelayNetwork([4, 10, 3], seed=0).weights[0])
+    # the same recipe given with other number types resumes
+    same = dict(settings, max_weight_gradient=float(np.float32(0.2)), loss=ShiftInvariantMSE(margin=1.0))
+    Trainer(DelayNetwork([4, 10, 3], seed=0), **same).fit(X[:150], y[:150], epochs=3, resume=tmp_path / "a.ckpt")
 
 
 def test_bad_data_is_rejected(data):

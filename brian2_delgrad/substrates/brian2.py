@@ -19,7 +19,8 @@ input arrives fires whatever that input does, and each neuron's crossing is
 found between the grid points and recorded as ``t_spike`` by the
 ``SpikeMonitor``; spike times then agree with the exact substrate to
 rounding except where two inputs to one neuron arrive within its crossing's
-step, and with membrane noise (Euler-Maruyama integration). With
+step. Membrane noise is a kick at the start of every step, exact for an
+Ornstein-Uhlenbeck membrane on the grid, with the free solution in between. With
 ``timing='grid'`` it is plain clock-driven Brian2: ``I += w`` at the end of
 the step of delivery, spikes at the start ``t_n`` of the step in which ``v``
 crosses threshold (up to one ``dt`` early), delays rounded to the grid; an
@@ -32,6 +33,7 @@ new weights, delays and input times (no recompilation). Runs with fewer
 samples are padded with silent samples; more samples are run in chunks.
 """
 import logging
+import os
 import shutil
 import tempfile
 import weakref
@@ -43,8 +45,8 @@ import numpy as np
 from ..checks import positive_time, times_in_seconds
 from ..network import check_network
 from .noise import NoiseSource, NoisySubstrate
-from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, order_notes_hidden, schedule,
-                      threshold_code)
+from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, free_solution, order_notes_hidden,
+                      schedule, threshold_code)
 
 __all__ = ["Brian2Substrate"]
 
@@ -76,10 +78,11 @@ class Brian2Substrate(NoisySubstrate):
         of ``tau_m`` (default 3; a crossing after the last input happens
         before the membrane's peak, within about 1.5 ``tau_m``).
     noise : Noise, optional
-        Membrane noise (Brian2 ``xi``, integrated with the Euler-Maruyama
-        method), threshold pattern and trial noise, delay jitter.
+        Membrane noise (a kick drawn by Brian2's ``randn`` at the start of
+        every step, the free solution in between: see ``_state_update``),
+        threshold pattern and trial noise, delay jitter.
     seed : int, optional
-        Seed of all noise (Brian2's ``xi`` included): same seed, same spikes.
+        Seed of all noise (Brian2's ``randn`` included): same seed, same spikes.
     directory : str, optional
         Project folder of ``cpp_standalone`` (default: a temporary folder,
         removed with the substrate).
@@ -115,9 +118,9 @@ class Brian2Substrate(NoisySubstrate):
         if target == "cpp_standalone" and self.noise.membrane:
             raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "
                              "cpp_standalone binary cannot take; use target='cython' or 'numpy'")
-        if directory is not None and not isinstance(directory, (str, Path)):
+        if directory is not None and not isinstance(directory, (str, os.PathLike)):
             raise ValueError(f"directory must be a path, got {directory!r}")
-        self.directory = directory
+        self.directory = os.fspath(directory) if directory else None
         self._built = {}
 
     def run(self, net, input_times):
@@ -210,7 +213,7 @@ class _Simulation:
                                      threshold="t_in < t + dt and not fired", reset="fired = True",
                                      clock=self.clock)
         precise = timing == "precise"
-        equations = _equations(net.model, noise.membrane) + b2.Equations(
+        equations = net.model.equations + b2.Equations(
             "theta : 1 (constant)\nfired : boolean\nd_axon : second (constant)\nd_dend : second (constant)\n"
             + (VARIABLES if precise else "t_spike : second"))
         self.layers, events = [], []
@@ -221,7 +224,7 @@ class _Simulation:
                                    f"{net.model.threshold} and not fired",
                                    reset=(crossing_code(net.model, membrane_noise=bool(noise.membrane))
                                           if precise else "t_spike = t\nfired = True"),
-                                   method="euler" if noise.membrane else "exact", namespace=namespace,
+                                   method=_state_update(net.model, noise.membrane), namespace=namespace,
                                    clock=self.clock)
             synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)\n"
                                    "jitter : second (constant)",
@@ -295,7 +298,7 @@ class _Simulation:
             setattr(owner, name, value)
         self._set_delays()
         b2.prefs.codegen.target = self.target
-        if seed is not None:                         # membrane noise: Brian2's xi
+        if seed is not None:                         # membrane noise: Brian2's randn
             b2.seed(seed)
         with order_notes_hidden():
             self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
@@ -325,17 +328,26 @@ def _pad(values, size):
     return np.concatenate([values, np.repeat(values[:1], size - len(values), axis=0)])
 
 
-def _equations(model, membrane_noise):
-    """The model's equations, with ``sigma_membrane*sqrt(2/tau_m)*xi`` added to ``dv/dt`` for membrane noise."""
-    import brian2 as b2
+def _state_update(model, membrane_noise):
+    """Integration of one step: Brian2's exact solution, or with membrane noise a kick, then the free solution.
 
-    equations = model.equations
+    The kick, ``sigma*sqrt(exp(2 dt/tau_m) - 1)*randn()`` added to ``v`` at the
+    start of every step, makes ``v`` on the grid exactly the model with an
+    Ornstein-Uhlenbeck term (stationary standard deviation ``sigma``,
+    correlation time ``tau_m``); between kicks the membrane follows the free
+    solution exactly, so precise timing finds crossings to rounding within a
+    step (Brian2's stochastic methods integrate the drift by Euler steps).
+    """
     if not membrane_noise:
-        return equations
+        return "exact"
     tau_m = "tau" if "tau" in model.namespace else "tau_m"
-    others = [str(equations[name]) for name in equations.names if name != "v"]
-    noisy_v = f"dv/dt = {equations['v'].expr.code} + sigma_membrane*sqrt(2/{tau_m})*xi : 1"
-    return b2.Equations("\n".join([noisy_v, *others]))
+    v_next, i_next = free_solution(model, f"v + sigma_membrane*sqrt(exp(2*dt/{tau_m}) - 1)*randn()", "I", "dt")
+    code = f"_v = {v_next}\n_I = {i_next}\nv = _v\nI = _I"
+
+    def kick_then_free(equations, variables=None, method_options=None):
+        return code
+
+    return kick_then_free
 
 
 def _duration(net, input_times, dt, window):

@@ -43,7 +43,7 @@ class Noise:
 
     def __post_init__(self):
         pattern = self.threshold_pattern
-        if not (isinstance(pattern, (tuple, list)) and len(pattern) == 2):
+        if not (isinstance(pattern, (tuple, list, np.ndarray)) and np.shape(pattern) == (2,)):
             raise ValueError(f"threshold_pattern must be (mean, std), got {pattern!r}")
         pattern = (float_array(pattern[0], "threshold_pattern[0]", ()),
                    float_array(pattern[1], "threshold_pattern[1]", (), minimum=0.0))

@@ -45,17 +45,18 @@ condition; the rest happens per input and per spike. What is left:
   out up to about a step off, or (rarely, with a strong inhibitory input)
   appear where the exact model has none;
 * a crossing that returns below threshold within one step goes unseen;
-* with membrane noise the state is integrated by Euler-Maruyama, not
-  exactly, so spike times are only as exact as that (about half a step
-  off in the median, a few steps where a neuron grazes threshold, however
-  small the noise).
+* with membrane noise, which comes as a kick at the start of every step
+  (exact for an Ornstein-Uhlenbeck membrane on the grid), the crossing is
+  searched within the step of detection only, where the free solution
+  holds; a crossing and return below threshold within the earlier steps
+  goes unseen as without noise.
 """
 
 import logging
 from contextlib import contextmanager
 
-__all__ = ["NEVER", "VARIABLES", "arrival_code", "crossing_code", "order_notes_hidden", "schedule",
-           "threshold_code"]
+__all__ = ["NEVER", "VARIABLES", "arrival_code", "crossing_code", "free_solution", "order_notes_hidden",
+           "schedule", "threshold_code"]
 
 _SEARCH_STEPS = 5      # a detection is normally in the step of the crossing; more steps cost nothing
 _ITERATIONS = 8        # Newton steps, each kept inside the bracket (bisection otherwise)
@@ -72,8 +73,11 @@ def _constants(model):
     return ("tau", "tau") if "tau" in model.namespace else ("tau_m", "tau_s")
 
 
-def _free_solution(model, v, current, u):
-    """Expressions for ``v`` and ``I`` a time ``u`` (may be negative) after the state ``(v, I)``, no inputs."""
+def free_solution(model, v, current, u):
+    """Expressions for ``v`` and ``I`` a time ``u`` (may be negative) after the state ``(v, I)``, no inputs.
+
+    Each of ``v``, ``current`` and ``u`` appears once in the ``v`` expression.
+    """
     tau_m, tau_s = _constants(model)
     if tau_m == tau_s:
         return f"({v} + ({current})*({u})/tau)*exp(-({u})/tau)", f"({current})*exp(-({u})/tau)"
@@ -90,13 +94,13 @@ def _without_early(model, s, step):
     """State ``(v, I)`` at ``t + dt`` without the early inputs of this step (``step='this'``) or the last."""
     if step == "this":
         return f"v{s} - {_pending(s)}*v_e{s}", f"I{s} - {_pending(s)}*I_e{s}"
-    v_e, i_e = _free_solution(model, f"v_e{s}", f"I_e{s}", "dt")
+    v_e, i_e = free_solution(model, f"v_e{s}", f"I_e{s}", "dt")
     return f"v{s} - ({v_e})", f"I{s} - ({i_e})"
 
 
 def _above_before(model, s, state, arrival):
     """Condition: not yet fired, and the free membrane from ``state`` is above threshold at ``arrival``."""
-    v_then, _ = _free_solution(model, *state, f"({arrival}) - (t + dt)")
+    v_then, _ = free_solution(model, *state, f"({arrival}) - (t + dt)")
     return f"not fired{s} and not crossed{s} and {v_then} > theta{s}"
 
 
@@ -133,7 +137,7 @@ def arrival_code(model, delay):
         :data:`VARIABLES` in the postsynaptic one.
     """
     s = "_post"
-    v_in, i_in = _free_solution(model, "0", "w", "lag")
+    v_in, i_in = free_solution(model, "0", "w", "lag")
     arrival = "t + dt - lag"
     last = _without_early(model, s, "last")
     this = _without_early(model, s, "this")
@@ -171,8 +175,8 @@ def crossing_code(model, membrane_noise=False):
     model : LIFModel
     membrane_noise : bool
         The crossing is searched from ``_SEARCH_STEPS`` steps before the
-        detection (with membrane noise, whose kicks the free solution does
-        not know, from the start of the step) to the detection or to the
+        detection (with membrane noise, which kicks ``v`` at the start of
+        every step, from the start of the step) to the detection or to the
         arrival of the input that found the neuron above threshold. Where the
         free membrane is above threshold even at the start of that window,
         ``t_spike`` is that start.
@@ -184,7 +188,7 @@ def crossing_code(model, membrane_noise=False):
         is the neuron's own (noisy) threshold.
     """
     tau_m, tau_s = _constants(model)
-    v_at, i_at = _free_solution(model, "v_s", "I_s", "u")
+    v_at, i_at = free_solution(model, "v_s", "I_s", "u")
     search_steps = 1 if membrane_noise else _SEARCH_STEPS
     last, this = _without_early(model, "", "last"), _without_early(model, "", "this")
     lines = [f"late = int({_last_steps_early_inputs_came_late(model)})",    # the threshold's third case
