@@ -140,10 +140,23 @@ class DelayNetwork:
 
     @classmethod
     def load(cls, path):
-        """Read a network written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        """Read a network written by :meth:`save` (e.g. a ``parameters.npz`` of ``brian2-delgrad train``).
+
+        Raises
+        ------
+        ValueError
+            If ``path`` cannot be read or is not such a file (a training
+            checkpoint, for instance, is not).
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode())
+            keys = {"sizes", "placements", "tau_m", "tau_s", "theta"}
+            if not (isinstance(meta, dict) and keys <= set(meta)):
+                raise ValueError(f"meta lacks {sorted(keys - set(meta))}")
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}: not a network written by DelayNetwork.save ({err})") from None
         model = LIFModel(tau_m=meta["tau_m"], tau_s=meta["tau_s"], theta=meta["theta"])
         net = cls(meta["sizes"], delays=meta["placements"], model=model)
         net.set_parameters(weights=[arrays[f"weights_{k}"] for k in range(len(net.weights))],

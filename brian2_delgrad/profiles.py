@@ -119,6 +119,11 @@ PROFILES = {
 def get_profile(name):
     """The :class:`HardwareProfile` called ``name`` (one of ``PROFILES``).
 
+    Raises
+    ------
+    ValueError
+        For a name not in ``PROFILES``; the message lists them.
+
     Examples
     --------
     >>> get_profile("brainscales2").trainer_settings

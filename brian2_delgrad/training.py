@@ -229,12 +229,29 @@ class Trainer:
         return self.history_
 
     def predict(self, X):
-        """Predicted labels (earliest output spike; -1 if all outputs are silent), shape (n_samples,)."""
+        """Predicted labels: the earliest output spike, -1 if all outputs are silent.
+
+        Parameters
+        ----------
+        X : Quantity or array_like, shape (n_samples, n_in)
+            Input spike times (seconds if plain numbers), ``inf`` = no spike.
+
+        Returns
+        -------
+        ndarray of int64, shape (n_samples,)
+        """
         X = times_in_seconds(X, "X", (None, self.net.sizes[0]), allow_inf=True)
         return predict_labels(self.substrate.run(self.net, X)[-1])
 
     def score(self, X, y):
-        """Accuracy on ``(X, y)``; a sample without output spike counts as wrong."""
+        """Accuracy (fraction in [0, 1]) on ``(X, y)``; a sample without output spike counts as wrong.
+
+        Parameters
+        ----------
+        X : Quantity or array_like, shape (n_samples, n_in)
+            Input spike times (seconds if plain numbers).
+        y : array_like of int, shape (n_samples,)
+        """
         X, y = self._check_data(X, y, "X", "y")
         return float(np.mean(self.predict(X) == y))
 

@@ -115,3 +115,19 @@ def test_model_and_repr():
     copy = net.copy()
     copy.weights[0][0, 0] += 1
     assert copy.weights[0][0, 0] != net.weights[0][0, 0]
+
+
+def test_save_and_load_round_trip_and_refuse_other_files(tmp_path):
+    net = DelayNetwork([4, 6, 3], delays=["axonal", "dendritic+synaptic"], model=LIFModel(tau_m=5 * ms), seed=4)
+    net.save(tmp_path / "net.npz")
+    loaded = DelayNetwork.load(tmp_path / "net.npz")
+    assert loaded.placements == net.placements and loaded.model.ratio == net.model.ratio
+    for a, b in zip(loaded.weights, net.weights):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(loaded.delays, net.delays):
+        assert a.keys() == b.keys() and all(np.array_equal(a[p], b[p]) for p in a)
+    np.savez(tmp_path / "other.npz", weights_0=np.ones((4, 6)))
+    (tmp_path / "text.npz").write_text("not numpy")
+    for name in ("other.npz", "text.npz", "missing.npz"):
+        with pytest.raises(ValueError, match="not a network written by DelayNetwork.save"):
+            DelayNetwork.load(tmp_path / name)
