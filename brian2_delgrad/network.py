@@ -154,7 +154,7 @@ class DelayNetwork:
             meta = json.loads(arrays.pop("meta").tobytes().decode())
             keys = {"sizes", "placements", "tau_m", "tau_s", "theta"}
             if not (isinstance(meta, dict) and keys <= set(meta)):
-                raise ValueError(f"meta lacks {sorted(keys - set(meta))}")
+                raise ValueError(f"its meta entry lacks some of {sorted(keys)}")
         except (OSError, ValueError, KeyError) as err:
             raise ValueError(f"{path}: not a network written by DelayNetwork.save ({err})") from None
         model = LIFModel(tau_m=meta["tau_m"], tau_s=meta["tau_s"], theta=meta["theta"])

@@ -383,7 +383,8 @@ class Trainer:
         if meta.get("version") != _CHECKPOINT_VERSION or meta["sizes"] != list(self.net.sizes) or \
                 meta["placements"] != [list(p) for p in self.net.placements]:
             raise CheckpointError(f"resume: checkpoint {path} belongs to another network or version")
-        differ = sorted(k for k, v in meta.get("settings", self._settings()).items() if self._settings().get(k) != v)
+        current = self._settings()
+        differ = sorted(k for k, v in meta.get("settings", current).items() if current.get(k) != v)
         if differ:
             raise CheckpointError(f"resume: checkpoint {path} was trained with other settings ({', '.join(differ)}); "
                                   "resume with the same Trainer settings")
@@ -415,7 +416,7 @@ def _describe(loss):
     """A loss as JSON: its class and, for a dataclass, its fields as floats where they are numbers."""
     if not dataclasses.is_dataclass(loss):
         return type(loss).__qualname__
-    fields = {k: float(v) if isinstance(v, (numbers.Real, np.ndarray)) else repr(v)
+    fields = {k: float(v) if isinstance(v, numbers.Real) else repr(v)
               for k, v in dataclasses.asdict(loss).items()}
     return [type(loss).__qualname__, fields]
 
