@@ -141,10 +141,6 @@ class Brian2Substrate(NoisySubstrate):
         """
         check_network(net)
         times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True, minimum=0.0)
-        shortest = min(net.model._tau_m, net.model._tau_s)
-        if self.dt > shortest / 10:
-            raise ValueError(f"dt = {self.dt:g} s is too coarse for the network's time constants (shortest "
-                             f"{shortest:g} s): use dt <= {shortest / 10:g} s")
         if len(times) == 0:
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times), times)
@@ -162,6 +158,10 @@ class Brian2Substrate(NoisySubstrate):
         """The built simulation for this network shape; built for ``batch_size`` or the first batch's size."""
         key = (tuple(net.sizes), net.model._tau_m, net.model._tau_s)   # theta and delays are variables
         if key not in self._built:
+            shortest = min(net.model._tau_m, net.model._tau_s)
+            if self.dt > shortest / 10:
+                raise ValueError(f"dt = {self.dt:g} s is too coarse for the network's time constants (shortest "
+                                 f"{shortest:g} s): use dt <= {shortest / 10:g} s")
             if self.target == "cpp_standalone" and self._built:
                 raise ValueError("cpp_standalone: one Brian2Substrate builds one network shape (the device "
                                  "holds one project); use another Brian2Substrate process for another shape")
