@@ -48,7 +48,7 @@ def main():
     for model in PUBLISHED:
         rows = [s for s in summaries if s["model"] == model]
         accuracies = [100 * s["test_accuracy"] for s in rows]
-        last = [100 * s["test_accuracy_last_epoch"] for s in rows]
+        last = [100 * s["test_accuracy_last"] for s in rows]
         per_seed = ", ".join(f"{a:.1f} (seed {s['seed']}, epoch {s['selected_epoch']})"
                              for a, s in zip(accuracies, rows))
         published = "-" if PUBLISHED[model] is None else f"{PUBLISHED[model]:.1f}"

@@ -128,7 +128,7 @@ def _report(folder):
     import pandas as pd
 
     from .plots import plot_study
-    from .study import summarize, write_table
+    from .study import stability_table, summarize, write_table
     from .studyfile import TRAIN_NOISE
 
     path = folder / "results.csv"
@@ -138,13 +138,14 @@ def _report(folder):
     results = pd.read_csv(path)
     summary = summarize(results)
     write_table(summary, folder / "summary")
+    write_table(stability_table(results), folder / "stability")
     figures = plot_study(results, folder)
-    print(f"wrote {folder}/summary.csv" + "".join(f", {p.name}" for p in figures) + " (from results.csv)")
+    print(f"wrote {folder}/summary.csv, stability.csv" + "".join(f", {p.name}" for p in figures) + " (from results.csv)")
     shown = summary[summary.noise == "none"] if not summary.empty else summary
     trained_under = [f"train_{kind}" for kind in TRAIN_NOISE                 # only the noises trained under
                      if f"train_{kind}" in shown.columns and (shown[f"train_{kind}"] > 0).any()]
     columns = [c for c in ("model", "placement", "profile", "sizes", "n_parameters", *trained_under,
-                           "median", "q25", "q75", "count") if c in shown.columns]
+                           "selection", "median", "q25", "q75", "count") if c in shown.columns]
     with pd.option_context("display.width", 140, "display.max_rows", 200):
         print("test accuracy (noise-free evaluation):")
         print(shown[columns].to_string(index=False, float_format="{:.3f}".format))
@@ -162,6 +163,7 @@ def _train(args):
     from .losses import predict_labels
     from .modelfile import load_model_file
     from .plots import plot_training
+    from .tables import stability
 
     description = load_model_file(args.model)
     epochs = description.training["epochs"] if args.epochs is None else args.epochs
@@ -200,15 +202,24 @@ def _train(args):
     net.save(out / "parameters.npz")
     plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}")
     test_inputs, test_labels = description.data("test")
-    accuracy = trainer.score(test_inputs, test_labels)
-    last = net.copy()
-    last.set_parameters(**trainer.last_parameters_)
-    last_accuracy = float(np.mean(predict_labels(trainer.substrate.run(last, test_inputs)[-1]) == test_labels))
+    noise_state = getattr(trainer.substrate, "random_state", None)
+    tested = dict(last=(trainer.epoch_, trainer.last_parameters_), best=(trainer.best_epoch_, trainer.best_parameters_))
+    for selection, (epoch, parameters) in tested.items():
+        if noise_state is not None:                  # both networks meet the same noise draws: a paired comparison
+            trainer.substrate.random_state = noise_state
+        network = net.copy()
+        network.set_parameters(**parameters)
+        tested[selection] = dict(epoch=epoch, accuracy=float(np.mean(
+            predict_labels(trainer.substrate.run(network, test_inputs)[-1]) == test_labels)))
+    selection = "best" if trainer.keep_best else "last"
+    accuracy = tested[selection]["accuracy"]
     summary = dict(model=description.name, seed=args.seed, substrate=args.substrate,
                    **{k: run[k] for k in ("dt_us", "timing") if k in run}, epochs=trainer.epoch_,
-                   n_parameters=net.n_parameters,
-                   test_accuracy=accuracy, selected_epoch=trainer.best_epoch_ if trainer.keep_best else trainer.epoch_,
-                   test_accuracy_last_epoch=last_accuracy,
+                   n_parameters=net.n_parameters, test_accuracy=accuracy, selection=selection,
+                   selected_epoch=tested[selection]["epoch"],
+                   last_epoch=tested["last"]["epoch"], test_accuracy_last=tested["last"]["accuracy"],
+                   best_epoch=tested["best"]["epoch"], test_accuracy_best=tested["best"]["accuracy"],
+                   **stability(history),
                    seconds_per_epoch=float(pd.Series(
                        history.loc[history.split == "train", "wall_time"]).median()))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

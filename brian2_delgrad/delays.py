@@ -12,10 +12,18 @@ Placements combine with ``'+'`` (``'axonal+dendritic'``); ``'none'`` means
 weights only. The delay of the synapse ``i -> j`` is the sum of the delays
 of its placements, and a spike of neuron ``i`` at ``t_i`` arrives at ``j`` at
 ``t_i + d_ij``.
+
+Delays can be *tied* across groups of presynaptic neurons (``groups``: the
+group index of every presynaptic neuron, e.g. the copies of a replicated
+input): the placements indexed by the presynaptic neuron (axonal, synaptic)
+then hold one value per group, ``(n_groups,)`` and ``(n_groups, n_post)``,
+shared by the group's neurons, and their gradient is the sum over the tied
+synapses.
 """
 import numpy as np
 
-__all__ = ["PLACEMENTS", "parse_placements", "delay_shape", "total_delay", "reduce_arrival_gradient"]
+__all__ = ["PLACEMENTS", "parse_placements", "delay_shape", "delay_groups", "expand_delays", "total_delay",
+           "reduce_arrival_gradient"]
 
 #: The delay placements, in canonical order.
 PLACEMENTS = ("axonal", "dendritic", "synaptic")
@@ -68,25 +76,97 @@ def _parse_one(item):
     return tuple(p for p in PLACEMENTS if p in names)
 
 
-def delay_shape(placement, n_pre, n_post):
-    """Shape of the delay array of ``placement`` between layers of ``n_pre`` and ``n_post`` neurons."""
-    return {"axonal": (n_pre,), "dendritic": (n_post,), "synaptic": (n_pre, n_post)}[placement]
+def delay_shape(placement, n_pre, n_post, groups=None):
+    """Shape of the delay array of ``placement`` between layers of ``n_pre`` and ``n_post`` neurons.
+
+    ``groups`` (as :func:`delay_groups` returns it) ties the presynaptic neurons' delays: axonal and
+    synaptic delays then have one value per group instead of one per presynaptic neuron.
+    """
+    n_values = n_pre if groups is None else int(groups.max()) + 1
+    return {"axonal": (n_values,), "dendritic": (n_post,), "synaptic": (n_values, n_post)}[placement]
 
 
-def total_delay(delays, n_pre, n_post):
+def delay_groups(spec, n_pre, name="delay_groups"):
+    """The group index of every presynaptic neuron whose delays are tied, or ``None`` (untied).
+
+    Parameters
+    ----------
+    spec : None, int or array_like of int
+        ``None`` or 1: every neuron has its own delays; an int ``k``:
+        consecutive blocks of ``k`` neurons share them (the ``k`` copies of a
+        replicated input, ``numpy.repeat(times, k, axis=1)``); an array of
+        ``n_pre`` group indices ``0 ... n_groups - 1``, each used.
+    n_pre : int
+        Size of the presynaptic layer.
+    name : str
+        The argument's name, for error messages.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_pre,), or None
+
+    Raises
+    ------
+    ValueError
+        If ``k`` does not divide ``n_pre``, or the indices are not ``n_pre``
+        integers that use every group from 0 up.
+
+    Examples
+    --------
+    >>> delay_groups(2, 6)
+    array([0, 0, 1, 1, 2, 2])
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        if spec < 1 or n_pre % spec:
+            raise ValueError(f"{name}: {spec} copies per group do not divide the {n_pre} presynaptic neurons")
+        return None if spec == 1 else np.arange(n_pre) // int(spec)
+    groups = np.asarray(spec)
+    if groups.shape != (n_pre,) or groups.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be None, a number of copies or {n_pre} integer group indices, got {spec!r}")
+    if groups.min() < 0 or not np.array_equal(np.unique(groups), np.arange(groups.max() + 1)):
+        raise ValueError(f"{name}: group indices must use every group 0 ... n_groups - 1, got {spec!r}")
+    return None if groups.max() + 1 == n_pre and np.array_equal(groups, np.arange(n_pre)) else groups.astype(np.int64)
+
+
+def expand_delays(delays, groups=None):
+    """Delays per neuron: tied values copied to every neuron of their group.
+
+    Parameters
+    ----------
+    delays : dict
+        Placement name -> delay array of the placement's (tied) shape.
+    groups : ndarray of int, shape (n_pre,), optional
+
+    Returns
+    -------
+    dict
+        Placement name -> ``(n_pre,)``, ``(n_post,)`` or ``(n_pre, n_post)`` array.
+    """
+    if groups is None:
+        return dict(delays)
+    return {p: d[groups] if p in ("axonal", "synaptic") else d for p, d in delays.items()}
+
+
+def total_delay(delays, n_pre, n_post, groups=None):
     """Delay of every synapse, the sum over placements.
 
     Parameters
     ----------
     delays : dict
-        Placement name -> delay array (any unit, typically seconds).
+        Placement name -> delay array (any unit, typically seconds), of the
+        placement's shape (:func:`delay_shape`).
     n_pre, n_post : int
         Layer sizes.
+    groups : ndarray of int, shape (n_pre,), optional
+        Tied presynaptic neurons (:func:`delay_groups`).
 
     Returns
     -------
     ndarray, shape (n_pre, n_post)
     """
+    delays = expand_delays(delays, groups)
     total = np.zeros((n_pre, n_post))
     if "axonal" in delays:
         total += delays["axonal"][:, None]
@@ -97,19 +177,31 @@ def total_delay(delays, n_pre, n_post):
     return total
 
 
-def reduce_arrival_gradient(arrival_gradient, placements):
+def reduce_arrival_gradient(arrival_gradient, placements, groups=None):
     """Gradient with respect to the delays of each placement, from the gradient per synapse.
+
+    Every delay's gradient is the sum of ``dL/dt~_ij`` over the synapses it
+    delays: the outgoing synapses of a neuron (axonal), the inputs of a
+    neuron (dendritic), the synapse itself (synaptic), and over the tied
+    presynaptic neurons of a group.
 
     Parameters
     ----------
     arrival_gradient : ndarray, shape (n_pre, n_post)
         ``dL/dt~_ij`` summed over the batch (0 outside the causal sets).
     placements : tuple of str
+    groups : ndarray of int, shape (n_pre,), optional
+        Tied presynaptic neurons (:func:`delay_groups`).
 
     Returns
     -------
     dict
         Placement name -> gradient array of the placement's shape.
     """
-    reductions = {"axonal": lambda g: g.sum(axis=1), "dendritic": lambda g: g.sum(axis=0), "synaptic": np.copy}
-    return {p: reductions[p](arrival_gradient) for p in placements}
+    per_pre = arrival_gradient
+    if groups is not None:
+        per_pre = np.zeros((int(groups.max()) + 1, arrival_gradient.shape[1]))
+        np.add.at(per_pre, groups, arrival_gradient)
+    reductions = {"axonal": lambda: per_pre.sum(axis=1), "dendritic": lambda: arrival_gradient.sum(axis=0),
+                  "synaptic": lambda: per_pre.copy()}
+    return {p: reductions[p]() for p in placements}

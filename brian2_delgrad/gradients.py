@@ -111,7 +111,8 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
             grad_w, grad_arrival, delta, count = _layer_backward(net, times, layer, delta, limit)
         guarded += count
         weight_grads.append(grad_w)
-        delay_grads.append({p: g / tau for p, g in reduce_arrival_gradient(grad_arrival, net.placements[layer]).items()})
+        reduced = reduce_arrival_gradient(grad_arrival, net.placements[layer], net.delay_groups[layer])
+        delay_grads.append({p: g / tau for p, g in reduced.items()})
     return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau,
                      guarded=guarded)
 

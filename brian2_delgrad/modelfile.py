@@ -16,7 +16,7 @@ from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .config import read_toml
 from .datasets import YIN_YANG_FEATURES, encode_times, yin_yang_split
-from .delays import parse_placements
+from .delays import delay_groups, parse_placements
 from .losses import LOSSES
 from .model import LIFModel
 from .network import DelayNetwork
@@ -48,6 +48,11 @@ class ModelFile:
         ``'sigmoid'`` or ``'clip'``.
     weight_init : list of tuple
         ``(mean, std)`` per connection layer.
+    delay_init : float
+        Std of the delays' initial sigmoid argument (``[init] delays``).
+    delay_groups : list
+        Per connection layer, ``None`` or the group index of every presynaptic
+        neuron whose delays are tied (``[network] delay_groups``).
     encoding : dict
         ``t_early``, ``t_late`` in units of ``tau_s``.
     loss : callable
@@ -69,11 +74,14 @@ class ModelFile:
     loss: object
     training: dict
     profile: HardwareProfile = PROFILES["ideal"]
+    delay_init: float = 0.25
+    delay_groups: list = None
 
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork`."""
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,
-                            delay_range=tuple(v * second for v in self.delay_range), seed=seed)
+                            delay_range=tuple(v * second for v in self.delay_range), seed=seed,
+                            delay_init=self.delay_init, delay_groups=self.delay_groups)
 
     def noise(self, extra=None):
         """The profile's substrate noise, plus ``extra`` (a :class:`~brian2_delgrad.substrates.Noise`)."""
@@ -93,18 +101,19 @@ class ModelFile:
             Seed of the noise.
         extra_noise : Noise, optional
         batch_size : int, optional
-            Samples per Brian2 run (default: the training batch size).
+            Samples per forward pass (and Brian2 run), each with its own draw of the
+            batch-to-batch noise (default: the training batch size).
         pattern_seed : int, optional
             Seed of the profile's fixed threshold pattern (default ``seed``):
             the training seed tests the trained "chip" with new trial noise.
         """
         noise = self.noise(extra_noise)
+        batch_size = batch_size or self.training["batch_size"]
         if target == "exact":
-            return ExactSubstrate(noise=noise, seed=seed, pattern_seed=pattern_seed)
+            return ExactSubstrate(noise=noise, seed=seed, pattern_seed=pattern_seed, batch_size=batch_size)
         options = {} if dt is None else dict(dt=dt)
-        return Brian2Substrate(target=target, batch_size=batch_size or self.training["batch_size"], noise=noise,
-                               seed=seed, pattern_seed=pattern_seed,
-                               **options)
+        return Brian2Substrate(target=target, batch_size=batch_size, noise=noise, seed=seed,
+                               pattern_seed=pattern_seed, **options)
 
     def trainer(self, net, seed=0, substrate=None, progress=True):
         """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe and profile.
@@ -164,13 +173,17 @@ def load_model_file(path):
     if not 0 <= low < high:
         raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
     delay_bounds = network.string("delay_bounds", "sigmoid", choices=("sigmoid", "clip"))
+    delay_groups, groups_error = _delay_groups(network, sizes)
     network.done()
     for key, message in profile.problems(model._tau_m, model._tau_s, model.theta, placements, (low, high),
-                                         sizes[0], n_features=YIN_YANG_FEATURES):
+                                         sizes[0], n_features=YIN_YANG_FEATURES, delay_groups=delay_groups):
         section = neuron if key in ("tau_m", "theta") else network
         raise section.error(key, message)
+    if groups_error is not None:                     # after the profile's checks, which name the cause (sizes)
+        raise groups_error
     init = top.section("init")
     weight_init = _weight_init(init, len(sizes) - 1)
+    delay_init = init.number("delays", 0.25, minimum=0)
     init.done()
     data = top.section("data")
     data.string("dataset", choices=("yin_yang",))
@@ -183,7 +196,8 @@ def load_model_file(path):
     top.done()
     return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
                      delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
-                     encoding=encoding, loss=loss, training=training, profile=profile)
+                     encoding=encoding, loss=loss, training=training, profile=profile, delay_init=delay_init,
+                     delay_groups=delay_groups)
 
 
 def _neuron(section):
@@ -227,6 +241,27 @@ def _same_linear_function(got, expected, constants):
         if abs(a - b) > 1e-12 * max(abs(a), abs(b), 1.0):
             return False
     return True
+
+
+def _delay_groups(section, sizes):
+    """``delay_groups``: per connection layer a number of copies sharing a delay (1: none) or group indices.
+
+    Returns the groups (``None`` for a layer whose entry does not fit its size) and the ConfigError of the first
+    entry that does not fit, or ``None``."""
+    entries = section.list("delay_groups", [1] * (len(sizes) - 1), length=len(sizes) - 1)
+    groups, error = [], None
+    for k, (entry, n_pre) in enumerate(zip(entries, sizes[:-1])):
+        if isinstance(entry, list):
+            for index in entry:
+                section.check_number("delay_groups", index, minimum=0, integer=True)
+        else:
+            section.check_number("delay_groups", entry, minimum=1, integer=True)
+        try:
+            groups.append(delay_groups(entry, n_pre, f"layer {k}"))
+        except ValueError as err:
+            groups.append(None)
+            error = error or section.error("delay_groups", str(err))
+    return groups, error
 
 
 def _weight_init(section, n_layers):

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .checks import float_array, seed_value, time_range, times_in_seconds
-from .delays import delay_shape, parse_placements, total_delay
+from .delays import delay_groups as _delay_groups, delay_shape, expand_delays, parse_placements, total_delay
 from .kernel import derive_kernel
 from .model import LIFModel
 
@@ -32,7 +32,17 @@ class DelayNetwork:
         layer (``[1.0, 1.0]`` is one pair, as in a model file).
     delay_range : tuple of Quantity, optional
         ``(low, high)`` range of the initial delays (default ``(0, tau_s)``);
-        delays start at ``low + (high - low) * sigmoid(z)``, ``z ~ N(0, 0.25)``.
+        delays start at ``low + (high - low) * sigmoid(z)``, ``z ~ N(0, delay_init)``.
+    delay_init : float
+        Standard deviation of ``z`` above (0.25 in the published ideal
+        recipes, 0.5 in the hardware one).
+    delay_groups : list, optional
+        Delays tied across groups of presynaptic neurons, one entry per
+        connection layer: ``None`` (untied), a number ``k`` of consecutive
+        neurons that share their delays (the ``k`` copies of a replicated
+        input) or the group index of every presynaptic neuron. Axonal and
+        synaptic delays then hold one value per group (see
+        :mod:`~brian2_delgrad.delays`). Default: untied.
     seed : int or numpy.random.Generator
         Seed of the initialisation.
 
@@ -47,7 +57,11 @@ class DelayNetwork:
     delays : list of dict
         One dict per connection layer, placement name -> delays in seconds:
         ``'axonal'`` ``(n_pre,)``, ``'dendritic'`` ``(n_post,)``,
-        ``'synaptic'`` ``(n_pre, n_post)``.
+        ``'synaptic'`` ``(n_pre, n_post)`` (``n_groups`` instead of ``n_pre``
+        where the layer's delays are tied).
+    delay_groups : list of (ndarray or None)
+        Per connection layer, the group index of every presynaptic neuron
+        (shape ``(n_pre,)``) or ``None`` where delays are not tied.
 
     Examples
     --------
@@ -57,7 +71,7 @@ class DelayNetwork:
     """
 
     def __init__(self, sizes, delays="synaptic", model=None, weight_init=(1.0, 1.0),
-                 delay_range=None, seed=0):
+                 delay_range=None, seed=0, delay_init=0.25, delay_groups=None):
         self.sizes = _check_sizes(sizes)
         n_layers = len(self.sizes) - 1
         self.placements = parse_placements(delays, n_layers)
@@ -66,13 +80,22 @@ class DelayNetwork:
             raise ValueError(f"model must be a LIFModel, got {type(self.model).__name__}")
         rng = np.random.default_rng(seed_value(seed, "seed", generator=True))
         inits = _per_layer(weight_init, n_layers, "weight_init")
+        if isinstance(delay_init, (bool, np.bool_)) or not (isinstance(delay_init, numbers.Real)
+                                                           and np.isfinite(delay_init) and delay_init >= 0):
+            raise ValueError(f"delay_init must be a plain number >= 0 (std of the sigmoid's argument), "
+                             f"got {delay_init!r}")
+        groups = [None] * n_layers if delay_groups is None else _check_list(delay_groups, n_layers, "delay_groups")
+        self.delay_groups = [_delay_groups(g, n_pre, f"delay_groups[{k}]")
+                             for k, (g, (n_pre, _)) in enumerate(zip(groups, self.layer_shapes))]
         low, high = (0.0, self.model._tau_s) if delay_range is None else time_range(delay_range, "delay_range")
         self.weights = []
         self.delays = []
-        for (n_pre, n_post), placements, (mean, std) in zip(self.layer_shapes, self.placements, inits):
+        for (n_pre, n_post), placements, (mean, std), tied in zip(self.layer_shapes, self.placements, inits,
+                                                                  self.delay_groups):
             self.weights.append(rng.normal(mean, std, size=(n_pre, n_post)))
             self.delays.append({
-                p: low + (high - low) / (1 + np.exp(-rng.normal(0.0, 0.25, size=delay_shape(p, n_pre, n_post))))
+                p: low + (high - low) / (1 + np.exp(-rng.normal(0.0, float(delay_init),
+                                                                size=delay_shape(p, n_pre, n_post, tied))))
                 for p in placements
             })
 
@@ -93,7 +116,18 @@ class DelayNetwork:
 
     def total_delays(self, layer):
         """Delay of every synapse of connection layer ``layer`` in seconds, shape (n_pre, n_post)."""
-        return total_delay(self.delays[layer], *self.layer_shapes[layer])
+        return total_delay(self.delays[layer], *self.layer_shapes[layer], self.delay_groups[layer])
+
+    def neuron_delays(self, layer):
+        """Delays of connection layer ``layer`` per neuron, tied values copied to their group (seconds).
+
+        Returns
+        -------
+        dict
+            Placement name -> ``'axonal'`` ``(n_pre,)``, ``'dendritic'``
+            ``(n_post,)``, ``'synaptic'`` ``(n_pre, n_post)``.
+        """
+        return expand_delays(self.delays[layer], self.delay_groups[layer])
 
     def set_parameters(self, weights=None, delays=None):
         """Replace weights and/or delays (checked and copied).
@@ -114,12 +148,13 @@ class DelayNetwork:
         if delays is not None:
             delays = _check_list(delays, n_layers, "delays")
             new = []
-            for k, (layer, placements, shape) in enumerate(zip(delays, self.placements, self.layer_shapes)):
+            for k, (layer, placements, shape, tied) in enumerate(zip(delays, self.placements, self.layer_shapes,
+                                                                     self.delay_groups)):
                 if not isinstance(layer, dict) or set(layer) != set(placements):
                     raise ValueError(f"delays[{k}] must be a dict with the keys {sorted(placements)}, "
                                      f"got {sorted(layer) if isinstance(layer, dict) else layer!r}")
                 new.append({p: times_in_seconds(layer[p], f"delays[{k}][{p!r}]",
-                                                delay_shape(p, *shape), minimum=0.0)
+                                                delay_shape(p, *shape, tied), minimum=0.0)
                             for p in placements})
             self.delays = new
 
@@ -128,12 +163,14 @@ class DelayNetwork:
 
         Arrays ``weights_<k>`` and ``delays_<k>_<placement>`` (seconds), and a
         JSON ``meta`` entry with ``sizes``, ``placements``, ``tau_m``,
-        ``tau_s`` (seconds) and ``theta``.
+        ``tau_s`` (seconds), ``theta`` and ``delay_groups`` (per connection
+        layer, a list of group indices or ``null``).
         """
         arrays = {f"weights_{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
         meta = dict(sizes=list(self.sizes), placements=["+".join(p) or "none" for p in self.placements],
-                    tau_m=self.model._tau_m, tau_s=self.model._tau_s, theta=self.model.theta)
+                    tau_m=self.model._tau_m, tau_s=self.model._tau_s, theta=self.model.theta,
+                    delay_groups=[None if g is None else g.tolist() for g in self.delay_groups])
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with open(path, "wb") as handle:
             np.savez(handle, **arrays)
@@ -158,7 +195,9 @@ class DelayNetwork:
         except (OSError, ValueError, KeyError) as err:
             raise ValueError(f"{path}: not a network written by DelayNetwork.save ({err})") from None
         model = LIFModel(tau_m=meta["tau_m"], tau_s=meta["tau_s"], theta=meta["theta"])
-        net = cls(meta["sizes"], delays=meta["placements"], model=model)
+        groups = meta.get("delay_groups")              # files from before tied delays have none
+        net = cls(meta["sizes"], delays=meta["placements"], model=model,
+                  delay_groups=None if groups is None else [None if g is None else np.asarray(g) for g in groups])
         net.set_parameters(weights=[arrays[f"weights_{k}"] for k in range(len(net.weights))],
                            delays=[{p: arrays[f"delays_{k}_{p}"] for p in placements}
                                    for k, placements in enumerate(net.placements)])
@@ -171,7 +210,9 @@ class DelayNetwork:
     def __repr__(self):
         spec = ["+".join(p) or "none" for p in self.placements]
         spec = spec[0] if len(set(spec)) == 1 else spec
-        return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r})"
+        tied = "" if all(g is None for g in self.delay_groups) else \
+            f", delay_groups={[None if g is None else g.tolist() for g in self.delay_groups]}"
+        return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r}{tied})"
 
 
 def check_network(value, name="net"):

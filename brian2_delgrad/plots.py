@@ -45,8 +45,11 @@ def plot_study(results, folder):
     parameters per placement (needs several hidden sizes); ``validation``:
     validation accuracy against epoch; ``noise``: test accuracy against the
     noise level per placement and kind (needs ``[evaluate]`` rows);
-    ``hardware``: test accuracy per placement under a hardware profile. Lines
-    are medians over seeds, bands the quartiles.
+    ``hardware``: under a hardware profile, test accuracy per seed at the
+    last and at the best validation epoch, and the validation curves. Lines
+    are medians over seeds, bands the quartiles. The other figures show the
+    network each recipe reports (``keep_best``: best validation epoch, else
+    the last).
 
     Parameters
     ----------
@@ -65,16 +68,23 @@ def plot_study(results, folder):
     results = results.assign(condition=_condition_labels(results))
     trained_clean = np.all([results[c] == 0 for c in results.columns if c.startswith("train_")], axis=0)
     clean = results[(results.noise == "none") & trained_clean]
+    reported = _reported(results[results.split == "test"])
     written = []
-    for name, draw, rows in (("delay_types", _delay_types, clean[clean.split == "test"]),
+    for name, draw, rows in (("delay_types", _delay_types, _reported(clean[clean.split == "test"])),
                              ("validation", _validation, results[results.split == "validation"]),
-                             ("noise", _noise, results[(results.split == "test") & (results.noise != "none")]),
-                             ("hardware", _hardware, clean[(clean.split == "test") & (clean.profile != "ideal")])):
+                             ("noise", _noise, reported[reported.noise != "none"]),
+                             ("hardware", _hardware, clean[clean.profile != "ideal"])):
         table = draw(rows, folder / f"{name}.png") if not rows.empty else None
         if table is not None:
             table.to_csv(folder / f"{name}.csv", index=False)
             written.append(folder / f"{name}.png")
     return written
+
+
+def _reported(test):
+    """The test rows of the network each recipe reports: its best validation epoch's if it keeps the best,
+    else its last epoch's."""
+    return test[test.selection == np.where(test.keep_best.astype(bool), "best", "last")]
 
 
 def _condition_labels(results):
@@ -180,19 +190,44 @@ def _noise(rows, path):
 
 
 def _hardware(rows, path):
-    table = quartiles(rows, ["profile", "condition"])
-    figure, axis = plt.subplots(figsize=(5, 3.8), constrained_layout=True)
-    order = sorted(rows.condition.unique(), key=lambda c: (not c.startswith("weights only"), c))
+    """Left: test accuracy of every seed at its last and its best validation epoch, per placement; right: the
+    validation curves (a thin line per seed, the median thick), where the calm or unrest of training shows."""
+    test, validation = rows[rows.split == "test"], rows[rows.split == "validation"]
+    if test.empty:
+        return None
+    table = quartiles(test, ["profile", "condition", "selection"])
+    order = sorted(test.condition.unique(), key=lambda c: (not c.startswith("weights only"), c))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True,
+                                         gridspec_kw=dict(width_ratios=(1, 1.6)))
+    styles = dict(last=dict(marker="o", color="0.25"), best=dict(marker="o", facecolor="none", edgecolor="C0"))
     for position, condition in enumerate(order):
-        group = rows[rows.condition == condition]
-        axis.scatter(np.full(len(group), position), 100 * group.accuracy, color="0.4", s=14, zorder=3,
-                     label="seeds" if position == 0 else None)
-        median = table.loc[table.condition == condition, "median"].iloc[0]
-        axis.hlines(100 * median, position - 0.3, position + 0.3, color="C3", lw=2,
-                    label="median" if position == 0 else None)
-    axis.set_xticks(range(len(order)), order, rotation=15)
-    axis.set(ylabel="test accuracy (%)", title="Weights only vs delays on the hardware profile")
-    axis.legend()
+        group = test[test.condition == condition]
+        for offset, selection in ((-0.12, "last"), (0.12, "best")):
+            chosen = group[group.selection == selection].sort_values("seed")
+            left.scatter(np.full(len(chosen), position + offset), 100 * chosen.accuracy, s=18, zorder=3,
+                         label=f"{selection} epoch, per seed" if position == 0 else None, **styles[selection])
+            median = table.loc[(table.condition == condition) & (table.selection == selection), "median"]
+            left.hlines(100 * median, position + offset - 0.1, position + offset + 0.1, color="C3", lw=2,
+                        label="median" if position == 0 and selection == "last" else None)
+        last, best = (group[group.selection == s].set_index("seed").accuracy for s in ("last", "best"))
+        for seed in last.index.intersection(best.index):
+            left.plot([position - 0.12, position + 0.12], [100 * last[seed], 100 * best[seed]], color="0.8",
+                      lw=0.8, zorder=1)
+    left.set_xticks(range(len(order)), order, rotation=10)
+    left.set(ylabel="test accuracy (%)", title="Test accuracy: last vs best validation epoch")
+    left.legend(fontsize="small", loc="lower right")
+    for index, condition in enumerate(order):
+        curves = validation[validation.condition == condition]
+        colour = f"C{index}"
+        for _, seed_rows in curves.groupby("seed"):
+            right.plot(seed_rows.epoch, 100 * seed_rows.accuracy, color=colour, lw=0.5, alpha=0.45)
+        median = curves.groupby("epoch").accuracy.median()
+        right.plot(median.index, 100 * median.to_numpy(), color=colour, lw=1.8, label=f"{condition} (median)")
+    if not validation.empty:
+        low = np.nanpercentile(100 * validation.loc[validation.epoch >= validation.epoch.max() / 10, "accuracy"], 1)
+        right.set(ylim=(max(30.0, 5 * np.floor(low / 5)), 100))
+    right.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy (thin: one seed)")
+    right.legend(fontsize="small", loc="lower right")
     _save(figure, path)
     return table
 

@@ -35,6 +35,9 @@ class HardwareProfile:
         ``(mean, std)`` of the per-neuron threshold offset drawn once, units of ``v``.
     threshold_trial : float
         Std of the threshold offset redrawn per neuron and sample, units of ``v``.
+    threshold_batch : float
+        Std of the threshold offset drawn per neuron once per forward pass and
+        shared by the batch (batch-to-batch noise), units of ``v``.
     delay_jitter : float
         Std of the jitter of every delayed spike, in units of ``tau_s``.
     placements : tuple of str or None
@@ -42,7 +45,8 @@ class HardwareProfile:
     delay_range : tuple of float or None
         ``(low, high)`` the trained delays must stay within, in units of ``tau_s``.
     input_replicas : int
-        Each input is fed through this many channels (1: no replication).
+        Each input is fed through this many channels (1: no replication);
+        the copies of an input share their delays (``delay_groups``).
     """
 
     name: str
@@ -52,6 +56,7 @@ class HardwareProfile:
     weight_limit: float = None
     threshold_pattern: tuple = (0.0, 0.0)
     threshold_trial: float = 0.0
+    threshold_batch: float = 0.0
     delay_jitter: float = 0.0
     placements: tuple = None
     delay_range: tuple = None
@@ -60,14 +65,14 @@ class HardwareProfile:
     def noise(self, tau_s):
         """The substrate's :class:`~brian2_delgrad.substrates.Noise` for a model with ``tau_s`` (seconds)."""
         return Noise(threshold_pattern=self.threshold_pattern, threshold_trial=self.threshold_trial,
-                     delay_jitter=self.delay_jitter * float(tau_s))
+                     threshold_batch=self.threshold_batch, delay_jitter=self.delay_jitter * float(tau_s))
 
     @property
     def trainer_settings(self):
         """The :class:`~brian2_delgrad.training.Trainer` arguments that apply the weight grid."""
         return dict(weight_step=self.weight_step, weight_limit=self.weight_limit)
 
-    def problems(self, tau_m, tau_s, theta, placements, delay_range, n_inputs, n_features):
+    def problems(self, tau_m, tau_s, theta, placements, delay_range, n_inputs, n_features, delay_groups=None):
         """What does not fit this profile, as ``(field, message)`` pairs (empty if everything fits).
 
         Parameters
@@ -83,6 +88,8 @@ class HardwareProfile:
             Size of the input layer.
         n_features : int
             Features per sample before replication.
+        delay_groups : list, optional
+            Per connection layer, as :func:`~brian2_delgrad.delays.delay_groups` returns them (default untied).
         """
         found = []
         if self.tau_ratio is not None and not np.isclose(tau_m / tau_s, self.tau_ratio, rtol=1e-9):
@@ -104,6 +111,12 @@ class HardwareProfile:
             found.append(("sizes", f"profile {self.name!r} feeds each of the {n_features} features through "
                                    f"{self.input_replicas} channel(s): the input layer needs "
                                    f"{n_features * self.input_replicas} neurons, not {n_inputs}"))
+        if self.input_replicas > 1 and placements and placements[0] and n_inputs == n_features * self.input_replicas:
+            groups = (delay_groups or [None])[0]
+            if groups is None or not np.array_equal(groups, np.arange(n_inputs) // self.input_replicas):
+                found.append(("delay_groups", f"profile {self.name!r} gives the {self.input_replicas} copies of an "
+                                              f"input one shared delay: the first layer needs delay_groups "
+                                              f"{self.input_replicas}"))
         return found
 
 
@@ -111,7 +124,7 @@ PROFILES = {
     "ideal": HardwareProfile("ideal"),
     "brainscales2": HardwareProfile(
         "brainscales2", tau_ratio=1.0, theta=2.6, weight_step=1 / 30, weight_limit=2.1,
-        threshold_pattern=(0.13, 0.08), threshold_trial=0.04, delay_jitter=0.01, placements=("axonal",),
+        threshold_pattern=(0.13, 0.08), threshold_batch=0.04, delay_jitter=0.01, placements=("axonal",),
         delay_range=(2.0, 3.5), input_replicas=5),
 }
 

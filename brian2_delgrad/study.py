@@ -3,12 +3,15 @@
 Layout of a study's output folder::
 
     trials/<trial>.csv        one file per finished trial, written atomically (the resume marker)
-    parameters/<trial>.npz    the trained network (DelayNetwork.save)
+    parameters/<trial>.last.npz, .best.npz
+                              the trained network at its last epoch and at its best validation epoch
     checkpoints/<trial>.npz   training checkpoint of an unfinished trial (deleted when it finishes)
     log.jsonl                 one line per finished trial: which run finished it, how long it took
                               ("kind": "evaluation": a saved network re-tested under new [evaluate] settings)
     results.csv / .parquet    all trials: one row per trial x epoch x split, plus test rows per noise condition
     summary.csv / .parquet    test accuracy per condition over seeds: median, quartiles, count
+    stability.csv / .parquet  one row per trial: last and best epoch, their test accuracy, the spread of
+                              validation accuracy over the last 50 epochs
 """
 import contextlib
 import importlib.util
@@ -27,15 +30,19 @@ from .losses import predict_labels
 from .training import CheckpointError
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
-from .tables import quartiles
+from .tables import quartiles, stability
 
-__all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize", "write_table",
-           "StudyError", "CONDITION_COLUMNS"]
+__all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
+           "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
 CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
                      "tau_s_ms", "theta", "batch_size", "lr_weights_initial", "lr_delays_initial", "loss_function",
-                     "train_spike_jitter", "train_delay_jitter", "train_threshold_noise", "noise", "noise_level"]
+                     "train_spike_jitter", "train_delay_jitter", "train_threshold_noise", "selection", "noise",
+                     "noise_level"]
+
+#: The networks of a trial that are tested: its last epoch's and its best validation epoch's.
+SELECTIONS = ("last", "best")
 
 
 class StudyError(RuntimeError):
@@ -61,11 +68,12 @@ def run_trial(trial, checkpoint_dir=None):
         (``evaluation``) and its configuration columns, then the training history (``split`` ``'train'``
         and ``'validation'``, ``noise`` ``'none'``: measured on the training
         substrate, i.e. under the training noise ``train_*``) and ``'test'`` rows of the
-        selected network: ``noise`` ``'none'`` (the profile's own noise only)
-        and one row per evaluation kind and level, ``accuracy`` and ``loss``
-        averaged over ``repeats`` noise draws.
-    net : DelayNetwork
-        The trained network (the epoch of best validation accuracy, if the recipe keeps the best).
+        network of each ``selection`` (``'last'`` epoch, ``'best'`` validation epoch):
+        ``noise`` ``'none'`` (the profile's own noise only) and one row per
+        evaluation kind and level, ``accuracy`` and ``loss`` averaged over
+        ``repeats`` noise draws.
+    nets : dict
+        ``'last'`` and ``'best'``: the trained network at its last epoch and at its best validation epoch.
     """
     model, seed = trial.model, trial.seed
     extra = _extra_noise(model, trial.train_noise)
@@ -80,9 +88,23 @@ def run_trial(trial, checkpoint_dir=None):
         os.replace(checkpoint, checkpoint.with_suffix(".unreadable"))
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint)
-    selected = trainer.best_epoch_ if trainer.keep_best and trainer.best_epoch_ is not None else trainer.epoch_
     history = history.assign(noise="none", noise_level=0.0, repeats=1)
-    return _trial_table(trial, history, evaluate_trial(trial, net, selected)), net
+    nets = {}
+    for selection, parameters in zip(SELECTIONS, (trainer.last_parameters_, trainer.best_parameters_)):
+        nets[selection] = net.copy()
+        nets[selection].set_parameters(**parameters)
+    epochs = dict(last=trainer.epoch_, best=trainer.best_epoch_)
+    return _trial_table(trial, history, _test_rows(trial, nets, epochs)), nets
+
+
+def _test_rows(trial, nets, epochs):
+    """Test rows of every selection (the same network tested once when both epochs are one)."""
+    tables = {}
+    for selection in SELECTIONS:
+        same = [s for s in tables if epochs[s] == epochs[selection]]
+        table = tables[same[0]] if same else evaluate_trial(trial, nets[selection], epochs[selection])
+        tables[selection] = table.assign(selection=selection)
+    return pd.concat(tables.values(), ignore_index=True)
 
 
 def evaluate_trial(trial, net, epoch):
@@ -92,9 +114,9 @@ def evaluate_trial(trial, net, epoch):
     ----------
     trial : Trial
     net : DelayNetwork
-        The trial's trained network.
+        One of the trial's trained networks.
     epoch : int
-        The epoch it was selected at (the rows' ``epoch``).
+        The epoch it comes from (the rows' ``epoch``).
 
     Returns
     -------
@@ -137,14 +159,17 @@ def reevaluate_trial(trial, table, parameters):
     trial : Trial
     table : pandas.DataFrame
         The trial's saved rows (``trials/<id>.csv``).
-    parameters : str or Path
-        Its trained network (``parameters/<id>.npz``).
+    parameters : dict
+        Selection (``'last'``, ``'best'``) -> path of its trained network (``parameters/<id>.<selection>.npz``).
     """
     from .network import DelayNetwork
 
-    history = table[table.split != "test"].drop(columns=["trial", "evaluation", *trial.columns], errors="ignore")
-    epoch = int(table.loc[table.split == "test", "epoch"].iloc[0])
-    return _trial_table(trial, history, evaluate_trial(trial, DelayNetwork.load(parameters), epoch))
+    history = table[table.split != "test"].drop(columns=["trial", "evaluation", "selection", *trial.columns],
+                                                errors="ignore")
+    test = table[table.split == "test"]
+    epochs = {s: int(test.loc[test.selection == s, "epoch"].iloc[0]) for s in SELECTIONS}
+    nets = {s: DelayNetwork.load(parameters[s]) for s in SELECTIONS}
+    return _trial_table(trial, history, _test_rows(trial, nets, epochs))
 
 
 def _extra_noise(model, levels):
@@ -211,7 +236,7 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
         trials=[t.id for t in study.trials]), indent=1))
     saved = {path.stem: path for path in (out / "trials").glob("*.csv")}
     trained = {trial.id for trial in study.trials
-               if trial.id in saved and _parameters_path(out, trial).exists()}
+               if trial.id in saved and all(path.exists() for path in _parameters_paths(out, trial).values())}
     pending = [trial for trial in study.trials if trial.id not in trained]
     stale = [trial for trial in study.trials if trial.id in trained
              and _saved_evaluation(saved[trial.id]) != trial.evaluation_id]       # new [evaluate]: test again
@@ -229,17 +254,17 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
             submitted = {client.submit(_timed, run_trial, trial, checkpoints, key=trial.id): (trial, "training")
                          for trial in pending}
             submitted.update({client.submit(_timed, _reevaluate_saved, trial, str(saved[trial.id].resolve()),
-                                            str(_parameters_path(out, trial).resolve()),
+                                            {s: str(p.resolve()) for s, p in _parameters_paths(out, trial).items()},
                                             key=f"{trial.id}-evaluation"): (trial, "evaluation")
                               for trial in stale})
             for future in as_completed(submitted):
                 trial, kind = submitted.pop(future)          # its result is freed once saved
                 try:
-                    (table, net), seconds = future.result()
+                    (table, nets), seconds = future.result()
                 except Exception as err:                 # one failed trial must not lose the others
                     failures.append(f"{trial.id}: {type(err).__name__}: {err}")
                 else:
-                    _save_trial(out, trial, table, net, dict(trial=trial.id, run=run, seconds=round(seconds, 3),
+                    _save_trial(out, trial, table, nets, dict(trial=trial.id, run=run, seconds=round(seconds, 3),
                                                              **({} if kind == "training" else {"kind": kind})))
                 bar.update(1)
         bar.close()
@@ -282,16 +307,17 @@ def _client(workers, scheduler):
         yield client
 
 
-def _parameters_path(out, trial):
-    """Where a study folder keeps a trial's trained network."""
-    return out / "parameters" / f"{trial.id}.npz"
+def _parameters_paths(out, trial):
+    """Where a study folder keeps a trial's trained networks: selection -> path."""
+    return {selection: out / "parameters" / f"{trial.id}.{selection}.npz" for selection in SELECTIONS}
 
 
-def _save_trial(out, trial, table, net, log_entry):
-    """Parameters (``net``; ``None``: kept), then the table (atomically: it marks the trial as finished), the log,
-    and the checkpoint goes."""
-    if net is not None:
-        net.save(_parameters_path(out, trial))
+def _save_trial(out, trial, table, nets, log_entry):
+    """Parameters (``nets``, selection -> network; ``None``: kept), then the table (atomically: it marks the trial
+    as finished), the log, and the checkpoint goes."""
+    for selection, path in _parameters_paths(out, trial).items():
+        if nets is not None:
+            nets[selection].save(path)
     _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(log_entry) + "\n")
@@ -329,6 +355,7 @@ def collect(study, out):
     results = pd.concat(tables, ignore_index=True)
     write_table(results, out / "results")
     write_table(summarize(results), out / "summary")
+    write_table(stability_table(results), out / "stability")
     return results
 
 
@@ -344,6 +371,40 @@ def summarize(results):
         return pd.DataFrame()
     test = results[results.split == "test"]
     return quartiles(test, [c for c in CONDITION_COLUMNS if c in test.columns])
+
+
+def stability_table(results):
+    """One row per trial: its last and best epoch, their noise-free test accuracy and the calm of its training.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        As returned by :func:`run_study`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``trial``, the configuration columns, ``seed``, ``last_epoch``,
+        ``best_epoch``, ``test_accuracy_last``, ``test_accuracy_best``
+        (``noise == 'none'``: the profile's own noise only), and
+        ``validation_std``, ``validation_range``, ``validation_mean``,
+        ``stability_epochs`` (:func:`~brian2_delgrad.tables.stability`:
+        validation accuracy over the last 50 epochs).
+    """
+    if results.empty:
+        return pd.DataFrame()
+    keys = ["trial"] + [c for c in CONDITION_COLUMNS if c in results.columns
+                        and c not in ("selection", "noise", "noise_level")] + ["seed"]
+    rows = []
+    for _, table in results.groupby("trial", sort=False):
+        test = table[(table.split == "test") & (table.noise == "none")]
+        row = table.iloc[0][keys].to_dict()
+        for selection in SELECTIONS:
+            chosen = test[test.selection == selection]
+            row[f"{selection}_epoch"] = int(chosen.epoch.iloc[0]) if len(chosen) else np.nan
+            row[f"test_accuracy_{selection}"] = float(chosen.accuracy.iloc[0]) if len(chosen) else np.nan
+        rows.append(dict(row, **stability(table[table.split == "validation"])))
+    return pd.DataFrame(rows)
 
 
 def write_table(table, stem):

@@ -1,5 +1,10 @@
 """Tidy-table helpers shared by the study runner and the figures."""
-__all__ = ["quartiles"]
+import numpy as np
+
+__all__ = ["quartiles", "stability", "STABILITY_WINDOW"]
+
+#: Epochs at the end of a training over which :func:`stability` measures the spread of validation accuracy.
+STABILITY_WINDOW = 50
 
 
 def quartiles(table, keys, column="accuracy"):
@@ -27,3 +32,36 @@ def quartiles(table, keys, column="accuracy"):
     grouped = table.groupby(keys, dropna=False, sort=True)[column]
     return grouped.agg(median="median", q25=lambda a: a.quantile(0.25), q75=lambda a: a.quantile(0.75),
                        count="count").reset_index()
+
+
+def stability(history, window=STABILITY_WINDOW):
+    """How calm the end of a training was: the spread of validation accuracy over its last ``window`` epochs.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        A training history (:meth:`Trainer.fit <brian2_delgrad.training.Trainer.fit>`) with
+        ``split == 'validation'`` rows; epoch 0 (the untrained network) never counts.
+    window : int
+        Number of final epochs.
+
+    Returns
+    -------
+    dict
+        ``validation_std`` (standard deviation, ``ddof=0``), ``validation_range`` (max - min) and
+        ``validation_mean`` of the validation accuracy (fractions), ``stability_epochs`` (how many
+        epochs they cover: fewer than ``window`` in a shorter training); NaN without validation rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> h = pd.DataFrame(dict(epoch=[0, 1, 2, 3], split="validation", accuracy=[0.3, 0.8, 0.9, 0.7]))
+    >>> {k: round(v, 3) for k, v in stability(h, window=2).items()}
+    {'validation_std': 0.1, 'validation_range': 0.2, 'validation_mean': 0.8, 'stability_epochs': 2}
+    """
+    validation = history[(history.split == "validation") & (history.epoch > 0)].sort_values("epoch")
+    accuracy = validation.accuracy.to_numpy(dtype=float)[-window:]
+    if accuracy.size == 0:
+        return dict(validation_std=np.nan, validation_range=np.nan, validation_mean=np.nan, stability_epochs=0)
+    return dict(validation_std=float(np.std(accuracy)), validation_range=float(np.ptp(accuracy)),
+                validation_mean=float(np.mean(accuracy)), stability_epochs=int(accuracy.size))

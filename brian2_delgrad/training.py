@@ -87,6 +87,9 @@ class Trainer:
         Epoch of the highest validation accuracy.
     last_parameters_ : dict
         ``weights`` and ``delays`` after the last epoch (whatever ``keep_best`` chose).
+    best_parameters_ : dict or None
+        ``weights`` and ``delays`` of the epoch of highest validation accuracy
+        (whatever ``keep_best`` chose; ``None`` without validation data).
     """
 
     def __init__(self, net, substrate=None, loss=None, lr_weights=0.01, lr_delays=0.003, batch_size=150,
@@ -224,6 +227,7 @@ class Trainer:
             bar.set_postfix(acc=f"{rows[-1]['accuracy']:.3f}", loss=f"{rows[-1]['loss']:.4f}")
         bar.close()
         self.last_parameters_ = _snapshot(self.net)
+        self.best_parameters_ = None if self._best is None else _snapshot(self._best[1])
         if self.keep_best and self._best is not None:
             self.net.weights, self.net.delays = (_snapshot(self._best[1])[k] for k in ("weights", "delays"))
         return self.history_

@@ -18,7 +18,7 @@ def test_brainscales2_profile_holds_the_published_numbers():
     assert profile.tau_ratio == 1 and profile.theta == 2.6 and profile.input_replicas == 5
     assert profile.weight_step * 63 == pytest.approx(2.1) and profile.weight_limit == 2.1
     noise = profile.noise(5e-3)
-    assert noise.threshold_pattern == (0.13, 0.08) and noise.threshold_trial == 0.04
+    assert noise.threshold_pattern == (0.13, 0.08) and noise.threshold_batch == 0.04 and noise.threshold_trial == 0
     assert noise.delay_jitter == pytest.approx(0.01 * 5e-3)
     assert PROFILES["ideal"].noise(5e-3).is_ideal
 
@@ -39,7 +39,7 @@ def test_bss2_model_file_applies_the_profile():
     np.testing.assert_array_equal(inputs[:, 0], inputs[:, 4])         # feature 0 through 5 channels
     assert not np.array_equal(inputs[:, 4], inputs[:, 5])
     substrate = description.substrate(seed=3)
-    assert substrate.noise.threshold_trial == 0.04 and substrate.noise.threshold_pattern == (0.13, 0.08)
+    assert substrate.noise.threshold_batch == 0.04 and substrate.noise.threshold_pattern == (0.13, 0.08)
 
 
 PROFILE_ERRORS = {

@@ -15,7 +15,7 @@ from brian2_delgrad.cli import main
 from brian2_delgrad.config import ConfigError
 from brian2_delgrad.losses import predict_labels
 from brian2_delgrad.plots import plot_study
-from brian2_delgrad.study import collect, evaluate_trial, run_study, run_trial, summarize
+from brian2_delgrad.study import collect, evaluate_trial, run_study, run_trial, stability_table, summarize
 from brian2_delgrad.studyfile import load_study
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models"))
@@ -101,24 +101,31 @@ def test_hidden_grid_needs_single_hidden_layer_models(tmp_path):
 def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evaluation(tmp_path):
     text = SMALL + "\n[evaluate]\ndelay_jitter = [0.0, 0.1]\nthreshold_noise = [0.2]\nspike_jitter = [0.3]\nrepeats = 2\n"
     trial = load_study(write_study(tmp_path, text)).trials[4]          # 4-4-3 synaptic, seed 1
-    table, net = run_trial(trial, tmp_path)
+    table, nets = run_trial(trial, tmp_path)
     assert (tmp_path / f"{trial.id}.npz").exists()                    # run_study removes it once the result is saved
     assert (table.trial == trial.id).all() and (table.seed == 1).all() and (table.placement == "synaptic").all()
     history = table[table.split != "test"]
     assert sorted(history[history.split == "validation"].epoch) == [0, 1, 2, 3]
     assert sorted(history[history.split == "train"].epoch) == [1, 2, 3]
-    test = table[table.split == "test"].set_index(["noise", "noise_level"])
-    assert list(test.index) == [("none", 0.0), ("spike_jitter", 0.3), ("delay_jitter", 0.0), ("delay_jitter", 0.1),
-                                ("threshold_noise", 0.2)]
-    X, y = trial.model.data("test")
-    clean = np.mean(predict_labels(ExactSubstrate().run(net, X)[-1]) == y)
-    assert test.loc[("none", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
-    assert test.loc[("delay_jitter", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
-    assert test.loc[("delay_jitter", 0.1), "repeats"] == 2
     best = history[history.split == "validation"].set_index("epoch").accuracy
-    assert test.loc[("none", 0.0), "epoch"] == max(e for e in best.index if best[e] == best.max())
-    assert test.loc[("threshold_noise", 0.2), "accuracy"] < clean         # 20 % threshold noise hurts
-    assert test.loc[("spike_jitter", 0.3), "accuracy"] < clean            # and so does jitter of 0.3 tau_s
+    best_epoch = max(e for e in best.index if best[e] == best.max() and e > 0)
+    X, y = trial.model.data("test")
+    for selection, epoch in (("last", 3), ("best", best_epoch)):
+        net = nets[selection]
+        test = table[(table.split == "test") & (table.selection == selection)].set_index(["noise", "noise_level"])
+        assert list(test.index) == [("none", 0.0), ("spike_jitter", 0.3), ("delay_jitter", 0.0),
+                                    ("delay_jitter", 0.1), ("threshold_noise", 0.2)]
+        assert (test.epoch == epoch).all()
+        clean = np.mean(predict_labels(ExactSubstrate().run(net, X)[-1]) == y)
+        assert test.loc[("none", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
+        assert test.loc[("delay_jitter", 0.0), "accuracy"] == pytest.approx(clean, abs=1e-12)
+        assert test.loc[("delay_jitter", 0.1), "repeats"] == 2
+        assert test.loc[("threshold_noise", 0.2), "accuracy"] < clean     # 20 % threshold noise hurts
+        assert test.loc[("spike_jitter", 0.3), "accuracy"] < clean        # and so does jitter of 0.3 tau_s
+    validation = trial.model.data("validation")
+    for selection in ("last", "best"):        # each network is the one its epoch's validation row measured
+        accuracy = np.mean(predict_labels(ExactSubstrate().run(nets[selection], validation[0])[-1]) == validation[1])
+        assert accuracy == pytest.approx(best[3 if selection == "last" else best_epoch], abs=1e-12)
 
 
 def test_a_new_evaluate_section_retests_the_saved_networks_without_training_them(tmp_path):
@@ -142,9 +149,9 @@ def test_a_new_evaluate_section_retests_the_saved_networks_without_training_them
     assert sorted(set(zip(test.noise, test.noise_level))) == [("none", 0.0), ("spike_jitter", 0.1),
                                                              ("threshold_noise", 0.1), ("threshold_noise", 0.2)]
     trial = study.trials[4]
-    expected = evaluate_trial(trial, DelayNetwork.load(out / "parameters" / f"{trial.id}.npz"),
-                              epoch=int(test[test.trial == trial.id].epoch.iloc[0]))
-    got = test[test.trial == trial.id].reset_index(drop=True)
+    got = test[(test.trial == trial.id) & (test.selection == "last")].reset_index(drop=True)
+    expected = evaluate_trial(trial, DelayNetwork.load(out / "parameters" / f"{trial.id}.last.npz"),
+                              epoch=int(got.epoch.iloc[0]))
     np.testing.assert_allclose(got.accuracy, expected.accuracy, atol=1e-12)
     assert list(got.noise) == list(expected.noise) and (got.evaluation == trial.evaluation_id).all()
     run_study(study, out, workers=2, progress=False)                              # up to date: nothing runs
@@ -201,19 +208,20 @@ def test_killed_study_resumes_without_losing_or_repeating_a_trial(tmp_path):
     for trial, rows in results.groupby("trial"):
         assert sorted(rows[rows.split == "validation"].epoch) == list(range(41))
         assert sorted(rows[rows.split == "train"].epoch) == list(range(1, 41))
-        assert (rows.split == "test").sum() == 1
+        assert sorted(rows[rows.split == "test"].selection) == ["best", "last"]
     summary = pd.read_csv(out / "summary.csv")
-    assert len(summary) == 2 and (summary["count"] == 3).all()
+    assert len(summary) == 4 and (summary["count"] == 3).all()       # 2 placements x (last, best)
     assert not list((out / "checkpoints").glob("*.npz"))
 
     reference = tmp_path / "uninterrupted"
     assert run_cli("study", str(study), "--workers", "2", "--out", str(reference), "--quiet",
                    timeout=600).returncode == 0
     for trial in trials:                                              # resumed mid-training or not: same result
-        a = DelayNetwork.load(out / "parameters" / f"{trial}.npz")
-        b = DelayNetwork.load(reference / "parameters" / f"{trial}.npz")
-        for wa, wb in zip(a.weights, b.weights):
-            np.testing.assert_array_equal(wa, wb)
+        for selection in ("last", "best"):
+            a = DelayNetwork.load(out / "parameters" / f"{trial}.{selection}.npz")
+            b = DelayNetwork.load(reference / "parameters" / f"{trial}.{selection}.npz")
+            for wa, wb in zip(a.weights, b.weights):
+                np.testing.assert_array_equal(wa, wb)
     expected = pd.read_csv(reference / "results.csv").drop(columns="wall_time")
     pd.testing.assert_frame_equal(results.drop(columns="wall_time").sort_values(["trial", "split", "epoch"])
                                   .reset_index(drop=True),
@@ -228,7 +236,8 @@ def test_report_redraws_the_figures_from_the_tables(tmp_path, capsys):
     assert names == {"delay_types.png", "validation.png", "noise.png", "hardware.png"}
     assert all((tmp_path / n).stat().st_size > 10_000 for n in names)
     behind = pd.read_csv(tmp_path / "delay_types.csv")
-    test = results[(results.split == "test") & (results.noise == "none") & (results.profile == "ideal")]
+    test = results[(results.split == "test") & (results.noise == "none") & (results.profile == "ideal")
+                   & (results.selection == "best")]                  # the network these recipes report
     expected = (1 - test.groupby(["placement", "hidden"]).accuracy.median()).sort_index()
     got = behind[behind.condition.isin(["weights only", "axonal"])].set_index(["condition", "hidden"])["median"]
     got = got.rename({"weights only": "none"}).sort_index()
@@ -245,12 +254,36 @@ def test_noise_figure_has_a_line_per_placement_for_each_training_condition(tmp_p
     behind = pd.read_csv(tmp_path / "noise.csv")
     assert set(behind.training) == {"trained noise-free", "trained with threshold noise 0.05"}
     assert set(behind.placement_label) == {"weights only", "axonal"}
-    noisy = results[(results.split == "test") & (results.noise != "none")]
+    noisy = results[(results.split == "test") & (results.noise != "none") & (results.selection == "best")]
     expected = noisy.groupby(["train_threshold_noise", "placement", "noise_level"]).accuracy.median()
     got = behind.assign(train_threshold_noise=np.where(behind.training == "trained noise-free", 0.0, 0.05),
                         placement=behind.placement_label.replace({"weights only": "none"}))
     got = got.set_index(["train_threshold_noise", "placement", "noise_level"])["median"]
     np.testing.assert_allclose(got.loc[expected.index].values, expected.values)
+
+
+def test_hardware_figure_shows_last_and_best_epoch_per_seed_and_the_stability_table_the_spread(tmp_path):
+    results = _fake_results()
+    plot_study(results, tmp_path)
+    behind = pd.read_csv(tmp_path / "hardware.csv")
+    assert set(zip(behind.condition, behind.selection)) == {(c, s) for c in ("weights only (brainscales2)",
+                                                                             "axonal (brainscales2)")
+                                                            for s in ("last", "best")}
+    test = results[(results.split == "test") & (results.noise == "none") & (results.profile == "brainscales2")]
+    expected = test.groupby(["placement", "selection"]).accuracy.median()
+    got = behind.assign(placement=behind.condition.str.split(" ").str[0].replace({"weights": "none"}))
+    np.testing.assert_allclose(got.set_index(["placement", "selection"])["median"].loc[expected.index], expected)
+
+    table = stability_table(results)
+    assert len(table) == 18 and {"last_epoch", "best_epoch", "test_accuracy_last", "test_accuracy_best"} <= set(table)
+    one = results[(results.model == "m_axonal") & (results.sizes == "4-30-3") & (results.seed == 1)]
+    row = table[(table.model == "m_axonal") & (table.sizes == "4-30-3") & (table.seed == 1)].iloc[0]
+    curve = one[(one.split == "validation") & (one.epoch > 0)].accuracy
+    assert row.validation_std == pytest.approx(curve.std(ddof=0)) and row.stability_epochs == 3
+    assert row.validation_range == pytest.approx(curve.max() - curve.min())
+    assert row.test_accuracy_last == one[(one.split == "test") & (one.noise == "none")
+                                         & (one.selection == "last")].accuracy.iloc[0]
+    assert (row.last_epoch, row.best_epoch) == (3, 2)
 
 
 def test_report_without_results_is_a_clear_error(tmp_path, capsys):
@@ -272,18 +305,20 @@ def _fake_results():
         for placement in ("none", "axonal"):
             for hidden in ((5, 10) if profile == "ideal" else (30,)):
                 for seed in range(3):
-                    base = dict(model=f"m_{placement}", placement=placement, profile=profile, sizes=f"4-{hidden}-3",
+                    base = dict(trial=f"m_{placement}_{profile}_h{hidden}_s{seed}", model=f"m_{placement}",
+                                placement=placement, profile=profile, sizes=f"4-{hidden}-3",
                                 hidden=hidden, n_parameters=7 * hidden + (hidden + 4) * (placement == "axonal"),
                                 seed=seed, train_spike_jitter=0.0, train_delay_jitter=0.0,
-                                train_threshold_noise=0.0)
+                                train_threshold_noise=0.0, keep_best=profile == "ideal")
                     for epoch in range(4):
                         rows.append(dict(base, split="validation", epoch=epoch, noise="none", noise_level=0.0,
                                          accuracy=0.5 + 0.1 * epoch + 0.01 * rng.random()))
-                    rows.append(dict(base, split="test", epoch=3, noise="none", noise_level=0.0,
-                                     accuracy=0.8 + 0.1 * rng.random()))
-                    for level in (0.05, 0.1):
-                        rows.append(dict(base, split="test", epoch=3, noise="spike_jitter", noise_level=level,
-                                         accuracy=0.8 - level + 0.01 * rng.random()))
+                    for selection, epoch in (("last", 3), ("best", 2)):
+                        test = dict(base, split="test", epoch=epoch, selection=selection)
+                        rows.append(dict(test, noise="none", noise_level=0.0, accuracy=0.8 + 0.1 * rng.random()))
+                        for level in (0.05, 0.1):
+                            rows.append(dict(test, noise="spike_jitter", noise_level=level,
+                                             accuracy=0.8 - level + 0.01 * rng.random()))
     return pd.DataFrame(rows)
 
 
@@ -291,8 +326,8 @@ def _fake_results():
 def test_membrane_noise_is_evaluated_on_brian2(tmp_path):
     text = SMALL + '\n[evaluate]\nmembrane_noise = [0.0, 0.3]\nrepeats = 1\nbrian2_target = "numpy"\n'
     trial = load_study(write_study(tmp_path, text, epochs=15)).trials[3]    # 4-4-3 synaptic, seed 0
-    table, net = run_trial(trial)
-    test = table[table.split == "test"].set_index(["noise", "noise_level"]).accuracy
+    table, _ = run_trial(trial)
+    test = table[(table.split == "test") & (table.selection == "last")].set_index(["noise", "noise_level"]).accuracy
     # Brian2 without noise decides like the exact substrate for nearly every sample (dt = 10 us) ...
     assert abs(test[("membrane_noise", 0.0)] - test[("none", 0.0)]) <= 0.02
     # ... and a membrane noise of 0.3 theta costs accuracy

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..checks import positive_time, times_in_seconds
 from ..network import check_network
-from .noise import NoiseSource, NoisySubstrate
+from .noise import NoiseSource, NoisySubstrate, check_batch_size, forward_passes
 from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, free_solution, order_notes_hidden,
                       schedule, threshold_code)
 
@@ -72,7 +72,8 @@ class Brian2Substrate(NoisySubstrate):
         Copies of the network simulated at once; default: the size of the
         first batch run with a network of that shape. Smaller runs (the last
         batch of an epoch) are padded, larger ones (a validation set) run in
-        chunks: nothing is rebuilt.
+        chunks: nothing is rebuilt. Each chunk is a forward pass with its own
+        draw of the batch-to-batch threshold noise.
     window : float
         Simulated time per layer after the latest input and delay, in units
         of ``tau_m`` (default 3; a crossing after the last input happens
@@ -103,8 +104,7 @@ class Brian2Substrate(NoisySubstrate):
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
         if target not in _TARGETS:
             raise ValueError(f"target must be one of {', '.join(map(repr, _TARGETS))}, got {target!r}")
-        if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_batch_size(batch_size)
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
         if timing not in _TIMINGS:
@@ -144,14 +144,13 @@ class Brian2Substrate(NoisySubstrate):
         if len(times) == 0:
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times), times)
-        # Noise for the real samples only, drawn as the exact substrate draws it, then cut into chunks.
-        thresholds = self._source.thresholds(net, len(times))
-        jitters = [self._source.jitter((len(times),) + shape) for shape in net.layer_shapes]
-        seed = self._source.simulator_seed() if self.noise.membrane else None
-        size = simulation.size
-        chunks = [simulation.run(net, times[k:k + size], [theta[k:k + size] for theta in thresholds],
-                                 [None if j is None else j[k:k + size] for j in jitters], seed)
-                  for k in range(0, len(times), size)]
+        chunks = []
+        for start, size in forward_passes(len(times), simulation.size):
+            # Noise for the real samples only, drawn per forward pass as the exact substrate draws it.
+            thresholds = self._source.thresholds(net, size)
+            jitters = [self._source.jitter((size,) + shape) for shape in net.layer_shapes]
+            seed = self._source.simulator_seed() if self.noise.membrane else None
+            chunks.append(simulation.run(net, times[start:start + size], thresholds, jitters, seed))
         return [np.concatenate(layer) for layer in zip(*chunks)]
 
     def _simulation(self, net, count, first_inputs):
@@ -268,7 +267,7 @@ class _Simulation:
         groups = [self.inputs] + [layer.group for layer in self.layers]
         for k, layer in enumerate(self.layers):
             n_pre, n_post = net.layer_shapes[k]
-            delays = net.delays[k]
+            delays = net.neuron_delays(k)
             jitter = np.zeros((self.size, n_pre, n_post)) if jitters[k] is None else _pad(jitters[k], self.size)
             values.update({
                 (layer.group, "theta"): _pad(thresholds[k], self.size).ravel(),

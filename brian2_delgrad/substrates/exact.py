@@ -5,7 +5,7 @@ from ..checks import times_in_seconds
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
 from ..network import check_network
-from .noise import NoiseSource, NoisySubstrate
+from .noise import NoiseSource, NoisySubstrate, check_batch_size, forward_passes
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
 
@@ -37,11 +37,17 @@ class ExactSubstrate(NoisySubstrate):
     pattern_seed : int, optional
         Seed of the threshold pattern alone (default ``seed``): pass a
         training run's seed to test the same "chip" with new trial noise.
+    batch_size : int, optional
+        Samples per forward pass: a larger input is run in passes of this
+        size, each with its own draw of the batch-to-batch threshold noise
+        (``Noise.threshold_batch``), as a chip runs a data set batch by batch.
+        Default: the whole input is one pass.
     """
 
-    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None):
+    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None, batch_size=None):
         self.closed_form = bool(closed_form)
         self.compiled = bool(compiled)
+        self.batch_size = check_batch_size(batch_size)
         self._source = NoiseSource(noise, seed, pattern_seed)
         self.noise = self._source.noise
         if self.noise.membrane:
@@ -65,6 +71,12 @@ class ExactSubstrate(NoisySubstrate):
         """
         check_network(net)
         times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
+        passes = [self._run_pass(net, times[k:k + size]) for k, size in forward_passes(len(times), self.batch_size)]
+        return [np.concatenate(layer) for layer in zip(*passes)] if passes else [times] + [
+            np.empty((0, n)) for n in net.sizes[1:]]
+
+    def _run_pass(self, net, times):
+        """One forward pass: the noise of a pass is drawn once for it."""
         kernel = derive_kernel(net.model, closed_form=self.closed_form)
         compiled = compiled_layer(kernel) if self.compiled else None
         tau = net.model._tau_s
@@ -87,7 +99,8 @@ class ExactSubstrate(NoisySubstrate):
 
     def __repr__(self):
         noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"
-        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise})"
+        batch = "" if self.batch_size is None else f", batch_size={self.batch_size}"
+        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise}{batch})"
 
 
 def layer_spike_times(kernel, pre_times, weights, delays, theta=None, jitter=None):

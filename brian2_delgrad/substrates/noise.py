@@ -5,7 +5,7 @@ import numpy as np
 
 from ..checks import float_array, seed_value, times_in_seconds
 
-__all__ = ["Noise", "NoiseSource", "NoisySubstrate"]
+__all__ = ["Noise", "NoiseSource", "NoisySubstrate", "forward_passes", "check_batch_size"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class Noise:
     threshold_trial : float
         Standard deviation of a per-neuron threshold offset redrawn in every
         sample of every run (trial-to-trial noise), in units of ``v``.
+    threshold_batch : float
+        Standard deviation of a per-neuron threshold offset drawn once per
+        run (one forward pass of a batch) and shared by every sample of it
+        (batch-to-batch noise, as on BrainScaleS-2), in units of ``v``.
     delay_jitter : Quantity or float
         Standard deviation of a Gaussian jitter of every delayed spike (a
         time; floats are seconds), redrawn every run; arrival times are kept
@@ -38,6 +42,7 @@ class Noise:
     threshold_pattern: tuple = (0.0, 0.0)
     threshold_trial: float = 0.0
     delay_jitter: object = 0.0
+    threshold_batch: float = 0.0
     membrane: float = 0.0
     spike_jitter: object = 0.0
 
@@ -48,7 +53,7 @@ class Noise:
         pattern = (float_array(pattern[0], "threshold_pattern[0]", ()),
                    float_array(pattern[1], "threshold_pattern[1]", (), minimum=0.0))
         object.__setattr__(self, "threshold_pattern", tuple(float(v) for v in pattern))
-        for name in ("threshold_trial", "membrane"):
+        for name in ("threshold_trial", "threshold_batch", "membrane"):
             if isinstance(getattr(self, name), (bool, str)):
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
             object.__setattr__(self, name, float(float_array(getattr(self, name), name, (), minimum=0.0)))
@@ -69,7 +74,8 @@ class Noise:
                    float(np.hypot(self.threshold_pattern[1], other.threshold_pattern[1])))
         return Noise(threshold_pattern=pattern,
                      **{name: float(np.hypot(getattr(self, name), getattr(other, name)))
-                        for name in ("threshold_trial", "delay_jitter", "membrane", "spike_jitter")})
+                        for name in ("threshold_trial", "threshold_batch", "delay_jitter", "membrane",
+                                     "spike_jitter")})
 
     @property
     def is_ideal(self):
@@ -108,7 +114,12 @@ class NoiseSource:
         self._simulator = np.random.default_rng(simulator_seed)
 
     def thresholds(self, net, batch):
-        """Threshold of every neuron in every sample: one ``(batch, n)`` array per non-input layer."""
+        """Threshold of every neuron in every sample: one ``(batch, n)`` array per non-input layer.
+
+        One call is one forward pass: the batch-to-batch offsets are drawn once
+        per neuron and shared by the ``batch`` samples, the trial-to-trial ones
+        per sample.
+        """
         key = tuple(net.sizes)                 # the neurons, as circuits: not the delays or the order of use
         if key not in self._patterns:
             rng = np.random.default_rng(np.random.SeedSequence(self._pattern_seed.entropy,
@@ -119,6 +130,8 @@ class NoiseSource:
         thresholds = []
         for pattern, n in zip(self._patterns[key], net.sizes[1:]):
             theta = np.broadcast_to(net.model.theta + pattern, (batch, n)).copy()
+            if self.noise.threshold_batch:
+                theta += self._trials.normal(0.0, self.noise.threshold_batch, size=n)
             if self.noise.threshold_trial:
                 theta += self._trials.normal(0.0, self.noise.threshold_trial, size=(batch, n))
             thresholds.append(theta)
@@ -162,3 +175,23 @@ class NoisySubstrate:
     @random_state.setter
     def random_state(self, value):
         self._source.state = value
+
+
+def check_batch_size(batch_size):
+    """``batch_size`` (a positive integer or ``None``), checked."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not (
+            isinstance(batch_size, (int, np.integer)) and batch_size > 0)):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return None if batch_size is None else int(batch_size)
+
+
+def forward_passes(count, batch_size):
+    """``(start, size)`` of the forward passes that run ``count`` samples, ``batch_size`` at a time (``None``: one).
+
+    Examples
+    --------
+    >>> list(forward_passes(5, 2))
+    [(0, 2), (2, 2), (4, 1)]
+    """
+    size = count if batch_size is None else batch_size
+    return [(start, min(size, count - start)) for start in range(0, count, max(size, 1))]
