@@ -177,9 +177,11 @@ def load_model_file(path):
     network.done()
     for key, message in profile.problems(model._tau_m, model._tau_s, model.theta, placements, (low, high),
                                          sizes[0], n_features=YIN_YANG_FEATURES, delay_groups=delay_groups):
+        if key == "delay_groups" and groups_error is not None:
+            raise groups_error                       # what is wrong with the entry itself comes first
         section = neuron if key in ("tau_m", "theta") else network
         raise section.error(key, message)
-    if groups_error is not None:                     # after the profile's checks, which name the cause (sizes)
+    if groups_error is not None:                     # after the profile's other checks, which name the cause (sizes)
         raise groups_error
     init = top.section("init")
     weight_init = _weight_init(init, len(sizes) - 1)

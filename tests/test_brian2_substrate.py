@@ -36,9 +36,10 @@ def assert_same_spikes(a, b):
         np.testing.assert_allclose(u[np.isfinite(u)], v[np.isfinite(v)], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("placement", ["none", "axonal+dendritic+synaptic"])
-def test_precise_spike_times_agree_with_the_exact_substrate(numpy_substrate, placement):
-    net = DelayNetwork([4, 30, 3], delays=placement, seed=3)
+@pytest.mark.parametrize("placement, groups", [("none", None), ("axonal+dendritic+synaptic", None),
+                                               ("axonal+synaptic", [[0, 1, 0, 1], 10])])
+def test_precise_spike_times_agree_with_the_exact_substrate(numpy_substrate, placement, groups):
+    net = DelayNetwork([4, 30, 3], delays=placement, seed=3, delay_groups=groups)
     inputs = yin_yang_like_inputs(60, seed=3)
     differences, mismatches = compare(ExactSubstrate().run(net, inputs), numpy_substrate.run(net, inputs))
     assert differences.size > 1000
@@ -158,9 +159,9 @@ def test_threshold_noise_and_jitter_match_the_exact_substrate_draw_for_draw():
 
     net = DelayNetwork([4, 20, 3], delays="axonal+synaptic", seed=9)
     inputs = yin_yang_like_inputs(40, seed=9)
-    noise = Noise(threshold_pattern=(0.1, 0.1), threshold_trial=0.05, delay_jitter=0.1 * ms)
-    exact = ExactSubstrate(noise=noise, seed=12).run(net, inputs)
-    simulated = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=12).run(net, inputs)
+    noise = Noise(threshold_pattern=(0.1, 0.1), threshold_trial=0.05, threshold_batch=0.05, delay_jitter=0.1 * ms)
+    exact = ExactSubstrate(noise=noise, seed=12, batch_size=16).run(net, inputs)      # passes of 16, 16, 8
+    simulated = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=12, batch_size=16).run(net, inputs)
     differences, mismatches = compare(exact, simulated)
     assert np.mean(np.abs(differences) <= 1e-6) >= 0.999 and mismatches <= 1
     ideal = ExactSubstrate().run(net, inputs)

@@ -120,3 +120,41 @@ def test_backward_accepts_brian2_quantities():
     a = backward(net, [t * 1000 * ms for t in times], error / second)
     b = backward(net, times, error)
     np.testing.assert_allclose(a.weights[0], b.weights[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("placement", ["axonal", "synaptic", "axonal+dendritic"])
+def test_tied_delays_match_finite_differences(model, placement):
+    """Inputs replicated 3 times share their delays: the gradient of a shared delay is exact."""
+    net = DelayNetwork([12, 6, 3], delays=placement, model=model, weight_init=(0.5, 0.6),
+                       delay_groups=[3, [0, 0, 1, 1, 2, 2]], seed=21)
+    inputs = np.repeat(yin_yang_like_inputs(8, seed=21), 3, axis=1)
+    table = gradcheck(net, inputs, seed=21)
+    compared, excluded = table.compared.sum(), table.excluded.sum()
+    assert table.nonzero.sum() >= 30 and excluded <= 0.05 * (compared + excluded)
+    assert table.max_rel_diff.max() <= 1e-6, table.to_string()
+
+
+def test_a_tied_delay_gets_the_sum_over_its_synapses_and_the_sum_rule_holds():
+    """Tied: the gradient of a group's delay is the sum of the untied gradients of its neurons' delays; and
+    shifting every tied axonal delay of the inputs shifts each output spike by as much (sum rule)."""
+    groups = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    tied = DelayNetwork([8, 5], delays="axonal+synaptic", weight_init=(0.6, 0.5), delay_groups=[groups], seed=8)
+    untied = DelayNetwork([8, 5], delays="axonal+synaptic", weight_init=(0.6, 0.5), seed=8)
+    untied.set_parameters(weights=tied.weights, delays=[tied.neuron_delays(0)])
+    inputs = yin_yang_like_inputs(40, n_in=8, seed=8)
+    times = ExactSubstrate().run(tied, inputs)
+    np.testing.assert_array_equal(times[-1], ExactSubstrate().run(untied, inputs)[-1])
+    assert np.isfinite(times[-1]).sum() > 50
+    error = np.where(np.isfinite(times[-1]), np.random.default_rng(1).normal(size=times[-1].shape), 0.0)
+    a, b = backward(tied, times, error), backward(untied, times, error)
+    for p in ("axonal", "synaptic"):
+        summed = np.zeros(a.delays[0][p].shape)
+        np.add.at(summed, groups, b.delays[0][p])
+        np.testing.assert_allclose(a.delays[0][p], summed, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    for sample in range(10):                         # per sample and output neuron: sum over groups = 1
+        for neuron in np.flatnonzero(np.isfinite(times[-1][sample])):
+            one = np.zeros((1, 5))
+            one[0, neuron] = 1.0
+            g = backward(tied, [t[sample:sample + 1] for t in times], one)
+            assert g.delays[0]["axonal"].sum() == pytest.approx(1.0, abs=1e-10)

@@ -86,6 +86,12 @@ def test_set_parameters_rejects_bad_values(kwargs, match):
     (dict(sizes=[4, 6, 3], seed=-1), "seed"), (dict(sizes=[4, 6, 3], seed="a"), "seed"),
     (dict(sizes=[4, 6, 3], delay_range=(2 * ms, 1 * ms)), "delay_range"),
     (dict(sizes=[4, 6, 3], delay_range=(-1 * ms, 1 * ms)), "delay_range"),
+    (dict(sizes=[4, 6, 3], delay_init=-0.1), "delay_init"), (dict(sizes=[4, 6, 3], delay_init=True), "delay_init"),
+    (dict(sizes=[4, 6, 3], delay_groups=[3, None]), r"delay_groups\[0\]: 3 copies .* do not divide the 4"),
+    (dict(sizes=[4, 6, 3], delay_groups=[2]), "delay_groups"),
+    (dict(sizes=[4, 6, 3], delay_groups=[[0, 0, 2, 2], None]), r"delay_groups\[0\]: group indices"),
+    (dict(sizes=[4, 6, 3], delay_groups=[[0, 0, 1], None]), r"delay_groups\[0\] must be"),
+    (dict(sizes=[4, 6, 3], delay_groups=[[0.0, 0.0, 1.0, 1.0], None]), r"delay_groups\[0\] must be"),
 ])
 def test_bad_constructor_arguments_name_the_field(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -117,7 +123,37 @@ def test_model_and_repr():
     assert copy.weights[0][0, 0] != net.weights[0][0, 0]
 
 
+def test_tied_delays_have_one_value_per_group_shared_by_its_neurons():
+    net = DelayNetwork([6, 4, 3], delays="axonal+dendritic+synaptic", delay_groups=[2, None], seed=2)
+    assert net.delays[0]["axonal"].shape == (3,) and net.delays[0]["synaptic"].shape == (3, 4)
+    assert net.delays[0]["dendritic"].shape == (4,) and net.delays[1]["axonal"].shape == (4,)
+    assert net.n_parameters == 6 * 4 + 4 * 3 + (3 + 4 + 12) + (4 + 3 + 12)
+    total = net.total_delays(0)
+    np.testing.assert_array_equal(total[0], total[1])                  # copies 0 and 1 share every delay
+    np.testing.assert_array_equal(net.neuron_delays(0)["axonal"], np.repeat(net.delays[0]["axonal"], 2))
+    explicit = DelayNetwork([6, 4, 3], delays="axonal+dendritic+synaptic", delay_groups=[[0, 0, 1, 1, 2, 2], 1],
+                            seed=2)
+    np.testing.assert_array_equal(explicit.total_delays(0), total)
+    untied = DelayNetwork([6, 4, 3], delays="axonal", delay_groups=[1, None])
+    assert untied.delay_groups == [None, None] and untied.delays[0]["axonal"].shape == (6,)
+    with pytest.raises(ValueError, match=r"delays\[0\]\['axonal'\].*shape"):
+        net.set_parameters(delays=[dict(net.delays[0], axonal=np.zeros(6)), net.delays[1]])
+
+
+def test_delay_init_sets_the_spread_of_the_initial_delays():
+    narrow, wide = (DelayNetwork([4, 200, 3], delays="synaptic", delay_init=s, seed=1).delays[0]["synaptic"]
+                    for s in (0.25, 0.5))
+    z = [np.log(d / (5e-3 - d)) for d in (narrow, wide)]              # back through the sigmoid on (0, tau_s)
+    assert z[0].std() == pytest.approx(0.25, rel=0.05) and z[1].std() == pytest.approx(0.5, rel=0.05)
+
+
 def test_save_and_load_round_trip_and_refuse_other_files(tmp_path):
+    tied = DelayNetwork([6, 4, 3], delays="axonal+synaptic", delay_groups=[[0, 1, 0, 1, 2, 2], None], seed=4)
+    tied.save(tmp_path / "tied.npz")
+    loaded = DelayNetwork.load(tmp_path / "tied.npz")
+    np.testing.assert_array_equal(loaded.delay_groups[0], [0, 1, 0, 1, 2, 2])
+    assert loaded.delay_groups[1] is None
+    np.testing.assert_array_equal(loaded.total_delays(0), tied.total_delays(0))
     net = DelayNetwork([4, 6, 3], delays=["axonal", "dendritic+synaptic"], model=LIFModel(tau_m=5 * ms), seed=4)
     net.save(tmp_path / "net.npz")
     loaded = DelayNetwork.load(tmp_path / "net.npz")

@@ -4,6 +4,7 @@ import pytest
 from brian2 import ms, mV
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, Noise
+from brian2_delgrad.substrates.noise import NoiseSource
 from conftest import yin_yang_like_inputs
 
 
@@ -13,7 +14,7 @@ from conftest import yin_yang_like_inputs
     (dict(delay_jitter=-1 * ms), "delay_jitter"), (dict(delay_jitter=1 * mV), "delay_jitter"),
     (dict(threshold_pattern=(0 * ms, 1 * ms)), "threshold_pattern"), (dict(threshold_pattern=0.1), "threshold_pattern"),
     (dict(threshold_trial="0.1"), "threshold_trial"), (dict(membrane=True), "membrane"),
-    (dict(threshold_trial=0.1 * mV), "threshold_trial"),
+    (dict(threshold_trial=0.1 * mV), "threshold_trial"), (dict(threshold_batch=-0.1), "threshold_batch"),
 ])
 def test_bad_noise_is_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -117,3 +118,39 @@ def test_spike_jitter_shifts_every_spike_both_ways_and_only_the_exact_substrate_
     assert not np.array_equal(ideal[1][both], noisy[1][both])
     with pytest.raises(ValueError, match="spike jitter"):
         Brian2Substrate(noise=Noise(spike_jitter=0.05 * ms))
+
+
+def test_batch_threshold_noise_is_shared_by_a_pass_and_redrawn_per_pass_run_and_seed():
+    """Batch-to-batch noise: one offset per neuron and forward pass, the same for every sample of the pass."""
+    net = DelayNetwork([4, 30, 3], delays="synaptic", seed=1)
+    one = yin_yang_like_inputs(1, seed=2)
+    inputs = np.repeat(one, 12, axis=0)                               # the same sample 12 times
+    noise = Noise(threshold_batch=0.1)
+
+    def passes(seed, batch_size=4):
+        substrate = ExactSubstrate(noise=noise, seed=seed, batch_size=batch_size)
+        return substrate, substrate.run(net, inputs)
+
+    substrate, first = passes(3)
+    for times in first[1:]:
+        blocks = times.reshape(3, 4, -1)                              # three passes of four
+        assert all(np.array_equal(block, block[:1].repeat(4, axis=0)) for block in blocks)
+        assert not np.array_equal(blocks[0], blocks[1]) and not np.array_equal(blocks[1], blocks[2])
+    again = substrate.run(net, inputs)                                # a new run draws anew
+    assert not np.array_equal(again[1][:4], first[1][:4])
+    assert all(np.array_equal(a, b) for a, b in zip(passes(3)[1], first))           # same seed, same draws
+    assert not np.array_equal(passes(4)[1][1], first[1])                            # another seed, others
+    thresholds = NoiseSource(noise, seed=5).thresholds(net, 6)
+    assert all(np.ptp(theta, axis=0).max() == 0 for theta in thresholds)           # shared by the pass
+    assert np.std(thresholds[0][0] - net.model.theta) == pytest.approx(0.1, rel=0.35)
+    trial = NoiseSource(Noise(threshold_trial=0.1), seed=5).thresholds(net, 6)
+    assert np.ptp(trial[0], axis=0).min() > 0                          # trial noise: per sample
+
+
+def test_a_whole_run_is_one_pass_without_batch_size():
+    net = DelayNetwork([4, 30, 3], delays="synaptic", seed=1)
+    inputs = np.repeat(yin_yang_like_inputs(1, seed=2), 10, axis=0)
+    times = ExactSubstrate(noise=Noise(threshold_batch=0.1), seed=1).run(net, inputs)
+    assert all(np.array_equal(t, t[:1].repeat(10, axis=0)) for t in times[1:])
+    with pytest.raises(ValueError, match="batch_size"):
+        ExactSubstrate(batch_size=0)

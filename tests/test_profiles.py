@@ -50,11 +50,17 @@ PROFILE_ERRORS = {
     "range": ('delay_range = ["10*ms", "17.5*ms"]', 'delay_range = ["0*ms", "17.5*ms"]',
               "network.delay_range: profile 'brainscales2' trains delays within (2, 3.5) tau_s"),
     "name": ('profile = "brainscales2"', 'profile = "loihi"', "profile: must be one of 'ideal', 'brainscales2'"),
+    "untied": ("delay_groups = [5, 1]", "delay_groups = [1, 1]",
+               "network.delay_groups: profile 'brainscales2' gives the 5 copies of an input one shared delay"),
+    "groups": ("delay_groups = [5, 1]", "delay_groups = [3, 1]",
+               "network.delay_groups: layer 0: 3 copies per group do not divide the 20 presynaptic neurons"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(PROFILE_ERRORS))
-def test_a_model_that_does_not_fit_its_profile_is_an_error_naming_the_field(tmp_path, case):
+def test_a_model_that_does_not_fit_its_profile_is_an_error_naming_the_field(tmp_path, case, capsys):
+    from brian2_delgrad.cli import main
+
     old, new, message = PROFILE_ERRORS[case]
     text = open(BSS2).read()
     assert old in text
@@ -63,6 +69,9 @@ def test_a_model_that_does_not_fit_its_profile_is_an_error_naming_the_field(tmp_
     with pytest.raises(ConfigError) as error:
         load_model_file(path)
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value), str(error.value)
+    assert main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
 
 
 def _small_data(n=300, seed=0):

@@ -70,7 +70,8 @@ def test_missing_spike_rule_wakes_a_silent_network(data):
 
 
 @pytest.mark.parametrize("noise", [None, Noise(threshold_pattern=(0.0, 0.05), threshold_trial=0.03,
-                                                delay_jitter=0.05 * ms)])
+                                                delay_jitter=0.05 * ms),
+                                   Noise(threshold_pattern=(0.0, 0.05), threshold_batch=0.05)])
 def test_resume_gives_bit_identical_parameters(data, tmp_path, noise):
     X, y, Xv, yv = data
 
@@ -99,6 +100,15 @@ def test_resume_refuses_another_network(data, tmp_path):
     with pytest.raises(ValueError, match="another network"):
         Trainer(DelayNetwork([4, 12, 3], seed=0), progress=False).fit(X[:150], y[:150], epochs=2,
                                                                         resume=tmp_path / "a.ckpt")
+    tied = dict(delays="axonal", delay_groups=[2, None], seed=0)
+    Trainer(DelayNetwork([4, 10, 3], **tied), progress=False).fit(X[:150], y[:150], epochs=1,
+                                                                    checkpoint=tmp_path / "t.ckpt")
+    other = DelayNetwork([4, 10, 3], delays="axonal", delay_groups=[[0, 1, 0, 1], None], seed=0)
+    with pytest.raises(ValueError, match="another network"):           # same shapes, other groups
+        Trainer(other, progress=False).fit(X[:150], y[:150], epochs=2, resume=tmp_path / "t.ckpt")
+    resumed = Trainer(DelayNetwork([4, 10, 3], **tied), progress=False)
+    resumed.fit(X[:150], y[:150], epochs=2, resume=tmp_path / "t.ckpt")
+    assert resumed.epoch_ == 2 and resumed.net.delays[0]["axonal"].shape == (2,)
     (tmp_path / "broken.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read checkpoint"):
         Trainer(DelayNetwork([4, 10, 3], seed=0), progress=False).fit(X[:150], y[:150], epochs=2,
