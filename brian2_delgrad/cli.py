@@ -138,7 +138,8 @@ def _report(folder):
     results = pd.read_csv(path)
     summary = summarize(results)
     write_table(summary, folder / "summary")
-    write_table(stability_table(results), folder / "stability")
+    stability = stability_table(results)
+    write_table(stability, folder / "stability")
     figures = plot_study(results, folder)
     print(f"wrote {folder}/summary.csv, stability.csv" + "".join(f", {p.name}" for p in figures) + " (from results.csv)")
     shown = summary[summary.noise == "none"] if not summary.empty else summary
@@ -149,6 +150,13 @@ def _report(folder):
     with pd.option_context("display.width", 140, "display.max_rows", 200):
         print("test accuracy (noise-free evaluation):")
         print(shown[columns].to_string(index=False, float_format="{:.3f}".format))
+        if not stability.empty:
+            keys = [c for c in ("model", "placement", "profile", "sizes", *trained_under) if c in stability.columns]
+            calm = stability.groupby(keys, dropna=False, sort=True)[
+                ["test_accuracy_last", "test_accuracy_best", "validation_std", "validation_range"]].median()
+            print("median over seeds: test accuracy at the last and at the best validation epoch; standard "
+                  "deviation and range of validation accuracy over the last 50 epochs:")
+            print(calm.reset_index().to_string(index=False, float_format="{:.3f}".format))
     return 0
 
 
@@ -158,6 +166,7 @@ def _train(args):
 
     import numpy as np
     import pandas as pd
+    from brian2 import us
 
     from .config import ConfigError
     from .losses import predict_labels
@@ -183,14 +192,8 @@ def _train(args):
         resume = checkpoint
     run_file.write_text(json.dumps(run, indent=1))
     net = description.network(seed=args.seed)
-    substrate = None
-    if args.substrate != "exact":
-        from brian2 import us
-
-        from .substrates import Brian2Substrate
-
-        substrate = Brian2Substrate(dt=args.dt * us, target=args.substrate, timing=args.timing,
-                                    batch_size=description.training["batch_size"])
+    # the model file's substrate, with its profile's noise, on the exact substrate or Brian2
+    substrate = description.substrate(target=args.substrate, dt=args.dt * us, seed=args.seed, timing=args.timing)
     trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
     if resume is not None:
         print(f"resuming from {checkpoint}")
@@ -203,12 +206,10 @@ def _train(args):
     plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}")
     test_inputs, test_labels = description.data("test")
     noise_state = getattr(trainer.substrate, "random_state", None)
-    tested = dict(last=(trainer.epoch_, trainer.last_parameters_), best=(trainer.best_epoch_, trainer.best_parameters_))
-    for selection, (epoch, parameters) in tested.items():
+    tested = trainer.selected_networks()
+    for selection, (epoch, network) in tested.items():
         if noise_state is not None:                  # both networks meet the same noise draws: a paired comparison
             trainer.substrate.random_state = noise_state
-        network = net.copy()
-        network.set_parameters(**parameters)
         tested[selection] = dict(epoch=epoch, accuracy=float(np.mean(
             predict_labels(trainer.substrate.run(network, test_inputs)[-1]) == test_labels)))
     selection = "best" if trainer.keep_best else "last"

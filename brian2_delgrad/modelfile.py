@@ -50,9 +50,10 @@ class ModelFile:
         ``(mean, std)`` per connection layer.
     delay_init : float
         Std of the delays' initial sigmoid argument (``[init] delays``).
-    delay_groups : list
-        Per connection layer, ``None`` or the group index of every presynaptic
-        neuron whose delays are tied (``[network] delay_groups``).
+    delay_groups : list or None
+        Per connection layer, the number of consecutive presynaptic neurons
+        that share their delays or their group indices, as written in the file
+        (``[network] delay_groups``; see :class:`~brian2_delgrad.network.DelayNetwork`).
     encoding : dict
         ``t_early``, ``t_late`` in units of ``tau_s``.
     loss : callable
@@ -88,7 +89,8 @@ class ModelFile:
         noise = self.profile.noise(self.model._tau_s)
         return noise if extra is None else noise + extra
 
-    def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None, pattern_seed=None):
+    def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None, pattern_seed=None,
+                  timing="precise"):
         """A substrate with the profile's noise (plus ``extra_noise``).
 
         Parameters
@@ -106,6 +108,8 @@ class ModelFile:
         pattern_seed : int, optional
             Seed of the profile's fixed threshold pattern (default ``seed``):
             the training seed tests the trained "chip" with new trial noise.
+        timing : {'precise', 'grid'}
+            Brian2 spike timing (see :class:`~brian2_delgrad.substrates.Brian2Substrate`).
         """
         noise = self.noise(extra_noise)
         batch_size = batch_size or self.training["batch_size"]
@@ -113,7 +117,7 @@ class ModelFile:
             return ExactSubstrate(noise=noise, seed=seed, pattern_seed=pattern_seed, batch_size=batch_size)
         options = {} if dt is None else dict(dt=dt)
         return Brian2Substrate(target=target, batch_size=batch_size, noise=noise, seed=seed,
-                               pattern_seed=pattern_seed, **options)
+                               pattern_seed=pattern_seed, timing=timing, **options)
 
     def trainer(self, net, seed=0, substrate=None, progress=True):
         """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe and profile.
@@ -173,10 +177,10 @@ def load_model_file(path):
     if not 0 <= low < high:
         raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
     delay_bounds = network.string("delay_bounds", "sigmoid", choices=("sigmoid", "clip"))
-    delay_groups, groups_error = _delay_groups(network, sizes)
+    delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     network.done()
     for key, message in profile.problems(model._tau_m, model._tau_s, model.theta, placements, (low, high),
-                                         sizes[0], n_features=YIN_YANG_FEATURES, delay_groups=delay_groups):
+                                         sizes[0], n_features=YIN_YANG_FEATURES, delay_groups=resolved):
         if key == "delay_groups" and groups_error is not None:
             raise groups_error                       # what is wrong with the entry itself comes first
         section = neuron if key in ("tau_m", "theta") else network
@@ -248,8 +252,8 @@ def _same_linear_function(got, expected, constants):
 def _delay_groups(section, sizes):
     """``delay_groups``: per connection layer a number of copies sharing a delay (1: none) or group indices.
 
-    Returns the groups (``None`` for a layer whose entry does not fit its size) and the ConfigError of the first
-    entry that does not fit, or ``None``."""
+    Returns the entries as written, the groups they give (``None`` for a layer whose entry does not fit its size)
+    and the ConfigError of the first entry that does not fit, or ``None``."""
     entries = section.list("delay_groups", [1] * (len(sizes) - 1), length=len(sizes) - 1)
     groups, error = [], None
     for k, (entry, n_pre) in enumerate(zip(entries, sizes[:-1])):
@@ -263,7 +267,7 @@ def _delay_groups(section, sizes):
         except ValueError as err:
             groups.append(None)
             error = error or section.error("delay_groups", str(err))
-    return groups, error
+    return entries, groups, error
 
 
 def _weight_init(section, n_layers):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .studyfile import NOISE_KINDS
-from .tables import quartiles
+from .tables import STABILITY_WINDOW, quartiles, selections, stability
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -65,7 +65,7 @@ def plot_study(results, folder):
     folder = Path(folder)
     if results.empty:
         return []
-    results = results.assign(condition=_condition_labels(results))
+    results = results.assign(condition=_condition_labels(results), selection=selections(results))
     trained_clean = np.all([results[c] == 0 for c in results.columns if c.startswith("train_")], axis=0)
     clean = results[(results.noise == "none") & trained_clean]
     reported = _reported(results[results.split == "test"])
@@ -84,7 +84,8 @@ def plot_study(results, folder):
 def _reported(test):
     """The test rows of the network each recipe reports: its best validation epoch's if it keeps the best,
     else its last epoch's."""
-    return test[test.selection == np.where(test.keep_best.astype(bool), "best", "last")]
+    keep_best = test["keep_best"].astype(bool) if "keep_best" in test.columns else True
+    return test[test.selection == np.where(keep_best, "best", "last")]
 
 
 def _condition_labels(results):
@@ -190,44 +191,60 @@ def _noise(rows, path):
 
 
 def _hardware(rows, path):
-    """Left: test accuracy of every seed at its last and its best validation epoch, per placement; right: the
-    validation curves (a thin line per seed, the median thick), where the calm or unrest of training shows."""
+    """Test accuracy of every trial at its last and its best validation epoch, per placement; the validation curves
+    (a thin line per trial, the median thick); and how much validation accuracy moved over the last epochs."""
     test, validation = rows[rows.split == "test"], rows[rows.split == "validation"]
     if test.empty:
         return None
     table = quartiles(test, ["profile", "condition", "selection"])
     order = sorted(test.condition.unique(), key=lambda c: (not c.startswith("weights only"), c))
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True,
-                                         gridspec_kw=dict(width_ratios=(1, 1.6)))
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True,
+                                                 gridspec_kw=dict(width_ratios=(1, 1.6, 0.8)))
     styles = dict(last=dict(marker="o", color="0.25"), best=dict(marker="o", facecolor="none", edgecolor="C0"))
+    calm = []
     for position, condition in enumerate(order):
         group = test[test.condition == condition]
         for offset, selection in ((-0.12, "last"), (0.12, "best")):
-            chosen = group[group.selection == selection].sort_values("seed")
+            chosen = group[group.selection == selection]
             left.scatter(np.full(len(chosen), position + offset), 100 * chosen.accuracy, s=18, zorder=3,
-                         label=f"{selection} epoch, per seed" if position == 0 else None, **styles[selection])
+                         label=f"{selection} epoch, per trial" if position == 0 else None, **styles[selection])
             median = table.loc[(table.condition == condition) & (table.selection == selection), "median"]
             left.hlines(100 * median, position + offset - 0.1, position + offset + 0.1, color="C3", lw=2,
                         label="median" if position == 0 and selection == "last" else None)
-        last, best = (group[group.selection == s].set_index("seed").accuracy for s in ("last", "best"))
-        for seed in last.index.intersection(best.index):
-            left.plot([position - 0.12, position + 0.12], [100 * last[seed], 100 * best[seed]], color="0.8",
+        last, best = (group[group.selection == s].set_index("trial").accuracy for s in ("last", "best"))
+        for trial in last.index.intersection(best.index):
+            left.plot([position - 0.12, position + 0.12], [100 * last[trial], 100 * best[trial]], color="0.8",
                       lw=0.8, zorder=1)
+        curves = validation[validation.condition == condition]
+        for trial, trial_rows in curves.groupby("trial"):
+            middle.plot(trial_rows.epoch, 100 * trial_rows.accuracy, color=f"C{position}", lw=0.5, alpha=0.45)
+            spread = stability(trial_rows)
+            calm.append(dict(condition=condition, trial=trial, **spread))
+        median_curve = curves.groupby("epoch").accuracy.median()
+        middle.plot(median_curve.index, 100 * median_curve.to_numpy(), color=f"C{position}", lw=1.8,
+                    label=f"{condition} (median)")
     left.set_xticks(range(len(order)), order, rotation=10)
     left.set(ylabel="test accuracy (%)", title="Test accuracy: last vs best validation epoch")
     left.legend(fontsize="small", loc="lower right")
-    for index, condition in enumerate(order):
-        curves = validation[validation.condition == condition]
-        colour = f"C{index}"
-        for _, seed_rows in curves.groupby("seed"):
-            right.plot(seed_rows.epoch, 100 * seed_rows.accuracy, color=colour, lw=0.5, alpha=0.45)
-        median = curves.groupby("epoch").accuracy.median()
-        right.plot(median.index, 100 * median.to_numpy(), color=colour, lw=1.8, label=f"{condition} (median)")
     if not validation.empty:
         low = np.nanpercentile(100 * validation.loc[validation.epoch >= validation.epoch.max() / 10, "accuracy"], 1)
-        right.set(ylim=(max(30.0, 5 * np.floor(low / 5)), 100))
-    right.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy (thin: one seed)")
-    right.legend(fontsize="small", loc="lower right")
+        middle.set(ylim=(max(30.0, 5 * np.floor(low / 5)), 100))
+        middle.legend(fontsize="small", loc="lower right")
+    middle.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy (thin: one trial)")
+    calm = pd.DataFrame(calm)
+    for position, condition in enumerate(order):
+        spread = calm[calm.condition == condition] if not calm.empty else calm
+        if spread.empty:
+            continue
+        for offset, (column, marker) in ((-0.12, ("validation_std", "o")), (0.12, ("validation_range", "s"))):
+            right.scatter(np.full(len(spread), position + offset), 100 * spread[column], marker=marker, s=18,
+                          color=f"C{position}", label=None)
+    right.scatter([], [], marker="o", color="0.4", label="standard deviation")
+    right.scatter([], [], marker="s", color="0.4", label="range (max - min)")
+    right.set_xticks(range(len(order)), [c.split(" (")[0] for c in order], rotation=10)
+    right.set(ylabel="validation accuracy, points", ylim=(0, None),
+              title=f"Spread over the last {STABILITY_WINDOW} epochs")
+    right.legend(fontsize="small")
     _save(figure, path)
     return table
 

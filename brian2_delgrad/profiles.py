@@ -113,10 +113,12 @@ class HardwareProfile:
                                    f"{n_features * self.input_replicas} neurons, not {n_inputs}"))
         if self.input_replicas > 1 and placements and placements[0] and n_inputs == n_features * self.input_replicas:
             groups = (delay_groups or [None])[0]
-            if groups is None or not np.array_equal(groups, np.arange(n_inputs) // self.input_replicas):
+            copies = np.arange(n_inputs) // self.input_replicas
+            if groups is None or len({*zip(groups, copies)}) != len(set(groups)) or len(set(groups)) != n_features:
+                layers = ", ".join(["1"] * (len(placements) - 1))
                 found.append(("delay_groups", f"profile {self.name!r} gives the {self.input_replicas} copies of an "
-                                              f"input one shared delay: the first layer needs delay_groups "
-                                              f"{self.input_replicas}"))
+                                              f"input one shared delay: use delay_groups = "
+                                              f"[{self.input_replicas}{', ' + layers if layers else ''}]"))
         return found
 
 

@@ -30,7 +30,7 @@ from .losses import predict_labels
 from .training import CheckpointError
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
-from .tables import quartiles, stability
+from .tables import quartiles, selections, stability
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
            "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
@@ -89,11 +89,8 @@ def run_trial(trial, checkpoint_dir=None):
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint)
     history = history.assign(noise="none", noise_level=0.0, repeats=1)
-    nets = {}
-    for selection, parameters in zip(SELECTIONS, (trainer.last_parameters_, trainer.best_parameters_)):
-        nets[selection] = net.copy()
-        nets[selection].set_parameters(**parameters)
-    epochs = dict(last=trainer.epoch_, best=trainer.best_epoch_)
+    selected = trainer.selected_networks()
+    nets, epochs = ({s: selected[s][k] for s in SELECTIONS} for k in (1, 0))
     return _trial_table(trial, history, _test_rows(trial, nets, epochs)), nets
 
 
@@ -134,7 +131,7 @@ def evaluate_trial(trial, net, epoch):
     rows = []
     for index, (kind, level) in enumerate(conditions):
         repeats = trial.evaluation.repeats if trial.evaluation and (noisy_profile or level > 0) else 1
-        substrate = _evaluation_substrate(model, kind, level, trial.evaluation, len(test[1]), pattern_seed=seed,
+        substrate = _evaluation_substrate(model, kind, level, trial.evaluation, pattern_seed=seed,
                                           seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
         accuracy, loss = np.mean([_accuracy_and_loss(substrate, net, model, *test) for _ in range(repeats)], axis=0)
         rows.append(dict(epoch=epoch, split="test", loss=loss, accuracy=accuracy, noise=kind,
@@ -180,13 +177,13 @@ def _extra_noise(model, levels):
     return Noise(**{fields[kind]: level * units[NOISE_KINDS[kind]] for kind, level in levels.items()})
 
 
-def _evaluation_substrate(model, kind, level, evaluation, n_samples, seed, pattern_seed):
-    """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise;
-    Brian2 (all samples in one run) for membrane noise."""
+def _evaluation_substrate(model, kind, level, evaluation, seed, pattern_seed):
+    """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise,
+    forward passes of the training batch size; Brian2 for membrane noise."""
     extra = _extra_noise(model, {} if kind == "none" else {kind: level})
     if kind == "membrane_noise":
         return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed, extra_noise=extra,
-                               batch_size=n_samples, pattern_seed=pattern_seed)
+                               pattern_seed=pattern_seed)
     return model.substrate(seed=seed, extra_noise=extra, pattern_seed=pattern_seed)
 
 
@@ -396,6 +393,7 @@ def stability_table(results):
     keys = ["trial"] + [c for c in CONDITION_COLUMNS if c in results.columns
                         and c not in ("selection", "noise", "noise_level")] + ["seed"]
     rows = []
+    results = results.assign(selection=selections(results))
     for _, table in results.groupby("trial", sort=False):
         test = table[(table.split == "test") & (table.noise == "none")]
         row = table.iloc[0][keys].to_dict()

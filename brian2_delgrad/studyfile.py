@@ -175,7 +175,10 @@ def load_study(path):
     trials = []
     for model, size, seed, *levels in itertools.product(models, hidden or [None], seeds,
                                                         *(train_noise[kind] for kind in TRAIN_NOISE)):
-        trials.append(_trial(model, size, seed, epochs, dict(zip(TRAIN_NOISE, levels)), evaluation))
+        try:
+            trials.append(_trial(model, size, seed, epochs, dict(zip(TRAIN_NOISE, levels)), evaluation))
+        except ValueError as err:                    # a hidden size the model's tied delays do not fit
+            raise grid.error("hidden", f"{model.name} with hidden = {size}: {err}") from None
     assert len({t.id for t in trials}) == len(trials), "trial ids must be unique"
     return Study(name=path.stem, description=description, path=path, trials=trials, evaluation=evaluation)
 
@@ -228,7 +231,8 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         decay_every=model.training["decay_every"], max_weight_gradient=model.training["max_weight_gradient"],
         keep_best=model.training["keep_best"], delay_low_ms=model.delay_range[0] * 1e3,
         delay_high_ms=model.delay_range[1] * 1e3, delay_bounds=model.delay_bounds,
-        weight_init=json.dumps(model.weight_init), t_early=model.encoding["t_early"], t_late=model.encoding["t_late"],
+        weight_init=json.dumps(model.weight_init), delay_init=model.delay_init,
+        delay_groups=json.dumps(model.delay_groups), t_early=model.encoding["t_early"], t_late=model.encoding["t_late"],
         loss_function=repr(model.loss),
         **{f"train_{kind}": level for kind, level in train_noise.items()})
     content = dict(columns, model_file=repr(dataclasses.replace(model, description="")))   # not the evaluation:

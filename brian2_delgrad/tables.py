@@ -1,7 +1,8 @@
 """Tidy-table helpers shared by the study runner and the figures."""
 import numpy as np
+import pandas as pd
 
-__all__ = ["quartiles", "stability", "STABILITY_WINDOW"]
+__all__ = ["quartiles", "stability", "selections", "STABILITY_WINDOW"]
 
 #: Epochs at the end of a training over which :func:`stability` measures the spread of validation accuracy.
 STABILITY_WINDOW = 50
@@ -65,3 +66,15 @@ def stability(history, window=STABILITY_WINDOW):
         return dict(validation_std=np.nan, validation_range=np.nan, validation_mean=np.nan, stability_epochs=0)
     return dict(validation_std=float(np.std(accuracy)), validation_range=float(np.ptp(accuracy)),
                 validation_mean=float(np.mean(accuracy)), stability_epochs=int(accuracy.size))
+
+
+def selections(results):
+    """Which network each row of a study's results tests: ``'last'`` or ``'best'`` (validation) epoch.
+
+    The ``selection`` column; tables written before both networks were tested hold one test per trial,
+    the network its recipe kept (``keep_best``: the best, else the last).
+    """
+    if "selection" in results.columns:
+        return results.selection
+    keep_best = results["keep_best"].astype(bool) if "keep_best" in results.columns else True
+    return pd.Series(np.where(keep_best, "best", "last"), index=results.index)

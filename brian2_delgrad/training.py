@@ -232,6 +232,23 @@ class Trainer:
             self.net.weights, self.net.delays = (_snapshot(self._best[1])[k] for k in ("weights", "delays"))
         return self.history_
 
+    def selected_networks(self):
+        """The network after :meth:`fit` at its last epoch and at its best validation epoch.
+
+        Returns
+        -------
+        dict
+            ``'last'`` and ``'best'`` -> ``(epoch, DelayNetwork)``, independent copies; without
+            validation data (or epochs) the best is the last.
+        """
+        best = (self.best_epoch_, self.best_parameters_) if self.best_parameters_ is not None else \
+            (self.epoch_, self.last_parameters_)
+        networks = {}
+        for selection, (epoch, parameters) in dict(last=(self.epoch_, self.last_parameters_), best=best).items():
+            networks[selection] = (epoch, self.net.copy())
+            networks[selection][1].set_parameters(**parameters)
+        return networks
+
     def predict(self, X):
         """Predicted labels: the earliest output spike, -1 if all outputs are silent.
 

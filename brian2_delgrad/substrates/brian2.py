@@ -72,8 +72,9 @@ class Brian2Substrate(NoisySubstrate):
         Copies of the network simulated at once; default: the size of the
         first batch run with a network of that shape. Smaller runs (the last
         batch of an epoch) are padded, larger ones (a validation set) run in
-        chunks: nothing is rebuilt. Each chunk is a forward pass with its own
-        draw of the batch-to-batch threshold noise.
+        chunks: nothing is rebuilt. ``batch_size`` is also the size of a
+        forward pass, which has its own draw of the batch-to-batch threshold
+        noise (``None``: a whole run is one pass, as in the exact substrate).
     window : float
         Simulated time per layer after the latest input and delay, in units
         of ``tau_m`` (default 3; a crossing after the last input happens
@@ -145,12 +146,16 @@ class Brian2Substrate(NoisySubstrate):
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times), times)
         chunks = []
-        for start, size in forward_passes(len(times), simulation.size):
-            # Noise for the real samples only, drawn per forward pass as the exact substrate draws it.
+        for start, size in forward_passes(len(times), self.batch_size):
+            # Noise for the real samples only, drawn per forward pass as the exact substrate draws it, then
+            # simulated in chunks of the built size.
             thresholds = self._source.thresholds(net, size)
             jitters = [self._source.jitter((size,) + shape) for shape in net.layer_shapes]
-            seed = self._source.simulator_seed() if self.noise.membrane else None
-            chunks.append(simulation.run(net, times[start:start + size], thresholds, jitters, seed))
+            for begin, count in forward_passes(size, simulation.size):
+                part = slice(begin, begin + count)
+                seed = self._source.simulator_seed() if self.noise.membrane else None
+                chunks.append(simulation.run(net, times[start:start + size][part], [t[part] for t in thresholds],
+                                             [None if j is None else j[part] for j in jitters], seed))
         return [np.concatenate(layer) for layer in zip(*chunks)]
 
     def _simulation(self, net, count, first_inputs):

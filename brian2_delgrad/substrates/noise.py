@@ -21,10 +21,6 @@ class Noise:
     threshold_trial : float
         Standard deviation of a per-neuron threshold offset redrawn in every
         sample of every run (trial-to-trial noise), in units of ``v``.
-    threshold_batch : float
-        Standard deviation of a per-neuron threshold offset drawn once per
-        run (one forward pass of a batch) and shared by every sample of it
-        (batch-to-batch noise, as on BrainScaleS-2), in units of ``v``.
     delay_jitter : Quantity or float
         Standard deviation of a Gaussian jitter of every delayed spike (a
         time; floats are seconds), redrawn every run; arrival times are kept
@@ -37,14 +33,20 @@ class Noise:
         included) as the network and the recording see it, redrawn every run:
         the same for every placement, earlier or later alike. Only the exact
         substrate has it (Brian2 cannot deliver a spike before it was sent).
+    threshold_batch : float
+        Standard deviation of a per-neuron threshold offset drawn once per
+        forward pass and shared by every sample of it (batch-to-batch noise,
+        as on BrainScaleS-2), in units of ``v``. A substrate's ``batch_size``
+        sets how many samples a pass holds (default: a whole run); give it
+        the training batch size, as model files do.
     """
 
     threshold_pattern: tuple = (0.0, 0.0)
     threshold_trial: float = 0.0
     delay_jitter: object = 0.0
-    threshold_batch: float = 0.0
     membrane: float = 0.0
     spike_jitter: object = 0.0
+    threshold_batch: float = 0.0
 
     def __post_init__(self):
         pattern = self.threshold_pattern
