@@ -90,7 +90,7 @@ class ModelFile:
         return noise if extra is None else noise + extra
 
     def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None, pattern_seed=None,
-                  timing="precise"):
+                  timing="precise", copies=None):
         """A substrate with the profile's noise (plus ``extra_noise``).
 
         Parameters
@@ -110,6 +110,8 @@ class ModelFile:
             the training seed tests the trained "chip" with new trial noise.
         timing : {'precise', 'grid'}
             Brian2 spike timing (see :class:`~brian2_delgrad.substrates.Brian2Substrate`).
+        copies : int, optional
+            Network copies Brian2 simulates at once (default ``batch_size``).
         """
         noise = self.noise(extra_noise)
         batch_size = batch_size or self.training["batch_size"]
@@ -117,7 +119,7 @@ class ModelFile:
             return ExactSubstrate(noise=noise, seed=seed, pattern_seed=pattern_seed, batch_size=batch_size)
         options = {} if dt is None else dict(dt=dt)
         return Brian2Substrate(target=target, batch_size=batch_size, noise=noise, seed=seed,
-                               pattern_seed=pattern_seed, timing=timing, **options)
+                               pattern_seed=pattern_seed, timing=timing, copies=copies, **options)
 
     def trainer(self, net, seed=0, substrate=None, progress=True):
         """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe and profile.

@@ -69,9 +69,10 @@ def run_trial(trial, checkpoint_dir=None):
         and ``'validation'``, ``noise`` ``'none'``: measured on the training
         substrate, i.e. under the training noise ``train_*``) and ``'test'`` rows of the
         network of each ``selection`` (``'last'`` epoch, ``'best'`` validation epoch):
-        ``noise`` ``'none'`` (the profile's own noise only) and one row per
-        evaluation kind and level, ``accuracy`` and ``loss`` averaged over
-        ``repeats`` noise draws.
+        ``noise`` ``'none'`` (the profile's own noise only) and, for the
+        network the recipe reports (``keep_best``: the best, else the last),
+        one row per evaluation kind and level, ``accuracy`` and ``loss``
+        averaged over ``repeats`` noise draws.
     nets : dict
         ``'last'`` and ``'best'``: the trained network at its last epoch and at its best validation epoch.
     """
@@ -95,16 +96,20 @@ def run_trial(trial, checkpoint_dir=None):
 
 
 def _test_rows(trial, nets, epochs):
-    """Test rows of every selection (the same network tested once when both epochs are one)."""
+    """Test rows of both selections: the network the recipe reports under every condition, the other clean
+    (the same network tested once when both epochs are one)."""
+    reported = "best" if trial.model.training["keep_best"] else "last"
     tables = {}
-    for selection in SELECTIONS:
+    for selection in sorted(SELECTIONS, key=lambda s: s != reported):
+        clean_only = selection != reported
         same = [s for s in tables if epochs[s] == epochs[selection]]
-        table = tables[same[0]] if same else evaluate_trial(trial, nets[selection], epochs[selection])
-        tables[selection] = table.assign(selection=selection)
-    return pd.concat(tables.values(), ignore_index=True)
+        table = tables[same[0]] if same else evaluate_trial(trial, nets[selection], epochs[selection], clean_only)
+        tables[selection] = table[table.noise == "none"] if clean_only else table
+        tables[selection] = tables[selection].assign(selection=selection)
+    return pd.concat([tables[s] for s in SELECTIONS], ignore_index=True)
 
 
-def evaluate_trial(trial, net, epoch):
+def evaluate_trial(trial, net, epoch, clean_only=False):
     """Test rows of a trained network: clean (the profile's own noise only) and per ``[evaluate]`` condition.
 
     Parameters
@@ -114,6 +119,8 @@ def evaluate_trial(trial, net, epoch):
         One of the trial's trained networks.
     epoch : int
         The epoch it comes from (the rows' ``epoch``).
+    clean_only : bool
+        Only the clean condition.
 
     Returns
     -------
@@ -128,10 +135,12 @@ def evaluate_trial(trial, net, epoch):
     noisy_profile = not model.noise().is_ideal
     conditions = [("none", 0.0)] + [(kind, level) for kind, levels in
                                     (trial.evaluation.levels.items() if trial.evaluation else []) for level in levels]
+    if clean_only:
+        conditions = conditions[:1]
     rows = []
     for index, (kind, level) in enumerate(conditions):
         repeats = trial.evaluation.repeats if trial.evaluation and (noisy_profile or level > 0) else 1
-        substrate = _evaluation_substrate(model, kind, level, trial.evaluation, pattern_seed=seed,
+        substrate = _evaluation_substrate(model, kind, level, trial.evaluation, len(test[1]), pattern_seed=seed,
                                           seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
         accuracy, loss = np.mean([_accuracy_and_loss(substrate, net, model, *test) for _ in range(repeats)], axis=0)
         rows.append(dict(epoch=epoch, split="test", loss=loss, accuracy=accuracy, noise=kind,
@@ -177,13 +186,13 @@ def _extra_noise(model, levels):
     return Noise(**{fields[kind]: level * units[NOISE_KINDS[kind]] for kind, level in levels.items()})
 
 
-def _evaluation_substrate(model, kind, level, evaluation, seed, pattern_seed):
+def _evaluation_substrate(model, kind, level, evaluation, n_samples, seed, pattern_seed):
     """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise,
-    forward passes of the training batch size; Brian2 for membrane noise."""
+    forward passes of the training batch size; Brian2 (all samples in one simulation) for membrane noise."""
     extra = _extra_noise(model, {} if kind == "none" else {kind: level})
     if kind == "membrane_noise":
         return model.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed, extra_noise=extra,
-                               pattern_seed=pattern_seed)
+                               pattern_seed=pattern_seed, copies=n_samples)
     return model.substrate(seed=seed, extra_noise=extra, pattern_seed=pattern_seed)
 
 

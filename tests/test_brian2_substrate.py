@@ -289,7 +289,10 @@ def test_noise_stays_draw_for_draw_identical_when_chunked_padded_and_repeated():
     # passes of 15 samples: 15+15+10, each its own batch-noise draw
     exact_passes = ExactSubstrate(noise=noise, seed=3, batch_size=15)
     simulated_passes = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=3, batch_size=15)
-    for a, b in ((exact, simulated), (exact_passes, simulated_passes)):
-        for batch in (inputs[:15], inputs, inputs):
+    # ... and the same passes in one simulation of 40 copies
+    exact_again = ExactSubstrate(noise=noise, seed=3, batch_size=15)
+    one_simulation = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=3, batch_size=15, copies=40)
+    for a, b in ((exact, simulated), (exact_passes, simulated_passes), (exact_again, one_simulation)):
+        for batch in (inputs[:15], inputs):
             differences, mismatches = compare(a.run(net, batch), b.run(net, batch))
             assert np.mean(np.abs(differences) <= 2) >= 0.99 and mismatches <= 2

@@ -69,12 +69,15 @@ class Brian2Substrate(NoisySubstrate):
         once (one network shape per substrate and process; it simulates the
         duration of the first batch plus ``tau_s`` per layer for every run).
     batch_size : int, optional
-        Copies of the network simulated at once; default: the size of the
-        first batch run with a network of that shape. Smaller runs (the last
-        batch of an epoch) are padded, larger ones (a validation set) run in
-        chunks: nothing is rebuilt. ``batch_size`` is also the size of a
-        forward pass, which has its own draw of the batch-to-batch threshold
-        noise (``None``: a whole run is one pass, as in the exact substrate).
+        Samples per forward pass, each with its own draw of the batch-to-batch
+        threshold noise (``None``: a whole run is one pass), as in the exact
+        substrate; and the default of ``copies``.
+    copies : int, optional
+        Copies of the network simulated at once; default ``batch_size``, else
+        the size of the first run with a network of that shape. Smaller runs
+        (the last batch of an epoch) are padded, larger ones (a validation
+        set) run in chunks: nothing is rebuilt. How a run is cut into
+        simulations does not change its noise.
     window : float
         Simulated time per layer after the latest input and delay, in units
         of ``tau_m`` (default 3; a crossing after the last input happens
@@ -99,18 +102,19 @@ class Brian2Substrate(NoisySubstrate):
     """
 
     def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
-                 directory=None, pattern_seed=None, timing="precise"):
+                 directory=None, pattern_seed=None, timing="precise", copies=None):
         from brian2 import us
 
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
         if target not in _TARGETS:
             raise ValueError(f"target must be one of {', '.join(map(repr, _TARGETS))}, got {target!r}")
-        batch_size = check_batch_size(batch_size)
+        batch_size, copies = check_batch_size(batch_size), check_batch_size(copies, "copies")
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
         if timing not in _TIMINGS:
             raise ValueError(f"timing must be one of {', '.join(map(repr, _TIMINGS))}, got {timing!r}")
         self.target, self.batch_size, self.window, self.timing = target, batch_size, float(window), timing
+        self.copies = copies
         self._source = NoiseSource(noise, seed, pattern_seed)
         self.noise = self._source.noise
         if self.noise.spike_jitter:
@@ -145,21 +149,22 @@ class Brian2Substrate(NoisySubstrate):
         if len(times) == 0:
             return [np.empty((0, n)) for n in net.sizes]
         simulation = self._simulation(net, len(times), times)
-        chunks = []
-        for start, size in forward_passes(len(times), self.batch_size):
-            # Noise for the real samples only, drawn per forward pass as the exact substrate draws it, then
-            # simulated in chunks of the built size.
-            thresholds = self._source.thresholds(net, size)
-            jitters = [self._source.jitter((size,) + shape) for shape in net.layer_shapes]
-            for begin, count in forward_passes(size, simulation.size):
-                part = slice(begin, begin + count)
-                seed = self._source.simulator_seed() if self.noise.membrane else None
-                chunks.append(simulation.run(net, times[start:start + size][part], [t[part] for t in thresholds],
-                                             [None if j is None else j[part] for j in jitters], seed))
+        # Noise for the real samples only, drawn per forward pass as the exact substrate draws it ...
+        passes = [(self._source.thresholds(net, size), [self._source.jitter((size,) + shape)
+                                                        for shape in net.layer_shapes])
+                  for _, size in forward_passes(len(times), self.batch_size)]
+        thresholds = [np.concatenate(layer) for layer in zip(*(theta for theta, _ in passes))]
+        jitters = [None if layer[0] is None else np.concatenate(layer) for layer in zip(*(j for _, j in passes))]
+        chunks = []                                  # ... then simulated in chunks of the built size
+        for start, count in forward_passes(len(times), simulation.size):
+            part = slice(start, start + count)
+            seed = self._source.simulator_seed() if self.noise.membrane else None
+            chunks.append(simulation.run(net, times[part], [t[part] for t in thresholds],
+                                         [None if j is None else j[part] for j in jitters], seed))
         return [np.concatenate(layer) for layer in zip(*chunks)]
 
     def _simulation(self, net, count, first_inputs):
-        """The built simulation for this network shape; built for ``batch_size`` or the first batch's size."""
+        """The built simulation for this network shape: ``copies``, ``batch_size`` or the first run's size."""
         key = (tuple(net.sizes), net.model._tau_m, net.model._tau_s)   # theta and delays are variables
         if key not in self._built:
             shortest = min(net.model._tau_m, net.model._tau_s)
@@ -172,7 +177,7 @@ class Brian2Substrate(NoisySubstrate):
             if self.target == "cpp_standalone" and self.directory is None:
                 self.directory = tempfile.mkdtemp(prefix="brian2_delgrad_cpp_")
                 weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
-            self._built[key] = _Simulation(net, self.batch_size or count, self.dt, self.target, self.window,
+            self._built[key] = _Simulation(net, self.copies or self.batch_size or count, self.dt, self.target, self.window,
                                            self.noise, first_inputs, self.directory, self.timing)
         return self._built[key]
 

@@ -179,11 +179,11 @@ class NoisySubstrate:
         self._source.state = value
 
 
-def check_batch_size(batch_size):
+def check_batch_size(batch_size, name="batch_size"):
     """``batch_size`` (a positive integer or ``None``), checked."""
     if batch_size is not None and (isinstance(batch_size, bool) or not (
             isinstance(batch_size, (int, np.integer)) and batch_size > 0)):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ValueError(f"{name} must be a positive integer, got {batch_size!r}")
     return None if batch_size is None else int(batch_size)
 
 
