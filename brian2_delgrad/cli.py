@@ -130,6 +130,7 @@ def _report(folder):
     from .plots import plot_study
     from .study import stability_table, summarize, write_table
     from .studyfile import TRAIN_NOISE
+    from .tables import STABILITY_WINDOW
 
     path = folder / "results.csv"
     if not path.exists():
@@ -155,7 +156,7 @@ def _report(folder):
             calm = stability.groupby(keys, dropna=False, sort=True)[
                 ["test_accuracy_last", "test_accuracy_best", "validation_std", "validation_range"]].median()
             print("median over seeds: test accuracy at the last and at the best validation epoch; standard "
-                  "deviation and range of validation accuracy over the last 50 epochs:")
+                  f"deviation and range of validation accuracy over the last {STABILITY_WINDOW} epochs:")
             print(calm.reset_index().to_string(index=False, float_format="{:.3f}".format))
     return 0
 
@@ -172,7 +173,7 @@ def _train(args):
     from .losses import predict_labels
     from .modelfile import load_model_file
     from .plots import plot_training
-    from .tables import stability
+    from .tables import reported_selection, stability
 
     description = load_model_file(args.model)
     epochs = description.training["epochs"] if args.epochs is None else args.epochs
@@ -212,7 +213,7 @@ def _train(args):
             trainer.substrate.random_state = noise_state
         tested[selection] = dict(epoch=epoch, accuracy=float(np.mean(
             predict_labels(trainer.substrate.run(network, test_inputs)[-1]) == test_labels)))
-    selection = "best" if trainer.keep_best else "last"
+    selection = reported_selection(trainer.keep_best)
     accuracy = tested[selection]["accuracy"]
     summary = dict(model=description.name, seed=args.seed, substrate=args.substrate,
                    **{k: run[k] for k in ("dt_us", "timing") if k in run}, epochs=trainer.epoch_,

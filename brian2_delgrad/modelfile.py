@@ -103,8 +103,8 @@ class ModelFile:
             Seed of the noise.
         extra_noise : Noise, optional
         batch_size : int, optional
-            Samples per forward pass (and Brian2 run), each with its own draw of the
-            batch-to-batch noise (default: the training batch size).
+            Samples per forward pass, each with its own draw of the batch-to-batch
+            noise (default: the training batch size).
         pattern_seed : int, optional
             Seed of the profile's fixed threshold pattern (default ``seed``):
             the training seed tests the trained "chip" with new trial noise.

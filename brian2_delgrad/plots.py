@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .studyfile import NOISE_KINDS
-from .tables import STABILITY_WINDOW, quartiles, selections, stability
+from .tables import STABILITY_WINDOW, quartiles, reported_selection, selections, stability
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -45,9 +45,10 @@ def plot_study(results, folder):
     parameters per placement (needs several hidden sizes); ``validation``:
     validation accuracy against epoch; ``noise``: test accuracy against the
     noise level per placement and kind (needs ``[evaluate]`` rows);
-    ``hardware``: under a hardware profile, test accuracy per seed at the
-    last and at the best validation epoch, and the validation curves. Lines
-    are medians over seeds, bands the quartiles. The other figures show the
+    ``hardware``: under a hardware profile, test accuracy per trial at the
+    last and at the best validation epoch, the validation curves and their
+    spread over the last epochs (:func:`~brian2_delgrad.tables.stability`).
+    Lines are medians over seeds, bands the quartiles. The other figures show the
     network each recipe reports (``keep_best``: best validation epoch, else
     the last).
 
@@ -84,8 +85,7 @@ def plot_study(results, folder):
 def _reported(test):
     """The test rows of the network each recipe reports: its best validation epoch's if it keeps the best,
     else its last epoch's."""
-    keep_best = test["keep_best"].astype(bool) if "keep_best" in test.columns else True
-    return test[test.selection == np.where(keep_best, "best", "last")]
+    return test[test.selection == reported_selection(test["keep_best"] if "keep_best" in test.columns else True)]
 
 
 def _condition_labels(results):

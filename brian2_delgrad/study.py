@@ -30,7 +30,7 @@ from .losses import predict_labels
 from .training import CheckpointError
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
-from .tables import quartiles, selections, stability
+from .tables import quartiles, reported_selection, selections, stability
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
            "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
@@ -98,7 +98,7 @@ def run_trial(trial, checkpoint_dir=None):
 def _test_rows(trial, nets, epochs):
     """Test rows of both selections: the network the recipe reports under every condition, the other clean
     (the same network tested once when both epochs are one)."""
-    reported = "best" if trial.model.training["keep_best"] else "last"
+    reported = reported_selection(trial.model.training["keep_best"])
     tables = {}
     for selection in sorted(SELECTIONS, key=lambda s: s != reported):
         clean_only = selection != reported

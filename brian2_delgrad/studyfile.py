@@ -178,6 +178,8 @@ def load_study(path):
         try:
             trials.append(_trial(model, size, seed, epochs, dict(zip(TRAIN_NOISE, levels)), evaluation))
         except ValueError as err:                    # a hidden size the model's tied delays do not fit
+            if size is None:
+                raise
             raise grid.error("hidden", f"{model.name} with hidden = {size}: {err}") from None
     assert len({t.id for t in trials}) == len(trials), "trial ids must be unique"
     return Study(name=path.stem, description=description, path=path, trials=trials, evaluation=evaluation)

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-__all__ = ["quartiles", "stability", "selections", "STABILITY_WINDOW"]
+__all__ = ["quartiles", "stability", "selections", "reported_selection", "STABILITY_WINDOW"]
 
 #: Epochs at the end of a training over which :func:`stability` measures the spread of validation accuracy.
 STABILITY_WINDOW = 50
@@ -76,5 +76,20 @@ def selections(results):
     """
     if "selection" in results.columns:
         return results.selection
-    keep_best = results["keep_best"].astype(bool) if "keep_best" in results.columns else True
-    return pd.Series(np.where(keep_best, "best", "last"), index=results.index)
+    keep_best = results["keep_best"] if "keep_best" in results.columns else True
+    return pd.Series(reported_selection(keep_best), index=results.index)
+
+
+def reported_selection(keep_best):
+    """The network a recipe reports: ``'best'`` (validation epoch) if it keeps the best, else ``'last'``.
+
+    Parameters
+    ----------
+    keep_best : bool or array_like of bool
+
+    Returns
+    -------
+    str or ndarray of str
+    """
+    choice = np.where(np.asarray(keep_best, dtype=bool), "best", "last")
+    return str(choice) if choice.ndim == 0 else choice

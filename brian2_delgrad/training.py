@@ -241,6 +241,8 @@ class Trainer:
             ``'last'`` and ``'best'`` -> ``(epoch, DelayNetwork)``, independent copies; without
             validation data (or epochs) the best is the last.
         """
+        if not hasattr(self, "last_parameters_"):
+            raise ValueError("selected_networks: the Trainer has not been fitted yet (call fit first)")
         best = (self.best_epoch_, self.best_parameters_) if self.best_parameters_ is not None else \
             (self.epoch_, self.last_parameters_)
         networks = {}

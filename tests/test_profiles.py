@@ -124,3 +124,13 @@ def test_resume_with_shadow_weights_is_bit_identical(tmp_path):
 def test_weight_grid_settings_must_be_positive(name):
     with pytest.raises(ValueError, match=name):
         Trainer(DelayNetwork((4, 5, 3)), **{name: 0.0})
+
+
+def test_the_profile_accepts_any_labels_for_the_input_copies_and_nothing_else():
+    profile = get_profile("brainscales2")
+    fits = dict(tau_m=5e-3, tau_s=5e-3, theta=2.6, placements=[("axonal",), ("axonal",)],
+                delay_range=(0.01, 0.0175), n_inputs=20, n_features=4)
+    relabelled = (19 - np.arange(20)) // 5                        # inputs 15-19 are group 0, ...
+    assert profile.problems(**fits, delay_groups=[relabelled, None]) == []
+    for groups in (None, np.arange(20) % 4, np.arange(20) // 4):  # untied, mixed copies, split copies
+        assert [key for key, _ in profile.problems(**fits, delay_groups=[groups, None])] == ["delay_groups"]

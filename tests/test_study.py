@@ -288,6 +288,28 @@ def test_hardware_figure_shows_last_and_best_epoch_per_seed_and_the_stability_ta
     assert (row.last_epoch, row.best_epoch) == (3, 2)
 
 
+def test_report_reads_tables_from_before_both_networks_were_tested(tmp_path, capsys):
+    old = _fake_results()
+    old = old[(old.split != "test") | (old.selection == np.where(old.keep_best, "best", "last"))]
+    old = old.drop(columns=["selection"])
+    old.to_csv(tmp_path / "results.csv", index=False)
+    assert main(["report", str(tmp_path)]) == 0
+    stability = pd.read_csv(tmp_path / "stability.csv")
+    assert len(stability) == 18 and stability.validation_std.notna().all()
+    assert stability.test_accuracy_best.notna().sum() == 12 and stability.test_accuracy_last.notna().sum() == 6
+    assert "median over seeds" in capsys.readouterr().out
+
+
+def test_a_hidden_size_that_tied_delays_do_not_fit_is_an_error_naming_grid_hidden(tmp_path):
+    model = tmp_path / "tied.toml"
+    model.write_text(open(f"{MODELS}/yinyang_h30_wa.toml").read().replace(
+        'delay_bounds = "sigmoid"', 'delay_bounds = "sigmoid"\ndelay_groups = [2, 5]'))
+    path = write_study(tmp_path, SMALL.replace(f'"{MODELS}/yinyang_h30_w.toml", "{MODELS}/yinyang_h30_ws.toml"',
+                                               f'"{model}"').replace("hidden = [4]", "hidden = [20, 21]"))
+    with pytest.raises(ConfigError, match="grid.hidden: tied with hidden = 21: .*5 copies .* 21 presynaptic"):
+        load_study(path)
+
+
 def test_report_without_results_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "results.csv: no such file" in capsys.readouterr().err

@@ -129,6 +129,24 @@ def test_bad_trainer_settings(kwargs, match):
         Trainer(DelayNetwork([4, 5, 3]), **kwargs)
 
 
+def test_selected_networks_are_the_last_and_the_best_epoch(data):
+    X, y, Xv, yv = data
+    trainer = Trainer(DelayNetwork([4, 10, 3], seed=2), keep_best=False, seed=2, progress=False)
+    with pytest.raises(ValueError, match="not been fitted"):
+        trainer.selected_networks()
+    history = trainer.fit(X[:300], y[:300], validation=(Xv[:200], yv[:200]), epochs=4)
+    chosen = trainer.selected_networks()
+    validation = history[history.split == "validation"].set_index("epoch").accuracy
+    assert chosen["last"][0] == 4 and chosen["best"][0] == max(e for e in validation.index
+                                                                 if validation[e] == validation.max())
+    for selection, (epoch, net) in chosen.items():
+        assert Trainer(net, progress=False).score(Xv[:200], yv[:200]) == pytest.approx(validation[epoch], abs=1e-12)
+    np.testing.assert_array_equal(chosen["last"][1].weights[0], trainer.net.weights[0])   # keep_best=False
+    empty = Trainer(DelayNetwork([4, 10, 3], seed=2), progress=False)
+    empty.fit(X[:150], y[:150], epochs=0)
+    assert {s: e for s, (e, _) in empty.selected_networks().items()} == {"last": 0, "best": 0}
+
+
 def test_trainer_needs_a_network():
     with pytest.raises(ValueError, match="net must be a DelayNetwork"):
         Trainer(None)

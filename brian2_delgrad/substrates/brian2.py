@@ -27,8 +27,8 @@ crosses threshold (up to one ``dt`` early), delays rounded to the grid; an
 input fires in the step that contains its time (``t_in < t + dt``), like a
 ``SpikeGeneratorGroup``.
 
-The network is built once per (layer sizes, placements, model, batch size,
-target, dt) and reused: every run restores the initial state and assigns the
+The network is built once per network shape (layer sizes, time constants)
+for ``copies`` samples and reused: every run restores the initial state and assigns the
 new weights, delays and input times (no recompilation). Runs with fewer
 samples are padded with silent samples; more samples are run in chunks.
 """
@@ -77,7 +77,8 @@ class Brian2Substrate(NoisySubstrate):
         the size of the first run with a network of that shape. Smaller runs
         (the last batch of an epoch) are padded, larger ones (a validation
         set) run in chunks: nothing is rebuilt. How a run is cut into
-        simulations does not change its noise.
+        simulations does not change its threshold noise or jitter; membrane
+        noise is seeded per simulation, so it depends on ``copies``.
     window : float
         Simulated time per layer after the latest input and delay, in units
         of ``tau_m`` (default 3; a crossing after the last input happens
@@ -85,7 +86,8 @@ class Brian2Substrate(NoisySubstrate):
     noise : Noise, optional
         Membrane noise (a kick drawn by Brian2's ``randn`` at the start of
         every step, the free solution in between: see ``_state_update``),
-        threshold pattern and trial noise, delay jitter.
+        threshold pattern, trial-to-trial and batch-to-batch threshold noise,
+        delay jitter.
     seed : int, optional
         Seed of all noise (Brian2's ``randn`` included): same seed, same spikes.
     directory : str, optional
@@ -177,13 +179,14 @@ class Brian2Substrate(NoisySubstrate):
             if self.target == "cpp_standalone" and self.directory is None:
                 self.directory = tempfile.mkdtemp(prefix="brian2_delgrad_cpp_")
                 weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
-            self._built[key] = _Simulation(net, self.copies or self.batch_size or count, self.dt, self.target, self.window,
-                                           self.noise, first_inputs, self.directory, self.timing)
+            size = self.copies or self.batch_size or count
+            self._built[key] = _Simulation(net, size, self.dt, self.target, self.window, self.noise, first_inputs,
+                                           self.directory, self.timing)
         return self._built[key]
 
     def __repr__(self):
         return (f"Brian2Substrate(dt={self.dt * 1e6:g}*us, target={self.target!r}, batch_size={self.batch_size}, "
-                f"timing={self.timing!r})")
+                f"copies={self.copies}, timing={self.timing!r})")
 
 
 @dataclass
