@@ -133,6 +133,34 @@ def test_trainer_learns_in_the_loop_as_on_the_exact_substrate():
         np.testing.assert_allclose(brian2_trained["synaptic"], exact_trained["synaptic"], rtol=0, atol=1e-8 * 5e-3)
 
 
+def test_in_the_loop_training_under_batch_noise_resumes_bit_identically(tmp_path):
+    """The hardware profile's kind of noise on Brian2: a run cut after one epoch and resumed in a new substrate
+    (new process state, same seed) ends with the parameters of the uninterrupted run."""
+    from brian2_delgrad import Noise
+
+    X, y = yin_yang(200, seed=7)
+    inputs = encode_times(X, 5 * ms)
+    noise = Noise(threshold_pattern=(0.0, 0.05), threshold_batch=0.05, delay_jitter=0.05 * ms)
+
+    def trainer():
+        substrate = Brian2Substrate(dt=10 * us, target="cython", batch_size=50, noise=noise, seed=1)
+        return Trainer(DelayNetwork([4, 12, 3], delays="synaptic", seed=3), substrate=substrate, batch_size=50,
+                       seed=3, progress=False)
+
+    straight = trainer()
+    straight.fit(inputs[:150], y[:150], validation=(inputs[150:], y[150:]), epochs=2)
+    first = trainer()
+    first.fit(inputs[:150], y[:150], validation=(inputs[150:], y[150:]), epochs=1, checkpoint=tmp_path / "c.npz")
+    second = trainer()
+    second.fit(inputs[:150], y[:150], validation=(inputs[150:], y[150:]), epochs=2, resume=tmp_path / "c.npz")
+    for a, b in zip(straight.net.weights, second.net.weights):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(straight.net.delays[0]["synaptic"], second.net.delays[0]["synaptic"])
+    quiet = Trainer(DelayNetwork([4, 12, 3], delays="synaptic", seed=3), batch_size=50, seed=3, progress=False)
+    quiet.fit(inputs[:150], y[:150], epochs=2)                     # the noise did act on training
+    assert not np.array_equal(quiet.net.weights[0], straight.net.weights[0])
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(target="cuda"), "target"), (dict(dt=-1 * us), "dt"), (dict(batch_size=0), "batch_size"),
     (dict(window=0), "window"), (dict(timing="exact"), "timing"), (dict(directory=123), "directory"),
