@@ -134,30 +134,35 @@ def test_trainer_learns_in_the_loop_as_on_the_exact_substrate():
 
 
 def test_in_the_loop_training_under_batch_noise_resumes_bit_identically(tmp_path):
-    """The hardware profile's kind of noise on Brian2: a run cut after one epoch and resumed in a new substrate
-    (new process state, same seed) ends with the parameters of the uninterrupted run."""
+    """The hardware profile's kind of noise on Brian2 (cpp_standalone, built once): a run cut after one epoch
+    and resumed, with the substrate's noise state moved on in between, ends with the parameters of the
+    uninterrupted run: the checkpoint restores the noise stream."""
     from brian2_delgrad import Noise
 
     X, y = yin_yang(200, seed=7)
     inputs = encode_times(X, 5 * ms)
     noise = Noise(threshold_pattern=(0.0, 0.05), threshold_batch=0.05, delay_jitter=0.05 * ms)
+    substrate = Brian2Substrate(dt=10 * us, target="cpp_standalone", batch_size=50, noise=noise, seed=1)
+    initial = substrate.random_state
 
     def trainer():
-        substrate = Brian2Substrate(dt=10 * us, target="cython", batch_size=50, noise=noise, seed=1)
         return Trainer(DelayNetwork([4, 12, 3], delays="synaptic", seed=3), substrate=substrate, batch_size=50,
                        seed=3, progress=False)
 
+    data = dict(X=inputs[:150], y=y[:150], validation=(inputs[150:], y[150:]))
     straight = trainer()
-    straight.fit(inputs[:150], y[:150], validation=(inputs[150:], y[150:]), epochs=2)
+    straight.fit(**data, epochs=2)
+    substrate.random_state = initial
     first = trainer()
-    first.fit(inputs[:150], y[:150], validation=(inputs[150:], y[150:]), epochs=1, checkpoint=tmp_path / "c.npz")
+    first.fit(**data, epochs=1, checkpoint=tmp_path / "c.npz")
+    substrate.run(first.net, inputs)                                 # the noise stream moves on
     second = trainer()
-    second.fit(inputs[:150], y[:150], validation=(inputs[150:], y[150:]), epochs=2, resume=tmp_path / "c.npz")
+    second.fit(**data, epochs=2, resume=tmp_path / "c.npz")
     for a, b in zip(straight.net.weights, second.net.weights):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(straight.net.delays[0]["synaptic"], second.net.delays[0]["synaptic"])
     quiet = Trainer(DelayNetwork([4, 12, 3], delays="synaptic", seed=3), batch_size=50, seed=3, progress=False)
-    quiet.fit(inputs[:150], y[:150], epochs=2)                     # the noise did act on training
+    quiet.fit(**data, epochs=2)                                      # the noise did act on training
     assert not np.array_equal(quiet.net.weights[0], straight.net.weights[0])
 
 
