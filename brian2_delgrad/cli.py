@@ -142,7 +142,8 @@ def _report(folder):
     stability = stability_table(results)
     write_table(stability, folder / "stability")
     figures = plot_study(results, folder)
-    print(f"wrote {folder}/summary.csv, stability.csv" + "".join(f", {p.name}" for p in figures) + " (from results.csv)")
+    print(f"wrote {folder}/summary.csv, stability.csv" + "".join(f", {p.name}" for p in figures)
+          + " (from results.csv)")
     shown = summary[summary.noise == "none"] if not summary.empty else summary
     trained_under = [f"train_{kind}" for kind in TRAIN_NOISE                 # only the noises trained under
                      if f"train_{kind}" in shown.columns and (shown[f"train_{kind}"] > 0).any()]

@@ -22,8 +22,8 @@ synapses.
 """
 import numpy as np
 
-__all__ = ["PLACEMENTS", "parse_placements", "delay_shape", "delay_groups", "expand_delays", "total_delay",
-           "reduce_arrival_gradient"]
+__all__ = ["PLACEMENTS", "parse_placements", "delay_shape", "delay_groups", "groups_as_lists", "expand_delays",
+           "total_delay", "reduce_arrival_gradient"]
 
 #: The delay placements, in canonical order.
 PLACEMENTS = ("axonal", "dendritic", "synaptic")
@@ -128,6 +128,11 @@ def delay_groups(spec, n_pre, name="delay_groups"):
     if groups.min() < 0 or not np.array_equal(np.unique(groups), np.arange(groups.max() + 1)):
         raise ValueError(f"{name}: group indices must use every group 0 ... n_groups - 1, got {spec!r}")
     return None if groups.max() + 1 == n_pre and np.array_equal(groups, np.arange(n_pre)) else groups.astype(np.int64)
+
+
+def groups_as_lists(groups):
+    """Per-layer groups (:func:`delay_groups` results) as JSON values: lists of group indices or ``None``."""
+    return [None if g is None else g.tolist() for g in groups]
 
 
 def expand_delays(delays, groups=None):

@@ -6,7 +6,8 @@ import numbers
 import numpy as np
 
 from .checks import float_array, seed_value, time_range, times_in_seconds
-from .delays import delay_groups as _delay_groups, delay_shape, expand_delays, parse_placements, total_delay
+from .delays import (delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
+                     parse_placements, total_delay)
 from .kernel import derive_kernel
 from .model import LIFModel
 
@@ -170,7 +171,7 @@ class DelayNetwork:
         arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
         meta = dict(sizes=list(self.sizes), placements=["+".join(p) or "none" for p in self.placements],
                     tau_m=self.model._tau_m, tau_s=self.model._tau_s, theta=self.model.theta,
-                    delay_groups=[None if g is None else g.tolist() for g in self.delay_groups])
+                    delay_groups=groups_as_lists(self.delay_groups))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with open(path, "wb") as handle:
             np.savez(handle, **arrays)
@@ -211,7 +212,7 @@ class DelayNetwork:
         spec = ["+".join(p) or "none" for p in self.placements]
         spec = spec[0] if len(set(spec)) == 1 else spec
         tied = "" if all(g is None for g in self.delay_groups) else \
-            f", delay_groups={[None if g is None else g.tolist() for g in self.delay_groups]}"
+            f", delay_groups={groups_as_lists(self.delay_groups)}"
         return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r}{tied})"
 
 

@@ -321,8 +321,8 @@ def _parameters_paths(out, trial):
 def _save_trial(out, trial, table, nets, log_entry):
     """Parameters (``nets``, selection -> network; ``None``: kept), then the table (atomically: it marks the trial
     as finished), the log, and the checkpoint goes."""
-    for selection, path in _parameters_paths(out, trial).items():
-        if nets is not None:
+    if nets is not None:
+        for selection, path in _parameters_paths(out, trial).items():
             nets[selection].save(path)
     _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:

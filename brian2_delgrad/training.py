@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import labels_array, positive_number, seed_value, time_range, times_in_seconds
+from .delays import groups_as_lists
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .network import check_network
@@ -384,8 +385,8 @@ class Trainer:
                     best=None if self._best is None else [self.best_epoch_, self._best[0]],
                     bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
                     substrate=getattr(self.substrate, "random_state", None),
-                    placements=[list(p) for p in self.net.placements], delay_groups=_groups(self.net),
-                    settings=self._settings(),
+                    placements=[list(p) for p in self.net.placements],
+                    delay_groups=groups_as_lists(self.net.delay_groups), settings=self._settings(),
                     history=self.history_.to_dict(orient="list"))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -406,7 +407,7 @@ class Trainer:
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         if meta.get("version") != _CHECKPOINT_VERSION or meta["sizes"] != list(self.net.sizes) or \
                 meta["placements"] != [list(p) for p in self.net.placements] or \
-                meta.get("delay_groups", [None] * len(self.net.weights)) != _groups(self.net):
+                meta.get("delay_groups", [None] * len(self.net.weights)) != groups_as_lists(self.net.delay_groups):
             raise CheckpointError(f"resume: checkpoint {path} belongs to another network or version")
         current = self._settings()
         differ = sorted(k for k, v in meta.get("settings", current).items() if current.get(k) != v)
@@ -444,11 +445,6 @@ def _describe(loss):
     fields = {k: float(v) if isinstance(v, numbers.Real) else repr(v)
               for k, v in dataclasses.asdict(loss).items()}
     return [type(loss).__qualname__, fields]
-
-
-def _groups(net):
-    """The network's tied delay groups as JSON (a list of group indices or ``None`` per connection layer)."""
-    return [None if g is None else g.tolist() for g in net.delay_groups]
 
 
 def _snapshot(parameters):
