@@ -27,7 +27,7 @@ BATCH = 150
 
 def gradient_cosines(net, loss, exact, simulated, labels):
     """Per batch of BATCH samples: the smallest cosine similarity over the parameter tensors."""
-    tau = net.model._tau_s
+    tau = net.model.tau_s_
     smallest = []
     for begin in range(0, len(labels) - BATCH + 1, BATCH):
         part = slice(begin, begin + BATCH)

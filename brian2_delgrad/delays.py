@@ -1,12 +1,16 @@
 """Delay placements: where a transmission delay sits and how many values it has.
 
-=========  ==================  ==========================================
-placement  shape               one value per
-=========  ==================  ==========================================
-axonal     ``(n_pre,)``        presynaptic neuron, shared by its outgoing synapses
-dendritic  ``(n_post,)``       postsynaptic neuron, shared by its inputs
-synaptic   ``(n_pre, n_post)`` synapse
-=========  ==================  ==========================================
+=========  ==================  ==============  ==========================================
+placement  shape               Brian2          one value per
+=========  ==================  ==============  ==========================================
+axonal     ``(n_pre,)``        ``d_axon_pre``  presynaptic neuron, shared by its outgoing synapses
+dendritic  ``(n_post,)``       ``d_dend_post`` postsynaptic neuron, shared by its inputs
+synaptic   ``(n_pre, n_post)`` ``d_syn``       synapse
+=========  ==================  ==============  ==========================================
+
+Each row is a :class:`Placement` record in :data:`PLACEMENTS`, the one place
+that says where a placement sits; the network, the backward pass, the Brian2
+builder and gradcheck read it from there.
 
 Placements combine with ``'+'`` (``'axonal+dendritic'``); ``'none'`` means
 weights only. The delay of the synapse ``i -> j`` is the sum of the delays
@@ -20,13 +24,81 @@ then hold one value per group, ``(n_groups,)`` and ``(n_groups, n_post)``,
 shared by the group's neurons, and their gradient is the sum over the tied
 synapses.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["PLACEMENTS", "parse_placements", "delay_shape", "delay_groups", "groups_as_lists", "expand_delays",
-           "total_delay", "reduce_arrival_gradient"]
+__all__ = ["Placement", "PLACEMENTS", "parse_placements", "placement_label", "delay_shape", "delay_groups",
+           "groups_as_lists", "expand_delays", "total_delay", "reduce_arrival_gradient"]
 
-#: The delay placements, in canonical order.
-PLACEMENTS = ("axonal", "dendritic", "synaptic")
+_AXES = ("pre", "post")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one kind of delay sits: everything the code needs to know about it, in one record.
+
+    Attributes
+    ----------
+    name : str
+        As written in ``delays=`` and model files, e.g. ``'axonal'``.
+    axes : tuple of str
+        The synapse axes its array spans: ``('pre',)`` one value per
+        presynaptic neuron, ``('post',)`` per postsynaptic neuron,
+        ``('pre', 'post')`` per synapse. This fixes its shape, how it adds to
+        a synapse's delay and how the gradients of the synapses reduce to it;
+        a placement spanning ``'pre'`` can be tied across groups of
+        presynaptic neurons.
+    variable : str
+        Its Brian2 variable, held by the presynaptic group (``'pre'``), the
+        postsynaptic group (``'post'``) or the ``Synapses`` (both).
+    holder : str
+        Who holds one value, for documentation.
+    """
+
+    name: str
+    axes: tuple
+    variable: str
+    holder: str
+
+    @property
+    def tied(self):
+        """Whether it is indexed by the presynaptic neuron (and so can be tied across groups of them)."""
+        return "pre" in self.axes
+
+    @property
+    def site(self):
+        """Where its Brian2 variable lives: ``'pre'``, ``'post'`` or ``'synapses'``."""
+        return self.axes[0] if len(self.axes) == 1 else "synapses"
+
+    @property
+    def brian2_name(self):
+        """Its name in the code of a ``Synapses`` object: ``d_axon_pre``, ``d_dend_post``, ``d_syn``."""
+        return self.variable + ("" if self.site == "synapses" else f"_{self.site}")
+
+    def shape(self, n_pre, n_post):
+        """Shape of its array between layers of ``n_pre`` (or groups of them) and ``n_post`` neurons."""
+        return tuple(dict(pre=n_pre, post=n_post)[axis] for axis in self.axes)
+
+    def per_synapse(self, values):
+        """``values`` broadcastable to ``(n_pre, n_post)``: a size-1 axis where it has one value for all."""
+        return np.expand_dims(values, self._missing)
+
+    def reduce(self, gradient):
+        """Sum of a per-synapse ``(n_pre, n_post)`` array over the synapses each value delays (a new array)."""
+        return gradient.sum(axis=self._missing) if self._missing else gradient.copy()
+
+    @property
+    def _missing(self):
+        return tuple(k for k, axis in enumerate(_AXES) if axis not in self.axes)
+
+
+#: The delay placements by name, in canonical order.
+PLACEMENTS = {p.name: p for p in (
+    Placement("axonal", ("pre",), "d_axon", "presynaptic neuron, shared by its outgoing synapses"),
+    Placement("dendritic", ("post",), "d_dend", "postsynaptic neuron, shared by its inputs"),
+    Placement("synaptic", ("pre", "post"), "d_syn", "synapse"),
+)}
 
 
 def parse_placements(spec, n_layers):
@@ -76,14 +148,24 @@ def _parse_one(item):
     return tuple(p for p in PLACEMENTS if p in names)
 
 
+def placement_label(placements):
+    """The name of one connection layer's placements (a tuple as :func:`parse_placements` gives it).
+
+    Examples
+    --------
+    >>> placement_label(("axonal", "synaptic")), placement_label(())
+    ('axonal+synaptic', 'none')
+    """
+    return "+".join(placements) or "none"
+
+
 def delay_shape(placement, n_pre, n_post, groups=None):
     """Shape of the delay array of ``placement`` between layers of ``n_pre`` and ``n_post`` neurons.
 
     ``groups`` (as :func:`delay_groups` returns it) ties the presynaptic neurons' delays: axonal and
     synaptic delays then have one value per group instead of one per presynaptic neuron.
     """
-    n_values = n_pre if groups is None else int(groups.max()) + 1
-    return {"axonal": (n_values,), "dendritic": (n_post,), "synaptic": (n_values, n_post)}[placement]
+    return PLACEMENTS[placement].shape(n_pre if groups is None else int(groups.max()) + 1, n_post)
 
 
 def delay_groups(spec, n_pre, name="delay_groups"):
@@ -151,7 +233,7 @@ def expand_delays(delays, groups=None):
     """
     if groups is None:
         return dict(delays)
-    return {p: d[groups] if p in ("axonal", "synaptic") else d for p, d in delays.items()}
+    return {p: d[groups] if PLACEMENTS[p].tied else d for p, d in delays.items()}
 
 
 def total_delay(delays, n_pre, n_post, groups=None):
@@ -173,12 +255,9 @@ def total_delay(delays, n_pre, n_post, groups=None):
     """
     delays = expand_delays(delays, groups)
     total = np.zeros((n_pre, n_post))
-    if "axonal" in delays:
-        total += delays["axonal"][:, None]
-    if "dendritic" in delays:
-        total += delays["dendritic"][None, :]
-    if "synaptic" in delays:
-        total += delays["synaptic"]
+    for name, placement in PLACEMENTS.items():
+        if name in delays:
+            total += placement.per_synapse(delays[name])
     return total
 
 
@@ -207,6 +286,4 @@ def reduce_arrival_gradient(arrival_gradient, placements, groups=None):
     if groups is not None:
         per_pre = np.zeros((int(groups.max()) + 1, arrival_gradient.shape[1]))
         np.add.at(per_pre, groups, arrival_gradient)
-    reductions = {"axonal": lambda: per_pre.sum(axis=1), "dendritic": lambda: arrival_gradient.sum(axis=0),
-                  "synaptic": lambda: per_pre.copy()}
-    return {p: reductions[p]() for p in placements}
+    return {p: PLACEMENTS[p].reduce(per_pre if PLACEMENTS[p].tied else arrival_gradient) for p in placements}

@@ -25,9 +25,12 @@ relative by float64 finite differences (their round-off is about 1e-13 s),
 so it is held to an absolute tolerance instead; how many pairs that concerns
 is reported in ``below_floor``.
 """
+import itertools
+
 import numpy as np
 import pandas as pd
 
+from .delays import PLACEMENTS, placement_label
 from .gradients import backward, membrane_slopes
 from .substrates import ExactSubstrate
 
@@ -73,7 +76,7 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
     analytic = _per_sample_gradients(net, times, coefficients)
     grazing = (normalised_slopes(net, times) < min_slope).any(axis=1)
     base_events = _events(net, times)
-    tau = net.model._tau_s
+    tau = net.model.tau_s_
 
     def evaluate(name, index, shift):
         candidate, inputs = net.copy(), input_times.copy()
@@ -221,8 +224,9 @@ def _events(net, times):
     return np.concatenate(causal_counts(net, times), axis=1)
 
 
-#: The placements that ``brian2-delgrad gradcheck`` checks.
-CHECKED_PLACEMENTS = ("none", "axonal", "dendritic", "synaptic", "axonal+dendritic", "axonal+synaptic")
+#: The placements that ``brian2-delgrad gradcheck`` checks: none, and every placement and combination.
+CHECKED_PLACEMENTS = ("none",) + tuple(placement_label(c) for n in range(1, len(PLACEMENTS) + 1)
+                                       for c in itertools.combinations(PLACEMENTS, n))
 
 
 def gradcheck_sweep(placements=CHECKED_PLACEMENTS, ratios=(1.0, 2.0, 1.5), hidden=((10,), (8, 6)),

@@ -96,7 +96,7 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     delta = float_array(dL_dT_out, "dL_dT_out", (batch, net.sizes[-1]))
     if np.any((delta != 0) & ~np.isfinite(times[-1])):
         raise ValueError("dL_dT_out must be 0 for output neurons that did not spike (inf)")
-    tau = net.model._tau_s
+    tau = net.model.tau_s_
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
     compiled = compiled_layer(net.kernel) if compiled else None
@@ -119,7 +119,7 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
 
 def _layer_backward(net, times, layer, delta, limit):
     """NumPy backward of one layer, in units of tau_s; as :meth:`CompiledLayer.backward`."""
-    tau = net.model._tau_s
+    tau = net.model.tau_s_
     dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
     grazing = np.zeros(delta.shape, bool)
     if limit < np.inf:                        # V'(T) <= 0 gives inf/NaN entries: guarded too
@@ -154,7 +154,7 @@ def spike_time_derivatives(net, spike_times, layer):
         over ``i`` is 1. Both are 0 for inputs outside the causal set and for
         neurons that did not spike.
     """
-    tau = net.model._tau_s
+    tau = net.model.tau_s_
     psp, dpsp, slope = _causal_kernels(net, spike_times, layer)
     spiking = np.isfinite(spike_times[layer + 1])[:, None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -191,7 +191,7 @@ def _causal_kernels(net, spike_times, layer):
     kernel = net.kernel
     with np.errstate(invalid="ignore"):
         lag = (spike_times[layer + 1][:, None, :] - spike_times[layer][:, :, None]
-               - net.total_delays(layer)[None]) / net.model._tau_s
+               - net.total_delays(layer)[None]) / net.model.tau_s_
         causal = np.isfinite(lag) & (lag > 0)
     lag = np.where(causal, lag, 1.0)
     psp = np.where(causal, kernel.psp(lag), 0.0)

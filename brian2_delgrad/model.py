@@ -67,9 +67,19 @@ class LIFModel:
         return self._tau_m * second
 
     @property
+    def tau_m_(self):
+        """Membrane time constant in seconds (float), as Brian2 writes a value without units (``v_``)."""
+        return self._tau_m
+
+    @property
     def tau_s(self):
         """Synaptic time constant (Quantity)."""
         return self._tau_s * second
+
+    @property
+    def tau_s_(self):
+        """Synaptic time constant in seconds (float)."""
+        return self._tau_s
 
     @property
     def ratio(self):

@@ -20,6 +20,7 @@ from .delays import delay_groups, parse_placements
 from .losses import LOSSES
 from .model import LIFModel
 from .network import DelayNetwork
+from .optim import DELAY_BOUNDS
 from .profiles import PROFILES, HardwareProfile, get_profile
 from .substrates import Brian2Substrate, ExactSubstrate
 from .training import Trainer
@@ -86,7 +87,7 @@ class ModelFile:
 
     def noise(self, extra=None):
         """The profile's substrate noise, plus ``extra`` (a :class:`~brian2_delgrad.substrates.Noise`)."""
-        noise = self.profile.noise(self.model._tau_s)
+        noise = self.profile.noise(self.model.tau_s_)
         return noise if extra is None else noise + extra
 
     def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None, pattern_seed=None,
@@ -175,13 +176,13 @@ def load_model_file(path):
     except ValueError as err:
         raise network.error("delays", str(err).removeprefix("delays: ")) from None
     low, high = (float(network.quantity("delay_range", second, value=v) / second)
-                 for v in network.list("delay_range", ["0*second", f"{model._tau_s!r}*second"], length=2))
+                 for v in network.list("delay_range", ["0*second", f"{model.tau_s_!r}*second"], length=2))
     if not 0 <= low < high:
         raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
-    delay_bounds = network.string("delay_bounds", "sigmoid", choices=("sigmoid", "clip"))
+    delay_bounds = network.string("delay_bounds", "sigmoid", choices=tuple(DELAY_BOUNDS))
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     network.done()
-    for key, message in profile.problems(model._tau_m, model._tau_s, model.theta, placements, (low, high),
+    for key, message in profile.problems(model.tau_m_, model.tau_s_, model.theta, placements, (low, high),
                                          sizes[0], n_features=YIN_YANG_FEATURES, delay_groups=resolved):
         if key == "delay_groups" and groups_error is not None:
             raise groups_error                       # what is wrong with the entry itself comes first

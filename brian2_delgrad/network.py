@@ -7,7 +7,7 @@ import numpy as np
 
 from .checks import float_array, seed_value, time_range, times_in_seconds
 from .delays import (delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
-                     parse_placements, total_delay)
+                     parse_placements, placement_label, total_delay)
 from .kernel import derive_kernel
 from .model import LIFModel
 
@@ -88,7 +88,7 @@ class DelayNetwork:
         groups = [None] * n_layers if delay_groups is None else _check_list(delay_groups, n_layers, "delay_groups")
         self.delay_groups = [_delay_groups(g, n_pre, f"delay_groups[{k}]")
                              for k, (g, (n_pre, _)) in enumerate(zip(groups, self.layer_shapes))]
-        low, high = (0.0, self.model._tau_s) if delay_range is None else time_range(delay_range, "delay_range")
+        low, high = (0.0, self.model.tau_s_) if delay_range is None else time_range(delay_range, "delay_range")
         self.weights = []
         self.delays = []
         for (n_pre, n_post), placements, (mean, std), tied in zip(self.layer_shapes, self.placements, inits,
@@ -169,8 +169,8 @@ class DelayNetwork:
         """
         arrays = {f"weights_{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
-        meta = dict(sizes=list(self.sizes), placements=["+".join(p) or "none" for p in self.placements],
-                    tau_m=self.model._tau_m, tau_s=self.model._tau_s, theta=self.model.theta,
+        meta = dict(sizes=list(self.sizes), placements=[placement_label(p) for p in self.placements],
+                    tau_m=self.model.tau_m_, tau_s=self.model.tau_s_, theta=self.model.theta,
                     delay_groups=groups_as_lists(self.delay_groups))
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with open(path, "wb") as handle:
@@ -209,7 +209,7 @@ class DelayNetwork:
         return copy.deepcopy(self)
 
     def __repr__(self):
-        spec = ["+".join(p) or "none" for p in self.placements]
+        spec = [placement_label(p) for p in self.placements]
         spec = spec[0] if len(set(spec)) == 1 else spec
         tied = "" if all(g is None for g in self.delay_groups) else \
             f", delay_groups={groups_as_lists(self.delay_groups)}"

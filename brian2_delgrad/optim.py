@@ -1,9 +1,10 @@
 """Optimisation: Adam, bounded delays, the missing-spike rule and the non-finite guard."""
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["Adam", "DelayBounds", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
+__all__ = ["Adam", "DelayBounds", "SigmoidBounds", "ClipBounds", "DELAY_BOUNDS", "delay_bounds", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
 
 
 @dataclass
@@ -54,56 +55,86 @@ class Adam:
 
 @dataclass(frozen=True)
 class DelayBounds:
-    """How delays are kept in ``[low, high]`` while they learn.
+    """How delays are kept in ``[low, high]`` while they learn: the base of one small class per method.
 
-    ``'sigmoid'``: the optimiser works on ``raw`` with
-    ``d = low + (high - low) * sigmoid(raw)`` (the published recipe);
-    ``'clip'``: it works on ``d / tau_s`` directly, clipped after every step.
+    The optimiser works on a *free* parameter per delay; a method says how
+    it maps to the delay, how the gradient follows and how a step is kept
+    in range. :data:`DELAY_BOUNDS` maps the method names of ``Trainer`` and
+    model files to the classes; :func:`delay_bounds` makes one by name.
 
     Parameters
     ----------
-    method : {'sigmoid', 'clip'}
     low, high : float
         Bounds in seconds, ``0 <= low < high``.
     tau_s : float
-        Synaptic time constant in seconds (the unit of the ``'clip'`` parameter).
+        Synaptic time constant in seconds.
     """
 
-    method: str
     low: float
     high: float
     tau_s: float
+    method: ClassVar[str] = None
 
     def __post_init__(self):
-        if self.method not in ("sigmoid", "clip"):
-            raise ValueError(f"delay bounds must be 'sigmoid' or 'clip', got {self.method!r}")
         if not (np.isfinite(self.low) and np.isfinite(self.high) and 0 <= self.low < self.high):
             raise ValueError(f"delay range must satisfy 0 <= low < high, got ({self.low}, {self.high}) s")
 
+    def project(self, free):
+        """Keep the free parameter inside the range after a step, in place (nothing to do by default)."""
+
+
+@dataclass(frozen=True)
+class SigmoidBounds(DelayBounds):
+    """``d = low + (high - low) * sigmoid(free)`` (the published recipe): always in range."""
+
+    method: ClassVar[str] = "sigmoid"
+
     def to_free(self, delays):
         """Optimiser parameter for actual delays (seconds)."""
-        if self.method == "clip":
-            return np.clip(delays, self.low, self.high) / self.tau_s
         fraction = np.clip((delays - self.low) / (self.high - self.low), 1e-12, 1 - 1e-12)
         return np.log(fraction / (1 - fraction))
 
     def to_delays(self, free):
         """Actual delays (seconds) for the optimiser parameter."""
-        if self.method == "clip":
-            return np.clip(free * self.tau_s, self.low, self.high)
         return self.low + (self.high - self.low) / (1 + np.exp(-free))
 
     def free_gradient(self, free, delay_gradient):
         """Chain rule from ``dL/dd`` (1/second) to the gradient of the optimiser parameter."""
-        if self.method == "clip":
-            return delay_gradient * self.tau_s
         sigmoid = 1 / (1 + np.exp(-free))
         return delay_gradient * (self.high - self.low) * sigmoid * (1 - sigmoid)
 
+
+@dataclass(frozen=True)
+class ClipBounds(DelayBounds):
+    """The free parameter is ``d / tau_s``, clipped to the range after every step."""
+
+    method: ClassVar[str] = "clip"
+
+    def to_free(self, delays):
+        """Optimiser parameter for actual delays (seconds)."""
+        return np.clip(delays, self.low, self.high) / self.tau_s
+
+    def to_delays(self, free):
+        """Actual delays (seconds) for the optimiser parameter."""
+        return np.clip(free * self.tau_s, self.low, self.high)
+
+    def free_gradient(self, free, delay_gradient):
+        """Chain rule from ``dL/dd`` (1/second) to the gradient of the optimiser parameter."""
+        return delay_gradient * self.tau_s
+
     def project(self, free):
-        """Keep a ``'clip'`` parameter inside the range after a step (no-op for ``'sigmoid'``)."""
-        if self.method == "clip":
-            np.clip(free, self.low / self.tau_s, self.high / self.tau_s, out=free)
+        np.clip(free, self.low / self.tau_s, self.high / self.tau_s, out=free)
+
+
+#: Delay-bound methods by name: the one place a name becomes a class.
+DELAY_BOUNDS = {cls.method: cls for cls in (SigmoidBounds, ClipBounds)}
+
+
+def delay_bounds(method, low, high, tau_s):
+    """The :class:`DelayBounds` of ``method`` (a key of :data:`DELAY_BOUNDS`) for ``[low, high]`` seconds."""
+    if method not in DELAY_BOUNDS:
+        raise ValueError(f"delay_bounds must be one of {', '.join(map(repr, DELAY_BOUNDS))}, got {method!r}")
+    return DELAY_BOUNDS[method](low, high, tau_s)
 
 
 def step_decay(rate, epoch, factor, every):

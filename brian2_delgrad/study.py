@@ -180,7 +180,7 @@ def reevaluate_trial(trial, table, parameters):
 
 def _extra_noise(model, levels):
     """A :class:`Noise` from ``{kind: level}`` with kinds of ``NOISE_KINDS`` (levels in their units)."""
-    units = dict(tau_s=model.model._tau_s, theta=model.model.theta)
+    units = dict(tau_s=model.model.tau_s_, theta=model.model.theta)
     fields = dict(spike_jitter="spike_jitter", delay_jitter="delay_jitter", threshold_noise="threshold_trial",
                   membrane_noise="membrane")
     return Noise(**{fields[kind]: level * units[NOISE_KINDS[kind]] for kind, level in levels.items()})
@@ -198,7 +198,7 @@ def _evaluation_substrate(model, kind, level, evaluation, n_samples, seed, patte
 
 def _accuracy_and_loss(substrate, net, model, inputs, labels):
     output = substrate.run(net, inputs)[-1]
-    losses, _ = model.loss(output, labels, model.model._tau_s)
+    losses, _ = model.loss(output, labels, model.model.tau_s_)
     return float(np.mean(predict_labels(output) == labels)), float(np.mean(losses))
 
 

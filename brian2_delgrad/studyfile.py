@@ -17,7 +17,7 @@ from pathlib import Path
 from brian2 import second
 
 from .config import ConfigError, read_toml
-from .delays import parse_placements
+from .delays import parse_placements, placement_label
 from .modelfile import load_model_file
 
 __all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE"]
@@ -124,7 +124,7 @@ def placement_name(delays, n_layers):
     >>> placement_name(["synaptic", "none"], 2)
     'synaptic/none'
     """
-    layers = ["+".join(p) or "none" for p in parse_placements(delays, n_layers)]
+    layers = [placement_label(p) for p in parse_placements(delays, n_layers)]
     return layers[0] if len(set(layers)) == 1 else "/".join(layers)
 
 
@@ -210,7 +210,7 @@ def _evaluation(section, models):
     repeats = section.number("repeats", 3, integer=True, minimum=1)
     target = section.string("brian2_target", "cython", choices=("cython", "numpy"))
     dt = float(section.quantity("dt", second, "10*us", positive=True) / second)
-    shortest = min(min(m.model._tau_m, m.model._tau_s) for m in models)
+    shortest = min(min(m.model.tau_m_, m.model.tau_s_) for m in models)
     if "membrane_noise" in levels and dt > shortest / 10:
         raise section.error("dt", f"{dt * 1e6:g} us is too coarse for the models' shortest time constant "
                                   f"({shortest * 1e3:g} ms): at most {shortest / 10 * 1e6:g} us")
@@ -227,7 +227,7 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         model=model.name, placement=placement_name(model.delays, len(model.sizes) - 1), profile=model.profile.name,
         sizes="-".join(map(str, model.sizes)), hidden=int(model.sizes[1]) if len(model.sizes) == 3 else None,
         n_parameters=int(net.n_parameters), seed=seed, epochs=epochs,
-        tau_m_ms=model.model._tau_m * 1e3, tau_s_ms=model.model._tau_s * 1e3, theta=model.model.theta,
+        tau_m_ms=model.model.tau_m_ * 1e3, tau_s_ms=model.model.tau_s_ * 1e3, theta=model.model.theta,
         batch_size=model.training["batch_size"], lr_weights_initial=model.training["lr_weights"],
         lr_delays_initial=model.training["lr_delays"], lr_decay=model.training["lr_decay"],
         decay_every=model.training["decay_every"], max_weight_gradient=model.training["max_weight_gradient"],

@@ -14,7 +14,7 @@ from .delays import groups_as_lists
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .network import check_network
-from .optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
+from .optim import Adam, delay_bounds as make_delay_bounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
 from .substrates import ExactSubstrate
 
 __all__ = ["Trainer", "CheckpointError"]
@@ -122,16 +122,14 @@ class Trainer:
         for name, value in dict(hidden_silence=hidden_silence, output_silence=output_silence).items():
             if isinstance(value, bool) or not (np.isscalar(value) and np.isreal(value) and 0 <= value <= 1):
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
-        if delay_bounds not in ("sigmoid", "clip"):
-            raise ValueError(f"delay_bounds must be 'sigmoid' or 'clip', got {delay_bounds!r}")
-        tau_s = net.model._tau_s
+        tau_s = net.model.tau_s_
         low, high = (0.0, tau_s) if delay_range is None else time_range(delay_range, "delay_range")
         for k, layer in enumerate(net.delays):
             for p, d in layer.items():
                 if np.any(d < low) or np.any(d > high):
                     raise ValueError(f"delay_range: delays[{k}][{p!r}] lie in [{d.min():g}, {d.max():g}] s, "
                                      f"outside ({low:g}, {high:g}) s; give the range the network was made with")
-        self.bounds = DelayBounds(delay_bounds, low, high, tau_s)
+        self.bounds = make_delay_bounds(delay_bounds, low, high, tau_s)
         self.lr_weights, self.lr_delays = float(lr_weights), float(lr_delays)
         self.batch_size, self.lr_decay, self.decay_every = int(batch_size), float(lr_decay), int(decay_every)
         self.hidden_silence, self.output_silence, self.bump = hidden_silence, output_silence, float(bump)
@@ -283,7 +281,7 @@ class Trainer:
 
     def _train_epoch(self, X, y):
         self.epoch_ += 1
-        net, tau = self.net, self.net.model._tau_s
+        net, tau = self.net, self.net.model.tau_s_
         lr_w = step_decay(self.lr_weights, self.epoch_, self.lr_decay, self.decay_every)
         lr_d = step_decay(self.lr_delays, self.epoch_, self.lr_decay, self.decay_every)
         order = self._rng.permutation(len(y))
@@ -337,7 +335,7 @@ class Trainer:
 
     def _evaluate(self, X, y, split, epoch, wall_time):
         times = self.substrate.run(self.net, X)
-        losses, _ = self.loss(times[-1], y, self.net.model._tau_s)
+        losses, _ = self.loss(times[-1], y, self.net.model.tau_s_)
         correct = predict_labels(times[-1]) == y
         silent = [np.mean(~np.isfinite(t)) for t in times[1:]]
         return self._row(split, epoch, float(losses.mean()), float(correct.mean()), np.array(silent),

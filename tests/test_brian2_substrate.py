@@ -278,7 +278,7 @@ def test_an_inhibitory_input_inside_the_crossing_step_acts_at_its_exact_time():
     inputs = np.array([[start, crossing - 0.3 * DT], [start, crossing + 0.3 * DT]])
     expected = exact.run(net, inputs)[1][:, 0]
     assert np.isinf(expected[0]) and expected[1] == pytest.approx(crossing, abs=1e-9 * DT)
-    tau_m, tau_s, theta = net.model._tau_m, net.model._tau_s, net.model._theta
+    tau_m, tau_s, theta = net.model.tau_m_, net.model.tau_s_, net.model._theta
 
     def membrane(time):
         """v at ``time`` of the second sample (both inputs)."""

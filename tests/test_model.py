@@ -48,3 +48,11 @@ def test_models_compare_by_value():
     assert LIFModel() == LIFModel(tau_m=10 * ms)
     assert LIFModel() != LIFModel(theta=1.1)
     assert hash(LIFModel()) == hash(LIFModel())
+
+
+def test_time_constants_as_quantities_and_float_seconds():
+    model = LIFModel(tau_m=10 * ms, tau_s=5 * ms)
+    assert model.tau_m == 10 * ms and model.tau_s_ == pytest.approx(5e-3)
+    assert model.tau_m_ == float(model.tau_m / second) and isinstance(model.tau_s_, float)
+    with pytest.raises(AttributeError):
+        model.tau_m_ = 1.0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from brian2_delgrad.optim import Adam, DelayBounds, finite_or_zero, missing_spike_layer, step_decay
+from brian2_delgrad.optim import Adam, delay_bounds, finite_or_zero, missing_spike_layer, step_decay
 
 
 def test_adam_first_step_is_the_learning_rate_times_the_sign():
@@ -27,7 +27,7 @@ def test_adam_matches_the_textbook_recursion():
 
 @pytest.mark.parametrize("method", ["sigmoid", "clip"])
 def test_delay_bounds_round_trip_and_chain_rule(method):
-    bounds = DelayBounds(method, 1e-3, 6e-3, 5e-3)
+    bounds = delay_bounds(method, 1e-3, 6e-3, 5e-3)
     delays = np.array([1.5e-3, 3e-3, 5.9e-3])
     free = bounds.to_free(delays)
     np.testing.assert_allclose(bounds.to_delays(free), delays, rtol=1e-12)
@@ -38,7 +38,7 @@ def test_delay_bounds_round_trip_and_chain_rule(method):
 
 def test_delays_stay_in_range():
     for method in ("sigmoid", "clip"):
-        bounds = DelayBounds(method, 0.0, 5e-3, 5e-3)
+        bounds = delay_bounds(method, 0.0, 5e-3, 5e-3)
         free = bounds.to_free(np.array([1e-3, 4e-3]))
         free += np.array([-100.0, 100.0])
         bounds.project(free)
@@ -49,7 +49,7 @@ def test_delays_stay_in_range():
 @pytest.mark.parametrize("method, low, high", [("linear", 0, 1), ("clip", 2e-3, 1e-3), ("sigmoid", -1e-3, 1e-3)])
 def test_bad_delay_bounds(method, low, high):
     with pytest.raises(ValueError, match="delay"):
-        DelayBounds(method, low, high, 5e-3)
+        delay_bounds(method, low, high, 5e-3)
 
 
 def test_step_decay():

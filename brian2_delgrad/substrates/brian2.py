@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import positive_time, times_in_seconds
+from ..delays import PLACEMENTS
 from ..network import check_network
 from .noise import NoiseSource, NoisySubstrate, check_batch_size, forward_passes
 from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, free_solution, order_notes_hidden,
@@ -167,9 +168,9 @@ class Brian2Substrate(NoisySubstrate):
 
     def _simulation(self, net, count, first_inputs):
         """The built simulation for this network shape: ``copies``, ``batch_size`` or the first run's size."""
-        key = (tuple(net.sizes), net.model._tau_m, net.model._tau_s)   # theta and delays are variables
+        key = (tuple(net.sizes), net.model.tau_m_, net.model.tau_s_)   # theta and delays are variables
         if key not in self._built:
-            shortest = min(net.model._tau_m, net.model._tau_s)
+            shortest = min(net.model.tau_m_, net.model.tau_s_)
             if self.dt > shortest / 10:
                 raise ValueError(f"dt = {self.dt:g} s is too coarse for the network's time constants (shortest "
                                  f"{shortest:g} s): use dt <= {shortest / 10:g} s")
@@ -205,7 +206,7 @@ class _Simulation:
     binary from those variables).
     """
 
-    _EXACT_DELAY = "clip(d_axon_pre + d_dend_post + d_syn + jitter, 0*second, inf*second)"
+    _EXACT_DELAY = f"clip({' + '.join(p.brian2_name for p in PLACEMENTS.values())} + jitter, 0*second, inf*second)"
 
     def __init__(self, net, size, dt, target, window, noise, first_inputs, directory, timing):
         import brian2 as b2
@@ -221,12 +222,12 @@ class _Simulation:
         namespace = {k: v for k, v in net.model.namespace.items() if k != "theta"}
         namespace["sigma_membrane"] = noise.membrane
         self.inputs = b2.NeuronGroup(size * net.sizes[0], "t_in : second (constant)\nfired : boolean\n"
-                                     "d_axon : second (constant)\nt_spike = t_in : second",
+                                     + _delay_variables("pre") + "t_spike = t_in : second",
                                      threshold="t_in < t + dt and not fired", reset="fired = True",
                                      clock=self.clock)
         precise = timing == "precise"
         equations = net.model.equations + b2.Equations(
-            "theta : 1 (constant)\nfired : boolean\nd_axon : second (constant)\nd_dend : second (constant)\n"
+            "theta : 1 (constant)\nfired : boolean\n" + _delay_variables("pre") + _delay_variables("post")
             + (VARIABLES if precise else "t_spike : second"))
         self.layers, events = [], []
         source = self.inputs
@@ -238,8 +239,8 @@ class _Simulation:
                                           if precise else "t_spike = t\nfired = True"),
                                    method=_state_update(net.model, noise.membrane), namespace=namespace,
                                    clock=self.clock)
-            synapses = b2.Synapses(source, group, "w : 1 (constant)\nd_syn : second (constant)\n"
-                                   "jitter : second (constant)",
+            synapses = b2.Synapses(source, group, "w : 1 (constant)\n" + _delay_variables("synapses")
+                                   + "jitter : second (constant)",
                                    on_pre=arrival_code(net.model, self._EXACT_DELAY) if precise else "I_post += w",
                                    namespace=namespace, clock=self.clock)
             sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
@@ -258,7 +259,7 @@ class _Simulation:
             b2.get_device().apply_run_args()           # the run's values, before the delays use them
             self._set_delays()
             # One duration for every run: the first batch's, with room for delays to grow by tau_s per layer.
-            self.duration = _duration(net, first_inputs, dt, window) + len(net.weights) * net.model._tau_s
+            self.duration = _duration(net, first_inputs, dt, window) + len(net.weights) * net.model.tau_s_
             with order_notes_hidden():
                 self.network.run(self.duration * b2.second, namespace={})
             self.device = b2.get_device()
@@ -285,12 +286,12 @@ class _Simulation:
             values.update({
                 (layer.group, "theta"): _pad(thresholds[k], self.size).ravel(),
                 (layer.synapses, "jitter"): jitter.ravel() * b2.second,
-                (groups[k], "d_axon"): np.tile(delays.get("axonal", np.zeros(n_pre)), self.size) * b2.second,
-                (layer.group, "d_dend"): np.tile(delays.get("dendritic", np.zeros(n_post)), self.size) * b2.second,
                 (layer.synapses, "w"): np.tile(net.weights[k].ravel(), self.size),
-                (layer.synapses, "d_syn"): np.tile(delays.get("synaptic", np.zeros((n_pre, n_post))).ravel(),
-                                                   self.size) * b2.second,
             })
+            owners = dict(pre=groups[k], post=layer.group, synapses=layer.synapses)
+            for name, p in PLACEMENTS.items():             # a placement the network lacks is 0
+                value = delays.get(name, np.zeros(p.shape(n_pre, n_post)))
+                values[owners[p.site], p.variable] = np.tile(value.ravel(), self.size) * b2.second
         if self.standalone:
             self._run_standalone(net, input_times, values)
         else:
@@ -335,6 +336,11 @@ class _Simulation:
             path.unlink(missing_ok=True)             # run_args files (tens of MB at 5000 copies)
 
 
+def _delay_variables(site):
+    """Brian2 declarations of the delay variables that live at ``site`` (``'pre'``, ``'post'``, ``'synapses'``)."""
+    return "".join(f"{p.variable} : second (constant)\n" for p in PLACEMENTS.values() if p.site == site)
+
+
 def _pad(values, size):
     """``values`` (count, ...) extended to ``size`` rows by repeating the first (padding samples are silent)."""
     return np.concatenate([values, np.repeat(values[:1], size - len(values), axis=0)])
@@ -366,5 +372,5 @@ def _duration(net, input_times, dt, window):
     """Simulated time (seconds): latest input plus, per layer, the largest delay and ``window`` tau_m."""
     finite = input_times[np.isfinite(input_times)]
     latest = finite.max() if finite.size else 0.0
-    return latest + sum(net.total_delays(k).max() + window * net.model._tau_m
+    return latest + sum(net.total_delays(k).max() + window * net.model.tau_m_
                         for k in range(len(net.weights))) + 2 * dt

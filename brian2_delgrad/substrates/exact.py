@@ -79,7 +79,7 @@ class ExactSubstrate(NoisySubstrate):
         """One forward pass: the noise of a pass is drawn once for it."""
         kernel = derive_kernel(net.model, closed_form=self.closed_form)
         compiled = compiled_layer(kernel) if self.compiled else None
-        tau = net.model._tau_s
+        tau = net.model.tau_s_
         times = self._source.shift_spikes(times)
         scaled = times / tau
         result = [times]
