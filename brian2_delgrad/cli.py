@@ -35,11 +35,13 @@ def main(argv=None):
     train.add_argument("--out", help="output folder (default results/<model>/seed<seed>)")
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint left in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--substrate", choices=["exact", "numpy", "cython", "cpp_standalone"], default="exact",
-                       help="forward pass: the exact event-based substrate (default) or Brian2 with this "
-                            "code-generation target (gradients at the recorded spike times)")
-    train.add_argument("--dt", type=float, default=10.0, help="Brian2 time step in us (default 10)")
-    train.add_argument("--timing", choices=["precise", "grid"], default="precise",
+    train.add_argument("--substrate", default="exact", metavar="NAME",
+                       help="forward pass: 'exact', the exact event-based substrate (default), Brian2 with the "
+                            "code-generation target 'numpy', 'cython' or 'cpp_standalone' (gradients at the "
+                            "recorded spike times), or any registered substrate; always with the model file's "
+                            "profile noise")
+    train.add_argument("--dt", type=float, help="Brian2 time step in us (default 10)")
+    train.add_argument("--timing", choices=["precise", "grid"],
                        help="Brian2 spike timing: exact arrivals and crossings between grid points (default) "
                             "or plain clock-driven, spikes on the dt grid")
     study = commands.add_parser(
@@ -74,8 +76,15 @@ def main(argv=None):
     else:
         if args.epochs is not None and args.epochs < 0:
             parser.error("--epochs must be >= 0")
-        if not args.dt > 0:
+        if args.dt is not None and not args.dt > 0:
             parser.error("--dt must be a positive number of microseconds")
+        from .substrates import SUBSTRATES
+
+        if args.substrate not in SUBSTRATES:
+            parser.error(f"--substrate must be one of {', '.join(SUBSTRATES)}, got {args.substrate!r}")
+        for option in ("dt", "timing"):
+            if getattr(args, option) is not None and option not in SUBSTRATES[args.substrate].options:
+                parser.error(f"--{option}: the substrate {args.substrate!r} has no {option} option")
     from .config import ConfigError
     from .training import CheckpointError
 
@@ -163,6 +172,7 @@ def _report(folder):
 
 
 def _train(args):
+    import dataclasses
     import hashlib
     import json
 
@@ -174,6 +184,7 @@ def _train(args):
     from .losses import predict_labels
     from .modelfile import load_model_file
     from .plots import plot_training
+    from .substrates import Brian2Substrate
     from .tables import reported_selection, stability
 
     description = load_model_file(args.model)
@@ -181,10 +192,14 @@ def _train(args):
     out = Path(args.out or Path("results") / description.name / f"seed{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
+    # the model file's substrate, with its profile's noise: the exact one, Brian2 or any registered one
+    options = {k: v for k, v in dict(dt=None if args.dt is None else args.dt * us, timing=args.timing).items()
+               if v is not None}
+    substrate = description.substrate(target=args.substrate, seed=args.seed, **options)
     run = dict(model=str(args.model), sha256=hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
                seed=args.seed, substrate=args.substrate)
-    if args.substrate != "exact":                    # Brian2 settings (run.json files from before --timing have none)
-        run.update(dt_us=args.dt, timing=args.timing)
+    if isinstance(substrate, Brian2Substrate):       # its settings (run.json files from before --timing have none)
+        run.update(dt_us=round(substrate.dt * 1e6, 9), timing=substrate.timing)
     resume = None
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
@@ -194,8 +209,6 @@ def _train(args):
         resume = checkpoint
     run_file.write_text(json.dumps(run, indent=1))
     net = description.network(seed=args.seed)
-    # the model file's substrate, with its profile's noise, on the exact substrate or Brian2
-    substrate = description.substrate(target=args.substrate, dt=args.dt * us, seed=args.seed, timing=args.timing)
     trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
     if resume is not None:
         print(f"resuming from {checkpoint}")
@@ -217,6 +230,7 @@ def _train(args):
     selection = reported_selection(trainer.keep_best)
     accuracy = tested[selection]["accuracy"]
     summary = dict(model=description.name, seed=args.seed, substrate=args.substrate,
+                   noise=dataclasses.asdict(substrate.noise),
                    **{k: run[k] for k in ("dt_us", "timing") if k in run}, epochs=trainer.epoch_,
                    n_parameters=net.n_parameters, test_accuracy=accuracy, selection=selection,
                    selected_epoch=tested[selection]["epoch"],

@@ -22,7 +22,7 @@ from .model import LIFModel
 from .network import DelayNetwork
 from .optim import DELAY_BOUNDS
 from .profiles import PROFILES, HardwareProfile, get_profile
-from .substrates import Brian2Substrate, ExactSubstrate
+from .substrates import make_substrate
 from .training import Trainer
 
 __all__ = ["ModelFile", "load_model_file"]
@@ -90,16 +90,18 @@ class ModelFile:
         noise = self.profile.noise(self.model.tau_s_)
         return noise if extra is None else noise + extra
 
-    def substrate(self, target="exact", dt=None, seed=0, extra_noise=None, batch_size=None, pattern_seed=None,
-                  timing="precise", copies=None):
-        """A substrate with the profile's noise (plus ``extra_noise``).
+    def substrate(self, target="exact", seed=0, extra_noise=None, batch_size=None, pattern_seed=None, **options):
+        """The substrate registered as ``target``, with the profile's noise (plus ``extra_noise``).
+
+        Every forward pass of a model file's network goes through here, so the
+        profile's noise is never left out.
 
         Parameters
         ----------
-        target : {'exact', 'numpy', 'cython', 'cpp_standalone'}
-            The exact event-based substrate or Brian2 with this target.
-        dt : Quantity, optional
-            Brian2 time step (default: Brian2Substrate's).
+        target : str
+            A registered substrate (:data:`~brian2_delgrad.substrates.SUBSTRATES`): ``'exact'``
+            (the exact event-based one) or a Brian2 target ``'numpy'``, ``'cython'``,
+            ``'cpp_standalone'``.
         seed : int
             Seed of the noise.
         extra_noise : Noise, optional
@@ -109,18 +111,12 @@ class ModelFile:
         pattern_seed : int, optional
             Seed of the profile's fixed threshold pattern (default ``seed``):
             the training seed tests the trained "chip" with new trial noise.
-        timing : {'precise', 'grid'}
-            Brian2 spike timing (see :class:`~brian2_delgrad.substrates.Brian2Substrate`).
-        copies : int, optional
-            Network copies Brian2 simulates at once (default ``batch_size``).
+        **options
+            The substrate's own options, e.g. Brian2's ``dt``, ``timing``, ``copies``
+            (see :class:`~brian2_delgrad.substrates.Brian2Substrate`).
         """
-        noise = self.noise(extra_noise)
-        batch_size = batch_size or self.training["batch_size"]
-        if target == "exact":
-            return ExactSubstrate(noise=noise, seed=seed, pattern_seed=pattern_seed, batch_size=batch_size)
-        options = {} if dt is None else dict(dt=dt)
-        return Brian2Substrate(target=target, batch_size=batch_size, noise=noise, seed=seed,
-                               pattern_seed=pattern_seed, timing=timing, copies=copies, **options)
+        return make_substrate(target, noise=self.noise(extra_noise), seed=seed, pattern_seed=pattern_seed,
+                              batch_size=batch_size or self.training["batch_size"], **options)
 
     def trainer(self, net, seed=0, substrate=None, progress=True):
         """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe and profile.

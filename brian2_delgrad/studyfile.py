@@ -19,6 +19,7 @@ from brian2 import second
 from .config import ConfigError, read_toml
 from .delays import parse_placements, placement_label
 from .modelfile import load_model_file
+from .substrates import SUBSTRATES
 
 __all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE"]
 
@@ -208,7 +209,7 @@ def _evaluation(section, models):
         raise ConfigError(f"{section.where()}: give at least one of {', '.join(NOISE_KINDS)} "
                           f"(levels in units of {', '.join(sorted(set(NOISE_KINDS.values())))})")
     repeats = section.number("repeats", 3, integer=True, minimum=1)
-    target = section.string("brian2_target", "cython", choices=("cython", "numpy"))
+    target = section.string("brian2_target", "cython", choices=_membrane_noise_substrates())
     dt = float(section.quantity("dt", second, "10*us", positive=True) / second)
     shortest = min(min(m.model.tau_m_, m.model.tau_s_) for m in models)
     if "membrane_noise" in levels and dt > shortest / 10:
@@ -216,6 +217,12 @@ def _evaluation(section, models):
                                   f"({shortest * 1e3:g} ms): at most {shortest / 10 * 1e6:g} us")
     section.done()
     return Evaluation(levels=levels, repeats=repeats, target=target, dt=dt)
+
+
+def _membrane_noise_substrates():
+    """Registered substrates that can evaluate under membrane noise (Brian2 at runtime), with ``dt`` and ``copies``."""
+    return tuple(name for name, entry in SUBSTRATES.items()
+                 if "membrane" not in entry.unsupported_noise and {"dt", "copies"} <= set(entry.options))
 
 
 def _trial(model, hidden, seed, epochs, train_noise, evaluation):

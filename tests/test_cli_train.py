@@ -113,3 +113,36 @@ def test_train_on_the_brian2_substrate_agrees_with_the_exact_one(tmp_path, capsy
     assert abs(exact["test_accuracy"] - brian2["test_accuracy"]) <= 0.01
     with pytest.raises(SystemExit):
         main(["train", MODEL, "--dt", "0"])
+
+
+@pytest.mark.brian2
+def test_a_profile_model_trained_on_brian2_from_the_cli_has_the_profile_noise(tmp_path, monkeypatch):
+    """`train models/yinyang_bss2_wa.toml --substrate numpy`: the Brian2 substrate carries the profile's noise
+    and applies it (its spike times differ from a noise-free Brian2 run of the same network)."""
+    from brian2_delgrad.modelfile import ModelFile, load_model_file
+    from brian2_delgrad.substrates import SUBSTRATES, Brian2Substrate
+    from brian2_delgrad.substrates.registry import SubstrateEntry
+
+    made = []
+
+    class Recorded(Brian2Substrate):
+        def __init__(self, **options):
+            super().__init__(**options)
+            made.append(self)
+
+    monkeypatch.setitem(SUBSTRATES, "numpy", SubstrateEntry(Recorded, dict(target="numpy")))
+    full = ModelFile.data
+    monkeypatch.setattr(ModelFile, "data", lambda self, split: tuple(a[:40] for a in full(self, split)))
+    model = os.path.join(os.path.dirname(MODEL), "yinyang_bss2_wa.toml")
+    assert main(["train", model, "--epochs", "1", "--substrate", "numpy", "--quiet", "--out", str(tmp_path)]) == 0
+    description = load_model_file(model)
+    expected = description.noise()
+    assert not expected.is_ideal and len(made) == 1 and made[0].noise == expected
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["substrate"] == "numpy" and summary["noise"]["threshold_batch"] == expected.threshold_batch
+    from brian2_delgrad import DelayNetwork
+
+    net, inputs = DelayNetwork.load(tmp_path / "parameters.npz"), description.data("test")[0]
+    noisy = made[0].run(net, inputs)[1]
+    clean = Brian2Substrate(target="numpy", batch_size=40).run(net, inputs)[1]
+    assert np.isfinite(clean).mean() > 0.5 and not np.array_equal(noisy, clean)

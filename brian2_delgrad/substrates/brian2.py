@@ -42,22 +42,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import positive_time, times_in_seconds
+from ..checks import positive_time
 from ..delays import PLACEMENTS
-from ..network import check_network
-from .noise import NoiseSource, NoisySubstrate, check_batch_size, forward_passes
+from .base import Substrate
+from .noise import check_batch_size, forward_passes
 from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, free_solution, order_notes_hidden,
                       schedule, threshold_code)
 
-__all__ = ["Brian2Substrate"]
+__all__ = ["Brian2Substrate", "TARGETS"]
 
 logger = logging.getLogger(__name__)
 
-_TARGETS = ("numpy", "cython", "cpp_standalone")
+#: Brian2 code-generation targets a substrate can use.
+TARGETS = ("numpy", "cython", "cpp_standalone")
 _TIMINGS = ("precise", "grid")
 
 
-class Brian2Substrate(NoisySubstrate):
+class Brian2Substrate(Substrate):
     """Forward pass of a :class:`~brian2_delgrad.network.DelayNetwork` in Brian2.
 
     Parameters
@@ -109,48 +110,35 @@ class Brian2Substrate(NoisySubstrate):
         from brian2 import us
 
         self.dt = positive_time(10 * us if dt is None else dt, "dt")
-        if target not in _TARGETS:
-            raise ValueError(f"target must be one of {', '.join(map(repr, _TARGETS))}, got {target!r}")
-        batch_size, copies = check_batch_size(batch_size), check_batch_size(copies, "copies")
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}, got {target!r}")
+        super().__init__(noise, seed, pattern_seed, batch_size, target=target)
         if not (np.isscalar(window) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
         if timing not in _TIMINGS:
             raise ValueError(f"timing must be one of {', '.join(map(repr, _TIMINGS))}, got {timing!r}")
-        self.target, self.batch_size, self.window, self.timing = target, batch_size, float(window), timing
-        self.copies = copies
-        self._source = NoiseSource(noise, seed, pattern_seed)
-        self.noise = self._source.noise
-        if self.noise.spike_jitter:
-            raise ValueError("noise: spike jitter shifts spikes earlier too, which Brian2 cannot deliver; use "
-                             "ExactSubstrate for spike jitter (delay_jitter works in both)")
-        if target == "cpp_standalone" and self.noise.membrane:
-            raise ValueError("noise: membrane noise needs a new random seed per run, which a compiled "
-                             "cpp_standalone binary cannot take; use target='cython' or 'numpy'")
+        self.target, self.window, self.timing = target, float(window), timing
+        self.copies = check_batch_size(copies, "copies")
         if directory is not None and not isinstance(directory, (str, os.PathLike)):
             raise ValueError(f"directory must be a path, got {directory!r}")
         self.directory = os.fspath(directory) if directory else None
         self._built = {}
 
-    def run(self, net, input_times):
-        """Spike times of every layer, as :meth:`ExactSubstrate.run <brian2_delgrad.ExactSubstrate.run>`.
+    #: The simulation starts at 0: inputs are ``>= 0``.
+    earliest_input = 0.0
 
-        Parameters
-        ----------
-        net : DelayNetwork
-        input_times : Quantity or array_like, shape (batch, n_in)
-            Seconds if plain numbers, ``>= 0`` (the simulation starts at 0);
-            ``inf`` = no spike.
+    @classmethod
+    def unsupported_noise(cls, target="cython", **options):
+        unsupported = {"spike_jitter": "it shifts spikes earlier too, which Brian2 cannot deliver; use "
+                                       "ExactSubstrate for spike jitter (delay_jitter works in both)"}
+        if target == "cpp_standalone":
+            unsupported["membrane"] = ("it needs a new random seed per run, which a compiled cpp_standalone binary "
+                                       "cannot take; use target='cython' or 'numpy'")
+        return unsupported
 
-        Returns
-        -------
-        list of ndarray
-            One ``(batch, n)`` float64 array per layer in seconds (on the dt
-            grid for simulated layers if ``timing='grid'``), ``inf`` = no spike.
-        """
-        check_network(net)
-        times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True, minimum=0.0)
-        if len(times) == 0:
-            return [np.empty((0, n)) for n in net.sizes]
+    def _run(self, net, times):
+        """As :meth:`Substrate.run <brian2_delgrad.substrates.Substrate.run>`: spike times of simulated layers
+        are on the dt grid if ``timing='grid'``."""
         simulation = self._simulation(net, len(times), times)
         # Noise for the real samples only, drawn per forward pass as the exact substrate draws it ...
         passes = [(self._source.thresholds(net, size), [self._source.jitter((size,) + shape)

@@ -1,16 +1,15 @@
 """Exact event-based forward pass: closed-form or root-found first spike times, vectorised."""
 import numpy as np
 
-from ..checks import times_in_seconds
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
-from ..network import check_network
-from .noise import NoiseSource, NoisySubstrate, check_batch_size, forward_passes
+from .base import Substrate
+from .noise import forward_passes
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
 
 
-class ExactSubstrate(NoisySubstrate):
+class ExactSubstrate(Substrate):
     """Exact, event-based simulation of a :class:`~brian2_delgrad.network.DelayNetwork`.
 
     Spike times are the first upward threshold crossings of the exact membrane
@@ -47,33 +46,15 @@ class ExactSubstrate(NoisySubstrate):
     def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None, batch_size=None):
         self.closed_form = bool(closed_form)
         self.compiled = bool(compiled)
-        self.batch_size = check_batch_size(batch_size)
-        self._source = NoiseSource(noise, seed, pattern_seed)
-        self.noise = self._source.noise
-        if self.noise.membrane:
-            raise ValueError("noise: the exact substrate has no membrane noise (it solves the noise-free "
-                             "equations exactly); use Brian2Substrate for membrane noise")
+        super().__init__(noise, seed, pattern_seed, batch_size)
 
-    def run(self, net, input_times):
-        """Spike times of every layer.
+    @classmethod
+    def unsupported_noise(cls, **options):
+        return {"membrane": "it solves the noise-free equations exactly; use Brian2Substrate for membrane noise"}
 
-        Parameters
-        ----------
-        net : DelayNetwork
-        input_times : Quantity or array_like, shape (batch, n_in)
-            Input spike times (Brian2 quantity, or float seconds); ``inf`` = no spike.
-
-        Returns
-        -------
-        list of ndarray
-            One float64 array of shape ``(batch, n)`` per layer, the input layer
-            first, in seconds; ``inf`` means the neuron did not spike.
-        """
-        check_network(net)
-        times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True)
+    def _run(self, net, times):
         passes = [self._run_pass(net, times[k:k + size]) for k, size in forward_passes(len(times), self.batch_size)]
-        return [np.concatenate(layer) for layer in zip(*passes)] if passes else [times] + [
-            np.empty((0, n)) for n in net.sizes[1:]]
+        return [np.concatenate(layer) for layer in zip(*passes)]
 
     def _run_pass(self, net, times):
         """One forward pass: the noise of a pass is drawn once for it."""

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..checks import float_array, seed_value, times_in_seconds
 
-__all__ = ["Noise", "NoiseSource", "NoisySubstrate", "forward_passes", "check_batch_size"]
+__all__ = ["Noise", "NoiseSource", "forward_passes", "check_batch_size"]
 
 
 @dataclass(frozen=True)
@@ -164,19 +164,6 @@ class NoiseSource:
         if not self.noise.delay_jitter:
             return None
         return self._trials.normal(0.0, self.noise.delay_jitter, size=shape)
-
-
-class NoisySubstrate:
-    """Base of the substrates: the noise they draw per run lives in ``self._source`` (a :class:`NoiseSource`)."""
-
-    @property
-    def random_state(self):
-        """State of the noise drawn per run (a dict); a checkpoint saves and restores it."""
-        return self._source.state
-
-    @random_state.setter
-    def random_state(self, value):
-        self._source.state = value
 
 
 def check_batch_size(batch_size, name="batch_size"):

@@ -1,0 +1,93 @@
+"""The base of every substrate: inputs checked once, declared noise support, the noise state checkpoints keep."""
+import numpy as np
+
+from ..checks import times_in_seconds
+from ..network import check_network
+from .noise import Noise, NoiseSource, check_batch_size
+
+__all__ = ["Substrate"]
+
+
+class Substrate:
+    """A forward pass: input spike times in, the spike times of every layer out, with its noise.
+
+    A new substrate subclasses this, implements :meth:`_run` and declares
+    which kinds of :class:`~brian2_delgrad.substrates.Noise` it cannot apply
+    (:meth:`unsupported_noise`); registered by name
+    (:func:`~brian2_delgrad.substrates.register_substrate`) it is available
+    to model files, the CLI and studies.
+
+    Parameters
+    ----------
+    noise : Noise, optional
+        Noise it applies (default none); a kind it cannot apply is an error.
+    seed : int, optional
+        Seed of the noise.
+    pattern_seed : int, optional
+        Seed of the fixed threshold pattern alone (default ``seed``).
+    batch_size : int, optional
+        Samples per forward pass (each pass draws its own batch-to-batch
+        noise); ``None``: a whole run is one pass.
+    **options
+        The subclass's options that :meth:`unsupported_noise` depends on.
+
+    Attributes
+    ----------
+    noise : Noise
+    batch_size : int or None
+    """
+
+    #: Earliest input time the substrate can take, in seconds (``None``: any).
+    earliest_input = None
+
+    def __init__(self, noise=None, seed=None, pattern_seed=None, batch_size=None, **options):
+        self.batch_size = check_batch_size(batch_size)
+        self._source = NoiseSource(noise, seed, pattern_seed)
+        self.noise = self._source.noise
+        for kind, reason in self.unsupported_noise(**options).items():
+            if getattr(self.noise, kind) != getattr(Noise(), kind):
+                raise ValueError(f"noise: {type(self).__name__} has no {kind.replace('_', ' ')} noise: {reason}")
+
+    @classmethod
+    def unsupported_noise(cls, **options):
+        """The :class:`Noise` fields this substrate cannot apply, with the reason: ``{field: reason}``.
+
+        ``options`` are the substrate's own constructor options (e.g. a Brian2 target), which may matter.
+        """
+        return {}
+
+    def run(self, net, input_times):
+        """Spike times of every layer.
+
+        Parameters
+        ----------
+        net : DelayNetwork
+        input_times : Quantity or array_like, shape (batch, n_in)
+            Input spike times (Brian2 quantity, or float seconds); ``inf`` = no spike.
+
+        Returns
+        -------
+        list of ndarray
+            One float64 array of shape ``(batch, n)`` per layer, the input layer
+            first, in seconds; ``inf`` means the neuron did not spike.
+        """
+        check_network(net)
+        times = times_in_seconds(input_times, "input_times", (None, net.sizes[0]), allow_inf=True,
+                                 minimum=self.earliest_input)
+        if len(times) == 0:
+            return [times] + [np.empty((0, n)) for n in net.sizes[1:]]
+        return self._run(net, times)
+
+    def _run(self, net, times):
+        """The forward pass of checked, non-empty input times (float64 seconds, (batch, n_in))."""
+        raise NotImplementedError
+
+    @property
+    def random_state(self):
+        """State of the noise drawn per run (a JSON-serialisable dict); a checkpoint saves and restores it."""
+        return self._source.state
+
+    @random_state.setter
+    def random_state(self, value):
+        self._source.state = value
+

@@ -1,0 +1,108 @@
+"""Substrates by name: the one place where ``'exact'``, ``'cython'`` ... become a substrate.
+
+Model files, the CLI (``--substrate``) and studies all go through
+:func:`make_substrate`; a substrate registered with
+:func:`register_substrate` is available to all of them.
+"""
+import inspect
+from dataclasses import dataclass, field
+
+from .base import Substrate
+from .brian2 import TARGETS, Brian2Substrate
+from .exact import ExactSubstrate
+
+__all__ = ["SUBSTRATES", "SubstrateEntry", "register_substrate", "make_substrate"]
+
+#: The options every substrate takes (:class:`~brian2_delgrad.substrates.base.Substrate`).
+COMMON_OPTIONS = ("noise", "seed", "pattern_seed", "batch_size")
+
+
+@dataclass(frozen=True)
+class SubstrateEntry:
+    """A registered substrate: its class and the constructor options its name fixes.
+
+    Attributes
+    ----------
+    cls : type
+        A subclass of :class:`~brian2_delgrad.substrates.base.Substrate`.
+    fixed : dict
+        Options the name implies (e.g. ``target='cython'``).
+    description : str
+    """
+
+    cls: type
+    fixed: dict = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def options(self):
+        """The constructor options a user may give besides the common ones (tuple of str)."""
+        parameters = inspect.signature(self.cls).parameters
+        return tuple(name for name in parameters if name not in COMMON_OPTIONS and name not in self.fixed)
+
+    @property
+    def unsupported_noise(self):
+        """``{Noise field: reason}`` for the noise this substrate cannot apply."""
+        return self.cls.unsupported_noise(**self.fixed)
+
+
+#: Registered substrates by name.
+SUBSTRATES = {}
+
+
+def register_substrate(name, cls, description="", **fixed):
+    """Make a substrate available by ``name`` to model files, the CLI and studies.
+
+    Parameters
+    ----------
+    name : str
+    cls : type
+        A :class:`~brian2_delgrad.substrates.base.Substrate` subclass whose
+        constructor takes at least ``noise``, ``seed``, ``pattern_seed`` and
+        ``batch_size``.
+    description : str
+        One line for ``--help``.
+    **fixed
+        Constructor options the name implies.
+
+    Examples
+    --------
+    >>> from brian2_delgrad.substrates import ExactSubstrate
+    >>> register_substrate("exact_root_finding", ExactSubstrate, "root finding for every ratio", closed_form=False)
+    >>> make_substrate("exact_root_finding").closed_form
+    False
+    >>> del SUBSTRATES["exact_root_finding"]
+    """
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"substrate name must be an identifier like 'my_chip', got {name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Substrate)):
+        raise ValueError(f"substrate {name!r}: {cls!r} is not a subclass of Substrate")
+    missing = [option for option in COMMON_OPTIONS if option not in inspect.signature(cls).parameters]
+    if missing:
+        raise ValueError(f"substrate {name!r}: {cls.__name__} does not take {', '.join(missing)}")
+    SUBSTRATES[name] = SubstrateEntry(cls, dict(fixed), description)
+
+
+def make_substrate(name, noise=None, seed=None, pattern_seed=None, batch_size=None, **options):
+    """The substrate registered as ``name``, made with the common options and its own ``options``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the registered ones) or an
+        option the substrate does not take.
+    """
+    if name not in SUBSTRATES:
+        raise ValueError(f"substrate must be one of {', '.join(map(repr, SUBSTRATES))}, got {name!r}")
+    entry = SUBSTRATES[name]
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise ValueError(f"substrate {name!r} takes no {', '.join(unknown)} (its options: "
+                         f"{', '.join(entry.options) or 'none'})")
+    return entry.cls(noise=noise, seed=seed, pattern_seed=pattern_seed, batch_size=batch_size, **entry.fixed,
+                     **options)
+
+
+register_substrate("exact", ExactSubstrate, "the exact event-based substrate")
+for _target in TARGETS:
+    register_substrate(_target, Brian2Substrate, f"Brian2, {_target} code generation", target=_target)
