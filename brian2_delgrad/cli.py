@@ -86,7 +86,7 @@ def main(argv=None):
             if getattr(args, option) is not None and option not in SUBSTRATES[args.substrate].options:
                 parser.error(f"--{option}: the substrate {args.substrate!r} has no {option} option")
     from .config import ConfigError
-    from .training import CheckpointError
+    from .checkpoints import CheckpointError
 
     try:
         return _study(args) if args.command == "study" else _train(args)
@@ -184,6 +184,7 @@ def _train(args):
     from .losses import predict_labels
     from .modelfile import load_model_file
     from .plots import plot_training
+    from .storage import write_csv, write_json
     from .substrates import Brian2Substrate
     from .tables import reported_selection, stability
 
@@ -207,7 +208,7 @@ def _train(args):
             raise ConfigError(f"{out}: holds a checkpoint of another model file, seed, substrate, dt or timing; "
                               "use --restart or another --out")
         resume = checkpoint
-    run_file.write_text(json.dumps(run, indent=1))
+    write_json(run_file, run)
     net = description.network(seed=args.seed)
     trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
     if resume is not None:
@@ -216,7 +217,7 @@ def _train(args):
                           epochs=epochs, checkpoint=checkpoint, resume=resume)
     history.insert(0, "seed", args.seed)
     history.insert(0, "model", description.name)
-    history.to_csv(out / "history.csv", index=False)
+    write_csv(history, out / "history.csv")
     net.save(out / "parameters.npz")
     plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}")
     test_inputs, test_labels = description.data("test")
@@ -239,7 +240,7 @@ def _train(args):
                    **stability(history),
                    seconds_per_epoch=float(pd.Series(
                        history.loc[history.split == "train", "wall_time"]).median()))
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)
     print(f"wrote {out}/history.csv, parameters.npz, training.png, summary.json")
     print(f"test accuracy: {accuracy:.3f}")
     return 0

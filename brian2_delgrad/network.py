@@ -1,6 +1,5 @@
 """DelayNetwork: a layered feed-forward network of LIF neurons with weights and delays."""
 import copy
-import json
 import numbers
 
 import numpy as np
@@ -10,6 +9,7 @@ from .delays import (delay_groups as _delay_groups, delay_shape, expand_delays, 
                      parse_placements, placement_label, total_delay)
 from .kernel import derive_kernel
 from .model import LIFModel
+from .storage import read_archive, write_archive
 
 __all__ = ["DelayNetwork"]
 
@@ -160,21 +160,20 @@ class DelayNetwork:
             self.delays = new
 
     def save(self, path):
-        """Write sizes, placements, model and parameters to an ``.npz`` file (no pickle).
+        """Write sizes, placements, model and parameters to an ``.npz`` file (no pickle), atomically.
 
-        Arrays ``weights_<k>`` and ``delays_<k>_<placement>`` (seconds), and a
-        JSON ``meta`` entry with ``sizes``, ``placements``, ``tau_m``,
-        ``tau_s`` (seconds), ``theta`` and ``delay_groups`` (per connection
-        layer, a list of group indices or ``null``).
+        An archive of kind ``'network'`` (:mod:`~brian2_delgrad.storage`):
+        arrays ``weights_<k>`` and ``delays_<k>_<placement>`` (seconds), and
+        ``meta`` fields ``sizes``, ``placements``, ``tau_m``, ``tau_s``
+        (seconds), ``theta`` and ``delay_groups`` (per connection layer, a
+        list of group indices or ``null``).
         """
         arrays = {f"weights_{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
         meta = dict(sizes=list(self.sizes), placements=[placement_label(p) for p in self.placements],
                     tau_m=self.model.tau_m_, tau_s=self.model.tau_s_, theta=self.model.theta,
                     delay_groups=groups_as_lists(self.delay_groups))
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+        write_archive(path, "network", meta, arrays)
 
     @classmethod
     def load(cls, path):
@@ -187,21 +186,22 @@ class DelayNetwork:
             checkpoint, for instance, is not).
         """
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-            meta = json.loads(arrays.pop("meta").tobytes().decode())
+            meta, arrays = read_archive(path, "network")
             keys = {"sizes", "placements", "tau_m", "tau_s", "theta"}
-            if not (isinstance(meta, dict) and keys <= set(meta)):
+            if not keys <= set(meta):
                 raise ValueError(f"its meta entry lacks some of {sorted(keys)}")
-        except (OSError, ValueError, KeyError) as err:
+        except ValueError as err:
             raise ValueError(f"{path}: not a network written by DelayNetwork.save ({err})") from None
         model = LIFModel(tau_m=meta["tau_m"], tau_s=meta["tau_s"], theta=meta["theta"])
         groups = meta.get("delay_groups")              # files from before tied delays have none
         net = cls(meta["sizes"], delays=meta["placements"], model=model,
                   delay_groups=None if groups is None else [None if g is None else np.asarray(g) for g in groups])
-        net.set_parameters(weights=[arrays[f"weights_{k}"] for k in range(len(net.weights))],
-                           delays=[{p: arrays[f"delays_{k}_{p}"] for p in placements}
-                                   for k, placements in enumerate(net.placements)])
+        try:
+            net.set_parameters(weights=[arrays[f"weights_{k}"] for k in range(len(net.weights))],
+                               delays=[{p: arrays[f"delays_{k}_{p}"] for p in placements}
+                                       for k, placements in enumerate(net.placements)])
+        except KeyError as err:
+            raise ValueError(f"{path}: not a network written by DelayNetwork.save (no array {err})") from None
         return net
 
     def copy(self):

@@ -6,6 +6,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from .storage import atomic_write, write_csv
 from .studyfile import NOISE_KINDS
 from .tables import STABILITY_WINDOW, quartiles, reported_selection, selections, stability
 
@@ -77,7 +78,7 @@ def plot_study(results, folder):
                              ("hardware", _hardware, clean[clean.profile != "ideal"])):
         table = draw(rows, folder / f"{name}.png") if not rows.empty else None
         if table is not None:
-            table.to_csv(folder / f"{name}.csv", index=False)
+            write_csv(table, folder / f"{name}.csv")
             written.append(folder / f"{name}.png")
     return written
 
@@ -250,5 +251,5 @@ def _hardware(rows, path):
 
 
 def _save(figure, path):
-    figure.savefig(path, dpi=120)
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=120), binary=True)
     plt.close(figure)

@@ -27,7 +27,8 @@ import pandas as pd
 from brian2 import second
 
 from .losses import predict_labels
-from .training import CheckpointError
+from .checkpoints import CheckpointError
+from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
@@ -237,9 +238,8 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
     out = Path(out)
     for folder in ("trials", "parameters", "checkpoints"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps(dict(
-        study=study.name, file=str(study.path), description=study.description,
-        trials=[t.id for t in study.trials]), indent=1))
+    write_json(out / "study.json", dict(study=study.name, file=str(study.path), description=study.description,
+                                        trials=[t.id for t in study.trials]))
     saved = {path.stem: path for path in (out / "trials").glob("*.csv")}
     trained = {trial.id for trial in study.trials
                if trial.id in saved and all(path.exists() for path in _parameters_paths(out, trial).values())}
@@ -324,19 +324,10 @@ def _save_trial(out, trial, table, nets, log_entry):
     if nets is not None:
         for selection, path in _parameters_paths(out, trial).items():
             nets[selection].save(path)
-    _atomic_csv(table, out / "trials" / f"{trial.id}.csv")
+    write_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(log_entry) + "\n")
     (out / "checkpoints" / f"{trial.id}.npz").unlink(missing_ok=True)
-
-
-def _atomic_csv(table, path):
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(temporary, "w") as handle:
-        table.to_csv(handle, index=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def collect(study, out):
@@ -416,9 +407,6 @@ def stability_table(results):
 
 def write_table(table, stem):
     """``stem.csv`` and, with pyarrow, ``stem.parquet``, each written atomically."""
-    _atomic_csv(table, stem.with_suffix(".csv"))
-    if importlib.util.find_spec("pyarrow") is None:      # Parquet copies are optional
-        return
-    temporary = stem.with_name(f"{stem.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.parquet.tmp")
-    table.to_parquet(temporary, index=False)
-    os.replace(temporary, stem.with_suffix(".parquet"))
+    write_csv(table, stem.with_suffix(".csv"))
+    if importlib.util.find_spec("pyarrow") is not None:      # Parquet copies are optional
+        atomic_write(stem.with_suffix(".parquet"), lambda handle: table.to_parquet(handle, index=False), binary=True)

@@ -1,29 +1,21 @@
 """Trainer: minibatch training of a DelayNetwork on spike times, with checkpoints and resume."""
 import dataclasses
-import json
 import numbers
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .checks import labels_array, positive_number, seed_value, time_range, times_in_seconds
-from .delays import groups_as_lists
+from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_checkpoint
 from .gradients import backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .network import check_network
 from .optim import Adam, delay_bounds as make_delay_bounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
 from .substrates import ExactSubstrate
 
-__all__ = ["Trainer", "CheckpointError"]
+__all__ = ["Trainer"]
 
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read or belongs to another network."""
-
-_CHECKPOINT_VERSION = 1
 
 
 class Trainer:
@@ -369,71 +361,34 @@ class Trainer:
                     else repr(self.seed), loss=_describe(self.loss))
 
     def _save(self, path):
-        """Write everything needed to continue bit-identically, atomically (npz, no pickle)."""
-        path = Path(path)
-        arrays = {f"weights_{k}": w for k, w in enumerate(self._shadow)}
-        arrays.update({f"free_{k}_{p}": f for k, layer in enumerate(self._free) for p, f in layer.items()})
-        for i, (m, v) in enumerate(self._adam.moments):
-            arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"] = m, v
-        if self._best is not None:
-            best = self._best[1]
-            arrays.update({f"best_weights_{k}": w for k, w in enumerate(best["weights"])})
-            arrays.update({f"best_delays_{k}_{p}": d for k, layer in enumerate(best["delays"]) for p, d in layer.items()})
-        meta = dict(version=_CHECKPOINT_VERSION, epoch=self.epoch_, adam_steps=self._adam.steps,
-                    best=None if self._best is None else [self.best_epoch_, self._best[0]],
-                    bump=self._bump_now, rng=self._rng.bit_generator.state, sizes=list(self.net.sizes),
-                    substrate=getattr(self.substrate, "random_state", None),
-                    placements=[list(p) for p in self.net.placements],
-                    delay_groups=groups_as_lists(self.net.delay_groups), settings=self._settings(),
-                    history=self.history_.to_dict(orient="list"))
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        """Write everything needed to continue bit-identically (:mod:`~brian2_delgrad.checkpoints`)."""
+        best = None if self._best is None else (self.best_epoch_, self._best[0], self._best[1])
+        save_checkpoint(path, Checkpoint(
+            epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(), weights=self._shadow,
+            free=self._free, adam_steps=self._adam.steps, adam_moments=self._adam.moments, best=best,
+            bump=self._bump_now, rng=self._rng.bit_generator.state,
+            substrate=getattr(self.substrate, "random_state", None), history=self.history_.to_dict(orient="list")))
 
     def _load(self, path, epochs):
         """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another
         network, was trained with other settings or holds more than ``epochs`` epochs."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"resume: cannot read checkpoint {path}: {err}") from None
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-        if meta.get("version") != _CHECKPOINT_VERSION or meta["sizes"] != list(self.net.sizes) or \
-                meta["placements"] != [list(p) for p in self.net.placements] or \
-                meta.get("delay_groups", [None] * len(self.net.weights)) != groups_as_lists(self.net.delay_groups):
-            raise CheckpointError(f"resume: checkpoint {path} belongs to another network or version")
-        current = self._settings()
-        differ = sorted(k for k, v in meta.get("settings", current).items() if current.get(k) != v)
-        if differ:
-            raise CheckpointError(f"resume: checkpoint {path} was trained with other settings ({', '.join(differ)}); "
-                                  "resume with the same Trainer settings")
-        if meta["epoch"] > epochs:
-            raise CheckpointError(f"resume: checkpoint {path} holds {meta['epoch']} epochs, more than the "
-                                  f"{epochs} asked for")
+        checkpoint = load_checkpoint(path)
+        checkpoint.check(self.net, self._settings(), epochs, path)
         self._reset()
-        self._shadow = [arrays[f"weights_{k}"] for k in range(len(self.net.weights))]
+        self._shadow = checkpoint.weights
         self._realise_weights()
-        self._free = [{p: arrays[f"free_{k}_{p}"] for p in layer} for k, layer in enumerate(self.net.delays)]
+        self._free = checkpoint.free
         self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self._free]
-        count = sum(1 for key in arrays if key.startswith("adam_m_"))
-        self._adam = Adam(steps=meta["adam_steps"],
-                          moments=[(arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"]) for i in range(count)])
-        self._bump_now = meta["bump"]
-        self._rng.bit_generator.state = meta["rng"]
-        if meta["substrate"] is not None:
-            self.substrate.random_state = meta["substrate"]
-        self.epoch_ = meta["epoch"]
-        self.history_ = pd.DataFrame(meta["history"])
-        if meta["best"] is not None:
-            self.best_epoch_ = meta["best"][0]
-            self._best = (meta["best"][1], dict(
-                weights=[arrays[f"best_weights_{k}"] for k in range(len(self.net.weights))],
-                delays=[{p: arrays[f"best_delays_{k}_{p}"] for p in layer} for k, layer in enumerate(self._free)]))
+        self._adam = Adam(steps=checkpoint.adam_steps, moments=checkpoint.adam_moments)
+        self._bump_now = checkpoint.bump
+        self._rng.bit_generator.state = checkpoint.rng
+        if checkpoint.substrate is not None:
+            self.substrate.random_state = checkpoint.substrate
+        self.epoch_ = checkpoint.epoch
+        self.history_ = pd.DataFrame(checkpoint.history)
+        if checkpoint.best is not None:
+            self.best_epoch_, accuracy, parameters = checkpoint.best
+            self._best = (accuracy, parameters)
 
 
 def _describe(loss):

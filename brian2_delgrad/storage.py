@@ -1,0 +1,114 @@
+"""Files the project writes: every one atomically, and one versioned npz + JSON layout for saved state.
+
+An *archive* is an ``.npz`` file (never pickled) of named float arrays plus
+an entry ``meta``: UTF-8 JSON with ``format`` (``'brian2_delgrad'``),
+``kind`` (``'network'``: :meth:`DelayNetwork.save
+<brian2_delgrad.network.DelayNetwork.save>`; ``'checkpoint'``:
+:mod:`~brian2_delgrad.checkpoints`), ``version`` (:data:`ARCHIVE_VERSION`)
+and the kind's own fields. Files from before the layout had a kind (version 1:
+networks without a version, checkpoints with ``version = 1``) hold the same
+arrays and fields and are read as they are.
+"""
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_write", "write_text", "write_json", "write_csv", "write_archive", "read_archive", "ArchiveError",
+           "ARCHIVE_VERSION"]
+
+#: Version of the archive layout written now.
+ARCHIVE_VERSION = 2
+
+_FORMAT = "brian2_delgrad"
+
+
+class ArchiveError(ValueError):
+    """A file is not an archive of the expected kind, or of a version this package cannot read."""
+
+
+def atomic_write(path, write, binary=False):
+    """Write ``path`` by ``write(handle)`` into a temporary file beside it, then rename it into place.
+
+    Readers (and a run cut short) see the old file or the new one, never a
+    part: the data is flushed to disk before the rename.
+
+    Parameters
+    ----------
+    path : str or Path
+    write : callable
+        Called with the open file handle.
+    binary : bool
+        Open the handle in binary mode.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "wb" if binary else "w") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(path, text):
+    """Write a text file atomically."""
+    atomic_write(path, lambda handle: handle.write(text))
+
+
+def write_json(path, value):
+    """Write ``value`` as indented JSON, atomically."""
+    write_text(path, json.dumps(value, indent=1))
+
+
+def write_csv(table, path):
+    """Write a pandas table as CSV (no index), atomically."""
+    atomic_write(path, lambda handle: table.to_csv(handle, index=False))
+
+
+def write_archive(path, kind, meta, arrays):
+    """Write an archive (see the module docstring) atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    kind : str
+    meta : dict
+        JSON values.
+    arrays : dict
+        Name -> ndarray.
+    """
+    header = dict(format=_FORMAT, kind=kind, version=ARCHIVE_VERSION, **meta)
+    arrays = dict(arrays, meta=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    atomic_write(path, lambda handle: np.savez(handle, **arrays), binary=True)
+
+
+def read_archive(path, kind):
+    """The ``meta`` dict and the arrays of an archive of ``kind``.
+
+    Raises
+    ------
+    ArchiveError
+        If ``path`` cannot be read, is not an archive, is another kind, or
+        was written by a newer layout version; the message says which.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (OSError, ValueError, KeyError, UnicodeDecodeError) as err:
+        raise ArchiveError(f"cannot read {path} ({err})") from None
+    if not isinstance(meta, dict):
+        raise ArchiveError(f"{path}: its meta entry is not a JSON object")
+    found = meta.get("kind", "checkpoint" if "epoch" in meta else "network")      # version 1 files have no kind
+    if found != kind:
+        raise ArchiveError(f"{path} is a {found} file, not a {kind} file")
+    version = meta.get("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= ARCHIVE_VERSION:
+        raise ArchiveError(f"{path}: layout version {version!r} is not one this brian2_delgrad reads "
+                           f"(1 to {ARCHIVE_VERSION}); it was written by another version of the package")
+    return meta, arrays
