@@ -9,7 +9,7 @@ import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
-__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "time_range", "seed_value",
+__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "seed_value",
            "labels_array"]
 
 
@@ -108,16 +108,6 @@ def _check_array(array, name, shape, allow_inf, minimum):
     if minimum is not None and np.any(array < minimum):
         raise ValueError(f"{name} must be >= {minimum}, got a minimum of {array.min()}")
     return array
-
-
-def time_range(value, name):
-    """Return ``(low, high)`` in float seconds from two times with ``0 <= low <= high``."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"{name} must be (low, high), got {value!r}")
-    low, high = (float(times_in_seconds(v, name, (), minimum=0.0)) for v in value)
-    if not high >= low:
-        raise ValueError(f"{name} must have low <= high, got {value!r}")
-    return low, high
 
 
 def seed_value(value, name, generator=False):

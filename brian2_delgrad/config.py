@@ -9,6 +9,8 @@ import numbers
 import tomllib
 from pathlib import Path
 
+from brian2 import second
+
 from .quantities import QuantityError, parse_quantity
 
 __all__ = ["ConfigError", "Section", "read_toml"]
@@ -120,6 +122,27 @@ class Section:
             raise ConfigError(str(err)) from None
         if positive and not float(result) > 0:
             raise self.error(key, f"must be positive, got {value!r}")
+        return result
+
+    def setting(self, setting, default=..., key=None):
+        """The value of a declared :class:`~brian2_delgrad.settings.Setting`, checked exactly as the Python API checks it.
+
+        Times are written as quantity strings (``"5*ms"``), a time range as a
+        list of two. Absent and ``default`` given: ``default`` (unchecked).
+        Returns the canonical value (float seconds for times).
+        """
+        key = key or setting.name
+        if key not in self.data and default is not ...:
+            self._read.add(key)
+            return default
+        value = self.raw(key)
+        if setting.kind == "time":
+            value = self.quantity(key, second, value=value)
+        elif setting.kind == "time_range":
+            value = [self.quantity(key, second, value=v) for v in self.list(key, length=2)]
+        problem, result = setting.inspect(value)
+        if problem is not None:
+            raise self.error(key, problem)
         return result
 
     def list(self, key, default=..., length=None):

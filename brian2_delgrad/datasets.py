@@ -37,8 +37,10 @@ import numbers
 import numpy as np
 
 from .checks import float_array, positive_time
+from .settings import Setting, check_settings
 
-__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "encode_times"]
+__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "encode_times",
+           "check_encoding", "ENCODING_SETTINGS"]
 
 #: The published splits: name -> (number of samples, seed).
 YIN_YANG_SPLITS = {"train": (5000, 42), "validation": (1000, 41), "test": (1000, 40)}
@@ -163,6 +165,19 @@ def _classify(x, y):
     return np.where(dot, 2, yang).astype(np.int64)
 
 
+#: The latency code's settings, declared once for :func:`encode_times` and model files (``[data]``).
+ENCODING_SETTINGS = (Setting("t_early", "number", low=0, unit="tau_s", doc="spike time of a feature 0"),
+                     Setting("t_late", "number", low=0, low_open=True, unit="tau_s", doc="spike time of a feature 1"))
+
+
+def check_encoding(t_early, t_late):
+    """``{'t_early': ..., 't_late': ...}`` checked: each as declared, and ``t_early < t_late``."""
+    values = check_settings(ENCODING_SETTINGS, dict(t_early=t_early, t_late=t_late))
+    if values["t_early"] >= values["t_late"]:
+        raise ValueError(f"t_late must be larger than t_early, got t_early={t_early!r}, t_late={t_late!r}")
+    return values
+
+
 def encode_times(features, tau_s, t_early=0.15, t_late=2.0):
     """Time-to-first-spike encoding of features in ``[0, 1]``.
 
@@ -196,11 +211,5 @@ def encode_times(features, tau_s, t_early=0.15, t_late=2.0):
     if np.any(features > 1):
         raise ValueError(f"features must be <= 1, got a maximum of {features.max()}")
     tau_s = positive_time(tau_s, "tau_s")
-    for name, value in (("t_early", t_early), ("t_late", t_late)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number (in units of tau_s), got {value!r}")
-    if t_early < 0:
-        raise ValueError(f"t_early must be >= 0, got {t_early!r}")
-    if t_early >= t_late:
-        raise ValueError(f"t_early must be smaller than t_late, got t_early={t_early!r}, t_late={t_late!r}")
+    t_early, t_late = check_encoding(t_early, t_late).values()
     return tau_s * (t_early + (t_late - t_early) * features)

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Placement", "PLACEMENTS", "parse_placements", "placement_label", "delay_shape", "delay_groups",
+from .settings import Setting
+
+__all__ = ["Placement", "PLACEMENTS", "DELAY_RANGE", "parse_placements", "placement_label", "delay_shape", "delay_groups",
            "groups_as_lists", "expand_delays", "total_delay", "reduce_arrival_gradient"]
 
 _AXES = ("pre", "post")
@@ -99,6 +101,12 @@ PLACEMENTS = {p.name: p for p in (
     Placement("dendritic", ("post",), "d_dend", "postsynaptic neuron, shared by its inputs"),
     Placement("synaptic", ("pre", "post"), "d_syn", "synapse"),
 )}
+
+
+#: The range delays start in and stay in while they learn (default ``(0, tau_s)``), declared once for
+#: :class:`~brian2_delgrad.network.DelayNetwork`, :class:`~brian2_delgrad.training.Trainer` and model files.
+DELAY_RANGE = Setting("delay_range", "time_range", low=0, optional=True,
+                      doc="(low, high) of the delays; default (0, tau_s)")
 
 
 def parse_placements(spec, n_layers):

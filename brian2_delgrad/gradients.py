@@ -19,12 +19,17 @@ import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import get_dimensions
 
-from .checks import float_array, positive_number, times_in_seconds
+from .checks import float_array, times_in_seconds
 from .compiled import compiled_layer
 from .delays import reduce_arrival_gradient
 from .network import check_network
+from .settings import Setting
 
-__all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes"]
+__all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes", "MAX_WEIGHT_GRADIENT"]
+
+#: The per-sample grazing guard, declared once for :func:`backward`, the Trainer and model files.
+MAX_WEIGHT_GRADIENT = Setting("max_weight_gradient", "number", low=0, low_open=True, optional=True,
+                              doc="largest per-sample weight gradient before a sample-neuron error is dropped")
 
 
 @dataclass
@@ -100,7 +105,8 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     delta = delta * tau                                   # dL/dT in units of tau_s
     weight_grads, delay_grads = [], []
     compiled = compiled_layer(net.kernel) if compiled else None
-    limit = np.inf if max_weight_gradient is None else positive_number(max_weight_gradient, "max_weight_gradient")
+    limit = MAX_WEIGHT_GRADIENT.check(max_weight_gradient)
+    limit = np.inf if limit is None else limit
     guarded = 0
     for layer in reversed(range(len(net.weights))):
         if compiled is not None:

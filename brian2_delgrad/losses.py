@@ -10,12 +10,17 @@ A sample whose label neuron is silent costs the constant ``silent_loss`` and
 passes no gradient (the trainer's missing-spike rule deals with silence).
 """
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from .checks import float_array, labels_array, positive_number, positive_time, times_in_seconds
+from .checks import labels_array, positive_time, times_in_seconds
+from .settings import Setting
 
 __all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES"]
+
+
+_SILENT_LOSS = Setting("silent_loss", "number", low=0, doc="loss of a sample whose label neuron is silent")
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,13 @@ class ShiftInvariantMSE:
     margin: float = 0.2
     silent_loss: float = 1.0
 
+    #: The settings, declared once for the constructor and model files (``[loss]``).
+    SETTINGS: ClassVar[tuple] = (
+        Setting("margin", "number", low=0, low_open=True, unit="tau_s", doc="desired lead of the label neuron"),
+        _SILENT_LOSS)
+
     def __post_init__(self):
-        _check_settings(self, margin=0.0, silent_loss=0.0)
+        _check_settings(self)
 
     def __call__(self, output_times, labels, tau_s):
         """Loss per sample and ``dL/dT``.
@@ -92,9 +102,15 @@ class TTFSCrossEntropy:
     beta: float = 1.0
     silent_loss: float = 1.0
 
+    #: The settings, declared once for the constructor and model files (``[loss]``).
+    SETTINGS: ClassVar[tuple] = (
+        Setting("xi", "number", low=0, low_open=True, unit="tau_s", doc="softmax temperature"),
+        Setting("alpha", "number", low=0, doc="weight of the regulariser"),
+        Setting("beta", "number", low=0, low_open=True, unit="tau_s", doc="time scale of the regulariser"),
+        _SILENT_LOSS)
+
     def __post_init__(self):
-        _check_settings(self, alpha=0.0, silent_loss=0.0)
-        _check_settings(self, xi=None, beta=None)
+        _check_settings(self)
 
     def __call__(self, output_times, labels, tau_s):
         """As :meth:`ShiftInvariantMSE.__call__`."""
@@ -133,15 +149,11 @@ def predict_labels(output_times):
     return np.where(np.isfinite(output_times).any(axis=1), winner, -1)
 
 
-def _check_settings(loss, **minimum):
-    """Each named field a finite number ``>= minimum`` (``None``: ``> 0``), stored as float."""
-    for name, low in minimum.items():
-        value = getattr(loss, name)
-        where = f"{type(loss).__name__}: {name}"
-        if isinstance(value, (bool, str)):
-            raise ValueError(f"{where} must be a number, got {value!r}")
-        value = positive_number(value, where) if low is None else float(float_array(value, where, (), minimum=low))
-        object.__setattr__(loss, name, value)
+def _check_settings(loss):
+    """Every declared field of a loss checked and stored in canonical form."""
+    for setting in loss.SETTINGS:
+        value = setting.check(getattr(loss, setting.name), f"{type(loss).__name__}: {setting.name}")
+        object.__setattr__(loss, setting.name, value)
 
 
 def _prepare(output_times, labels, tau_s):

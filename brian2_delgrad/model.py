@@ -13,7 +13,7 @@ spike per sample (time-to-first-spike coding).
 """
 from brian2 import Equations, ms, second
 
-from .checks import positive_number, positive_time
+from .settings import Setting, check_settings
 
 __all__ = ["LIFModel"]
 
@@ -50,10 +50,14 @@ class LIFModel:
     threshold = "v > theta"
     on_pre = "I += w"
 
+    #: The settings, declared once for the constructor and model files (``[neuron]``).
+    SETTINGS = (Setting("tau_m", "time", low=0, low_open=True, doc="membrane time constant"),
+                Setting("tau_s", "time", low=0, low_open=True, doc="synaptic time constant"),
+                Setting("theta", "number", low=0, low_open=True, unit="v", doc="firing threshold"))
+
     def __init__(self, tau_m=10 * ms, tau_s=5 * ms, theta=1.0):
-        self._tau_m = positive_time(tau_m, "tau_m")
-        self._tau_s = positive_time(tau_s, "tau_s")
-        self._theta = positive_number(theta, "theta")
+        values = check_settings(self.SETTINGS, dict(tau_m=tau_m, tau_s=tau_s, theta=theta))
+        self._tau_m, self._tau_s, self._theta = values["tau_m"], values["tau_s"], values["theta"]
         self._equations = None
 
     @property

@@ -15,15 +15,15 @@ from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .config import read_toml
-from .datasets import YIN_YANG_FEATURES, encode_times, yin_yang_split
-from .delays import delay_groups, parse_placements
+from .datasets import ENCODING_SETTINGS, YIN_YANG_FEATURES, check_encoding, encode_times, yin_yang_split
+from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
 from .model import LIFModel
-from .network import DelayNetwork
-from .optim import DELAY_BOUNDS
+from .network import DELAY_INIT, DelayNetwork, check_sizes, check_weight_init
+from .optim import DELAY_BOUNDS_SETTING
 from .profiles import PROFILES, HardwareProfile, get_profile
 from .substrates import make_substrate
-from .training import Trainer
+from .training import EPOCHS, Trainer
 
 __all__ = ["ModelFile", "load_model_file"]
 
@@ -161,21 +161,14 @@ def load_model_file(path):
     neuron = top.section("neuron")
     model = _neuron(neuron)
     network = top.section("network")
-    sizes = tuple(network.list("sizes"))
-    for size in sizes:
-        network.check_number("sizes", size, minimum=1, integer=True)
-    if len(sizes) < 2:
-        raise network.error("sizes", "needs at least an input and an output layer, e.g. [4, 30, 3]")
+    sizes = _checked(network, "sizes", check_sizes, network.list("sizes"))
     delays = network.raw("delays")
     try:
         placements = parse_placements(delays, len(sizes) - 1)
     except ValueError as err:
         raise network.error("delays", str(err).removeprefix("delays: ")) from None
-    low, high = (float(network.quantity("delay_range", second, value=v) / second)
-                 for v in network.list("delay_range", ["0*second", f"{model.tau_s_!r}*second"], length=2))
-    if not 0 <= low < high:
-        raise network.error("delay_range", f"must satisfy 0 <= low < high, got ({low}, {high}) s")
-    delay_bounds = network.string("delay_bounds", "sigmoid", choices=tuple(DELAY_BOUNDS))
+    low, high = network.setting(DELAY_RANGE, None) or (0.0, model.tau_s_)
+    delay_bounds = network.setting(DELAY_BOUNDS_SETTING, "sigmoid")
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     network.done()
     for key, message in profile.problems(model.tau_m_, model.tau_s_, model.theta, placements, (low, high),
@@ -187,14 +180,14 @@ def load_model_file(path):
     if groups_error is not None:                     # after the profile's other checks, which name the cause (sizes)
         raise groups_error
     init = top.section("init")
-    weight_init = _weight_init(init, len(sizes) - 1)
-    delay_init = init.number("delays", 0.25, minimum=0)
+    weight_init = _checked(init, "weights", check_weight_init, init.raw("weights"), len(sizes) - 1, "weights")
+    delay_init = init.setting(DELAY_INIT, 0.25, key="delays")
     init.done()
     data = top.section("data")
     data.string("dataset", choices=("yin_yang",))
-    encoding = dict(t_early=data.number("t_early", 0.15, minimum=0), t_late=data.number("t_late", 2.0, positive=True))
-    if encoding["t_early"] >= encoding["t_late"]:
-        raise data.error("t_late", "must be larger than t_early")
+    encoding = {setting.name: data.setting(setting, default) for setting, default in zip(ENCODING_SETTINGS,
+                                                                                       (0.15, 2.0))}
+    _checked(data, "t_late", check_encoding, *encoding.values())
     data.done()
     loss = _loss(top.section("loss"))
     training = _training(top.section("training"))
@@ -205,11 +198,16 @@ def load_model_file(path):
                      delay_groups=delay_groups)
 
 
+def _checked(section, key, check, *args):
+    """``check(*args)`` (a check of the Python API), its ``ValueError`` as the ConfigError of ``section.key``."""
+    try:
+        return check(*args)
+    except ValueError as err:
+        raise section.error(key, str(err)) from None
+
+
 def _neuron(section):
-    tau_m = section.quantity("tau_m", second, positive=True)
-    tau_s = section.quantity("tau_s", second, positive=True)
-    theta = section.number("theta", positive=True)
-    model = LIFModel(tau_m=tau_m, tau_s=tau_s, theta=theta)
+    model = LIFModel(**{setting.name: section.setting(setting) for setting in LIFModel.SETTINGS})
     text = section.string("equations")
     try:
         equations = Equations(text)
@@ -219,7 +217,7 @@ def _neuron(section):
         raise section.error("equations", "must define exactly dv/dt and dI/dt of the LIF model with "
                                          "exponential current synapses: " + "; ".join(
                                              f"d{k}/dt = {v} : 1" for k, v in _LIF.items()))
-    constants = {"tau_m": float(tau_m / second), "tau_s": float(tau_s / second)}
+    constants = {"tau_m": model.tau_m_, "tau_s": model.tau_s_}
     for name, expected in _LIF.items():
         if equations[name].dim is not DIMENSIONLESS:
             raise section.error("equations", f"{name} must be dimensionless (': 1')")
@@ -269,45 +267,23 @@ def _delay_groups(section, sizes):
     return entries, groups, error
 
 
-def _weight_init(section, n_layers):
-    value = section.list("weights")
-    pairs = value if value and isinstance(value[0], list) else [value] * n_layers
-    if len(pairs) != n_layers:
-        raise section.error("weights", f"needs one [mean, std] pair or one per connection layer ({n_layers})")
-    result = []
-    for pair in pairs:
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise section.error("weights", f"must be [mean, std] or a list of such pairs, got {pair!r}")
-        result.append((section.check_number("weights", pair[0]), section.check_number("weights", pair[1], minimum=0)))
-    return result
-
-
 def _loss(section):
-    name = section.string("name", choices=tuple(LOSSES))
-    cls = LOSSES[name]
-    fields = {f for f in cls.__dataclass_fields__}
-    settings = {key: section.number(key, positive=key != "alpha", minimum=0 if key == "alpha" else None)
-                for key in sorted(fields) if section.has(key)}
+    cls = LOSSES[section.string("name", choices=tuple(LOSSES))]
+    settings = {setting.name: section.setting(setting) for setting in cls.SETTINGS if section.has(setting.name)}
     section.done()
     return cls(**settings)
 
 
+#: ``[training]`` keys: Trainer settings and their defaults in a model file (``...``: required).
+_TRAINING = dict(batch_size=..., lr_weights=..., lr_delays=None, lr_decay=1.0, decay_every=1, hidden_silence=0.3,
+                 output_silence=0.0, bump=5e-4, max_weight_gradient=None, keep_best=True)
+
+
 def _training(section):
-    training = dict(
-        epochs=section.number("epochs", integer=True, minimum=0),
-        batch_size=section.number("batch_size", integer=True, minimum=1),
-        lr_weights=section.number("lr_weights", positive=True),
-        lr_delays=section.number("lr_delays", None, positive=True),
-        lr_decay=section.number("lr_decay", 1.0, positive=True, maximum=1.0),
-        decay_every=section.number("decay_every", 1, integer=True, minimum=1),
-        hidden_silence=section.number("hidden_silence", 0.3, minimum=0, maximum=1),
-        output_silence=section.number("output_silence", 0.0, minimum=0, maximum=1),
-        bump=section.number("bump", 5e-4, positive=True),
-        max_weight_gradient=section.number("max_weight_gradient", None, positive=True),
-        keep_best=section.boolean("keep_best", True),
-    )
+    declared = {setting.name: setting for setting in Trainer.SETTINGS}
+    training = dict(epochs=section.setting(EPOCHS))
+    training.update({key: section.setting(declared[key], default) for key, default in _TRAINING.items()})
     section.done()
     if training["lr_delays"] is None:
         training["lr_delays"] = training["lr_weights"]
     return training
-

@@ -4,14 +4,18 @@ import numbers
 
 import numpy as np
 
-from .checks import float_array, seed_value, time_range, times_in_seconds
-from .delays import (delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
+from .checks import float_array, seed_value, times_in_seconds
+from .delays import (DELAY_RANGE, delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
                      parse_placements, placement_label, total_delay)
 from .kernel import derive_kernel
 from .model import LIFModel
+from .settings import Setting
 from .storage import read_archive, write_archive
 
-__all__ = ["DelayNetwork"]
+__all__ = ["DelayNetwork", "DELAY_INIT", "check_sizes", "check_weight_init"]
+
+#: Spread of the initial delays (the std of the sigmoid's argument), declared once for the API and model files.
+DELAY_INIT = Setting("delay_init", "number", low=0, doc="std of the initial delays' sigmoid argument")
 
 
 class DelayNetwork:
@@ -73,22 +77,19 @@ class DelayNetwork:
 
     def __init__(self, sizes, delays="synaptic", model=None, weight_init=(1.0, 1.0),
                  delay_range=None, seed=0, delay_init=0.25, delay_groups=None):
-        self.sizes = _check_sizes(sizes)
+        self.sizes = check_sizes(sizes)
         n_layers = len(self.sizes) - 1
         self.placements = parse_placements(delays, n_layers)
         self.model = LIFModel() if model is None else model
         if not isinstance(self.model, LIFModel):
             raise ValueError(f"model must be a LIFModel, got {type(self.model).__name__}")
         rng = np.random.default_rng(seed_value(seed, "seed", generator=True))
-        inits = _per_layer(weight_init, n_layers, "weight_init")
-        if isinstance(delay_init, (bool, np.bool_)) or not (isinstance(delay_init, numbers.Real)
-                                                           and np.isfinite(delay_init) and delay_init >= 0):
-            raise ValueError(f"delay_init must be a plain number >= 0 (std of the sigmoid's argument), "
-                             f"got {delay_init!r}")
+        inits = check_weight_init(weight_init, n_layers)
+        delay_init = DELAY_INIT.check(delay_init)
         groups = [None] * n_layers if delay_groups is None else _check_list(delay_groups, n_layers, "delay_groups")
         self.delay_groups = [_delay_groups(g, n_pre, f"delay_groups[{k}]")
                              for k, (g, (n_pre, _)) in enumerate(zip(groups, self.layer_shapes))]
-        low, high = (0.0, self.model.tau_s_) if delay_range is None else time_range(delay_range, "delay_range")
+        low, high = DELAY_RANGE.check(delay_range) or (0.0, self.model.tau_s_)
         self.weights = []
         self.delays = []
         for (n_pre, n_post), placements, (mean, std), tied in zip(self.layer_shapes, self.placements, inits,
@@ -223,19 +224,21 @@ def check_network(value, name="net"):
     return value
 
 
-def _check_sizes(sizes):
+def check_sizes(sizes, name="sizes"):
+    """Layer sizes as a tuple of ints: at least two positive integers (one rule for the API and model files)."""
     try:
         sizes = tuple(sizes)
     except TypeError:
-        raise ValueError(f"sizes must be a sequence of layer sizes like [4, 30, 3], got {sizes!r}") from None
+        raise ValueError(f"{name} must be a sequence of layer sizes like [4, 30, 3], got {sizes!r}") from None
     if len(sizes) < 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
                                  for n in sizes):
-        raise ValueError(f"sizes must be at least two positive integers like [4, 30, 3], got {sizes!r}")
+        raise ValueError(f"{name} must be at least two positive integers like [4, 30, 3], got {list(sizes)!r}")
     return tuple(int(n) for n in sizes)
 
 
-def _per_layer(value, n_layers, name):
-    """``(mean, std)`` for every layer from one pair or a list of pairs (plain numbers, ``std >= 0``)."""
+def check_weight_init(value, n_layers, name="weight_init"):
+    """``(mean, std)`` for every layer from one pair or a list of pairs (plain numbers, ``std >= 0``); one rule for
+    the API and model files."""
     if _is_pair(value):
         value = [value] * n_layers
     value = _check_list(value, n_layers, name)

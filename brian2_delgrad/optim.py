@@ -4,7 +4,10 @@ from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["Adam", "DelayBounds", "SigmoidBounds", "ClipBounds", "DELAY_BOUNDS", "delay_bounds", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
+from .delays import DELAY_RANGE
+from .settings import Setting
+
+__all__ = ["Adam", "DelayBounds", "SigmoidBounds", "ClipBounds", "DELAY_BOUNDS", "DELAY_BOUNDS_SETTING", "delay_bounds", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
 
 
 @dataclass
@@ -76,8 +79,7 @@ class DelayBounds:
     method: ClassVar[str] = None
 
     def __post_init__(self):
-        if not (np.isfinite(self.low) and np.isfinite(self.high) and 0 <= self.low < self.high):
-            raise ValueError(f"delay range must satisfy 0 <= low < high, got ({self.low}, {self.high}) s")
+        DELAY_RANGE.check((self.low, self.high))
 
     def project(self, free):
         """Keep the free parameter inside the range after a step, in place (nothing to do by default)."""
@@ -129,12 +131,14 @@ class ClipBounds(DelayBounds):
 #: Delay-bound methods by name: the one place a name becomes a class.
 DELAY_BOUNDS = {cls.method: cls for cls in (SigmoidBounds, ClipBounds)}
 
+#: The setting that names a method, for :class:`~brian2_delgrad.training.Trainer` and model files.
+DELAY_BOUNDS_SETTING = Setting("delay_bounds", "choice", choices=lambda: tuple(DELAY_BOUNDS),
+                               doc="how delays stay in delay_range")
+
 
 def delay_bounds(method, low, high, tau_s):
     """The :class:`DelayBounds` of ``method`` (a key of :data:`DELAY_BOUNDS`) for ``[low, high]`` seconds."""
-    if method not in DELAY_BOUNDS:
-        raise ValueError(f"delay_bounds must be one of {', '.join(map(repr, DELAY_BOUNDS))}, got {method!r}")
-    return DELAY_BOUNDS[method](low, high, tau_s)
+    return DELAY_BOUNDS[DELAY_BOUNDS_SETTING.check(method)](low, high, tau_s)
 
 
 def step_decay(rate, epoch, factor, every):

@@ -14,12 +14,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from brian2 import second
-
 from .config import ConfigError, read_toml
 from .delays import parse_placements, placement_label
 from .modelfile import load_model_file
+from .settings import Setting
 from .substrates import SUBSTRATES
+from .training import EPOCHS
 
 __all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE"]
 
@@ -166,7 +166,7 @@ def load_study(path):
                                            f"{list(model.sizes)}")
     seeds = _distinct(grid, "seeds", [grid.check_number("seeds", s, minimum=0, integer=True)
                                       for s in _nonempty_list(grid, "seeds")])
-    epochs = grid.number("epochs", None, minimum=0, integer=True)
+    epochs = grid.setting(EPOCHS, None)
     train_noise = {kind: _distinct(grid, f"train_{kind}", [grid.check_number(f"train_{kind}", v, minimum=0)
                                                            for v in _nonempty_list(grid, f"train_{kind}", [0.0])])
                    for kind in TRAIN_NOISE}
@@ -208,15 +208,22 @@ def _evaluation(section, models):
     if not levels:
         raise ConfigError(f"{section.where()}: give at least one of {', '.join(NOISE_KINDS)} "
                           f"(levels in units of {', '.join(sorted(set(NOISE_KINDS.values())))})")
-    repeats = section.number("repeats", 3, integer=True, minimum=1)
-    target = section.string("brian2_target", "cython", choices=_membrane_noise_substrates())
-    dt = float(section.quantity("dt", second, "10*us", positive=True) / second)
+    repeats, target, dt = (section.setting(setting, default) for setting, default in zip(EVALUATION_SETTINGS,
+                                                                                          (3, "cython", 10e-6)))
     shortest = min(min(m.model.tau_m_, m.model.tau_s_) for m in models)
     if "membrane_noise" in levels and dt > shortest / 10:
         raise section.error("dt", f"{dt * 1e6:g} us is too coarse for the models' shortest time constant "
                                   f"({shortest * 1e3:g} ms): at most {shortest / 10 * 1e6:g} us")
     section.done()
     return Evaluation(levels=levels, repeats=repeats, target=target, dt=dt)
+
+
+#: The ``[evaluate]`` settings besides the noise levels.
+EVALUATION_SETTINGS = (
+    Setting("repeats", "integer", low=1, doc="noise draws per level"),
+    Setting("brian2_target", "choice", choices=lambda: _membrane_noise_substrates(),
+            doc="the substrate of membrane noise"),
+    Setting("dt", "time", low=0, low_open=True, doc="its time step"))
 
 
 def _membrane_noise_substrates():

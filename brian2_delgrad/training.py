@@ -6,16 +6,24 @@ import time
 import numpy as np
 import pandas as pd
 
-from .checks import labels_array, positive_number, seed_value, time_range, times_in_seconds
+from .checks import labels_array, seed_value, times_in_seconds
 from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_checkpoint
-from .gradients import backward
+from .gradients import MAX_WEIGHT_GRADIENT, backward
 from .losses import ShiftInvariantMSE, predict_labels
+from .delays import DELAY_RANGE
 from .network import check_network
-from .optim import Adam, delay_bounds as make_delay_bounds, finite_or_zero, missing_spike_layer, quantize_weights, step_decay
+from .optim import (DELAY_BOUNDS_SETTING, Adam, delay_bounds as make_delay_bounds, finite_or_zero, missing_spike_layer,
+                    quantize_weights, step_decay)
+from .settings import Setting, check_settings
 from .substrates import ExactSubstrate
+from .substrates.noise import BATCH_SIZE
 
 __all__ = ["Trainer"]
 
+
+
+#: The number of epochs of :meth:`Trainer.fit` (and of model and study files).
+EPOCHS = Setting("epochs", "integer", low=0, doc="epochs to train in total")
 
 
 class Trainer:
@@ -85,6 +93,26 @@ class Trainer:
         (whatever ``keep_best`` chose; ``None`` without validation data).
     """
 
+    #: The settings, declared once for the constructor, checkpoints and model files (``[training]``, and
+    #: ``delay_bounds``, ``delay_range`` in ``[network]``).
+    SETTINGS = (
+        Setting("lr_weights", "number", low=0, low_open=True, doc="Adam learning rate of the weights"),
+        Setting("lr_delays", "number", low=0, low_open=True, doc="Adam learning rate of the delays' parameters"),
+        BATCH_SIZE,
+        Setting("lr_decay", "number", low=0, high=1, low_open=True, doc="factor of the rates every decay_every epochs"),
+        Setting("decay_every", "integer", low=1, doc="epochs between learning-rate decays"),
+        DELAY_BOUNDS_SETTING,
+        DELAY_RANGE,
+        Setting("hidden_silence", "number", low=0, high=1, doc="largest fraction of silent hidden spikes in a batch"),
+        Setting("output_silence", "number", low=0, high=1, doc="largest fraction of silent output spikes in a batch"),
+        Setting("bump", "number", low=0, low_open=True, doc="first weight bump of the missing-spike rule"),
+        MAX_WEIGHT_GRADIENT,
+        Setting("weight_step", "number", low=0, low_open=True, optional=True, doc="weight grid"),
+        Setting("weight_limit", "number", low=0, low_open=True, optional=True, doc="largest weight magnitude"),
+        Setting("keep_best", "boolean", doc="end with the best validation epoch's parameters"),
+        Setting("progress", "boolean", doc="show a progress bar"),
+    )
+
     def __init__(self, net, substrate=None, loss=None, lr_weights=0.01, lr_delays=0.003, batch_size=150,
                  lr_decay=0.95, decay_every=20, delay_bounds="sigmoid", delay_range=None,
                  hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_weight_gradient=None, weight_step=None,
@@ -97,39 +125,18 @@ class Trainer:
         self.loss = ShiftInvariantMSE() if loss is None else loss
         if isinstance(self.loss, type) or not callable(self.loss):
             raise ValueError(f"loss must be a loss object such as ShiftInvariantMSE(), got {loss!r}")
-        for name, value in dict(lr_weights=lr_weights, lr_delays=lr_delays, lr_decay=lr_decay, bump=bump).items():
-            positive_number(value, name)
-        if lr_decay > 1:
-            raise ValueError(f"lr_decay must be in (0, 1] (a factor applied every decay_every epochs), got {lr_decay!r}")
-        for name, value in dict(keep_best=keep_best, progress=progress).items():
-            if not (isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1)):
-                raise ValueError(f"{name} must be True or False, got {value!r}")
-        for name, value in dict(max_weight_gradient=max_weight_gradient, weight_step=weight_step,
-                                weight_limit=weight_limit).items():
-            if value is not None:
-                positive_number(value, name)
-        for name, value in dict(batch_size=batch_size, decay_every=decay_every).items():
-            if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value > 0):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name, value in dict(hidden_silence=hidden_silence, output_silence=output_silence).items():
-            if isinstance(value, bool) or not (np.isscalar(value) and np.isreal(value) and 0 <= value <= 1):
-                raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+        for name, value in check_settings(self.SETTINGS, locals()).items():    # the arguments of the same names
+            setattr(self, name, value)
         tau_s = net.model.tau_s_
-        low, high = (0.0, tau_s) if delay_range is None else time_range(delay_range, "delay_range")
+        self.delay_range = (0.0, tau_s) if self.delay_range is None else self.delay_range
+        low, high = self.delay_range
         for k, layer in enumerate(net.delays):
             for p, d in layer.items():
                 if np.any(d < low) or np.any(d > high):
                     raise ValueError(f"delay_range: delays[{k}][{p!r}] lie in [{d.min():g}, {d.max():g}] s, "
                                      f"outside ({low:g}, {high:g}) s; give the range the network was made with")
-        self.bounds = make_delay_bounds(delay_bounds, low, high, tau_s)
-        self.lr_weights, self.lr_delays = float(lr_weights), float(lr_delays)
-        self.batch_size, self.lr_decay, self.decay_every = int(batch_size), float(lr_decay), int(decay_every)
-        self.hidden_silence, self.output_silence, self.bump = hidden_silence, output_silence, float(bump)
-        self.max_weight_gradient = max_weight_gradient
-        self.weight_step, self.weight_limit = weight_step, weight_limit
-        self.keep_best = bool(keep_best)
+        self.bounds = make_delay_bounds(self.delay_bounds, low, high, tau_s)
         self.seed = seed_value(seed, "seed")
-        self.progress = bool(progress)
         self._reset()
 
     def _reset(self):
@@ -186,8 +193,7 @@ class Trainer:
             if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
                 raise ValueError("validation must be a pair (X_val, y_val)")
             validation = self._check_data(*validation, "validation[0]", "validation[1]")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        epochs = EPOCHS.check(epochs)
         if resume is not None:
             self._load(resume, epochs)
             checkpoint = resume if checkpoint is None else checkpoint
@@ -350,15 +356,10 @@ class Trainer:
 
     def _settings(self):
         """The training recipe, as JSON values (a resumed run must use the same)."""
-        return dict(lr_weights=self.lr_weights, lr_delays=self.lr_delays, batch_size=self.batch_size,
-                    lr_decay=self.lr_decay, decay_every=self.decay_every, delay_bounds=self.bounds.method,
-                    delay_range=[self.bounds.low, self.bounds.high], hidden_silence=float(self.hidden_silence),
-                    output_silence=float(self.output_silence), bump=self.bump,
-                    **{name: None if value is None else float(value) for name, value in dict(
-                        max_weight_gradient=self.max_weight_gradient, weight_step=self.weight_step,
-                        weight_limit=self.weight_limit).items()},
-                    keep_best=self.keep_best, seed=self.seed if self.seed is None or isinstance(self.seed, int)
-                    else repr(self.seed), loss=_describe(self.loss))
+        recipe = {setting.name: getattr(self, setting.name) for setting in self.SETTINGS if setting.name != "progress"}
+        recipe["delay_range"] = list(recipe["delay_range"])
+        return dict(recipe, seed=self.seed if self.seed is None or isinstance(self.seed, int) else repr(self.seed),
+                    loss=_describe(self.loss))
 
     def _save(self, path):
         """Write everything needed to continue bit-identically (:mod:`~brian2_delgrad.checkpoints`)."""

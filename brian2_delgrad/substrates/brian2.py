@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import positive_time
 from ..delays import PLACEMENTS
+from ..settings import Setting, check_settings
 from .base import Substrate
-from .noise import check_batch_size, forward_passes
+from .noise import forward_passes
 from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, free_solution, order_notes_hidden,
                       schedule, threshold_code)
 
@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 #: Brian2 code-generation targets a substrate can use.
 TARGETS = ("numpy", "cython", "cpp_standalone")
-_TIMINGS = ("precise", "grid")
 
 
 class Brian2Substrate(Substrate):
@@ -107,18 +106,12 @@ class Brian2Substrate(Substrate):
 
     def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
                  directory=None, pattern_seed=None, timing="precise", copies=None):
-        from brian2 import us
-
-        self.dt = positive_time(10 * us if dt is None else dt, "dt")
-        if target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}, got {target!r}")
+        values = check_settings(self.SETTINGS, dict(dt=dt, target=target, window=window, timing=timing,
+                                                    copies=copies))
         super().__init__(noise, seed, pattern_seed, batch_size, target=target)
-        if not (np.isscalar(window) and np.isfinite(window) and window > 0):
-            raise ValueError(f"window must be a positive number of tau_m, got {window!r}")
-        if timing not in _TIMINGS:
-            raise ValueError(f"timing must be one of {', '.join(map(repr, _TIMINGS))}, got {timing!r}")
-        self.target, self.window, self.timing = target, float(window), timing
-        self.copies = check_batch_size(copies, "copies")
+        self.dt = 10e-6 if values["dt"] is None else values["dt"]
+        self.target, self.window, self.timing, self.copies = (values[k] for k in ("target", "window", "timing",
+                                                                                 "copies"))
         if directory is not None and not isinstance(directory, (str, os.PathLike)):
             raise ValueError(f"directory must be a path, got {directory!r}")
         self.directory = os.fspath(directory) if directory else None
@@ -126,6 +119,13 @@ class Brian2Substrate(Substrate):
 
     #: The simulation starts at 0: inputs are ``>= 0``.
     earliest_input = 0.0
+
+    #: The Brian2 settings, declared once (``batch_size`` and the noise are every substrate's).
+    SETTINGS = (Setting("dt", "time", low=0, low_open=True, optional=True, doc="time step (default 10 us)"),
+                Setting("target", "choice", choices=TARGETS, doc="Brian2 code generation"),
+                Setting("window", "number", low=0, low_open=True, unit="tau_m", doc="time simulated after the inputs"),
+                Setting("timing", "choice", choices=("precise", "grid"), doc="spike timing"),
+                Setting("copies", "integer", low=1, optional=True, doc="network copies simulated at once"))
 
     @classmethod
     def unsupported_noise(cls, target="cython", **options):

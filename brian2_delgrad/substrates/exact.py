@@ -3,6 +3,7 @@ import numpy as np
 
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
+from ..settings import Setting, check_settings
 from .base import Substrate
 from .noise import forward_passes
 
@@ -43,9 +44,13 @@ class ExactSubstrate(Substrate):
         Default: the whole input is one pass.
     """
 
+    #: Its own settings, declared once (``batch_size`` and the noise are every substrate's).
+    SETTINGS = (Setting("closed_form", "boolean", doc="closed-form crossings for tau_m/tau_s in {1, 2}"),
+                Setting("compiled", "boolean", doc="the numba-compiled layer kernel"))
+
     def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None, batch_size=None):
-        self.closed_form = bool(closed_form)
-        self.compiled = bool(compiled)
+        values = check_settings(self.SETTINGS, dict(closed_form=closed_form, compiled=compiled))
+        self.closed_form, self.compiled = values["closed_form"], values["compiled"]
         super().__init__(noise, seed, pattern_seed, batch_size)
 
     @classmethod

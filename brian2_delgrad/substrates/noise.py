@@ -4,8 +4,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import float_array, seed_value, times_in_seconds
+from ..settings import Setting
 
-__all__ = ["Noise", "NoiseSource", "forward_passes", "check_batch_size"]
+__all__ = ["Noise", "NoiseSource", "forward_passes", "check_batch_size", "BATCH_SIZE"]
 
 
 @dataclass(frozen=True)
@@ -166,12 +167,13 @@ class NoiseSource:
         return self._trials.normal(0.0, self.noise.delay_jitter, size=shape)
 
 
+#: Samples per forward pass or training step, declared once for the Trainer, the substrates and model files.
+BATCH_SIZE = Setting("batch_size", "integer", low=1, doc="samples per forward pass")
+
+
 def check_batch_size(batch_size, name="batch_size"):
-    """``batch_size`` (a positive integer or ``None``), checked."""
-    if batch_size is not None and (isinstance(batch_size, bool) or not (
-            isinstance(batch_size, (int, np.integer)) and batch_size > 0)):
-        raise ValueError(f"{name} must be a positive integer, got {batch_size!r}")
-    return None if batch_size is None else int(batch_size)
+    """``batch_size`` (a positive integer, :data:`BATCH_SIZE`, or ``None``: a whole run), checked."""
+    return None if batch_size is None else BATCH_SIZE.check(batch_size, name)
 
 
 def forward_passes(count, batch_size):
