@@ -33,6 +33,7 @@ in the published splits.
 """
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,7 +41,7 @@ from .checks import float_array, positive_time
 from .settings import Setting, check_settings
 
 __all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "encode_times",
-           "check_encoding", "ENCODING_SETTINGS"]
+           "check_encoding", "ENCODING_SETTINGS", "Dataset", "DATASETS", "register_dataset", "get_dataset"]
 
 #: The published splits: name -> (number of samples, seed).
 YIN_YANG_SPLITS = {"train": (5000, 42), "validation": (1000, 41), "test": (1000, 40)}
@@ -165,6 +166,47 @@ def _classify(x, y):
     return np.where(dot, 2, yang).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled data set that model files name (``[data] dataset``).
+
+    Attributes
+    ----------
+    name : str
+    n_features : int
+        Features per sample.
+    n_classes : int
+        Labels are ``0 ... n_classes - 1``.
+    load : callable
+        ``load(split) -> (features, labels)`` for ``split`` in ``'train'``,
+        ``'validation'``, ``'test'``: features in ``[0, 1]`` of shape
+        ``(n, n_features)`` and int labels of shape ``(n,)``, the same on every call.
+    """
+
+    name: str
+    n_features: int
+    n_classes: int
+    load: object
+
+
+#: Data sets by name.
+DATASETS = {}
+
+
+def register_dataset(dataset):
+    """Make a :class:`Dataset` available to model files by its name."""
+    if not isinstance(dataset, Dataset):
+        raise ValueError(f"dataset must be a Dataset, got {type(dataset).__name__}")
+    DATASETS[dataset.name] = dataset
+
+
+def get_dataset(name):
+    """The :class:`Dataset` called ``name``; the error lists the registered ones."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
+    return DATASETS[name]
+
+
 #: The latency code's settings, declared once for :func:`encode_times` and model files (``[data]``).
 ENCODING_SETTINGS = (Setting("t_early", "number", low=0, unit="tau_s", doc="spike time of a feature 0"),
                      Setting("t_late", "number", low=0, low_open=True, unit="tau_s", doc="spike time of a feature 1"))
@@ -213,3 +255,6 @@ def encode_times(features, tau_s, t_early=0.15, t_late=2.0):
     tau_s = positive_time(tau_s, "tau_s")
     t_early, t_late = check_encoding(t_early, t_late).values()
     return tau_s * (t_early + (t_late - t_early) * features)
+
+
+register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split))

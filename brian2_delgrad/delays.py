@@ -63,6 +63,14 @@ class Placement:
     variable: str
     holder: str
 
+    def __post_init__(self):
+        if self.axes not in (("pre",), ("post",), ("pre", "post")):
+            raise ValueError(f"Placement {self.name!r}: axes must be ('pre',), ('post',) or ('pre', 'post'), "
+                             f"got {self.axes!r}")
+        if not self.variable.isidentifier() or self.variable.endswith(("_pre", "_post")):
+            raise ValueError(f"Placement {self.name!r}: variable must be a Brian2 name not ending in _pre or "
+                             f"_post, got {self.variable!r}")
+
     @property
     def tied(self):
         """Whether it is indexed by the presynaptic neuron (and so can be tied across groups of them)."""

@@ -17,7 +17,7 @@ import numpy as np
 from .checks import labels_array, positive_time, times_in_seconds
 from .settings import Setting
 
-__all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES"]
+__all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES", "register_loss"]
 
 
 _SILENT_LOSS = Setting("silent_loss", "number", low=0, doc="loss of a sample whose label neuron is silent")
@@ -129,8 +129,28 @@ class TTFSCrossEntropy:
         return np.where(label_silent, self.silent_loss, loss), grad / tau_s
 
 
-#: Losses by the names used in model files.
+#: Losses by the names used in model files (``[loss] name``).
 LOSSES = {"shift_mse": ShiftInvariantMSE, "cross_entropy": TTFSCrossEntropy}
+
+
+def register_loss(name, cls):
+    """Make a loss class available to model files as ``[loss] name = "<name>"``.
+
+    Parameters
+    ----------
+    name : str
+    cls : type
+        Called with its declared settings as keyword arguments, its instances as
+        ``loss(output_times, labels, tau_s) -> (loss per sample, dL/dT)`` (see the
+        module docstring); ``cls.SETTINGS`` (a tuple of
+        :class:`~brian2_delgrad.settings.Setting`) declares the keys a model file may set.
+    """
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"loss name must be an identifier like 'my_loss', got {name!r}")
+    if not (isinstance(cls, type) and callable(cls) and isinstance(getattr(cls, "SETTINGS", None), tuple)
+            and all(isinstance(s, Setting) for s in cls.SETTINGS)):
+        raise ValueError(f"loss {name!r}: {cls!r} must be a class with a SETTINGS tuple of Setting")
+    LOSSES[name] = cls
 
 
 def predict_labels(output_times):

@@ -6,7 +6,7 @@ value is a :class:`~brian2_delgrad.config.ConfigError` naming the file and the
 field. See ``models/yinyang_h30_ws.toml`` for a complete, commented example.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .config import read_toml
-from .datasets import ENCODING_SETTINGS, YIN_YANG_FEATURES, check_encoding, encode_times, yin_yang_split
+from .datasets import ENCODING_SETTINGS, check_encoding, encode_times, get_dataset
 from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
 from .model import LIFModel
@@ -62,6 +62,8 @@ class ModelFile:
         ``epochs`` and the :class:`~brian2_delgrad.training.Trainer` settings.
     profile : HardwareProfile
         The substrate the network is made for (``'ideal'`` unless the file names one).
+    dataset : str
+        The data set (``[data] dataset``), a name in :data:`~brian2_delgrad.datasets.DATASETS`.
     """
 
     name: str
@@ -78,6 +80,7 @@ class ModelFile:
     profile: HardwareProfile = PROFILES["ideal"]
     delay_init: float = 0.25
     delay_groups: list = None
+    dataset: str = field(default="yin_yang", repr=False)    # in the trial ids only when not Yin-Yang (studyfile)
 
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork`."""
@@ -130,8 +133,9 @@ class ModelFile:
                        **settings, **self.profile.trainer_settings)
 
     def data(self, split):
-        """Encoded Yin-Yang split: input spike times in seconds, shape (n, 4 x input replicas), and labels (n,)."""
-        features, labels = yin_yang_split(split)
+        """Encoded split of the data set: input spike times in seconds, shape (n, n_features x input replicas),
+        and labels (n,)."""
+        features, labels = get_dataset(self.dataset).load(split)
         times = encode_times(features, self.model.tau_s, **self.encoding)
         return np.repeat(times, self.profile.input_replicas, axis=1), labels
 
@@ -171,8 +175,13 @@ def load_model_file(path):
     delay_bounds = network.setting(DELAY_BOUNDS_SETTING, "sigmoid")
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     network.done()
+    data = top.section("data")
+    dataset = _checked(data, "dataset", get_dataset, data.string("dataset"))
+    if sizes[-1] != dataset.n_classes:
+        raise network.error("sizes", f"the output layer needs one neuron per class of {dataset.name!r}: "
+                                     f"{dataset.n_classes}, not {sizes[-1]}")
     for key, message in profile.problems(model.tau_m_, model.tau_s_, model.theta, placements, (low, high),
-                                         sizes[0], n_features=YIN_YANG_FEATURES, delay_groups=resolved):
+                                         sizes[0], n_features=dataset.n_features, delay_groups=resolved):
         if key == "delay_groups" and groups_error is not None:
             raise groups_error                       # what is wrong with the entry itself comes first
         section = neuron if key in ("tau_m", "theta") else network
@@ -183,8 +192,6 @@ def load_model_file(path):
     weight_init = _checked(init, "weights", check_weight_init, init.raw("weights"), len(sizes) - 1, "weights")
     delay_init = init.setting(DELAY_INIT, 0.25, key="delays")
     init.done()
-    data = top.section("data")
-    data.string("dataset", choices=("yin_yang",))
     encoding = {setting.name: data.setting(setting, default) for setting, default in zip(ENCODING_SETTINGS,
                                                                                        (0.15, 2.0))}
     _checked(data, "t_late", check_encoding, *encoding.values())
@@ -195,7 +202,7 @@ def load_model_file(path):
     return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
                      delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
                      encoding=encoding, loss=loss, training=training, profile=profile, delay_init=delay_init,
-                     delay_groups=delay_groups)
+                     delay_groups=delay_groups, dataset=dataset.name)
 
 
 def _checked(section, key, check, *args):

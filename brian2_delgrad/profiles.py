@@ -13,7 +13,7 @@ import numpy as np
 
 from .substrates.noise import Noise
 
-__all__ = ["HardwareProfile", "PROFILES", "get_profile"]
+__all__ = ["HardwareProfile", "PROFILES", "get_profile", "register_profile"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,7 @@ class HardwareProfile:
         return found
 
 
+#: Profiles by the names model files use (``profile = "brainscales2"``).
 PROFILES = {
     "ideal": HardwareProfile("ideal"),
     "brainscales2": HardwareProfile(
@@ -129,6 +130,13 @@ PROFILES = {
         threshold_pattern=(0.13, 0.08), threshold_batch=0.04, delay_jitter=0.01, placements=("axonal",),
         delay_range=(2.0, 3.5), input_replicas=5),
 }
+
+
+def register_profile(profile):
+    """Make a :class:`HardwareProfile` available to model files by its name."""
+    if not isinstance(profile, HardwareProfile):
+        raise ValueError(f"profile must be a HardwareProfile, got {type(profile).__name__}")
+    PROFILES[profile.name] = profile
 
 
 def get_profile(name):

@@ -9,9 +9,9 @@ from brian2_delgrad import ExactSubstrate
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _example():
+def _example(heading="## Fifteen lines"):
     text = README.read_text()
-    section = text[text.index("## Fifteen lines"):]
+    section = text[text.index(heading):]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -37,3 +37,23 @@ def test_the_fifteen_line_example_gives_the_gradient_of_its_loss():
     net.weights[1][i, j] = w
     assert abs(grads.weights[1][i, j]) > 0
     np.testing.assert_allclose((up - down) / (2 * h), grads.weights[1][i, j], rtol=1e-5)
+
+
+def test_the_extending_example_registers_a_substrate_that_trains(tmp_path):
+    from brian2_delgrad import DelayNetwork, Trainer
+    from brian2_delgrad.substrates import SUBSTRATES, make_substrate
+
+    scope = {}
+    exec(compile(_example("## Extending"), str(README), "exec"), scope)
+    try:
+        substrate = make_substrate("binned", seed=0)
+        net = DelayNetwork([4, 5, 3], seed=1)
+        inputs = np.random.default_rng(0).uniform(0.15, 2.0, size=(30, 4)) * 5e-3
+        times = substrate.run(net, inputs)
+        exact = ExactSubstrate().run(net, inputs)
+        finite = np.isfinite(exact[-1])
+        assert finite.any() and np.all(times[-1][finite] >= exact[-1][finite])
+        np.testing.assert_allclose(times[-1][finite] / 1e-4, np.round(times[-1][finite] / 1e-4), atol=1e-6)
+        Trainer(net, substrate=substrate, batch_size=10, progress=False).fit(inputs, np.arange(30) % 3, epochs=1)
+    finally:
+        del SUBSTRATES["binned"]

@@ -194,8 +194,6 @@ class _Simulation:
     binary from those variables).
     """
 
-    _EXACT_DELAY = f"clip({' + '.join(p.brian2_name for p in PLACEMENTS.values())} + jitter, 0*second, inf*second)"
-
     def __init__(self, net, size, dt, target, window, noise, first_inputs, directory, timing):
         import brian2 as b2
 
@@ -229,7 +227,7 @@ class _Simulation:
                                    clock=self.clock)
             synapses = b2.Synapses(source, group, "w : 1 (constant)\n" + _delay_variables("synapses")
                                    + "jitter : second (constant)",
-                                   on_pre=arrival_code(net.model, self._EXACT_DELAY) if precise else "I_post += w",
+                                   on_pre=arrival_code(net.model, _exact_delay()) if precise else "I_post += w",
                                    namespace=namespace, clock=self.clock)
             sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
             synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
@@ -240,7 +238,7 @@ class _Simulation:
             source = group
         if precise:
             schedule(self.inputs, events)
-        self.delay = f"floor(({self._EXACT_DELAY})/dt)*dt" if precise else self._EXACT_DELAY
+        self.delay = f"floor(({_exact_delay()})/dt)*dt" if precise else _exact_delay()
         self.network = b2.Network(self.inputs, *[obj for layer in self.layers
                                                  for obj in (layer.group, layer.synapses, layer.monitor)])
         if self.standalone:
@@ -322,6 +320,11 @@ class _Simulation:
         self.device.run(run_args={getattr(owner, name): value for (owner, name), value in values.items()})
         for path in set(Path(self.directory, "static_arrays").iterdir()) - self._static:
             path.unlink(missing_ok=True)             # run_args files (tens of MB at 5000 copies)
+
+
+def _exact_delay():
+    """A synapse's delay in Brian2 code: the sum of every placement's variable and the jitter, never negative."""
+    return f"clip({' + '.join(p.brian2_name for p in PLACEMENTS.values())} + jitter, 0*second, inf*second)"
 
 
 def _delay_variables(site):
