@@ -7,7 +7,8 @@ import numpy as np
 from .delays import DELAY_RANGE
 from .settings import Setting
 
-__all__ = ["Adam", "DelayBounds", "SigmoidBounds", "ClipBounds", "DELAY_BOUNDS", "DELAY_BOUNDS_SETTING", "delay_bounds", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
+__all__ = ["Adam", "DelayBounds", "SigmoidBounds", "ClipBounds", "DELAY_BOUNDS", "DELAY_BOUNDS_SETTING", "delay_bounds",
+           "NetworkOptimiser", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
 
 
 @dataclass
@@ -139,6 +140,77 @@ DELAY_BOUNDS_SETTING = Setting("delay_bounds", "choice", choices=lambda: tuple(D
 def delay_bounds(method, low, high, tau_s):
     """The :class:`DelayBounds` of ``method`` (a key of :data:`DELAY_BOUNDS`) for ``[low, high]`` seconds."""
     return DELAY_BOUNDS[DELAY_BOUNDS_SETTING.check(method)](low, high, tau_s)
+
+
+class NetworkOptimiser:
+    """The optimiser's side of a network: Adam on its weights and bounded delays, its weight grid, the missing-spike bump.
+
+    The optimiser works on float *shadow* weights and on the delays' free
+    parameters (``bounds``); after every change the network gets their
+    realisation: weights clipped to ``+-weight_limit`` and rounded to
+    multiples of ``weight_step``, delays ``bounds.to_delays(free)``.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+        Changed in place; its parameters now are the starting point.
+    bounds : DelayBounds
+    bump : float
+        First weight bump of the missing-spike rule (doubling while it repeats).
+    weight_step, weight_limit : float or None
+        The substrate's weight grid (``None``: none).
+    """
+
+    def __init__(self, net, bounds, bump, weight_step=None, weight_limit=None):
+        self.net, self.bounds, self.bump = net, bounds, bump
+        self.weight_step, self.weight_limit = weight_step, weight_limit
+        self.restore(weights=[np.array(w, dtype=np.float64) for w in net.weights],
+                     free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays],
+                     adam_steps=0, adam_moments=[], bump=bump)
+
+    def step(self, grads, lr_weights, lr_delays):
+        """One Adam step from :class:`~brian2_delgrad.gradients.Gradients`; returns how many non-finite
+        gradient entries were zeroed (nothing non-finite gets through)."""
+        names = [(k, p) for k, layer in enumerate(self.free) for p in layer]
+        gradients = list(grads.weights) + [self.bounds.free_gradient(self.free[k][p], grads.delays[k][p])
+                                           for k, p in names]
+        nonfinite = finite_or_zero(gradients)
+        parameters = self.weights + [self.free[k][p] for k, p in names]
+        self.adam.step(parameters, gradients, [lr_weights] * len(self.weights) + [lr_delays] * len(names))
+        for k, p in names:
+            self.bounds.project(self.free[k][p])
+        self._realise()
+        self.bump_now = self.bump
+        return nonfinite
+
+    def bump_silent(self, layer, silent):
+        """The missing-spike rule: raise the weights into the ``silent`` neurons (bool, (n,)) of ``layer``
+        (1 = first hidden layer) by the current bump, which doubles for the next time."""
+        # on a weight grid, a bump smaller than a grid step would not change the network
+        self.weights[layer - 1][:, silent] += max(self.bump_now, self.weight_step or 0.0)
+        self._realise()
+        self.bump_now *= 2
+
+    def state(self):
+        """Everything needed to continue bit-identically: ``weights``, ``free``, ``adam_steps``, ``adam_moments``,
+        ``bump`` (the keyword arguments of :meth:`restore`)."""
+        return dict(weights=self.weights, free=self.free, adam_steps=self.adam.steps, adam_moments=self.adam.moments,
+                    bump=self.bump_now)
+
+    def restore(self, weights, free, adam_steps, adam_moments, bump):
+        """Continue from a :meth:`state`; the network gets the parameters it represents."""
+        self.weights, self.free, self.bump_now = weights, free, bump
+        self.adam = Adam(steps=adam_steps, moments=adam_moments)
+        # The delays become exactly what the free parameters represent (a change of an ulp at most),
+        # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
+        self._realise()
+
+    def _realise(self):
+        if self.weight_limit is not None:
+            for w in self.weights:
+                np.clip(w, -self.weight_limit, self.weight_limit, out=w)
+        self.net.weights = [quantize_weights(w, self.weight_step) for w in self.weights]
+        self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self.free]
 
 
 def step_decay(rate, epoch, factor, every):

@@ -12,8 +12,8 @@ from .gradients import MAX_WEIGHT_GRADIENT, backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .delays import DELAY_RANGE
 from .network import check_network
-from .optim import (DELAY_BOUNDS_SETTING, Adam, delay_bounds as make_delay_bounds, finite_or_zero, missing_spike_layer,
-                    quantize_weights, step_decay)
+from .optim import DELAY_BOUNDS_SETTING, NetworkOptimiser, delay_bounds as make_delay_bounds, missing_spike_layer, \
+    step_decay
 from .settings import Setting, check_settings
 from .substrates import ExactSubstrate
 from .substrates.noise import BATCH_SIZE
@@ -143,15 +143,8 @@ class Trainer:
         self.history_ = pd.DataFrame()
         self.epoch_ = 0
         self._rng = np.random.default_rng(self.seed)
-        self._adam = Adam()
-        self._bump_now = self.bump
         self.best_epoch_, self._best = None, None
-        self._shadow = [np.array(w, dtype=np.float64) for w in self.net.weights]
-        self._realise_weights()
-        self._free = [{p: self.bounds.to_free(d) for p, d in layer.items()} for layer in self.net.delays]
-        # The delays become exactly what the free parameters represent (a change of an ulp at most),
-        # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
-        self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self._free]
+        self._optimiser = NetworkOptimiser(self.net, self.bounds, self.bump, self.weight_step, self.weight_limit)
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -294,42 +287,16 @@ class Trainer:
             silent += [np.sum(~np.isfinite(t)) / t.shape[1] for t in times[1:]]
             layer = missing_spike_layer(times, self.hidden_silence, self.output_silence)
             if layer is not None:
-                quiet = ~np.isfinite(times[layer]).all(axis=0)
-                # on a weight grid, a bump smaller than a grid step would not change the network
-                self._shadow[layer - 1][:, quiet] += max(self._bump_now, self.weight_step or 0.0)
-                self._realise_weights()
-                self._bump_now *= 2
+                self._optimiser.bump_silent(layer, ~np.isfinite(times[layer]).all(axis=0))
                 totals["skipped"] += 1
                 continue
-            self._bump_now = self.bump
             grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient)
             totals["guarded"] += grads.guarded
-            self._apply(grads, lr_w, lr_d, totals)
+            totals["nonfinite"] += self._optimiser.step(grads, lr_w, lr_d)
         n = len(y)
         return self._row("train", self.epoch_, totals["loss"] / n, totals["correct"] / n, silent / n,
                          skipped=totals["skipped"], guarded=totals["guarded"], nonfinite=totals["nonfinite"],
                          lr_weights=lr_w, lr_delays=lr_d)
-
-    def _apply(self, grads, lr_w, lr_d, totals):
-        """One Adam step on weights and the delays' free parameters; nothing non-finite gets through."""
-        names = [(k, p) for k, layer in enumerate(self._free) for p in layer]
-        free_grads = [self.bounds.free_gradient(self._free[k][p], grads.delays[k][p]) for k, p in names]
-        gradients = list(grads.weights) + free_grads
-        totals["nonfinite"] += finite_or_zero(gradients)
-        parameters = self._shadow + [self._free[k][p] for k, p in names]
-        rates = [lr_w] * len(self._shadow) + [lr_d] * len(names)
-        self._adam.step(parameters, gradients, rates)
-        self._realise_weights()
-        for k, p in names:
-            self.bounds.project(self._free[k][p])
-            self.net.delays[k][p] = self.bounds.to_delays(self._free[k][p])
-
-    def _realise_weights(self):
-        """Clip the shadow weights in place and give the network their realisation on the weight grid."""
-        if self.weight_limit is not None:
-            for w in self._shadow:
-                np.clip(w, -self.weight_limit, self.weight_limit, out=w)
-        self.net.weights = [quantize_weights(w, self.weight_step) for w in self._shadow]
 
     def _evaluate(self, X, y, split, epoch, wall_time):
         times = self.substrate.run(self.net, X)
@@ -365,9 +332,8 @@ class Trainer:
         """Write everything needed to continue bit-identically (:mod:`~brian2_delgrad.checkpoints`)."""
         best = None if self._best is None else (self.best_epoch_, self._best[0], self._best[1])
         save_checkpoint(path, Checkpoint(
-            epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(), weights=self._shadow,
-            free=self._free, adam_steps=self._adam.steps, adam_moments=self._adam.moments, best=best,
-            bump=self._bump_now, rng=self._rng.bit_generator.state,
+            epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(),
+            **self._optimiser.state(), best=best, rng=self._rng.bit_generator.state,
             substrate=getattr(self.substrate, "random_state", None), history=self.history_.to_dict(orient="list")))
 
     def _load(self, path, epochs):
@@ -376,12 +342,7 @@ class Trainer:
         checkpoint = load_checkpoint(path)
         checkpoint.check(self.net, self._settings(), epochs, path)
         self._reset()
-        self._shadow = checkpoint.weights
-        self._realise_weights()
-        self._free = checkpoint.free
-        self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self._free]
-        self._adam = Adam(steps=checkpoint.adam_steps, moments=checkpoint.adam_moments)
-        self._bump_now = checkpoint.bump
+        self._optimiser.restore(**{key: getattr(checkpoint, key) for key in self._optimiser.state()})
         self._rng.bit_generator.state = checkpoint.rng
         if checkpoint.substrate is not None:
             self.substrate.random_state = checkpoint.substrate

@@ -87,7 +87,7 @@ def test_trainer_keeps_weights_on_the_grid_and_steps_the_shadow_weights():
     trainer = Trainer(net, lr_weights=0.01, lr_delays=0.01, batch_size=50, weight_step=1 / 30, weight_limit=1.2,
                       keep_best=False, progress=False)
     trainer.fit(X, y, epochs=3)
-    for realised, shadow in zip(net.weights, trainer._shadow):
+    for realised, shadow in zip(net.weights, trainer._optimiser.weights):
         assert np.all(np.abs(realised * 30 - np.round(realised * 30)) < 1e-9)
         assert np.all(np.abs(shadow) <= 1.2)
         np.testing.assert_array_equal(realised, quantize_weights(shadow, 1 / 30))
