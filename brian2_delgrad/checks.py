@@ -3,13 +3,12 @@
 Every check raises a ``ValueError`` that names the offending argument and says
 what is allowed; nothing is silently broadcast or converted.
 """
-import numbers
 
 import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
-__all__ = ["positive_time", "positive_number", "times_in_seconds", "float_array", "seed_value",
+__all__ = ["positive_time", "times_in_seconds", "float_array", "seed_value",
            "labels_array"]
 
 
@@ -46,17 +45,6 @@ def _dimensionless(value, name):
     items = value if isinstance(value, (list, tuple)) else [value]
     if any(isinstance(item, Quantity) and get_dimensions(item) is not DIMENSIONLESS for item in items):
         raise ValueError(f"{name} must be dimensionless (plain numbers), got a quantity with units")
-
-
-def positive_number(value, name):
-    """Return a positive, finite, dimensionless number as float."""
-    _dimensionless(value, name)
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, Quantity)):
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    number = np.asarray(value, dtype=np.float64)
-    if number.ndim != 0 or not np.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return float(number)
 
 
 def float_array(value, name, shape, *, allow_inf=False, minimum=None):

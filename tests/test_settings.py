@@ -8,7 +8,6 @@ from brian2 import ms
 
 from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate, LIFModel, ShiftInvariantMSE, Trainer
 from brian2_delgrad import TTFSCrossEntropy, load_model_file
-from brian2_delgrad.config import ConfigError
 from brian2_delgrad.datasets import ENCODING_SETTINGS, encode_times
 from brian2_delgrad.delays import DELAY_RANGE
 from brian2_delgrad.modelfile import _TRAINING
