@@ -11,8 +11,8 @@ meta
     ``epoch``, ``adam_steps``, ``best`` (``[epoch, accuracy]`` or ``null``),
     ``bump`` (the missing-spike rule's current bump), ``rng`` (the shuffling
     generator's state), ``substrate`` (the substrate's noise state or
-    ``null``), ``sizes``, ``placements`` and ``delay_groups`` (which network
-    it belongs to), ``settings`` (the training recipe) and ``history`` (the
+    ``null``), ``sizes``, ``placements``, ``delay_groups`` and ``connectivity``
+    (which network it belongs to), ``settings`` (the training recipe) and ``history`` (the
     history table, column -> values).
 """
 from dataclasses import dataclass
@@ -83,9 +83,10 @@ class Checkpoint:
 
 
 def network_identity(net):
-    """What a checkpoint records of the network it belongs to (JSON values)."""
+    """What a checkpoint records of the network it belongs to (JSON values): sizes, placements, delay groups and,
+    per connection layer, ``None`` (all synapses) or a digest of its connectivity."""
     return dict(sizes=list(net.sizes), placements=[list(p) for p in net.placements],
-                delay_groups=groups_as_lists(net.delay_groups))
+                delay_groups=groups_as_lists(net.delay_groups), connectivity=net.connectivity_digest())
 
 
 def save_checkpoint(path, checkpoint):
@@ -117,7 +118,8 @@ def load_checkpoint(path):
     try:
         meta, arrays = read_archive(path, "checkpoint")
         network = {key: meta[key] for key in ("sizes", "placements")}
-        network["delay_groups"] = meta.get("delay_groups", [None] * (len(network["sizes"]) - 1))
+        for key in ("delay_groups", "connectivity"):       # checkpoints from before tied delays / sparse networks
+            network[key] = meta.get(key, [None] * (len(network["sizes"]) - 1))
         layers = range(len(network["sizes"]) - 1)
         free = [{p: arrays[f"free_{k}_{p}"] for p in network["placements"][k]} for k in layers]
         moments = [(arrays[f"adam_m_{i}"], arrays[f"adam_v_{i}"])

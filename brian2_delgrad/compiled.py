@@ -45,19 +45,21 @@ class CompiledLayer:
                       np.ascontiguousarray(delays), np.ascontiguousarray(theta, dtype=np.float64), jitter, out)
         return out
 
-    def backward(self, pre_times, post_times, weights, delays, delta, limit):
+    def backward(self, pre_times, post_times, weights, delays, delta, limit, connected):
         """Gradients of one layer in units of tau_s.
 
         Returns ``(dL/dw, dL/dt~ summed over the batch, dL/dt_pre, guarded)``
         with shapes (n_pre, n_post), (n_pre, n_post), (batch, n_pre), int;
-        ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none).
+        ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none);
+        ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
         """
         grad_w = np.zeros(weights.shape)
         grad_arrival = np.zeros(weights.shape)
         grad_pre = np.zeros(pre_times.shape)
         guarded = self._backward(np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times),
                                  np.ascontiguousarray(weights), np.ascontiguousarray(delays),
-                                 np.ascontiguousarray(delta), limit, grad_w, grad_arrival, grad_pre)
+                                 np.ascontiguousarray(delta), limit, np.ascontiguousarray(connected), grad_w,
+                                 grad_arrival, grad_pre)
         return grad_w, grad_arrival, grad_pre, guarded
 
 
@@ -195,7 +197,7 @@ def _make_backward(psp, dpsp):
     """Compile the backward loop with the kernel's PSP and its derivative bound in."""
 
     @numba.njit(error_model="numpy")
-    def backward(pre, post, weights, delays, delta, limit, grad_w, grad_arrival, grad_pre):
+    def backward(pre, post, weights, delays, delta, limit, connected, grad_w, grad_arrival, grad_pre):
         n_batch, n_pre = pre.shape
         n_post = weights.shape[1]
         kernel = np.empty(n_pre)
@@ -210,7 +212,7 @@ def _make_backward(psp, dpsp):
                 slope = 0.0
                 for i in range(n_pre):
                     lag = T - pre[b, i] - delays[i, j]
-                    if math.isfinite(lag) and lag > 0:
+                    if connected[i, j] and math.isfinite(lag) and lag > 0:
                         kernel[i] = psp(lag)
                         weighted_slope[i] = dpsp(lag) * weights[i, j]
                     else:

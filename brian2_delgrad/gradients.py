@@ -112,7 +112,7 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         if compiled is not None:
             grad_w, grad_arrival, delta, count = compiled.backward(
                 times[layer] / tau, times[layer + 1] / tau, net.weights[layer], net.total_delays(layer) / tau,
-                delta, limit)
+                delta, limit, net.connectivity[layer])
         else:
             grad_w, grad_arrival, delta, count = _layer_backward(net, times, layer, delta, limit)
         guarded += count
@@ -157,8 +157,8 @@ def spike_time_derivatives(net, spike_times, layer):
         ``dT_j/dw_ij`` in seconds per unit weight.
     dT_darrival : ndarray, shape (batch, n_pre, n_post)
         ``dT_j/dt~_ij`` (dimensionless); for every spiking neuron ``j`` the sum
-        over ``i`` is 1. Both are 0 for inputs outside the causal set and for
-        neurons that did not spike.
+        over ``i`` is 1. Both are 0 for inputs outside the causal set, for
+        missing synapses and for neurons that did not spike.
     """
     tau = net.model.tau_s_
     psp, dpsp, slope = _causal_kernels(net, spike_times, layer)
@@ -198,7 +198,7 @@ def _causal_kernels(net, spike_times, layer):
     with np.errstate(invalid="ignore"):
         lag = (spike_times[layer + 1][:, None, :] - spike_times[layer][:, :, None]
                - net.total_delays(layer)[None]) / net.model.tau_s_
-        causal = np.isfinite(lag) & (lag > 0)
+        causal = np.isfinite(lag) & (lag > 0) & net.connectivity[layer][None]    # a missing synapse is no input
     lag = np.where(causal, lag, 1.0)
     psp = np.where(causal, kernel.psp(lag), 0.0)
     dpsp = np.where(causal, kernel.dpsp(lag), 0.0) * net.weights[layer][None]

@@ -19,7 +19,8 @@ from .datasets import ENCODING_SETTINGS, check_encoding, encode_times, get_datas
 from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
 from .model import LIFModel
-from .network import DELAY_INIT, DelayNetwork, check_sizes, check_weight_init
+from .network import (CONNECTION_PROBABILITY, DELAY_INIT, DelayNetwork, check_sizes, check_weight_init,
+                      random_connectivity)
 from .optim import DELAY_BOUNDS_SETTING
 from .profiles import PROFILES, HardwareProfile, get_profile
 from .substrates import make_substrate
@@ -64,6 +65,11 @@ class ModelFile:
         The substrate the network is made for (``'ideal'`` unless the file names one).
     dataset : str
         The data set (``[data] dataset``), a name in :data:`~brian2_delgrad.datasets.DATASETS`.
+    connection_probability : tuple of float or None
+        Per connection layer, the probability that a synapse exists (``[network]
+        connection_probability``); ``None``: all-to-all.
+    connection_seed : int or None
+        Seed of the random connectivity (default: the network's seed).
     """
 
     name: str
@@ -80,13 +86,22 @@ class ModelFile:
     profile: HardwareProfile = PROFILES["ideal"]
     delay_init: float = 0.25
     delay_groups: list = None
-    dataset: str = field(default="yin_yang", repr=False)    # in the trial ids only when not Yin-Yang (studyfile)
+    # Fields added later: out of the repr, in the trial ids only when they differ from these defaults (studyfile)
+    dataset: str = field(default="yin_yang", repr=False)
+    connection_probability: object = field(default=None, repr=False)
+    connection_seed: int = field(default=None, repr=False)
+
+    #: The fields above with their defaults.
+    LATER_FIELDS = dict(dataset="yin_yang", connection_probability=None, connection_seed=None)
 
     def network(self, seed=0):
-        """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork`."""
+        """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork` (its random connectivity, if the file
+        gives a ``connection_probability``, drawn from ``connection_seed``, default ``seed``)."""
+        connectivity = None if self.connection_probability is None else random_connectivity(
+            self.sizes, list(self.connection_probability), seed if self.connection_seed is None else self.connection_seed)
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,
                             delay_range=tuple(v * second for v in self.delay_range), seed=seed,
-                            delay_init=self.delay_init, delay_groups=self.delay_groups)
+                            delay_init=self.delay_init, delay_groups=self.delay_groups, connectivity=connectivity)
 
     def noise(self, extra=None):
         """The profile's substrate noise, plus ``extra`` (a :class:`~brian2_delgrad.substrates.Noise`)."""
@@ -174,6 +189,8 @@ def load_model_file(path):
     low, high = network.setting(DELAY_RANGE, None) or (0.0, model.tau_s_)
     delay_bounds = network.setting(DELAY_BOUNDS_SETTING, "sigmoid")
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
+    connection_probability = _connection_probability(network, len(sizes) - 1)
+    connection_seed = network.number("connection_seed", None, minimum=0, integer=True)
     network.done()
     data = top.section("data")
     dataset = _checked(data, "dataset", get_dataset, data.string("dataset"))
@@ -202,7 +219,8 @@ def load_model_file(path):
     return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
                      delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
                      encoding=encoding, loss=loss, training=training, profile=profile, delay_init=delay_init,
-                     delay_groups=delay_groups, dataset=dataset.name)
+                     delay_groups=delay_groups, dataset=dataset.name, connection_probability=connection_probability,
+                     connection_seed=connection_seed)
 
 
 def _checked(section, key, check, *args):
@@ -251,6 +269,21 @@ def _same_linear_function(got, expected, constants):
         if abs(a - b) > 1e-12 * max(abs(a), abs(b), 1.0):
             return False
     return True
+
+
+def _connection_probability(section, n_layers):
+    """``connection_probability``: one number for every connection layer or a list of one per layer (tuple or None)."""
+    if not section.has("connection_probability"):
+        return None
+    value = section.raw("connection_probability")
+    values = value if isinstance(value, list) else [value] * n_layers
+    if len(values) != n_layers:
+        raise section.error("connection_probability", f"needs one number or one per connection layer ({n_layers})")
+    for item in values:
+        problem = CONNECTION_PROBABILITY.inspect(item)[0]
+        if problem is not None:
+            raise section.error("connection_probability", problem)
+    return tuple(float(v) for v in values)
 
 
 def _delay_groups(section, sizes):

@@ -1,18 +1,20 @@
 """DelayNetwork: a layered feed-forward network of LIF neurons with weights and delays."""
 import copy
+import hashlib
 import numbers
 
 import numpy as np
 
 from .checks import float_array, seed_value, times_in_seconds
 from .delays import (DELAY_RANGE, delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
-                     parse_placements, placement_label, total_delay)
+                     parse_placements, placement_label, reduce_arrival_gradient, total_delay)
 from .kernel import derive_kernel
 from .model import LIFModel
 from .settings import Setting
 from .storage import read_archive, write_archive
 
-__all__ = ["DelayNetwork", "DELAY_INIT", "check_sizes", "check_weight_init"]
+__all__ = ["DelayNetwork", "DELAY_INIT", "CONNECTION_PROBABILITY", "check_sizes", "check_weight_init",
+           "random_connectivity"]
 
 #: Spread of the initial delays (the std of the sigmoid's argument), declared once for the API and model files.
 DELAY_INIT = Setting("delay_init", "number", low=0, doc="std of the initial delays' sigmoid argument")
@@ -50,6 +52,13 @@ class DelayNetwork:
         :mod:`~brian2_delgrad.delays`). Default: untied.
     seed : int or numpy.random.Generator
         Seed of the initialisation.
+    connectivity : list, optional
+        Which synapses exist: per connection layer ``None`` (all) or a
+        boolean array of shape ``(n_pre, n_post)``. A missing synapse has
+        weight 0, no delay of its own and is never trained; delay values
+        that delay no existing synapse (e.g. the axonal delay of a neuron
+        without outgoing synapses) are kept but never used or trained, and
+        not counted in :attr:`n_parameters`. Default: all-to-all.
 
     Attributes
     ----------
@@ -67,6 +76,8 @@ class DelayNetwork:
     delay_groups : list of (ndarray or None)
         Per connection layer, the group index of every presynaptic neuron
         (shape ``(n_pre,)``) or ``None`` where delays are not tied.
+    connectivity : list of ndarray of bool
+        Per connection layer, ``(n_pre, n_post)``: which synapses exist.
 
     Examples
     --------
@@ -76,7 +87,7 @@ class DelayNetwork:
     """
 
     def __init__(self, sizes, delays="synaptic", model=None, weight_init=(1.0, 1.0),
-                 delay_range=None, seed=0, delay_init=0.25, delay_groups=None):
+                 delay_range=None, seed=0, delay_init=0.25, delay_groups=None, connectivity=None):
         self.sizes = check_sizes(sizes)
         n_layers = len(self.sizes) - 1
         self.placements = parse_placements(delays, n_layers)
@@ -90,11 +101,15 @@ class DelayNetwork:
         self.delay_groups = [_delay_groups(g, n_pre, f"delay_groups[{k}]")
                              for k, (g, (n_pre, _)) in enumerate(zip(groups, self.layer_shapes))]
         low, high = DELAY_RANGE.check(delay_range) or (0.0, self.model.tau_s_)
+        masks = [None] * n_layers if connectivity is None else _check_list(connectivity, n_layers, "connectivity")
+        self.connectivity = [_check_mask(mask, shape, f"connectivity[{k}]")
+                             for k, (mask, shape) in enumerate(zip(masks, self.layer_shapes))]
         self.weights = []
         self.delays = []
         for (n_pre, n_post), placements, (mean, std), tied in zip(self.layer_shapes, self.placements, inits,
                                                                   self.delay_groups):
             self.weights.append(rng.normal(mean, std, size=(n_pre, n_post)))
+            self.weights[-1][~self.connectivity[len(self.weights) - 1]] = 0.0
             self.delays.append({
                 p: low + (high - low) / (1 + np.exp(-rng.normal(0.0, float(delay_init),
                                                                 size=delay_shape(p, n_pre, n_post, tied))))
@@ -113,8 +128,31 @@ class DelayNetwork:
 
     @property
     def n_parameters(self):
-        """Number of trainable values: weights plus delays (int)."""
-        return sum(w.size for w in self.weights) + sum(d.size for layer in self.delays for d in layer.values())
+        """Number of trainable values: weights of existing synapses plus the delays that delay one (int)."""
+        return sum(int(mask.sum()) for mask in self.connectivity) + sum(
+            int(used.sum()) for k in range(len(self.weights)) for used in self.used_delays(k).values())
+
+    @property
+    def is_sparse(self):
+        """Whether some synapse is missing (bool)."""
+        return not all(mask.all() for mask in self.connectivity)
+
+    def connectivity_digest(self):
+        """Per connection layer ``None`` (all synapses exist) or a short hash of its connectivity (list of str)."""
+        return [None if mask.all() else hashlib.sha256(np.packbits(mask).tobytes() + str(mask.shape).encode())
+                .hexdigest()[:16] for mask in self.connectivity]
+
+    def used_delays(self, layer):
+        """Which delay values of connection layer ``layer`` delay at least one existing synapse.
+
+        Returns
+        -------
+        dict
+            Placement name -> boolean array of the placement's shape.
+        """
+        counts = reduce_arrival_gradient(self.connectivity[layer].astype(np.float64), self.placements[layer],
+                                         self.delay_groups[layer])
+        return {p: count > 0 for p, count in counts.items()}
 
     def total_delays(self, layer):
         """Delay of every synapse of connection layer ``layer`` in seconds, shape (n_pre, n_post)."""
@@ -131,6 +169,68 @@ class DelayNetwork:
         """
         return expand_delays(self.delays[layer], self.delay_groups[layer])
 
+    def to_brian2(self, input_times, dt=None, timing="precise"):
+        """This network as a plain ``brian2.Network`` for the given inputs, ready to ``run``.
+
+        Built by the same builder as :class:`~brian2_delgrad.substrates.Brian2Substrate`
+        (:mod:`~brian2_delgrad.substrates.builder`, where the objects are
+        described): one copy of the network per sample, the trained weights and
+        delays, only the existing synapses.
+
+        Parameters
+        ----------
+        input_times : Quantity or array_like, shape (n_in,) or (batch, n_in)
+            Input spike times of one sample or a batch (seconds if plain
+            numbers, ``>= 0``); ``inf`` = no spike.
+        dt : Quantity, optional
+            Time step (default ``10*us``), at most a tenth of the time constants.
+        timing : {'precise', 'grid'}
+            ``'precise'``: spike times agree with the exact substrate to
+            rounding; ``'grid'``: plain clock-driven Brian2, spikes on the grid.
+
+        Returns
+        -------
+        brian2.Network
+            Objects ``network['inputs']``, ``network['neurons_<k>']``
+            (layer ``k`` = 1, 2, ...: ``v``, ``I``, ``theta``, ``t_spike``),
+            ``network['synapses_<k>']`` (``w``, ``d_syn``, ``delay``; ``d_axon``
+            lives in the presynaptic group, ``d_dend`` in the postsynaptic
+            one) and ``network['spikes_<k>']`` (a ``SpikeMonitor``; its
+            ``t_spike`` are the spike times). Neuron ``j`` of sample ``s`` has
+            index ``s * n_k + j``. Run it for at least
+            :meth:`simulation_time` (``network.run(net.simulation_time(x))``);
+            add a ``StateMonitor`` first to record membranes.
+
+        Examples
+        --------
+        >>> from brian2 import ms
+        >>> net = DelayNetwork([2, 3, 2], delays="synaptic", weight_init=(2.0, 0.5))
+        >>> network = net.to_brian2([1.0, 2.0] * ms)
+        >>> sorted(obj.name for obj in network.objects if not obj.name.endswith(("thresholder", "resetter",
+        ...        "stateupdater", "pre", "subexpression_update")))[:4]
+        ['inputs', 'neurons_1', 'neurons_2', 'spikes_1']
+        """
+        from .substrates.builder import DT, TIMING, assign, build, parameter_values
+
+        times = times_in_seconds(input_times, "input_times", None, allow_inf=True, minimum=0.0)
+        times = times[None] if times.ndim == 1 else times
+        times = times_in_seconds(times, "input_times", (None, self.sizes[0]), allow_inf=True)
+        dt = DT.check(dt) or 10e-6
+        objects = build(self, len(times), dt, TIMING.check(timing))
+        thresholds = [np.full((len(times), n), self.model.theta) for n in self.sizes[1:]]
+        assign(objects, parameter_values(objects, self, times, thresholds, [None] * len(self.weights)))
+        return objects.network
+
+    def simulation_time(self, input_times):
+        """How long to run :meth:`to_brian2`'s network: the latest input, then per layer the largest delay and
+        3 ``tau_m`` (Quantity)."""
+        from brian2 import second
+
+        from .substrates.builder import simulated_time
+
+        times = times_in_seconds(input_times, "input_times", None, allow_inf=True, minimum=0.0)
+        return simulated_time(self, np.atleast_2d(times), 10e-6) * second
+
     def set_parameters(self, weights=None, delays=None):
         """Replace weights and/or delays (checked and copied).
 
@@ -145,8 +245,14 @@ class DelayNetwork:
         n_layers = len(self.layer_shapes)
         if weights is not None:
             weights = _check_list(weights, n_layers, "weights")
-            self.weights = [float_array(w, f"weights[{k}]", shape)
-                            for k, (w, shape) in enumerate(zip(weights, self.layer_shapes))]
+            weights = [float_array(w, f"weights[{k}]", shape) for k, (w, shape) in enumerate(zip(weights,
+                                                                                                 self.layer_shapes))]
+            for k, (w, mask) in enumerate(zip(weights, self.connectivity)):
+                if np.any(w[~mask] != 0):
+                    i, j = np.argwhere((w != 0) & ~mask)[0]
+                    raise ValueError(f"weights[{k}][{i}, {j}] is {float(w[i, j])!r}: the synapse {i} -> {j} is missing "
+                                     "(connectivity), its weight must be 0")
+            self.weights = weights
         if delays is not None:
             delays = _check_list(delays, n_layers, "delays")
             new = []
@@ -167,10 +273,12 @@ class DelayNetwork:
         arrays ``weights_<k>`` and ``delays_<k>_<placement>`` (seconds), and
         ``meta`` fields ``sizes``, ``placements``, ``tau_m``, ``tau_s``
         (seconds), ``theta`` and ``delay_groups`` (per connection layer, a
-        list of group indices or ``null``).
+        list of group indices or ``null``); ``connectivity_<k>`` (bool) for a
+        sparse connection layer.
         """
         arrays = {f"weights_{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
+        arrays.update({f"connectivity_{k}": mask for k, mask in enumerate(self.connectivity) if not mask.all()})
         meta = dict(sizes=list(self.sizes), placements=[placement_label(p) for p in self.placements],
                     tau_m=self.model.tau_m_, tau_s=self.model.tau_s_, theta=self.model.theta,
                     delay_groups=groups_as_lists(self.delay_groups))
@@ -196,7 +304,8 @@ class DelayNetwork:
         model = LIFModel(tau_m=meta["tau_m"], tau_s=meta["tau_s"], theta=meta["theta"])
         groups = meta.get("delay_groups")              # files from before tied delays have none
         net = cls(meta["sizes"], delays=meta["placements"], model=model,
-                  delay_groups=None if groups is None else [None if g is None else np.asarray(g) for g in groups])
+                  delay_groups=None if groups is None else [None if g is None else np.asarray(g) for g in groups],
+                  connectivity=[arrays.get(f"connectivity_{k}") for k in range(len(meta["sizes"]) - 1)])
         try:
             net.set_parameters(weights=[arrays[f"weights_{k}"] for k in range(len(net.weights))],
                                delays=[{p: arrays[f"delays_{k}_{p}"] for p in placements}
@@ -214,7 +323,41 @@ class DelayNetwork:
         spec = spec[0] if len(set(spec)) == 1 else spec
         tied = "" if all(g is None for g in self.delay_groups) else \
             f", delay_groups={groups_as_lists(self.delay_groups)}"
-        return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r}{tied})"
+        sparse = "" if not self.is_sparse else \
+            f", connectivity=[{', '.join(f'{mask.mean():.0%}' for mask in self.connectivity)} of synapses]"
+        return f"DelayNetwork({list(self.sizes)}, delays={spec!r}, model={self.model!r}{tied}{sparse})"
+
+
+#: The probability of a synapse in a randomly connected layer, declared once for the API and model files.
+CONNECTION_PROBABILITY = Setting("connection_probability", "number", low=0, high=1, low_open=True,
+                                 doc="probability that a synapse exists")
+
+
+def random_connectivity(sizes, probability, seed):
+    """Connectivity masks in which each synapse exists independently with a layer's probability.
+
+    As Brian2's ``Synapses.connect(p=probability)`` draws them (with its own random numbers).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes, input first.
+    probability : float or sequence of float
+        One probability in ``(0, 1]`` for every connection layer, or one per layer.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    list of ndarray of bool
+        ``(n_pre, n_post)`` per connection layer.
+    """
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    probabilities = [probability] * len(shapes) if not isinstance(probability, (list, tuple)) else \
+        _check_list(probability, len(shapes), "connection_probability")
+    probabilities = [CONNECTION_PROBABILITY.check(p, f"connection_probability[{k}]")
+                     for k, p in enumerate(probabilities)]
+    rng = np.random.default_rng(seed_value(seed, "seed", generator=True))
+    return [rng.random(shape) < p for shape, p in zip(shapes, probabilities)]
 
 
 def check_network(value, name="net"):
@@ -252,6 +395,16 @@ def _is_pair(value):
     """Two plain real numbers (a list, tuple or array of shape (2,))."""
     return (isinstance(value, (list, tuple, np.ndarray)) and np.shape(value) == (2,)
             and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in value))
+
+
+def _check_mask(mask, shape, name):
+    """A connectivity mask: ``None`` (all synapses) or a boolean array of ``shape``; a new bool array."""
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != shape:
+        raise ValueError(f"{name} must be None or a boolean array of shape {shape}, got {mask.dtype} {mask.shape}")
+    return mask.copy()
 
 
 def _check_list(value, n_layers, name):

@@ -186,8 +186,9 @@ class NetworkOptimiser:
     def bump_silent(self, layer, silent):
         """The missing-spike rule: raise the weights into the ``silent`` neurons (bool, (n,)) of ``layer``
         (1 = first hidden layer) by the current bump, which doubles for the next time."""
-        # on a weight grid, a bump smaller than a grid step would not change the network
-        self.weights[layer - 1][:, silent] += max(self.bump_now, self.weight_step or 0.0)
+        # on a weight grid, a bump smaller than a grid step would not change the network; missing synapses stay 0
+        self.weights[layer - 1][:, silent] += max(self.bump_now, self.weight_step or 0.0) * \
+            self.net.connectivity[layer - 1][:, silent]
         self._realise()
         self.bump_now *= 2
 

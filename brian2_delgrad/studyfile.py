@@ -253,8 +253,8 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         **{f"train_{kind}": level for kind, level in train_noise.items()})
     content = dict(columns, model_file=repr(dataclasses.replace(model, description="")))   # not the evaluation:
     # a new [evaluate] section re-tests the saved networks instead of training them again
-    if model.dataset != "yin_yang":                  # (absent for Yin-Yang: the ids of earlier studies stay valid)
-        content["dataset"] = model.dataset
+    content.update({name: getattr(model, name) for name, default in model.LATER_FIELDS.items()     # (at their
+                    if getattr(model, name) != default})     # defaults they are left out: earlier trial ids stay valid)
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
     readable = f"{model.name}_h{columns['hidden']}_s{seed}" if hidden is not None else f"{model.name}_s{seed}"
     for kind, level in train_noise.items():

@@ -236,7 +236,7 @@ def test_membrane_noise_has_the_stationary_spread_it_is_given():
     substrate = Brian2Substrate(dt=10 * us, target="numpy", noise=Noise(membrane=0.2), seed=4)
     substrate.run(net, np.full((40, 4), np.inf))                       # no inputs: the noise alone
     (simulation,) = substrate._built.values()
-    v = np.concatenate([np.asarray(layer.group.v[:]) for layer in simulation.layers])
+    v = np.concatenate([np.asarray(layer.group.v[:]) for layer in simulation.objects.layers])
     assert v.size == 40 * 103 and abs(np.mean(v)) < 0.02
     assert np.std(v) == pytest.approx(0.2, rel=0.05)
 
@@ -248,7 +248,7 @@ def test_membrane_noise_crossings_stay_in_the_step_of_detection():
     substrate = Brian2Substrate(dt=10 * us, target="numpy", noise=Noise(membrane=0.1), seed=1)
     substrate.run(net, yin_yang_like_inputs(40, seed=3))
     (simulation,) = substrate._built.values()
-    for layer in simulation.layers:              # the free solution does not know the noise: no search beyond
+    for layer in simulation.objects.layers:              # the free solution does not know the noise: no search beyond
         offsets = (np.asarray(layer.monitor.t_spike_) - np.asarray(layer.monitor.t_)) / DT
         assert offsets.size > 50 and offsets.min() >= 0 and offsets.max() <= 1 + 1e-9
 

@@ -37,17 +37,15 @@ import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..delays import PLACEMENTS
 from ..settings import Setting, check_settings
 from .base import Substrate
+from .builder import DT, TIMING, assign, build, check_time_step, parameter_values, set_delays, simulated_time
 from .noise import forward_passes
-from .precise import (NEVER, VARIABLES, arrival_code, crossing_code, free_solution, order_notes_hidden,
-                      schedule, threshold_code)
+from .precise import order_notes_hidden
 
 __all__ = ["Brian2Substrate", "TARGETS"]
 
@@ -121,10 +119,9 @@ class Brian2Substrate(Substrate):
     earliest_input = 0.0
 
     #: The Brian2 settings, declared once (``batch_size`` and the noise are every substrate's).
-    SETTINGS = (Setting("dt", "time", low=0, low_open=True, optional=True, doc="time step (default 10 us)"),
-                Setting("target", "choice", choices=TARGETS, doc="Brian2 code generation"),
+    SETTINGS = (DT, Setting("target", "choice", choices=TARGETS, doc="Brian2 code generation"),
                 Setting("window", "number", low=0, low_open=True, unit="tau_m", doc="time simulated after the inputs"),
-                Setting("timing", "choice", choices=("precise", "grid"), doc="spike timing"),
+                TIMING,
                 Setting("copies", "integer", low=1, optional=True, doc="network copies simulated at once"))
 
     @classmethod
@@ -156,12 +153,10 @@ class Brian2Substrate(Substrate):
 
     def _simulation(self, net, count, first_inputs):
         """The built simulation for this network shape: ``copies``, ``batch_size`` or the first run's size."""
-        key = (tuple(net.sizes), net.model.tau_m_, net.model.tau_s_)   # theta and delays are variables
+        # theta, weights and delays are variables; the synapses that exist are built
+        key = (tuple(net.sizes), net.model.tau_m_, net.model.tau_s_, tuple(net.connectivity_digest()))
         if key not in self._built:
-            shortest = min(net.model.tau_m_, net.model.tau_s_)
-            if self.dt > shortest / 10:
-                raise ValueError(f"dt = {self.dt:g} s is too coarse for the network's time constants (shortest "
-                                 f"{shortest:g} s): use dt <= {shortest / 10:g} s")
+            check_time_step(net, self.dt)
             if self.target == "cpp_standalone" and self._built:
                 raise ValueError("cpp_standalone: one Brian2Substrate builds one network shape (the device "
                                  "holds one project); use another Brian2Substrate process for another shape")
@@ -178,15 +173,9 @@ class Brian2Substrate(Substrate):
                 f"copies={self.copies}, timing={self.timing!r})")
 
 
-@dataclass
-class _Layer:
-    group: object
-    synapses: object
-    monitor: object
-
-
 class _Simulation:
-    """One built Brian2 network: ``size`` block-diagonal copies of a network shape.
+    """One built Brian2 network (:func:`~brian2_delgrad.substrates.builder.build`): ``size`` block-diagonal copies
+    of a network shape.
 
     Runtime targets assign the parameters of every run after restoring the
     initial state; ``cpp_standalone`` is compiled once and gets them as
@@ -203,49 +192,13 @@ class _Simulation:
             b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
             b2.get_device().reinit()
             b2.get_device().activate(build_on_run=False, directory=directory)
-        self.clock = b2.Clock(dt=dt * b2.second)
-        # theta becomes a per-neuron variable (threshold noise), so it leaves the namespace.
-        namespace = {k: v for k, v in net.model.namespace.items() if k != "theta"}
-        namespace["sigma_membrane"] = noise.membrane
-        self.inputs = b2.NeuronGroup(size * net.sizes[0], "t_in : second (constant)\nfired : boolean\n"
-                                     + _delay_variables("pre") + "t_spike = t_in : second",
-                                     threshold="t_in < t + dt and not fired", reset="fired = True",
-                                     clock=self.clock)
-        precise = timing == "precise"
-        equations = net.model.equations + b2.Equations(
-            "theta : 1 (constant)\nfired : boolean\n" + _delay_variables("pre") + _delay_variables("post")
-            + (VARIABLES if precise else "t_spike : second"))
-        self.layers, events = [], []
-        source = self.inputs
-        for n_pre, n_post in net.layer_shapes:
-            group = b2.NeuronGroup(size * n_post, equations,
-                                   threshold=threshold_code(net.model) if precise else
-                                   f"{net.model.threshold} and not fired",
-                                   reset=(crossing_code(net.model, membrane_noise=bool(noise.membrane))
-                                          if precise else "t_spike = t\nfired = True"),
-                                   method=_state_update(net.model, noise.membrane), namespace=namespace,
-                                   clock=self.clock)
-            synapses = b2.Synapses(source, group, "w : 1 (constant)\n" + _delay_variables("synapses")
-                                   + "jitter : second (constant)",
-                                   on_pre=arrival_code(net.model, _exact_delay()) if precise else "I_post += w",
-                                   namespace=namespace, clock=self.clock)
-            sample, i, j = np.meshgrid(np.arange(size), np.arange(n_pre), np.arange(n_post), indexing="ij")
-            synapses.connect(i=(sample * n_pre + i).ravel(), j=(sample * n_post + j).ravel())
-            if precise:
-                group.t_e = NEVER * b2.second
-                events.append((group, synapses))
-            self.layers.append(_Layer(group, synapses, b2.SpikeMonitor(group, variables=["t_spike"], when="end")))
-            source = group
-        if precise:
-            schedule(self.inputs, events)
-        self.delay = f"floor(({_exact_delay()})/dt)*dt" if precise else _exact_delay()
-        self.network = b2.Network(self.inputs, *[obj for layer in self.layers
-                                                 for obj in (layer.group, layer.synapses, layer.monitor)])
+        self.objects = build(net, size, dt, timing, noise.membrane)
+        self.network = self.objects.network
         if self.standalone:
             b2.get_device().apply_run_args()           # the run's values, before the delays use them
-            self._set_delays()
+            set_delays(self.objects)
             # One duration for every run: the first batch's, with room for delays to grow by tau_s per layer.
-            self.duration = _duration(net, first_inputs, dt, window) + len(net.weights) * net.model.tau_s_
+            self.duration = simulated_time(net, first_inputs, dt, window) + len(net.weights) * net.model.tau_s_
             with order_notes_hidden():
                 self.network.run(self.duration * b2.second, namespace={})
             self.device = b2.get_device()
@@ -258,32 +211,17 @@ class _Simulation:
 
     def run(self, net, input_times, thresholds, jitters, seed):
         """Simulate up to ``size`` samples; padding copies are silent and get the first sample's noise."""
-        import brian2 as b2
-
         count = len(input_times)
         padded = np.full((self.size, net.sizes[0]), np.inf)
         padded[:count] = input_times
-        values = {(self.inputs, "t_in"): padded.ravel() * b2.second}
-        groups = [self.inputs] + [layer.group for layer in self.layers]
-        for k, layer in enumerate(self.layers):
-            n_pre, n_post = net.layer_shapes[k]
-            delays = net.neuron_delays(k)
-            jitter = np.zeros((self.size, n_pre, n_post)) if jitters[k] is None else _pad(jitters[k], self.size)
-            values.update({
-                (layer.group, "theta"): _pad(thresholds[k], self.size).ravel(),
-                (layer.synapses, "jitter"): jitter.ravel() * b2.second,
-                (layer.synapses, "w"): np.tile(net.weights[k].ravel(), self.size),
-            })
-            owners = dict(pre=groups[k], post=layer.group, synapses=layer.synapses)
-            for name, p in PLACEMENTS.items():             # a placement the network lacks is 0
-                value = delays.get(name, np.zeros(p.shape(n_pre, n_post)))
-                values[owners[p.site], p.variable] = np.tile(value.ravel(), self.size) * b2.second
+        values = parameter_values(self.objects, net, padded, [_pad(t, self.size) for t in thresholds],
+                                  [None if j is None else _pad(j, self.size) for j in jitters])
         if self.standalone:
             self._run_standalone(net, input_times, values)
         else:
             self._run_runtime(net, input_times, values, seed)
         result = [input_times]
-        for layer, n in zip(self.layers, net.sizes[1:]):
+        for layer, n in zip(self.objects.layers, net.sizes[1:]):
             times = np.full(self.size * n, np.inf)
             times[np.asarray(layer.monitor.i)] = np.asarray(layer.monitor.t_spike_)
             result.append(times.reshape(self.size, n)[:count])
@@ -293,27 +231,16 @@ class _Simulation:
         import brian2 as b2
 
         self.network.restore("initial")              # restore first: it resets weights and delays too
-        for (owner, name), value in values.items():
-            setattr(owner, name, value)
-        self._set_delays()
+        assign(self.objects, values)
         b2.prefs.codegen.target = self.target
         if seed is not None:                         # membrane noise: Brian2's randn
             b2.seed(seed)
         with order_notes_hidden():
-            self.network.run(_duration(net, input_times, self.clock.dt_, self.window) * b2.second, namespace={})
-
-    def _set_delays(self):
-        """Set every synapse's ``delay`` from the delays of its placements.
-
-        Their sum, jittered and never negative; with precise timing rounded down to the grid (the exact
-        value is in the ``on_pre`` code). Brian2 reads the expression's names from this frame, which has
-        no ``dt`` of its own.
-        """
-        for layer in self.layers:
-            layer.synapses.delay = self.delay
+            self.network.run(simulated_time(net, input_times, self.objects.clock.dt_, self.window) * b2.second,
+                             namespace={})
 
     def _run_standalone(self, net, input_times, values):
-        needed = _duration(net, input_times, self.clock.dt_, self.window)
+        needed = simulated_time(net, input_times, self.objects.clock.dt_, self.window)
         if needed > self.duration:
             logger.warning(f"cpp_standalone: this batch needs {needed * 1e3:.1f} ms but the binary simulates "
                            f"{self.duration * 1e3:.1f} ms; later spikes are missed")
@@ -322,46 +249,6 @@ class _Simulation:
             path.unlink(missing_ok=True)             # run_args files (tens of MB at 5000 copies)
 
 
-def _exact_delay():
-    """A synapse's delay in Brian2 code: the sum of every placement's variable and the jitter, never negative."""
-    return f"clip({' + '.join(p.brian2_name for p in PLACEMENTS.values())} + jitter, 0*second, inf*second)"
-
-
-def _delay_variables(site):
-    """Brian2 declarations of the delay variables that live at ``site`` (``'pre'``, ``'post'``, ``'synapses'``)."""
-    return "".join(f"{p.variable} : second (constant)\n" for p in PLACEMENTS.values() if p.site == site)
-
-
 def _pad(values, size):
     """``values`` (count, ...) extended to ``size`` rows by repeating the first (padding samples are silent)."""
     return np.concatenate([values, np.repeat(values[:1], size - len(values), axis=0)])
-
-
-def _state_update(model, membrane_noise):
-    """Integration of one step: Brian2's exact solution, or with membrane noise a kick, then the free solution.
-
-    The kick, ``sigma*sqrt(exp(2 dt/tau_m) - 1)*randn()`` added to ``v`` at the
-    start of every step, makes ``v`` on the grid exactly the model with an
-    Ornstein-Uhlenbeck term (stationary standard deviation ``sigma``,
-    correlation time ``tau_m``); between kicks the membrane follows the free
-    solution exactly, so precise timing finds crossings to rounding within a
-    step (Brian2's stochastic methods integrate the drift by Euler steps).
-    """
-    if not membrane_noise:
-        return "exact"
-    tau_m = "tau" if "tau" in model.namespace else "tau_m"
-    v_next, i_next = free_solution(model, f"v + sigma_membrane*sqrt(exp(2*dt/{tau_m}) - 1)*randn()", "I", "dt")
-    code = f"_v = {v_next}\n_I = {i_next}\nv = _v\nI = _I"
-
-    def kick_then_free(equations, variables=None, method_options=None):
-        return code
-
-    return kick_then_free
-
-
-def _duration(net, input_times, dt, window):
-    """Simulated time (seconds): latest input plus, per layer, the largest delay and ``window`` tau_m."""
-    finite = input_times[np.isfinite(input_times)]
-    latest = finite.max() if finite.size else 0.0
-    return latest + sum(net.total_delays(k).max() + window * net.model.tau_m_
-                        for k in range(len(net.weights))) + 2 * dt

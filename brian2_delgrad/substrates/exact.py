@@ -70,7 +70,8 @@ class ExactSubstrate(Substrate):
         scaled = times / tau
         result = [times]
         thresholds = self._source.thresholds(net, len(times))
-        for layer, (weights, theta) in enumerate(zip(net.weights, thresholds)):
+        for layer, (weights, mask, theta) in enumerate(zip(net.weights, net.connectivity, thresholds)):
+            weights = np.where(mask, weights, 0.0)         # a missing synapse carries nothing, whatever its weight
             delays = net.total_delays(layer)
             jitter = self._source.jitter((len(times),) + weights.shape)
             if jitter is not None:                 # no arrival before its presynaptic spike
