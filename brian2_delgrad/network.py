@@ -55,10 +55,10 @@ class DelayNetwork:
     connectivity : list, optional
         Which synapses exist: per connection layer ``None`` (all) or a
         boolean array of shape ``(n_pre, n_post)``. A missing synapse has
-        weight 0, no delay of its own and is never trained; delay values
-        that delay no existing synapse (e.g. the axonal delay of a neuron
-        without outgoing synapses) are kept but never used or trained, and
-        not counted in :attr:`n_parameters`. Default: all-to-all.
+        weight 0, no delay of its own and is never trained; a delay value
+        that delays no existing synapse (e.g. the axonal delay of a neuron
+        without outgoing synapses) is 0, never trained and not counted in
+        :attr:`n_parameters`. Default: all-to-all.
 
     Attributes
     ----------
@@ -115,6 +115,8 @@ class DelayNetwork:
                                                                 size=delay_shape(p, n_pre, n_post, tied))))
                 for p in placements
             })
+            for p, used in self.used_delays(len(self.delays) - 1).items():
+                self.delays[-1][p][~used] = 0.0            # a value that delays no synapse is 0
 
     @property
     def layer_shapes(self):
@@ -221,6 +223,48 @@ class DelayNetwork:
         assign(objects, parameter_values(objects, self, times, thresholds, [None] * len(self.weights)))
         return objects.network
 
+    @classmethod
+    def from_brian2(cls, objects, delays=None, namespace=None, level=0):
+        """The network that a user's Brian2 objects describe: sizes, model, weights, connectivity, delays.
+
+        What can be read is listed in :mod:`~brian2_delgrad.brian2_reader`:
+        a feed-forward chain of ``NeuronGroup`` objects with the LIF model
+        (compared symbolically), ``Synapses`` with ``w`` and ``on_pre =
+        'I_post += w'``, delays from the placement variables ``d_axon``,
+        ``d_dend``, ``d_syn`` or from each synapse's ``delay``. Anything else
+        is a ``ValueError`` naming the Brian2 object; nothing is guessed.
+
+        Parameters
+        ----------
+        objects : brian2.Network or iterable of Brian2 objects
+        delays : str or list of str, optional
+            Placement of each layer's delays when the objects have no
+            placement variables (default: synaptic, or none if all delays are 0).
+        namespace : dict, optional
+            Values of the equations' external constants (``tau_m`` ...), as
+            Brian2's ``run(namespace=...)``; default: the caller's variables,
+            as ``Network.run`` finds them.
+        level : int
+            How many frames above the caller to look for them.
+
+        Examples
+        --------
+        >>> import brian2 as b2
+        >>> tau_m, tau_s = 10*b2.ms, 5*b2.ms
+        >>> inputs = b2.SpikeGeneratorGroup(2, [0, 1], [1, 2]*b2.ms)
+        >>> layer = b2.NeuronGroup(3, "dv/dt = -v/tau_m + I/tau_s : 1\ndI/dt = -I/tau_s : 1", threshold="v > 1")
+        >>> synapses = b2.Synapses(inputs, layer, "w : 1", on_pre="I_post += w")
+        >>> synapses.connect(p=1.0)
+        >>> DelayNetwork.from_brian2([inputs, layer, synapses]).sizes
+        (2, 3)
+        """
+        from brian2 import get_local_namespace
+
+        from .brian2_reader import read_brian2
+
+        namespace = get_local_namespace(level + 1) if namespace is None else namespace
+        return read_brian2(objects, delays=delays, namespace=namespace)
+
     def simulation_time(self, input_times):
         """How long to run :meth:`to_brian2`'s network: the latest input, then per layer the largest delay and
         3 ``tau_m`` (Quantity)."""
@@ -264,6 +308,11 @@ class DelayNetwork:
                 new.append({p: times_in_seconds(layer[p], f"delays[{k}][{p!r}]",
                                                 delay_shape(p, *shape, tied), minimum=0.0)
                             for p in placements})
+                for p, used in self.used_delays(k).items():
+                    if np.any(new[k][p][~used] != 0):
+                        index = tuple(int(a[0]) for a in np.nonzero((new[k][p] != 0) & ~used))
+                        raise ValueError(f"delays[{k}][{p!r}]{list(index)} delays no existing synapse "
+                                         "(connectivity): it must be 0")
             self.delays = new
 
     def save(self, path):

@@ -164,6 +164,7 @@ class NetworkOptimiser:
     def __init__(self, net, bounds, bump, weight_step=None, weight_limit=None):
         self.net, self.bounds, self.bump = net, bounds, bump
         self.weight_step, self.weight_limit = weight_step, weight_limit
+        self._used = [net.used_delays(k) for k in range(len(net.weights))]     # the others stay 0
         self.restore(weights=[np.array(w, dtype=np.float64) for w in net.weights],
                      free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays],
                      adam_steps=0, adam_moments=[], bump=bump)
@@ -211,7 +212,8 @@ class NetworkOptimiser:
             for w in self.weights:
                 np.clip(w, -self.weight_limit, self.weight_limit, out=w)
         self.net.weights = [quantize_weights(w, self.weight_step) for w in self.weights]
-        self.net.delays = [{p: self.bounds.to_delays(f) for p, f in layer.items()} for layer in self.free]
+        self.net.delays = [{p: np.where(used[p], self.bounds.to_delays(f), 0.0) for p, f in layer.items()}
+                           for layer, used in zip(self.free, self._used)]
 
 
 def step_decay(rate, epoch, factor, every):

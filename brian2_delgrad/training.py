@@ -131,7 +131,8 @@ class Trainer:
         self.delay_range = (0.0, tau_s) if self.delay_range is None else self.delay_range
         low, high = self.delay_range
         for k, layer in enumerate(net.delays):
-            for p, d in layer.items():
+            for p, used in net.used_delays(k).items():
+                d = layer[p][used]                     # values that delay no synapse are 0 and never trained
                 if np.any(d < low) or np.any(d > high):
                     raise ValueError(f"delay_range: delays[{k}][{p!r}] lie in [{d.min():g}, {d.max():g}] s, "
                                      f"outside ({low:g}, {high:g}) s; give the range the network was made with")

@@ -124,7 +124,7 @@ def build(net, copies, dt, timing="precise", membrane_noise=0.0):
                                name=f"neurons_{k}")
         synapses = b2.Synapses(source, group, "w : 1 (constant)\n" + _delay_variables("synapses")
                                + "jitter : second (constant)",
-                               on_pre=arrival_code(net.model, _exact_delay()) if precise else "I_post += w",
+                               on_pre=arrival_code(net.model, exact_delay()) if precise else "I_post += w",
                                namespace=namespace, clock=clock, name=f"synapses_{k}")
         pre, post = np.nonzero(mask)                 # the existing synapses of one copy, in row-major order
         copy = np.arange(copies)[:, None]
@@ -139,7 +139,7 @@ def build(net, copies, dt, timing="precise", membrane_noise=0.0):
         schedule(inputs, events)
     network = b2.Network(inputs, *[obj for layer in layers for obj in (layer.group, layer.synapses, layer.monitor)])
     return Brian2Objects(network, clock, inputs, layers, copies,
-                         f"floor(({_exact_delay()})/dt)*dt" if precise else _exact_delay())
+                         f"floor(({exact_delay()})/dt)*dt" if precise else exact_delay())
 
 
 def check_time_step(net, dt):
@@ -214,7 +214,7 @@ def simulated_time(net, input_times, dt, window=3.0):
                         for k, mask in enumerate(net.connectivity)) + 2 * dt
 
 
-def _exact_delay():
+def exact_delay():
     """A synapse's delay in Brian2 code: the sum of every placement's variable and the jitter, never negative."""
     return f"clip({' + '.join(p.brian2_name for p in PLACEMENTS.values())} + jitter, 0*second, inf*second)"
 
