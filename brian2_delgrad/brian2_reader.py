@@ -180,7 +180,7 @@ def _threshold(group, model, namespace):
     match = re.fullmatch(r"\s*(?:not\s+fired\s+and\s+)?v\s*>\s*(.+?)(?:\s+and\s+not\s+fired)?\s*", condition)
     if _same_code(condition, threshold_code(model)):
         expression = "theta"
-    elif match and "v" not in re.findall(r"\w+", match.group(1)):
+    elif match and not re.search(r"\b(v|I|or|and|not)\b", match.group(1)):
         expression = match.group(1)
     else:
         raise ValueError(f"{group.name}: threshold {condition!r} is not the model's 'v > theta'")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from brian2 import ms
 
-from brian2_delgrad import LIFModel
+from brian2_delgrad import ExactSubstrate, LIFModel
 
 TAU_S = 5e-3
 
@@ -27,3 +27,13 @@ def yin_yang_like_inputs(batch, n_in=4, seed=0):
 def model(request):
     """A LIF model for each tau_m/tau_s checked in the acceptance criteria."""
     return LIFModel(tau_m=request.param * 5 * ms, tau_s=5 * ms)
+
+
+def robust_decisions(net, inputs, relative=1e-3):
+    """Neurons whose spike/no-spike decision survives a threshold change of +-0.1 % (not grazing)."""
+    decisions = []
+    for factor in (1 - relative, 1 + relative):
+        probe = net.copy()
+        probe.model = LIFModel(tau_m=net.model.tau_m, tau_s=net.model.tau_s, theta=net.model.theta * factor)
+        decisions.append([np.isfinite(t) for t in ExactSubstrate().run(probe, inputs)])
+    return [low == high for low, high in zip(*decisions)]

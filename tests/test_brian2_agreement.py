@@ -5,23 +5,13 @@ from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel
 from brian2_reference import brian2_spike_times
-from conftest import yin_yang_like_inputs
+from conftest import robust_decisions, yin_yang_like_inputs
 
 DT = 1e-6
 
 
 def on_grid(values):
     return np.round(values / DT) * DT
-
-
-def robust_decisions(net, inputs, relative=1e-3):
-    """Neurons whose spike/no-spike decision survives a threshold change of +-0.1 % (not grazing)."""
-    decisions = []
-    for factor in (1 - relative, 1 + relative):
-        probe = net.copy()
-        probe.model = LIFModel(tau_m=net.model.tau_m, tau_s=net.model.tau_s, theta=net.model.theta * factor)
-        decisions.append([np.isfinite(t) for t in ExactSubstrate().run(probe, inputs)])
-    return [low == high for low, high in zip(*decisions)]
 
 
 @pytest.mark.brian2
