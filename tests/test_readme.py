@@ -57,3 +57,23 @@ def test_the_extending_example_registers_a_substrate_that_trains(tmp_path):
         Trainer(net, substrate=substrate, batch_size=10, progress=False).fit(inputs, np.arange(30) % 3, epochs=1)
     finally:
         del SUBSTRATES["binned"]
+
+
+def test_the_brian2_round_trip_example_trains_and_draws_the_membranes(tmp_path, monkeypatch):
+    """The README's own-network example, run as written but for 2 epochs instead of 60 (numpy target)."""
+    import brian2 as b2
+
+    code = _example("## Your own Brian2 network")
+    assert "epochs=60" in code
+    monkeypatch.chdir(tmp_path)
+    previous = b2.prefs.codegen.target
+    b2.prefs.codegen.target = "numpy"
+    try:
+        scope = {}
+        exec(compile(code.replace("epochs=60", "epochs=2"), str(README), "exec"), scope)
+    finally:
+        b2.prefs.codegen.target = previous
+    net, membranes = scope["net"], scope["membranes"]
+    assert 0.3 < net.connectivity[0].mean() < 0.7 and net.placements == [("synaptic",)] * 2
+    assert all(np.all(w[~m] == 0) for w, m in zip(net.weights, net.connectivity))
+    assert membranes.v.shape[0] == 3 and (tmp_path / "membranes.png").stat().st_size > 10_000
