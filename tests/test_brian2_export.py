@@ -75,3 +75,28 @@ def test_the_brian2_substrate_builds_only_existing_synapses(numpy_target):
     for a, b in zip(ExactSubstrate().run(net, inputs)[1:], simulated[1:]):
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
         np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=0, atol=1e-10)
+
+
+def test_a_trained_network_exported_decides_and_spikes_like_the_exact_substrate(numpy_target):
+    """tests/data/yinyang_h30_ws_trained.npz: 4-30-3 + synaptic delays trained by `brian2-delgrad study
+    studies/noise.toml` (seed 0, noise-free, 300 epochs, best validation epoch); the Yin-Yang test set."""
+    from pathlib import Path
+
+    from brian2_delgrad.datasets import encode_times, yin_yang_split
+    from brian2_delgrad.losses import predict_labels
+
+    net = DelayNetwork.load(Path(__file__).parent / "data" / "yinyang_h30_ws_trained.npz")
+    features, labels = yin_yang_split("test")
+    inputs = encode_times(features, net.model.tau_s)
+    exact = ExactSubstrate().run(net, inputs)
+    decisions = predict_labels(exact[-1])
+    assert np.mean(decisions == labels) > 0.97                      # a trained network
+    for timing in ("grid", "precise"):
+        network = net.to_brian2(inputs, dt=10 * us, timing=timing)
+        network.run(net.simulation_time(inputs))
+        simulated = recorded(network, net, len(inputs))
+        assert np.mean(predict_labels(simulated[-1]) == decisions) >= 0.995
+        if timing == "precise":                                     # spike times to rounding
+            for a, b in zip(exact[1:], simulated):
+                np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
+                np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=0, atol=1e-12)
