@@ -8,7 +8,7 @@ __all__ = ["quartiles", "stability", "selections", "reported_selection", "STABIL
 STABILITY_WINDOW = 50
 
 
-def quartiles(table, keys, column="accuracy"):
+def quartiles(table, keys, column="accuracy", medians=("n_parameters",)):
     """Median, quartiles and count of ``column`` per group of ``keys`` (groups with missing keys kept).
 
     Parameters
@@ -16,6 +16,9 @@ def quartiles(table, keys, column="accuracy"):
     table : pandas.DataFrame
     keys : list of str
     column : str
+    medians : sequence of str
+        Columns in ``keys`` that can differ between the seeds of one condition (the parameter count of a
+        randomly connected network): they are not grouped by but reported as their median.
 
     Returns
     -------
@@ -30,9 +33,15 @@ def quartiles(table, keys, column="accuracy"):
     0  a     0.2  0.15  0.25      3
     1  b     1.0  1.00  1.00      1
     """
-    grouped = table.groupby(keys, dropna=False, sort=True)[column]
-    return grouped.agg(median="median", q25=lambda a: a.quantile(0.25), q75=lambda a: a.quantile(0.75),
-                       count="count").reset_index()
+    varying = [key for key in keys if key in medians]
+    groups = [key for key in keys if key not in varying]
+    grouped = table.groupby(groups, dropna=False, sort=True)
+    result = grouped[column].agg(median="median", q25=lambda a: a.quantile(0.25), q75=lambda a: a.quantile(0.75),
+                                 count="count")
+    for key in varying:
+        median = grouped[key].median()
+        result.insert(0, key, median.astype("Int64") if (median.dropna() % 1 == 0).all() else median)
+    return result.reset_index()[list(keys) + ["median", "q25", "q75", "count"]]
 
 
 def stability(history, window=STABILITY_WINDOW):

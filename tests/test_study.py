@@ -393,3 +393,13 @@ def test_an_unreadable_checkpoint_is_put_aside_and_the_trial_starts_afresh(tmp_p
     table, _ = run_trial(trial, tmp_path)
     assert (tmp_path / f"{trial.id}.unreadable").read_bytes() == b"cut short"
     assert sorted(table[table.split == "train"].epoch) == [1, 2]
+
+
+def test_seeds_of_a_randomly_connected_model_are_one_condition():
+    """Each seed draws its own connectivity, so its parameter count: the summary reports the median, one row."""
+    from brian2_delgrad.tables import quartiles
+
+    rows = pd.DataFrame(dict(model="sparse", n_parameters=[186, 206, 208], accuracy=[0.95, 0.94, 0.96]))
+    table = quartiles(rows, ["model", "n_parameters"])
+    assert len(table) == 1 and table.n_parameters.iloc[0] == 206 and table["count"].iloc[0] == 3
+    assert list(table.columns) == ["model", "n_parameters", "median", "q25", "q75", "count"]
