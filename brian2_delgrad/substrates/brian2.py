@@ -1,13 +1,15 @@
 """Brian2 substrate: the batched network simulated by Brian2, spike times recorded, nothing else.
 
 One Brian2 network holds the whole batch as block-diagonal copies of the
-:class:`~brian2_delgrad.network.DelayNetwork`: one ``NeuronGroup`` per layer
-with the model's own equations, inputs that fire once at their times, each
-neuron's first spike only (a ``fired`` flag in the threshold), a
-``SpikeMonitor`` per layer and no ``StateMonitor``. The delays live where they
-belong: ``d_axon`` is a variable of the presynaptic group, ``d_dend`` of the
-postsynaptic group, ``d_syn`` of the ``Synapses``, and every synapse's
-``delay`` is their sum (with precise timing rounded down to the grid).
+:class:`~brian2_delgrad.network.DelayNetwork`, built by
+:mod:`~brian2_delgrad.substrates.builder` (as ``DelayNetwork.to_brian2`` is):
+one ``NeuronGroup`` per layer with the model's own equations, inputs that fire
+once at their times, each neuron's first spike only (a ``fired`` flag in the
+threshold), the existing synapses only, a ``SpikeMonitor`` per layer and no
+``StateMonitor``. The delays live where they belong: ``d_axon`` is a variable
+of the presynaptic group, ``d_dend`` of the postsynaptic group, ``d_syn`` of
+the ``Synapses``, and every synapse's ``delay`` is their sum (with precise
+timing rounded down to the grid).
 
 Time discretisation: Brian2 applies a synaptic effect at the end of a time
 step and detects a threshold crossing at the end of a step. With
@@ -20,15 +22,16 @@ found between the grid points and recorded as ``t_spike`` by the
 ``SpikeMonitor``; spike times then agree with the exact substrate to
 rounding except where two inputs to one neuron arrive within its crossing's
 step. Membrane noise is a kick at the start of every step, exact for an
-Ornstein-Uhlenbeck membrane on the grid, with the free solution in between. With
+Ornstein-Uhlenbeck membrane on the grid, with the free solution in between
+(``builder._state_update``). With
 ``timing='grid'`` it is plain clock-driven Brian2: ``I += w`` at the end of
 the step of delivery, spikes at the start ``t_n`` of the step in which ``v``
 crosses threshold (up to one ``dt`` early), delays rounded to the grid; an
 input fires in the step that contains its time (``t_in < t + dt``), like a
 ``SpikeGeneratorGroup``.
 
-The network is built once per network shape (layer sizes, time constants)
-for ``copies`` samples and reused: every run restores the initial state and assigns the
+The network is built once per network shape (layer sizes, time constants,
+connectivity) for ``copies`` samples and reused: every run restores the initial state and assigns the
 new weights, delays and input times (no recompilation). Runs with fewer
 samples are padded with silent samples; more samples are run in chunks.
 """
