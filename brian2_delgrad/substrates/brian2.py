@@ -87,7 +87,7 @@ class Brian2Substrate(Substrate):
         before the membrane's peak, within about 1.5 ``tau_m``).
     noise : Noise, optional
         Membrane noise (a kick drawn by Brian2's ``randn`` at the start of
-        every step, the free solution in between: see ``_state_update``),
+        every step, the free solution in between: see ``builder._state_update``),
         threshold pattern, trial-to-trial and batch-to-batch threshold noise,
         delay jitter.
     seed : int, optional
