@@ -252,7 +252,7 @@ class DelayNetwork:
         >>> import brian2 as b2
         >>> tau_m, tau_s = 10*b2.ms, 5*b2.ms
         >>> inputs = b2.SpikeGeneratorGroup(2, [0, 1], [1, 2]*b2.ms)
-        >>> layer = b2.NeuronGroup(3, "dv/dt = -v/tau_m + I/tau_s : 1\ndI/dt = -I/tau_s : 1", threshold="v > 1")
+        >>> layer = b2.NeuronGroup(3, "dv/dt = -v/tau_m + I/tau_s : 1\\ndI/dt = -I/tau_s : 1", threshold="v > 1")
         >>> synapses = b2.Synapses(inputs, layer, "w : 1", on_pre="I_post += w")
         >>> synapses.connect(p=1.0)
         >>> DelayNetwork.from_brian2([inputs, layer, synapses]).sizes
