@@ -12,9 +12,10 @@ What can be read, and nothing else (anything else is a ``ValueError`` naming the
   ``dI/dt = -I/tau_s`` for some ``tau_m``, ``tau_s`` (written in any
   equivalent form, with constants from the group's namespace, its
   per-neuron parameters -- equal for all neurons --, the ``namespace``
-  given, or the caller's variables, as Brian2 resolves them), threshold
-  ``v > theta`` (with or without ``and not fired``); the same model in every
-  layer. Resets and refractoriness are ignored (each neuron's first spike is
+  given, or the caller's variables, as Brian2 resolves them; nothing that
+  changes during a run: no ``t``, noise, summed variables or
+  ``run_regularly``; units as Brian2 checks them), threshold ``v > theta``
+  (with or without ``and not fired``); the same model in every layer. Resets and refractoriness are ignored (each neuron's first spike is
   all that counts);
 * synapses with a dimensionless ``w`` and ``on_pre = "I_post += w"``
   (or the code of :meth:`DelayNetwork.to_brian2 <brian2_delgrad.network.DelayNetwork.to_brian2>`), no plasticity;
@@ -152,83 +153,124 @@ def _group_model(group, namespace):
     if equations.subexpr_names:
         raise ValueError(f"{group.name}: subexpressions ({', '.join(sorted(equations.subexpr_names))}) are not "
                          "represented")
+    regular = [obj.name for obj in group.contained_objects if "run_regularly" in obj.name]
+    if regular:
+        raise ValueError(f"{group.name}: run_regularly operations ({', '.join(regular)}) are not represented")
     for name in ("v", "I"):
         if not equations[name].dim.is_dimensionless:
             raise ValueError(f"{group.name}: {name} must be dimensionless (': 1'), as in the model "
                              f"dv/dt = -v/tau_m + I/tau_s, dI/dt = -I/tau_s; got {equations[name].dim}")
+    try:
+        equations.check_units(group, namespace or {})
+    except Exception as err:                         # Brian2's DimensionMismatchError, KeyError for unknown names
+        raise ValueError(f"{group.name}: its equations do not check out in Brian2: {err}") from None
     v, current = sympy.Symbol("v", real=True), sympy.Symbol("I", real=True)
-    rates = {name: _numeric(group, equations[name].expr.code, namespace, (v, current)) for name in ("v", "I")}
+    constants = {}
+    rates = {name: _numeric(group, equations[name].expr.code, namespace, (v, current), constants)
+             for name in ("v", "I")}
     di, dv = (_linear(group, rates[name], v, current, f"d{name}/dt") for name in ("I", "v"))
     if di[0] != 0 or not di[1] < 0:
         raise ValueError(f"{group.name}: dI/dt = {equations['I'].expr.code} is not -I/tau_s with tau_s > 0")
-    tau_s = -1.0 / di[1]
+    tau_s = _snap(-1.0 / di[1], constants)
     if not dv[0] < 0 or not np.isclose(dv[1], 1.0 / tau_s, rtol=1e-9, atol=0):
         raise ValueError(f"{group.name}: dv/dt = {equations['v'].expr.code} is not -v/tau_m + I/tau_s with "
                          f"tau_m > 0 and the tau_s of dI/dt ({tau_s:g} s)")
-    tau_m = -1.0 / dv[0]
+    tau_m = _snap(-1.0 / dv[0], constants)
     candidate = LIFModel(tau_m=tau_m, tau_s=tau_s, theta=1.0)          # theta found below
     return LIFModel(tau_m=tau_m, tau_s=tau_s, theta=_threshold(group, candidate, namespace))
 
 
+def _snap(value, constants):
+    """``value``, or the constant it was computed from (the reciprocal of a reciprocal may be an ulp off)."""
+    close = [c for c in constants.values() if np.isclose(c, value, rtol=1e-12, atol=0)]
+    return close[0] if close else value
+
+
 def _threshold(group, model, namespace):
     """``theta`` of ``v > theta`` (or of :meth:`to_brian2`'s precise threshold)."""
+    from brian2.parsing.expressions import parse_expression_dimensions
+
     from .substrates.precise import threshold_code
 
     condition = group.events.get("spike")
     if condition is None:
         raise ValueError(f"{group.name}: has no threshold; the model's is 'v > theta'")
-    match = re.fullmatch(r"\s*(?:not\s+fired\s+and\s+)?v\s*>\s*(.+?)(?:\s+and\s+not\s+fired)?\s*", condition)
+    match = re.fullmatch(r"\s*(?:not\s+fired\s+and\s+)?v\s*>(?!=)\s*(.+?)(?:\s+and\s+not\s+fired)?\s*",
+                         condition)
     if _same_code(condition, threshold_code(model)):
         expression = "theta"
     elif match and not re.search(r"\b(v|I|or|and|not)\b", match.group(1)):
         expression = match.group(1)
     else:
         raise ValueError(f"{group.name}: threshold {condition!r} is not the model's 'v > theta'")
-    theta = _numeric(group, expression, namespace, ())
-    if not (theta.is_number and float(theta) > 0):
+    theta = _numeric(group, expression, namespace, (), {})
+    try:
+        dimensionless = parse_expression_dimensions(
+            expression, group.resolve_all(sorted(re.findall(r"[A-Za-z_]\w*", expression)),
+                                          run_namespace=namespace or {})).is_dimensionless
+    except Exception as err:                         # Brian2's parser: unknown names, mismatched units
+        raise ValueError(f"{group.name}: threshold {condition!r}: {err}") from None
+    if not dimensionless:
+        raise ValueError(f"{group.name}: threshold {condition!r}: theta must be dimensionless, like v")
+    if not (theta.is_number and theta.is_real and float(theta) > 0):
         raise ValueError(f"{group.name}: threshold {condition!r}: theta must be a positive number, got {theta}")
     return float(theta)
 
 
-def _numeric(group, code, namespace, keep):
-    """A Brian2 expression as SymPy with every identifier but ``keep`` replaced by its value (SI units)."""
+#: Parameters Brian2 adds for refractoriness: they change during a run.
+_CHANGING = ("lastspike", "not_refractory")
+
+
+def _numeric(group, code, namespace, keep, constants):
+    """A Brian2 expression as SymPy with every identifier but ``keep`` replaced by its value (SI units).
+
+    Only external constants and per-neuron parameters (equal for all neurons) are allowed: nothing that
+    changes during a run (``t``, noise, refractoriness, ...). The values used go into ``constants``.
+    """
+    from brian2.core.variables import Constant
     from brian2.parsing.sympytools import str_to_sympy
 
-    expression = str_to_sympy(code)
+    try:
+        expression = str_to_sympy(code)
+    except Exception as err:                         # Brian2's parser raises several types
+        raise ValueError(f"{group.name}: cannot read {code!r}: {err}") from None
     names = {s.name for s in expression.free_symbols} - {s.name for s in keep}
     try:
         resolved = group.resolve_all(sorted(names), run_namespace=namespace or {})
     except KeyError as err:
         raise ValueError(f"{group.name}: {err.args[0] if err.args else err}; give its value in namespace=") from None
+    parameters = set(group.equations.parameter_names) - set(_CHANGING)
     values = {}
     for name, variable in resolved.items():
-        if hasattr(variable, "get_value") and not hasattr(variable, "value"):
+        if isinstance(variable, Constant):
+            value = variable.value
+        elif name in parameters:
             value = np.asarray(variable.get_value(), dtype=np.float64)
             if value.size == 0 or not np.all(value == value.flat[0]):
                 raise ValueError(f"{group.name}: {name} differs between neurons; the model has one value")
             value = value.flat[0]
-        elif hasattr(variable, "value"):
-            value = variable.value
         else:
-            raise ValueError(f"{group.name}: {name} is a {type(variable).__name__}, not a constant")
+            raise ValueError(f"{group.name}: {name} in {code!r} is not a constant (it changes during a run, or is "
+                             "noise); the model's constants are external constants or per-neuron parameters")
         values[name] = float(np.asarray(value, dtype=np.float64))
-    substitutions = {s: values[s.name] for s in expression.free_symbols if s.name in values}
+    constants.update(values)
     keep_names = {s.name: s for s in keep}
-    return expression.subs(substitutions).subs({s: keep_names[s.name] for s in expression.free_symbols
-                                                if s.name in keep_names})
+    return expression.subs({s: values[s.name] if s.name in values else keep_names[s.name]
+                            for s in expression.free_symbols})
 
 
 def _linear(group, expression, v, current, label):
     """``(coefficient of v, coefficient of I)`` of a linear, homogeneous right-hand side (floats, 1/s)."""
     try:
         poly = sympy.Poly(sympy.expand(expression), v, current)
-    except sympy.PolynomialError:
-        poly = None
-    if poly is None or poly.total_degree() > 1 or not all(c.is_number for c in poly.coeffs()) or \
-            float(poly.coeff_monomial(1)) != 0:
+        linear = poly.total_degree() <= 1 and float(poly.coeff_monomial(1)) == 0
+        coefficients = float(poly.coeff_monomial(v)), float(poly.coeff_monomial(current))
+    except (sympy.PolynomialError, TypeError, ValueError):
+        linear = False
+    if not linear or not np.all(np.isfinite(coefficients)):
         raise ValueError(f"{group.name}: {label} = {expression} is not linear in v and I without a constant term "
                          "(the LIF model with exponential current synapses)")
-    return float(poly.coeff_monomial(v)), float(poly.coeff_monomial(current))
+    return coefficients
 
 
 def _same_code(a, b):
@@ -249,6 +291,9 @@ def _weights(syn, model):
     code = syn._pathways[0].code
     if not (_same_code(code, "I_post += w") or _same_code(code, arrival_code(model, exact_delay()))):
         raise ValueError(f"{syn.name}: on_pre {code!r} is not 'I_post += w'")
+    if syn.summed_updaters:
+        raise ValueError(f"{syn.name}: summed variables ({', '.join(sorted(syn.summed_updaters))}) are not "
+                         "represented")
     if syn.equations.diff_eq_names:
         raise ValueError(f"{syn.name}: synaptic dynamics ({', '.join(sorted(syn.equations.diff_eq_names))}) are "
                          "not represented")
@@ -301,6 +346,8 @@ def _delays(syn, mask, asked):
                 dense = np.zeros(mask.shape)
                 dense[i, j] = value
                 value = dense
+            else:                                    # a neuron without synapses here: its value has no effect
+                value = np.where(mask.any(axis=1 if PLACEMENTS[name].site == "pre" else 0), value, 0.0)
             values[name] = value
         return placements, values
     if asked is None:

@@ -191,7 +191,7 @@ def _per_sample_gradients(net, times, coefficients):
 
 
 def causal_counts(net, times):
-    """Number of inputs that arrived before each neuron's spike (-1 if it did not spike).
+    """Number of inputs (existing synapses) that arrived before each neuron's spike (-1 if it did not spike).
 
     Parameters
     ----------
@@ -209,7 +209,7 @@ def causal_counts(net, times):
         arrivals = times[layer][:, :, None] + net.total_delays(layer)[None]
         post = times[layer + 1]
         with np.errstate(invalid="ignore"):
-            count = (arrivals < post[:, None, :]).sum(axis=1)
+            count = ((arrivals < post[:, None, :]) & net.connectivity[layer][None]).sum(axis=1)
         counts.append(np.where(np.isfinite(post), count, -1))
     return counts
 

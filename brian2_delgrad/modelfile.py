@@ -191,6 +191,8 @@ def load_model_file(path):
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     connection_probability = _connection_probability(network, len(sizes) - 1)
     connection_seed = network.number("connection_seed", None, minimum=0, integer=True)
+    if connection_seed is not None and connection_probability is None:
+        raise network.error("connection_seed", "draws a random connectivity: give connection_probability too")
     network.done()
     data = top.section("data")
     dataset = _checked(data, "dataset", get_dataset, data.string("dataset"))

@@ -188,8 +188,8 @@ class NetworkOptimiser:
         """The missing-spike rule: raise the weights into the ``silent`` neurons (bool, (n,)) of ``layer``
         (1 = first hidden layer) by the current bump, which doubles for the next time."""
         # on a weight grid, a bump smaller than a grid step would not change the network; missing synapses stay 0
-        self.weights[layer - 1][:, silent] += max(self.bump_now, self.weight_step or 0.0) * \
-            self.net.connectivity[layer - 1][:, silent]
+        self.weights[layer - 1][:, silent] += np.where(self.net.connectivity[layer - 1][:, silent],
+                                                       max(self.bump_now, self.weight_step or 0.0), 0.0)
         self._realise()
         self.bump_now *= 2
 
@@ -221,7 +221,7 @@ def step_decay(rate, epoch, factor, every):
     return rate * factor ** ((epoch - 1) // every)
 
 
-def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0):
+def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0, receiving=None):
     """The earliest layer with too many silent neurons in a batch, or ``None``.
 
     Parameters
@@ -231,6 +231,10 @@ def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0):
     hidden_limit, output_limit : float
         Largest acceptable fraction of ``inf`` spike times in a hidden layer and
         in the output layer.
+    receiving : list of ndarray of bool, optional
+        Per non-input layer, ``(n,)``: the neurons that have inputs (in a
+        sparse network some may have none; they cannot spike and are not
+        counted). Default: all.
 
     Returns
     -------
@@ -240,7 +244,8 @@ def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0):
     last = len(spike_times) - 1
     for layer in range(1, last + 1):
         limit = output_limit if layer == last else hidden_limit
-        if np.mean(~np.isfinite(spike_times[layer])) > limit:
+        times = spike_times[layer] if receiving is None else spike_times[layer][:, receiving[layer - 1]]
+        if times.size and np.mean(~np.isfinite(times)) > limit:
             return layer
     return None
 

@@ -277,6 +277,7 @@ class Trainer:
         lr_w = step_decay(self.lr_weights, self.epoch_, self.lr_decay, self.decay_every)
         lr_d = step_decay(self.lr_delays, self.epoch_, self.lr_decay, self.decay_every)
         order = self._rng.permutation(len(y))
+        receiving = [mask.any(axis=0) for mask in net.connectivity]   # a neuron without inputs cannot spike
         totals = dict(loss=0.0, correct=0, skipped=0, guarded=0, nonfinite=0)
         silent = np.zeros(len(net.sizes) - 1)
         for begin in range(0, len(y), self.batch_size):
@@ -286,7 +287,7 @@ class Trainer:
             totals["loss"] += losses.sum()
             totals["correct"] += int((predict_labels(times[-1]) == y[batch]).sum())
             silent += [np.sum(~np.isfinite(t)) / t.shape[1] for t in times[1:]]
-            layer = missing_spike_layer(times, self.hidden_silence, self.output_silence)
+            layer = missing_spike_layer(times, self.hidden_silence, self.output_silence, receiving)
             if layer is not None:
                 self._optimiser.bump_silent(layer, ~np.isfinite(times[layer]).all(axis=0))
                 totals["skipped"] += 1

@@ -126,6 +126,13 @@ BAD = {
     "another threshold": (dict(threshold="v > 1 or I > 3"), "layer: threshold 'v > 1 or I > 3' is not"),
     "missing w": (dict(model="weight : 1", on_pre="I_post += weight"), "links: has no weight variable w"),
     "another synapse": (dict(on_pre="v_post += w"), "links: on_pre 'v_post \\+= w' is not 'I_post \\+= w'"),
+    "time in the equations": (dict(equations="dv/dt = -v/tau_m + I/tau_s + t/second/tau_m : 1\ndI/dt = -I/tau_s : 1"),
+                              "layer: t in .* is not a constant"),
+    "time in the threshold": (dict(threshold="v > 1 + t/second"), "layer: t in '1 \\+ t/second' is not a constant"),
+    "noise": (dict(equations="dv/dt = -v/tau_m + I/tau_s + xi/sqrt(tau_m) : 1\ndI/dt = -I/tau_s : 1"),
+              "layer: xi in .* is not a constant"),
+    "a threshold with units": (dict(threshold="v > 20*mV"), "layer: .*(dimensionless|units)"),
+    "greater or equal": (dict(threshold="v >= 1"), "layer: threshold 'v >= 1' is not the model's 'v > theta'"),
 }
 
 
@@ -164,3 +171,30 @@ def test_recurrent_skipping_and_repeated_synapses_are_named():
         DelayNetwork.from_brian2(list(axonal), delays="axonal")
     with pytest.raises(ValueError, match="stray: a NetworkOperation is not part of a feed-forward network"):
         DelayNetwork.from_brian2([*simple(), b2.NetworkOperation(lambda: None, name="stray")])
+
+
+def test_constants_need_their_units_and_summed_variables_are_named():
+    inputs, layer, synapses = simple()
+    synapses.connect()
+    with pytest.raises(ValueError, match="layer: its equations do not check out in Brian2"):
+        DelayNetwork.from_brian2([inputs, layer, synapses], namespace=dict(tau_m=10, tau_s=5 * ms))
+    target = b2.NeuronGroup(2, EQUATIONS + "\nIs : 1", threshold="v > 1", name="target")
+    summed = b2.Synapses(inputs, target, "w : 1\nIs_post = w : 1 (summed)", on_pre="I_post += w", name="summing")
+    summed.connect()
+    with pytest.raises(ValueError, match="summing: summed variables"):
+        DelayNetwork.from_brian2([inputs, target, summed])
+
+
+def test_exact_constants_and_placement_values_of_unconnected_neurons():
+    """tau = 58/29 ms comes back as that constant (not its reciprocal's reciprocal); a d_axon of an input neuron
+    without synapses (common with connect(p=...)) is read as 0, since it has no effect."""
+    odd = 58 / 29 * ms
+    inputs = b2.NeuronGroup(3, "d_axon : second", threshold="False", name="sources")
+    layer = b2.NeuronGroup(2, "dv/dt = -v/odd + I/odd : 1\ndI/dt = -I/odd : 1", threshold="v > 1", name="layer")
+    synapses = b2.Synapses(inputs, layer, "w : 1", on_pre="I_post += w", name="links")
+    synapses.connect(i=[0, 1], j=[0, 1])
+    inputs.d_axon = [1, 2, 3] * ms
+    synapses.delay = [1, 2] * ms
+    net = DelayNetwork.from_brian2([inputs, layer, synapses])
+    assert net.model.tau_m_ == float(odd / b2.second) and net.model.tau_s_ == float(odd / b2.second)
+    np.testing.assert_array_equal(net.delays[0]["axonal"], [1e-3, 2e-3, 0.0])

@@ -121,3 +121,28 @@ def test_model_files_give_a_connection_probability(tmp_path):
     path.write_text(text.replace('delays = "synaptic"', 'delays = "synaptic"\nconnection_probability = 1.5'))
     with pytest.raises(ValueError, match=r"network.connection_probability: must be in \(0, 1\], got 1.5"):
         load_model_file(path)
+
+
+def test_neurons_without_inputs_and_layers_without_synapses(data):
+    """A neuron without inputs cannot spike: the missing-spike rule leaves it out instead of skipping every batch;
+    a layer without any synapse runs (everything after it is silent)."""
+    X, y, _, _ = data
+    masks = [np.ones((4, 10), bool), np.ones((10, 3), bool)]
+    masks[0][:, 0] = False                              # hidden neuron 0 has no inputs
+    masks[1][:, 2] = False                              # output neuron 2 has no inputs
+    net = DelayNetwork([4, 10, 3], delays="synaptic", weight_init=(2.0, 1.0), seed=4, connectivity=masks)
+    history = Trainer(net, seed=4, hidden_silence=0.0, progress=False).fit(X[:300], y[:300], epochs=2)
+    assert history.skipped.max() < 2 and np.all(np.isfinite(net.weights[0])) and np.all(net.weights[0][:, 0] == 0)
+    empty = DelayNetwork([4, 5, 3], connectivity=[np.zeros((4, 5), bool), None])
+    assert np.isinf(ExactSubstrate().run(empty, X[:3])[-1]).all() and empty.n_parameters == 15 + 15 + 0
+
+
+def test_a_connection_seed_needs_a_probability(tmp_path):
+    import os
+
+    text = open(os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h30_ws.toml")).read()
+    path = tmp_path / "seed.toml"
+    path.write_text(text.replace('delays = "synaptic"', 'delays = "synaptic"\nconnection_seed = 3'))
+    with pytest.raises(ValueError, match="network.connection_seed: draws a random connectivity: give "
+                                         "connection_probability too"):
+        load_model_file(path)

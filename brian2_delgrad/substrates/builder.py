@@ -128,7 +128,10 @@ def build(net, copies, dt, timing="precise", membrane_noise=0.0):
                                namespace=namespace, clock=clock, name=f"synapses_{k}")
         pre, post = np.nonzero(mask)                 # the existing synapses of one copy, in row-major order
         copy = np.arange(copies)[:, None]
-        synapses.connect(i=(copy * n_pre + pre).ravel(), j=(copy * n_post + post).ravel())
+        if pre.size:
+            synapses.connect(i=(copy * n_pre + pre).ravel(), j=(copy * n_post + post).ravel())
+        else:                                        # a layer without any synapse: nothing to deliver
+            synapses.active = False
         if precise:
             group.t_e = NEVER * b2.second
             events.append((group, synapses))
@@ -172,17 +175,17 @@ def parameter_values(objects, net, input_times, thresholds, jitters):
     for k, (layer, mask) in enumerate(zip(objects.layers, net.connectivity)):
         n_pre, n_post = net.layer_shapes[k]
         delays = net.neuron_delays(k)
-        jitter = np.zeros((copies, int(mask.sum()))) if jitters[k] is None else jitters[k][:, mask]
-        values.update({
-            (layer.group, "theta"): thresholds[k].ravel(),
-            (layer.synapses, "jitter"): jitter.ravel() * b2.second,
-            (layer.synapses, "w"): np.tile(net.weights[k][mask], copies),
-        })
-        owners = dict(pre=groups[k], post=layer.group, synapses=layer.synapses)
+        values[layer.group, "theta"] = thresholds[k].ravel()
+        if mask.any():                               # (Brian2 has no synaptic variables without synapses)
+            jitter = np.zeros((copies, int(mask.sum()))) if jitters[k] is None else jitters[k][:, mask]
+            values[layer.synapses, "jitter"] = jitter.ravel() * b2.second
+            values[layer.synapses, "w"] = np.tile(net.weights[k][mask], copies)
+        owners = dict(pre=groups[k], post=layer.group, synapses=layer.synapses if mask.any() else None)
         for name, p in PLACEMENTS.items():             # a placement the network lacks is 0
-            value = delays.get(name, np.zeros(p.shape(n_pre, n_post)))
-            value = value[mask] if p.site == "synapses" else value
-            values[owners[p.site], p.variable] = np.tile(value, copies) * b2.second
+            if owners[p.site] is not None:
+                value = delays.get(name, np.zeros(p.shape(n_pre, n_post)))
+                value = value[mask] if p.site == "synapses" else value
+                values[owners[p.site], p.variable] = np.tile(value, copies) * b2.second
     return values
 
 
@@ -200,7 +203,8 @@ def set_delays(objects):
     value is in the ``on_pre`` code).
     """
     for layer in objects.layers:
-        layer.synapses.delay = objects.delay
+        if len(layer.synapses):
+            layer.synapses.delay = objects.delay
 
 
 def simulated_time(net, input_times, dt, window=3.0):
