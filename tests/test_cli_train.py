@@ -60,9 +60,16 @@ def test_broken_model_files_give_one_clear_line(tmp_path, case):
     assert lines[0].startswith(f"brian2-delgrad: error: {path}: ") and message in lines[0], lines[0]
 
 
-def test_killed_training_resumes_bit_identically(tmp_path):
-    """SIGKILL a training run mid-way, re-run the same command, compare with an uninterrupted run."""
-    args = ["train", MODEL, "--epochs", "25", "--seed", "3", "--quiet"]
+@pytest.mark.parametrize("connection", ["dense", "sparse"])
+def test_killed_training_resumes_bit_identically(tmp_path, connection):
+    """SIGKILL a training run mid-way, re-run the same command, compare with an uninterrupted run; a sparse
+    network's missing synapses stay absent and zero through it."""
+    model = MODEL
+    if connection == "sparse":
+        model = tmp_path / "sparse.toml"
+        model.write_text(open(MODEL).read().replace('delays = "synaptic"', 'delays = "synaptic"\n'
+                                                    'connection_probability = [0.7, 0.8]'))
+    args = ["train", str(model), "--epochs", "25", "--seed", "3", "--quiet"]
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "brian2_delgrad", *args, "--out", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -93,6 +100,12 @@ def test_killed_training_resumes_bit_identically(tmp_path):
     history = pd.read_csv(killed / "history.csv")
     assert list(history[history.split == "train"].epoch) == list(range(1, 26))   # no epoch lost or repeated
     assert resumed.stdout.splitlines()[-1] == straight.stdout.splitlines()[-1]
+    if connection == "sparse":
+        from brian2_delgrad import DelayNetwork
+
+        net = DelayNetwork.load(killed / "parameters.npz")
+        assert net.is_sparse and all(np.all(w[~m] == 0) and np.all(w[m] != 0)
+                                     for w, m in zip(net.weights, net.connectivity))
 
 
 def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
