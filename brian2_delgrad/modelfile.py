@@ -15,7 +15,8 @@ from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .config import read_toml
-from .datasets import ENCODING_SETTINGS, check_encoding, encode_times, get_dataset
+from .datasets import DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, get_dataset, load_dataset
+from .datasets.splits import FRACTIONS
 from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
 from .model import LIFModel
@@ -90,9 +91,15 @@ class ModelFile:
     dataset: str = field(default="yin_yang", repr=False)
     connection_probability: object = field(default=None, repr=False)
     connection_seed: int = field(default=None, repr=False)
+    data_path: str = field(default=None, repr=False)
+    fractions: tuple = field(default=DEFAULT_FRACTIONS, repr=False)
+    data_seed: int = field(default=0, repr=False)
+    polarity: str = field(default="small_early", repr=False)
+    silent_zero: bool = field(default=False, repr=False)
 
     #: The fields above with their defaults.
-    LATER_FIELDS = dict(dataset="yin_yang", connection_probability=None, connection_seed=None)
+    LATER_FIELDS = dict(dataset="yin_yang", connection_probability=None, connection_seed=None, data_path=None,
+                        fractions=DEFAULT_FRACTIONS, data_seed=0, polarity="small_early", silent_zero=False)
 
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork` (its random connectivity, if the file
@@ -147,11 +154,17 @@ class ModelFile:
                        delay_range=tuple(v * second for v in self.delay_range), seed=seed, progress=progress,
                        **settings, **self.profile.trainer_settings)
 
+    def dataset_object(self):
+        """The :class:`~brian2_delgrad.datasets.Dataset` (a file is read anew)."""
+        return load_dataset(self.data_path or self.dataset, self.fractions, self.data_seed)
+
     def data(self, split):
-        """Encoded split of the data set: input spike times in seconds, shape (n, n_features x input replicas),
-        and labels (n,)."""
-        features, labels = get_dataset(self.dataset).load(split)
-        times = encode_times(features, self.model.tau_s, **self.encoding)
+        """A split of the data set as input spike times in seconds, shape (n, n_features x input replicas)
+        (features encoded as latencies, spike times as they are), and labels (n,)."""
+        dataset = self.dataset_object()
+        values, labels = dataset.load(split)
+        times = values if dataset.kind == "times" else encode_times(
+            values, self.model.tau_s, polarity=self.polarity, silent_zero=self.silent_zero, **self.encoding)
         return np.repeat(times, self.profile.input_replicas, axis=1), labels
 
 
@@ -195,7 +208,9 @@ def load_model_file(path):
         raise network.error("connection_seed", "draws a random connectivity: give connection_probability too")
     network.done()
     data = top.section("data")
-    dataset = _checked(data, "dataset", get_dataset, data.string("dataset"))
+    source = _data_source(data, Path(path))
+    dataset = _checked(data, "path" if source["data_path"] else "dataset", load_dataset,
+                       source["data_path"] or source["dataset"], source["fractions"], source["data_seed"])
     if sizes[-1] != dataset.n_classes:
         raise network.error("sizes", f"the output layer needs one neuron per class of {dataset.name!r}: "
                                      f"{dataset.n_classes}, not {sizes[-1]}")
@@ -211,18 +226,23 @@ def load_model_file(path):
     weight_init = _checked(init, "weights", check_weight_init, init.raw("weights"), len(sizes) - 1, "weights")
     delay_init = init.setting(DELAY_INIT, 0.25, key="delays")
     init.done()
-    encoding = {setting.name: data.setting(setting, default) for setting, default in zip(ENCODING_SETTINGS,
-                                                                                       (0.15, 2.0))}
-    _checked(data, "t_late", check_encoding, *encoding.values())
+    code = {setting.name: data.setting(setting, default) for setting, default in zip(
+        ENCODING_SETTINGS, (0.15, 2.0, "small_early", False))}
+    _checked(data, "t_late", check_encoding, *code.values())
+    if dataset.kind == "times" and any(data.has(key) for key in code):
+        raise data.error(next(key for key in code if data.has(key)), f"{dataset.name} holds spike times, which "
+                                                                   "are not encoded: remove the encoding keys")
     data.done()
+    encoding = {key: code[key] for key in ("t_early", "t_late")}
     loss = _loss(top.section("loss"))
     training = _training(top.section("training"))
     top.done()
     return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
                      delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
                      encoding=encoding, loss=loss, training=training, profile=profile, delay_init=delay_init,
-                     delay_groups=delay_groups, dataset=dataset.name, connection_probability=connection_probability,
-                     connection_seed=connection_seed)
+                     delay_groups=delay_groups, connection_probability=connection_probability,
+                     connection_seed=connection_seed, polarity=code["polarity"], silent_zero=code["silent_zero"],
+                     **source)
 
 
 def _checked(section, key, check, *args):
@@ -271,6 +291,32 @@ def _same_linear_function(got, expected, constants):
         if abs(a - b) > 1e-12 * max(abs(a), abs(b), 1.0):
             return False
     return True
+
+
+def _data_source(section, model_path):
+    """``dataset``, ``data_path`` (absolute, for ``dataset = "file"``), ``fractions`` and ``data_seed``."""
+    name = section.string("dataset")
+    if name == "file":
+        relative = section.string("path")
+        data_path = str((model_path.parent / relative).resolve())
+    else:
+        if section.has("path"):
+            raise section.error("path", f"is for dataset = \"file\"; dataset {name!r} is not read from a file")
+        data_path = None
+        _checked(section, "dataset", get_dataset, name)
+    fixed = name != "file"
+    for key in ("fractions", "seed"):
+        if fixed and section.has(key):
+            raise section.error(key, f"{name!r} has fixed splits; fractions and seed split a file without a split")
+    fractions = section.list("fractions", list(DEFAULT_FRACTIONS), length=3)
+    for value in fractions:
+        problem = FRACTIONS.inspect(value)[0]
+        if problem is not None:
+            raise section.error("fractions", problem)
+    if abs(sum(fractions) - 1) > 1e-9:
+        raise section.error("fractions", f"train, validation and test fractions must sum to 1, got {fractions}")
+    seed = section.number("seed", 0, minimum=0, integer=True)
+    return dict(dataset=name, data_path=data_path, fractions=tuple(float(f) for f in fractions), data_seed=seed)
 
 
 def _connection_probability(section, n_layers):

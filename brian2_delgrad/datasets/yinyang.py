@@ -1,4 +1,4 @@
-"""The Yin-Yang data set and the time-to-first-spike encoding used to train on it.
+"""The Yin-Yang data set (Kriener et al., 2022), generated bit for bit as published.
 
 The Yin-Yang data set (Kriener et al., 2022) is a small two-dimensional
 classification problem with three classes: points ``(x, y)`` of the unit square
@@ -33,15 +33,12 @@ in the published splits.
 """
 import math
 import numbers
-from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import float_array, positive_time
-from .settings import Setting, check_settings
+from ..checks import float_array
 
-__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "encode_times",
-           "check_encoding", "ENCODING_SETTINGS", "Dataset", "DATASETS", "register_dataset", "get_dataset"]
+__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class"]
 
 #: The published splits: name -> (number of samples, seed).
 YIN_YANG_SPLITS = {"train": (5000, 42), "validation": (1000, 41), "test": (1000, 40)}
@@ -164,97 +161,3 @@ def _classify(x, y):
         | ((y > _CENTRE) & (d_right > _YIN_RADIUS))
     )
     return np.where(dot, 2, yang).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A labelled data set that model files name (``[data] dataset``).
-
-    Attributes
-    ----------
-    name : str
-    n_features : int
-        Features per sample.
-    n_classes : int
-        Labels are ``0 ... n_classes - 1``.
-    load : callable
-        ``load(split) -> (features, labels)`` for ``split`` in ``'train'``,
-        ``'validation'``, ``'test'``: features in ``[0, 1]`` of shape
-        ``(n, n_features)`` and int labels of shape ``(n,)``, the same on every call.
-    """
-
-    name: str
-    n_features: int
-    n_classes: int
-    load: object
-
-
-#: Data sets by name.
-DATASETS = {}
-
-
-def register_dataset(dataset):
-    """Make a :class:`Dataset` available to model files by its name."""
-    if not isinstance(dataset, Dataset):
-        raise ValueError(f"dataset must be a Dataset, got {type(dataset).__name__}")
-    DATASETS[dataset.name] = dataset
-
-
-def get_dataset(name):
-    """The :class:`Dataset` called ``name``; the error lists the registered ones."""
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
-    return DATASETS[name]
-
-
-#: The latency code's settings, declared once for :func:`encode_times` and model files (``[data]``).
-ENCODING_SETTINGS = (Setting("t_early", "number", low=0, unit="tau_s", doc="spike time of a feature 0"),
-                     Setting("t_late", "number", low=0, low_open=True, unit="tau_s", doc="spike time of a feature 1"))
-
-
-def check_encoding(t_early, t_late):
-    """``{'t_early': ..., 't_late': ...}`` checked: each as declared, and ``t_early < t_late``."""
-    values = check_settings(ENCODING_SETTINGS, dict(t_early=t_early, t_late=t_late))
-    if values["t_early"] >= values["t_late"]:
-        raise ValueError(f"t_late must be larger than t_early, got t_early={t_early!r}, t_late={t_late!r}")
-    return values
-
-
-def encode_times(features, tau_s, t_early=0.15, t_late=2.0):
-    """Time-to-first-spike encoding of features in ``[0, 1]``.
-
-    Each value ``v`` becomes one input spike at ``tau_s * (t_early + (t_late - t_early) * v)``:
-    small values spike early, large values late.
-
-    Parameters
-    ----------
-    features : array_like of float, shape (n_samples, n_features)
-        Dimensionless values in ``[0, 1]``, e.g. the Yin-Yang features.
-    tau_s : Quantity or float
-        The synaptic time constant, a Brian2 time (e.g. ``5*ms``) or float
-        seconds; finite and positive.
-    t_early : float
-        Spike time of value 0, in units of ``tau_s``; ``>= 0``.
-    t_late : float
-        Spike time of value 1, in units of ``tau_s``; ``> t_early``.
-
-    Returns
-    -------
-    ndarray of float64, shape (n_samples, n_features)
-        Spike times in seconds.
-
-    Examples
-    --------
-    >>> from brian2 import ms
-    >>> encode_times([[0.0, 1.0]], 5*ms) * 1e3
-    array([[ 0.75, 10.  ]])
-    """
-    features = float_array(features, "features", (None, None), minimum=0.0)
-    if np.any(features > 1):
-        raise ValueError(f"features must be <= 1, got a maximum of {features.max()}")
-    tau_s = positive_time(tau_s, "tau_s")
-    t_early, t_late = check_encoding(t_early, t_late).values()
-    return tau_s * (t_early + (t_late - t_early) * features)
-
-
-register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split))

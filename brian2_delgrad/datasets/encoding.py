@@ -1,0 +1,68 @@
+"""Time-to-first-spike encoding: features in [0, 1] to one input spike time each."""
+import numpy as np
+
+from ..checks import float_array, positive_time
+from ..settings import Setting, check_settings
+
+__all__ = ["ENCODING_SETTINGS", "check_encoding", "encode_times"]
+
+
+#: The latency code's settings, declared once for :func:`encode_times` and model files (``[data]``).
+ENCODING_SETTINGS = (Setting("t_early", "number", low=0, unit="tau_s", doc="the earliest spike time"),
+                     Setting("t_late", "number", low=0, low_open=True, unit="tau_s", doc="the latest spike time"),
+                     Setting("polarity", "choice", choices=("small_early", "large_early"),
+                             doc="'small_early': 0 spikes at t_early, 1 at t_late; 'large_early': bright = early"),
+                     Setting("silent_zero", "boolean", doc="a feature of exactly 0 sends no spike"))
+
+
+def check_encoding(t_early=0.15, t_late=2.0, polarity="small_early", silent_zero=False):
+    """The encoding's settings checked (as declared, and ``t_early < t_late``), as a dict."""
+    values = check_settings(ENCODING_SETTINGS, dict(t_early=t_early, t_late=t_late, polarity=polarity,
+                                                    silent_zero=silent_zero))
+    if values["t_early"] >= values["t_late"]:
+        raise ValueError(f"t_late must be larger than t_early, got t_early={t_early!r}, t_late={t_late!r}")
+    return values
+
+
+def encode_times(features, tau_s, t_early=0.15, t_late=2.0, polarity="small_early", silent_zero=False):
+    """Time-to-first-spike encoding of features in ``[0, 1]``: one input spike per feature.
+
+    With ``polarity='small_early'`` (default) a value ``v`` spikes at
+    ``tau_s * (t_early + (t_late - t_early) * v)``: small values early, large
+    ones late (the Yin-Yang convention); ``'large_early'`` reverses it
+    (``1 - v`` instead of ``v``: a bright pixel spikes first).
+
+    Parameters
+    ----------
+    features : array_like of float, shape (n_samples, n_features)
+        Dimensionless values in ``[0, 1]``, e.g. the Yin-Yang features.
+    tau_s : Quantity or float
+        The synaptic time constant, a Brian2 time (e.g. ``5*ms``) or float
+        seconds; finite and positive.
+    t_early, t_late : float
+        The earliest and latest spike time, in units of ``tau_s``; ``0 <= t_early < t_late``.
+    polarity : {'small_early', 'large_early'}
+    silent_zero : bool
+        A feature of exactly 0 sends no spike (``inf``), e.g. a black pixel.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples, n_features)
+        Spike times in seconds (``inf``: no spike).
+
+    Examples
+    --------
+    >>> from brian2 import ms
+    >>> encode_times([[0.0, 1.0]], 5*ms) * 1e3
+    array([[ 0.75, 10.  ]])
+    >>> encode_times([[0.0, 1.0]], 5*ms, polarity="large_early", silent_zero=True) * 1e3
+    array([[ inf, 0.75]])
+    """
+    features = float_array(features, "features", (None, None), minimum=0.0)
+    if np.any(features > 1):
+        raise ValueError(f"features must be <= 1, got a maximum of {features.max()}")
+    tau_s = positive_time(tau_s, "tau_s")
+    code = check_encoding(t_early, t_late, polarity, silent_zero)
+    values = features if code["polarity"] == "small_early" else 1.0 - features
+    times = tau_s * (code["t_early"] + (code["t_late"] - code["t_early"]) * values)
+    return np.where(features == 0, np.inf, times) if code["silent_zero"] else times
