@@ -99,6 +99,7 @@ def _file_dataset(path, fractions, seed):
     if split is None:
         split = stratified_split(labels, fractions, seed)
     elif np.any(split == ""):                        # MNIST: validation cut from the train images
+        split = split.astype("<U10")
         free = split == ""
         split[free] = stratified_split(labels[free], np.array(fractions[:2]) / sum(fractions[:2]), seed,
                                        names=SPLITS[:2])

@@ -1,0 +1,151 @@
+"""Users' data: .npz (features or spike times), .csv and MNIST IDX files, through model files and the CLI."""
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+
+from brian2_delgrad import DelayNetwork, ExactSubstrate, load_model_file
+from brian2_delgrad.cli import main
+from brian2_delgrad.datasets import encode_times, load_dataset, stratified_split
+from brian2_delgrad.losses import predict_labels
+
+MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")
+
+
+def toy(n=400, seed=0):
+    """4 features in [0, 1]; the label is the largest of the first three."""
+    features = np.random.default_rng(seed).uniform(size=(n, 4))
+    return features, features[:, :3].argmax(axis=1)
+
+
+def model_for(tmp_path, data_line, extra=""):
+    text = open(MODEL).read().replace('dataset = "yin_yang"', f'dataset = "file"\n{data_line}{extra}')
+    text = text.replace("t_early = 0.15\n", "").replace("t_late = 2.0\n", "") if "times" in extra else text
+    path = tmp_path / "model.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("form", ["features", "times", "csv"])
+def test_a_data_file_trains_from_the_cli_and_is_tested_on_its_test_rows(tmp_path, capsys, form):
+    features, labels = toy()
+    split = np.array(["train"] * 240 + ["validation"] * 80 + ["test"] * 80)
+    if form == "csv":
+        lines = ["split,label,a,b,c,d"] + [f"{s},{y},{','.join(repr(float(v)) for v in f)}" for s, y, f in zip(split, labels, features)]
+        (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+        path = model_for(tmp_path, 'path = "data.csv"')
+    elif form == "times":
+        times = encode_times(features, 5e-3, t_early=0.3)
+        write_npz(tmp_path / "data.npz", times=times, labels=labels, split=split)
+        path = model_for(tmp_path, 'path = "data.npz"', extra="\n# times")
+    else:
+        write_npz(tmp_path / "data.npz", features=features, labels=labels, split=split)
+        path = model_for(tmp_path, 'path = "data.npz"')
+    out = tmp_path / "out"
+    assert main(["train", path, "--epochs", "2", "--quiet", "--out", str(out)]) == 0
+    printed = float(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("test accuracy: "))
+    net = DelayNetwork.load(out / "parameters.npz")
+    inputs = encode_times(features[split == "test"], 5e-3, t_early=0.3 if form == "times" else 0.15)
+    accuracy = np.mean(predict_labels(ExactSubstrate().run(net, inputs)[-1]) == labels[split == "test"])
+    assert printed == pytest.approx(accuracy, abs=5.1e-4) and 0 < accuracy <= 1          # printed to 3 digits
+    assert json.loads((out / "summary.json").read_text())["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+
+
+def test_data_without_a_split_are_split_by_label_fractions_and_seed(tmp_path):
+    features, labels = toy(500)
+    write_npz(tmp_path / "data.npz", features=features, labels=labels)
+    data = load_dataset(tmp_path / "data.npz", (0.5, 0.25, 0.25), seed=3)
+    sizes = [len(data.load(name)[1]) for name in ("train", "validation", "test")]
+    assert sum(sizes) == 500 and abs(sizes[0] - 250) <= 3
+    again = load_dataset(tmp_path / "data.npz", (0.5, 0.25, 0.25), seed=3)
+    np.testing.assert_array_equal(data.load("test")[0], again.load("test")[0])
+    for name in ("train", "test"):
+        counts = np.bincount(data.load(name)[1], minlength=3) / len(data.load(name)[1])
+        np.testing.assert_allclose(counts, np.bincount(labels) / 500, atol=0.02)     # stratified
+    assert not np.array_equal(stratified_split(labels, seed=1), stratified_split(labels, seed=2))
+
+
+def write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_idx_files_as_downloaded(tmp_path):
+    rng = np.random.default_rng(0)
+    train, test = rng.integers(0, 256, size=(100, 4, 4)), rng.integers(0, 256, size=(30, 4, 4))
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", train)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(100) % 10)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", test)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(30) % 10)
+    data = load_dataset(tmp_path, (0.8, 0.2, 0.0 + 1e-9))
+    assert (data.n_features, data.n_classes) == (16, 10)
+    values, labels = data.load("test")
+    np.testing.assert_allclose(values, test.reshape(30, 16) / 255) and np.testing.assert_array_equal(labels,
+                                                                                                   np.arange(30) % 10)
+    assert len(data.load("train")[1]) == 80 and len(data.load("validation")[1]) == 20
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x1e" + bytes(29))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: holds 29 bytes of data, its header says 30"):
+        load_dataset(tmp_path)
+
+
+def _broken(tmp_path, case):
+    features, labels = toy(60)
+    split = np.array(["train"] * 40 + ["validation"] * 10 + ["test"] * 10)
+    cases = {
+        "missing labels": (dict(features=features), "data.npz: labels: missing"),
+        "wrong shape": (dict(features=features[:, :, None], labels=labels), "data.npz: features: must be (samples, "
+                                                                              "inputs), got shape (60, 4, 1)"),
+        "NaN": (dict(features=np.where(features > 0.99, np.nan, features), labels=labels),
+                "data.npz: features: contains NaN"),
+        "outside [0, 1]": (dict(features=features * 2, labels=labels), "data.npz: features: must lie in [0, 1]"),
+        "negative times": (dict(times=features - 0.5, labels=labels), "data.npz: times: must be >= 0 seconds"),
+        "non-integer labels": (dict(features=features, labels=labels + 0.5), "data.npz: labels: must be integers"),
+        "label only in test": (dict(features=features, labels=np.where(np.arange(60) == 55, 3, labels), split=split),
+                               "data.npz: labels: label 3 is in the test split but never in train"),
+        "empty split": (dict(features=features, labels=labels, split=np.where(split == "validation", "test", split)),
+                        "data.npz: split: the validation split is empty"),
+        "unknown split": (dict(features=features, labels=labels, split=np.where(split == "test", "tests", split)),
+                          "data.npz: split: 'tests' is not one of"),
+    }
+    arrays, message = cases[case]
+    write_npz(tmp_path / "data.npz", **arrays)
+    return message
+
+
+BROKEN = ["missing labels", "wrong shape", "NaN", "outside [0, 1]", "negative times", "non-integer labels",
+          "label only in test", "empty split", "unknown split"]
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_a_malformed_data_file_is_one_line_naming_the_file_and_the_field(tmp_path, capsys, case):
+    message = _broken(tmp_path, case)
+    path = model_for(tmp_path, 'path = "data.npz"', extra="\n# times" if "times" in case else "")
+    assert main(["train", path, "--epochs", "1", "--quiet", "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"brian2-delgrad: error: {path}: data.path: "), lines
+    assert message in lines[0], lines[0]
+
+
+def test_model_files_check_the_data_against_the_network(tmp_path):
+    features, labels = toy()
+    write_npz(tmp_path / "data.npz", features=np.hstack([features, features]), labels=labels)
+    with pytest.raises(ValueError, match="network.sizes: .*8"):
+        load_model_file(model_for(tmp_path, 'path = "data.npz"'))
+    text = open(MODEL).read()
+    (tmp_path / "y.toml").write_text(text.replace('dataset = "yin_yang"', 'dataset = "yin_yang"\nseed = 3'))
+    with pytest.raises(ValueError, match="data.seed: 'yin_yang' has fixed splits"):
+        load_model_file(tmp_path / "y.toml")
+    write_npz(tmp_path / "data.npz", features=features, labels=labels)
+    description = load_model_file(model_for(tmp_path, 'path = "data.npz"\npolarity = "large_early"\n'
+                                                      'silent_zero = true'))
+    inputs, _ = description.data("test")
+    assert np.isfinite(inputs).all() and inputs.shape[1] == 4
