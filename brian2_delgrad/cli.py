@@ -24,7 +24,7 @@ def main(argv=None):
     check.add_argument("--tolerance", type=float, default=1e-6,
                        help="largest acceptable relative difference (default 1e-6)")
     train = commands.add_parser(
-        "train", help="train a network described in a model file on Yin-Yang",
+        "train", help="train a network described in a model file on its data set",
         description="Train the network of a model file (models/*.toml) with its recipe; write the history "
                     "table, the final parameters and a figure of the training curves to --out, and print "
                     "the test accuracy. Re-running the same command continues from the checkpoint that is "
@@ -56,6 +56,18 @@ def main(argv=None):
     study.add_argument("--scheduler", help="address of a running dask scheduler to use instead, e.g. tcp://host:8786")
     study.add_argument("--out", help="output folder (default results/<study>)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
+    plot = commands.add_parser(
+        "plot", help="draw a trained network: a spike raster of one sample, its learned delays, its decision map",
+        description="For a model file and a network saved from it (parameters.npz of train, "
+                    "parameters/<trial>.best.npz of a study), write raster.png (one test sample through every "
+                    "layer), delays.png (initial against trained delays, if it has delays) and, for two-dimensional "
+                    "inputs such as Yin-Yang, decision_map.png.")
+    plot.add_argument("model", help="the model file the network was trained from")
+    plot.add_argument("parameters", help="the saved network (.npz)")
+    plot.add_argument("--seed", type=int, default=0, help="seed of its initialisation, for the initial delays "
+                                                          "(default 0)")
+    plot.add_argument("--sample", type=int, default=0, help="test sample of the raster (default 0)")
+    plot.add_argument("--out", help="output folder (default: the network's folder)")
     report = commands.add_parser(
         "report", help="redraw a study's figures from its tables",
         description="Read DIR/results.csv of a study and (re)write DIR/summary.csv and every figure the "
@@ -68,6 +80,14 @@ def main(argv=None):
         return _gradcheck(args)
     if args.command == "report":
         return _report(Path(args.folder))
+    if args.command == "plot":
+        from .config import ConfigError
+
+        try:
+            return _plot(args)
+        except (ConfigError, ValueError) as err:
+            print(f"brian2-delgrad: error: {err}", file=sys.stderr)
+            return 2
     if args.command == "study":
         if args.workers is not None and args.workers < 1:
             parser.error("--workers must be at least 1")
@@ -131,6 +151,44 @@ def _study(args):
         _report(out)
         return 1
     return _report(out)
+
+
+def _plot(args):
+    import numpy as np
+
+    from .datasets import encode_times
+    from .modelfile import load_model_file
+    from .network import DelayNetwork
+    from .network_plots import plot_decision_map, plot_delays, plot_raster
+
+    description = load_model_file(args.model)
+    net = DelayNetwork.load(args.parameters)
+    initial = description.network(seed=args.seed)
+    if net.sizes != initial.sizes or net.placements != initial.placements:
+        raise ValueError(f"{args.parameters}: a {list(net.sizes)} network with delays "
+                         f"{[list(p) for p in net.placements]}, not one of {args.model}")
+    out = Path(args.out) if args.out else Path(args.parameters).parent
+    out.mkdir(parents=True, exist_ok=True)
+    inputs, labels = description.data("test")
+    if not 0 <= args.sample < len(labels):
+        raise ValueError(f"--sample must be in [0, {len(labels) - 1}], got {args.sample}")
+    written = [out / "raster.png"]
+    plot_raster(net, inputs[args.sample], int(labels[args.sample]), written[0])
+    if plot_delays(initial, net, out / "delays.png"):
+        written.append(out / "delays.png")
+    dataset = description.dataset_object()
+    if dataset.name == "yin_yang" or dataset.n_features == 2:
+        def encode(points):
+            values = np.hstack([points, 1 - points]) if dataset.name == "yin_yang" else points
+            times = encode_times(values, description.model.tau_s, polarity=description.polarity,
+                                 silent_zero=description.silent_zero, **description.encoding)
+            return np.repeat(times, description.profile.input_replicas, axis=1)
+
+        features, labels = dataset.load("test")
+        plot_decision_map(net, encode, features[:, :2], labels, out / "decision_map.png")
+        written.append(out / "decision_map.png")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
 
 
 def _report(folder):
@@ -219,7 +277,8 @@ def _train(args):
     history.insert(0, "model", description.name)
     write_csv(history, out / "history.csv")
     net.save(out / "parameters.npz")
-    plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}")
+    plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}",
+                  n_classes=net.sizes[-1])
     test_inputs, test_labels = description.data("test")
     noise_state = getattr(trainer.substrate, "random_state", None)
     tested = trainer.selected_networks()

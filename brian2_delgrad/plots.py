@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 __all__ = ["plot_training", "plot_study"]
 
 
-def plot_training(history, path, title=""):
+def plot_training(history, path, title="", n_classes=3):
     """Loss and accuracy against epoch for each split of a training history.
 
     Parameters
@@ -26,14 +26,16 @@ def plot_training(history, path, title=""):
     path : str or Path
         PNG file to write.
     title : str
+    n_classes : int
+        For the chance level.
     """
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
     for split, rows in history.groupby("split", sort=False):
         loss_axis.plot(rows.epoch, rows.loss, label=split)
         accuracy_axis.plot(rows.epoch, 100 * rows.accuracy, label=split)
     loss_axis.set(xlabel="epoch", ylabel="loss", yscale="log")
-    accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(30, 100))
-    accuracy_axis.axhline(100 / 3, color="0.7", lw=0.8, ls=":", label="chance")
+    accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(min(30, 90 / n_classes), 100))
+    accuracy_axis.axhline(100 / n_classes, color="0.7", lw=0.8, ls=":", label="chance")
     accuracy_axis.legend(loc="lower right")
     figure.suptitle(title)
     _save(figure, path)

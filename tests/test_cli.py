@@ -42,3 +42,16 @@ def test_bad_arguments_exit_with_usage_error():
 def test_console_entry_point_is_installed():
     result = subprocess.run([sys.executable, "-m", "brian2_delgrad", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "gradcheck" in result.stdout
+
+
+def test_plot_draws_a_trained_network(tmp_path, capsys):
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    model = os.path.join(root, "models", "yinyang_h30_ws.toml")
+    trained = os.path.join(os.path.dirname(__file__), "data", "yinyang_h30_ws_trained.npz")
+    assert main(["plot", model, trained, "--out", str(tmp_path), "--sample", "3"]) == 0
+    for name in ("raster.png", "delays.png", "decision_map.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert main(["plot", os.path.join(root, "models", "yinyang_h30_w.toml"), trained, "--out", str(tmp_path)]) == 2
+    assert "not one of" in capsys.readouterr().err
