@@ -154,6 +154,8 @@ def _study(args):
 
 
 def _plot(args):
+    import dataclasses
+
     import numpy as np
 
     from .datasets import encode_times
@@ -163,6 +165,9 @@ def _plot(args):
 
     description = load_model_file(args.model)
     net = DelayNetwork.load(args.parameters)
+    if len(net.sizes) == len(description.sizes):    # a study's hidden size may differ from the file's
+        description = dataclasses.replace(description, sizes=(description.sizes[0], *net.sizes[1:-1],
+                                                              description.sizes[-1]))
     initial = description.network(seed=args.seed)
     if net.sizes != initial.sizes or net.placements != initial.placements:
         raise ValueError(f"{args.parameters}: a {list(net.sizes)} network with delays "
