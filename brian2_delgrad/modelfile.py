@@ -97,9 +97,6 @@ class ModelFile:
     polarity: str = field(default="small_early", repr=False)
     silent_zero: bool = field(default=False, repr=False)
 
-    #: The fields above with their defaults.
-    LATER_FIELDS = dict(dataset="yin_yang", connection_probability=None, connection_seed=None, data_path=None,
-                        fractions=DEFAULT_FRACTIONS, data_seed=0, polarity="small_early", silent_zero=False)
 
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork` (its random connectivity, if the file

@@ -253,8 +253,9 @@ def _trial(model, hidden, seed, epochs, train_noise, evaluation):
         **{f"train_{kind}": level for kind, level in train_noise.items()})
     content = dict(columns, model_file=repr(dataclasses.replace(model, description="")))   # not the evaluation:
     # a new [evaluate] section re-tests the saved networks instead of training them again
-    content.update({name: getattr(model, name) for name, default in model.LATER_FIELDS.items()     # (at their
-                    if getattr(model, name) != default})     # defaults they are left out: earlier trial ids stay valid)
+    # the fields added later (out of the repr): only where they differ from their defaults, so that earlier ids hold
+    content.update({f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+                    if not f.repr and getattr(model, f.name) != f.default})
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
     readable = f"{model.name}_h{columns['hidden']}_s{seed}" if hidden is not None else f"{model.name}_s{seed}"
     for kind, level in train_noise.items():
