@@ -8,9 +8,10 @@ from .profiles import PROFILES, HardwareProfile, get_profile
 from .study import run_study
 from .studyfile import load_study
 from .substrates import Brian2Substrate, ExactSubstrate, Noise
+from .threads import get_num_threads, set_num_threads
 from .training import Trainer
 
 __all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "Brian2Substrate", "Noise", "backward", "Gradients", "Trainer",
            "ShiftInvariantMSE", "TTFSCrossEntropy", "load_model_file", "HardwareProfile", "PROFILES", "get_profile", "load_study",
-           "run_study"]
+           "run_study", "set_num_threads", "get_num_threads"]
 __version__ = "0.3.0"

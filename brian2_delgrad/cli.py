@@ -68,12 +68,24 @@ def main(argv=None):
                                                           "(default 0)")
     plot.add_argument("--sample", type=int, default=0, help="test sample of the raster (default 0)")
     plot.add_argument("--out", help="output folder (default: the network's folder)")
+    for command in (check, train, plot):
+        command.add_argument("--threads", type=int, help="threads of the exact substrate's compiled kernels "
+                                                         "(default: $BRIAN2_DELGRAD_THREADS, else every core)")
+    study.add_argument("--threads", type=int, help="threads per worker (default: the cores shared out among "
+                                                   "the local workers; a scheduler's workers: their own default)")
     report = commands.add_parser(
         "report", help="redraw a study's figures from its tables",
         description="Read DIR/results.csv of a study and (re)write DIR/summary.csv and every figure the "
                     "results support, each PNG with the CSV table behind it.")
     report.add_argument("folder", metavar="DIR", help="a study's output folder")
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        from .threads import set_num_threads
+
+        try:
+            set_num_threads(args.threads)
+        except ValueError as err:
+            parser.error(f"--{err}")
     if args.command == "gradcheck":
         if args.batch < 1:
             parser.error("--batch must be at least 1")
@@ -145,7 +157,8 @@ def _study(args):
     out = Path(args.out or Path("results") / study.name)
     print(f"{study.name}: {len(study.trials)} trials -> {out}")
     try:
-        run_study(study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+        run_study(study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
+                  threads=args.threads)
     except StudyError as err:
         print(f"brian2-delgrad: error: {err}", file=sys.stderr)
         _report(out)

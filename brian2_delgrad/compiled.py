@@ -17,6 +17,8 @@ import math
 import numpy as np
 import sympy as sp
 
+from .threads import kernel_threads
+
 try:
     import numba
 except ImportError:                      # pragma: no cover - numba is a declared dependency
@@ -25,14 +27,25 @@ except ImportError:                      # pragma: no cover - numba is a declare
 __all__ = ["compiled_layer", "CompiledLayer"]
 
 
+#: Bytes of the buffer of weighted PSP slopes the backward pass keeps for a block of samples.
+BLOCK_BYTES = 32 * 2**20
+
+
 class CompiledLayer:
-    """Compiled forward and backward of one layer for a kernel (see :func:`compiled_layer`)."""
+    """Compiled forward and backward of one layer for a kernel (see :func:`compiled_layer`).
 
-    def __init__(self, forward, backward):
+    Both run on :func:`~brian2_delgrad.threads.get_num_threads` ``(threads)`` threads and give the same
+    numbers, bit for bit, for any thread count. Working memory: a few vectors of ``n_pre`` per thread,
+    plus the transposed parameters and gradients, ``(n_pre, n_post)`` each; nothing of size
+    ``batch x synapses`` but the delay jitter, when the noise has it.
+    """
+
+    def __init__(self, forward, synapse_gradients, presynaptic_gradients):
         self._forward = forward
-        self._backward = backward
+        self._synapse_gradients = synapse_gradients
+        self._presynaptic_gradients = presynaptic_gradients
 
-    def forward(self, pre_times, weights, delays, theta, jitter=None):
+    def forward(self, pre_times, weights, delays, theta, jitter=None, threads=None):
         """Spike times (batch, n_post) in units of tau_s; as :func:`~.substrates.exact.layer_spike_times`.
 
         ``theta`` has shape (batch, n_post); ``jitter`` (batch, n_pre, n_post) or ``None``.
@@ -41,11 +54,12 @@ class CompiledLayer:
         if theta.shape != out.shape or (jitter is not None and jitter.shape != out.shape[:1] + weights.shape):
             raise ValueError("theta must be (batch, n_post) and jitter (batch, n_pre, n_post)")
         jitter = np.zeros((0, 0, 0)) if jitter is None else np.ascontiguousarray(jitter)
-        self._forward(np.ascontiguousarray(pre_times), np.ascontiguousarray(weights),
-                      np.ascontiguousarray(delays), np.ascontiguousarray(theta, dtype=np.float64), jitter, out)
+        with kernel_threads(threads):
+            self._forward(np.ascontiguousarray(pre_times), np.ascontiguousarray(weights.T),
+                          np.ascontiguousarray(delays.T), np.ascontiguousarray(theta, dtype=np.float64), jitter, out)
         return out
 
-    def backward(self, pre_times, post_times, weights, delays, delta, limit, connected):
+    def backward(self, pre_times, post_times, weights, delays, delta, limit, connected, threads=None):
         """Gradients of one layer in units of tau_s.
 
         Returns ``(dL/dw, dL/dt~ summed over the batch, dL/dt_pre, guarded)``
@@ -53,14 +67,22 @@ class CompiledLayer:
         ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none);
         ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
         """
-        grad_w = np.zeros(weights.shape)
-        grad_arrival = np.zeros(weights.shape)
-        grad_pre = np.zeros(pre_times.shape)
-        guarded = self._backward(np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times),
-                                 np.ascontiguousarray(weights), np.ascontiguousarray(delays),
-                                 np.ascontiguousarray(delta), limit, np.ascontiguousarray(connected), grad_w,
-                                 grad_arrival, grad_pre)
-        return grad_w, grad_arrival, grad_pre, guarded
+        pre, post = np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times)
+        weights, delays = np.ascontiguousarray(weights.T), np.ascontiguousarray(delays.T)
+        connected = np.ascontiguousarray(connected.T)
+        grad_w, grad_arrival = np.zeros(weights.shape), np.zeros(weights.shape)
+        scale, active = np.empty(post.shape), np.empty(post.shape, dtype=bool)
+        guarded = np.zeros(weights.shape[0], dtype=np.int64)
+        grad_pre = np.zeros(pre.shape)
+        block = max(1, min(len(pre), BLOCK_BYTES // (8 * weights.size or 1)))
+        slopes = np.empty((block,) + weights.shape)
+        with kernel_threads(threads):
+            for first in range(0, len(pre), block):
+                part = slopes[:min(block, len(pre) - first)]
+                self._synapse_gradients(pre, post, weights, delays, np.ascontiguousarray(delta), limit, connected,
+                                        first, grad_w, grad_arrival, scale, active, guarded, part)
+                self._presynaptic_gradients(first, part, scale, active, grad_pre)
+        return grad_w.T.copy(), grad_arrival.T.copy(), grad_pre, int(guarded.sum())
 
 
 def compiled_layer(kernel):
@@ -83,10 +105,25 @@ def _compile(psp, statistics, symbols, membrane, slope, peak, crossing, ratio):
         return numba.njit(error_model="numpy", inline="always")(source)
 
     crossing_function = None if crossing is None else scalar(crossing, *symbols, theta)
+    G = sp.symbols("G0:2", positive=True)
     forward = _make_forward(scalar(statistics[0], t), scalar(statistics[1], t), scalar(membrane, T, *symbols),
-                            scalar(slope, T, *symbols), scalar(peak, *symbols), crossing_function)
-    backward = _make_backward(scalar(psp, s), scalar(sp.diff(psp, s), s))
-    return CompiledLayer(forward, backward)
+                            scalar(slope, T, *symbols), scalar(peak, *symbols), crossing_function,
+                            scalar(_in_statistics(membrane, statistics, G, t, T), T, *symbols, *G),
+                            scalar(_in_statistics(slope, statistics, G, t, T), T, *symbols, *G))
+    return CompiledLayer(forward, *_make_backward(scalar(psp, s), scalar(sp.diff(psp, s), s)))
+
+
+def _in_statistics(expr, statistics, G, t, T):
+    """``expr(T)`` with every ``exp(-k T)`` written ``1/G_j`` where ``g_j(t) = exp(k t)`` and ``G_j = g_j(T)``.
+
+    The forward pass has ``g_j`` of the next arrival at hand (it needs them for the next causal set), so
+    the membrane there costs divisions instead of exponentials. Unchanged where no statistic is a pure
+    exponential.
+    """
+    for g, symbol in zip(statistics, G):
+        if isinstance(g, sp.exp):
+            expr = expr.subs(sp.exp(-g.args[0].subs(t, T)), 1 / symbol)
+    return expr
 
 
 def _lambert_w0_python(x):
@@ -120,8 +157,12 @@ if numba is not None:
     _lambert_w0 = numba.njit(error_model="numpy")(_lambert_w0_python)
 
 
-def _make_forward(g0, g1, membrane, slope, peak, crossing):
-    """Compile the forward loop with the kernel's functions bound in (inlined, no indirect calls)."""
+def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at):
+    """Compile the forward loop with the kernel's functions bound in (inlined, no indirect calls).
+
+    ``membrane_at(T, S0, S1, G0, G1)`` and ``slope_at`` are the membrane and its slope at ``T`` from
+    ``G_j = g_j(T)`` (see :func:`_in_statistics`), used only to decide where no crossing can be.
+    """
     closed = crossing is not None
 
     @numba.njit(error_model="numpy")
@@ -151,88 +192,202 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing):
         return x
 
     @numba.njit(error_model="numpy")
+    def first_spike(arrivals, order, n_finite, weights, theta):
+        """First spike of one neuron from its arrivals in sorted ``order`` (units of tau_s; inf if none).
+
+        Walks the causal sets in arrival order and stops at the first valid crossing. The crossing of
+        a set is only computed where the membrane can reach threshold before the next arrival: the
+        membrane of a fixed set has at most one extremum, so with ``V`` below threshold at both ends
+        of the interval it cannot cross unless it rises at the start and falls at the end.
+        """
+        if n_finite == 0:
+            return math.inf
+        reference = arrivals[order[0]]
+        # Below this, V is certainly under threshold: far beyond rounding (the closed forms and the root
+        # finder agree with V to ~1e-12), so skipping changes no spike time.
+        below = theta - 1e-6 * abs(theta)
+        S0 = 0.0
+        S1 = 0.0
+        v_start = 0.0                                  # V at the first arrival: the PSP starts at 0
+        start = 0.0
+        G0 = g0(start)
+        G1 = g1(start)
+        for k in range(n_finite):
+            S0 += weights[order[k]] * G0
+            S1 += weights[order[k]] * G1
+            end = math.inf
+            v_end = math.nan
+            if k + 1 < n_finite:
+                end = arrivals[order[k + 1]] - reference
+                start_G0, start_G1 = G0, G1
+                G0 = g0(end)                           # the next set's statistics, here to judge this one
+                G1 = g1(end)
+                v_end = membrane_at(end, S0, S1, G0, G1)
+                if v_start < below and v_end < below and (slope_at(end, S0, S1, G0, G1) >= 0
+                                                          or slope_at(start, S0, S1, start_G0, start_G1) <= 0):
+                    v_start = v_end
+                    start = end
+                    continue
+            T = crossing(S0, S1, theta) if closed else root(start, S0, S1, theta)
+            if start <= T < end and slope(T, S0, S1) > 0:
+                return T + reference
+            v_start = v_end
+            start = end
+        return math.inf
+
+    @numba.njit(error_model="numpy", parallel=True)
     def forward(pre, weights, delays, thresholds, jitter, out):
         n_batch, n_pre = pre.shape
         jittered = jitter.shape[0] > 0
-        n_post = weights.shape[1]
-        arrivals = np.empty(n_pre)
-        order = np.empty(n_pre, dtype=np.int64)
-        for b in range(n_batch):
+        n_post = weights.shape[0]
+        for b in numba.prange(n_batch):                # one sample per thread at a time: no shared writes
+            arrivals = np.empty(n_pre)
+            order = np.empty(n_pre, dtype=np.int64)
+            scratch = np.empty(n_pre + 1, dtype=np.int64)
+            n_finite = -1
             for j in range(n_post):
-                theta = thresholds[b, j]
-                for i in range(n_pre):            # insertion sort: stable, as the NumPy pass
-                    arrivals[i] = pre[b, i] + delays[i, j]
+                for i in range(n_pre):
+                    arrivals[i] = pre[b, i] + delays[j, i]
                     if jittered:
                         arrivals[i] += jitter[b, i, j]
-                    k = i
-                    while k > 0 and arrivals[order[k - 1]] > arrivals[i]:
-                        order[k] = order[k - 1]
-                        k -= 1
-                    order[k] = i
-                out[b, j] = math.inf
-                reference = arrivals[order[0]]
-                if not math.isfinite(reference):
-                    continue
-                S0 = 0.0
-                S1 = 0.0
-                for k in range(n_pre):
-                    i = order[k]
-                    if not math.isfinite(arrivals[i]):
-                        break
-                    start = arrivals[i] - reference
-                    S0 += weights[i, j] * g0(start)
-                    S1 += weights[i, j] * g1(start)
-                    end = math.inf
-                    if k + 1 < n_pre and math.isfinite(arrivals[order[k + 1]]):
-                        end = arrivals[order[k + 1]] - reference
-                    T = crossing(S0, S1, theta) if closed else root(start, S0, S1, theta)
-                    if start <= T < end and slope(T, S0, S1) > 0:
-                        out[b, j] = T + reference
-                        break
+                if n_finite < 0 or not _still_sorted(arrivals, order, n_finite):
+                    n_finite = _stable_sort(arrivals, order, scratch)
+                out[b, j] = first_spike(arrivals, order, n_finite, weights[j], thresholds[b, j])
 
     return forward
 
 
-def _make_backward(psp, dpsp):
-    """Compile the backward loop with the kernel's PSP and its derivative bound in."""
+if numba is not None:
+    @numba.njit(error_model="numpy")
+    def _still_sorted(values, order, n_finite):
+        """Whether ``order`` (from an earlier neuron) is the stable sort of ``values`` with ``n_finite`` finite ones.
+
+        Without synaptic delays (or jitter) the arrival order is the same for every neuron of a layer,
+        so one sort per sample serves them all; this check (linear) makes sure, tie order included.
+        """
+        n = values.size
+        for k in range(n_finite):
+            if not math.isfinite(values[order[k]]):
+                return False
+        for k in range(n_finite, n):
+            if math.isfinite(values[order[k]]):
+                return False
+        for k in range(1, n_finite):
+            a, b = values[order[k - 1]], values[order[k]]
+            if a > b or (a == b and order[k - 1] > order[k]):
+                return False
+        return True
 
     @numba.njit(error_model="numpy")
-    def backward(pre, post, weights, delays, delta, limit, connected, grad_w, grad_arrival, grad_pre):
-        n_batch, n_pre = pre.shape
-        n_post = weights.shape[1]
-        kernel = np.empty(n_pre)
-        weighted_slope = np.empty(n_pre)
-        guarded = 0
-        for b in range(n_batch):
-            for j in range(n_post):
+    def _stable_sort(values, order, counts):
+        """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
+
+        Bucket sort (linear for spread-out values) with an insertion pass for the order within a
+        bucket; if that pass has to move much (values bunched into few buckets) a merge sort takes over.
+        ``counts`` is scratch of length ``values.size + 1``.
+        """
+        n = values.size
+        low, high, n_finite = math.inf, -math.inf, 0
+        for i in range(n):
+            x = values[i]
+            if math.isfinite(x):
+                n_finite += 1
+                low = min(low, x)
+                high = max(high, x)
+        if n_finite == 0:
+            for i in range(n):
+                order[i] = i
+            return 0
+        scale = n_finite / (high - low) if high > low else 0.0
+        counts[:n_finite + 1] = 0
+        for i in range(n):
+            if math.isfinite(values[i]):
+                counts[min(int((values[i] - low) * scale), n_finite - 1) + 1] += 1
+        for k in range(n_finite):
+            counts[k + 1] += counts[k]
+        tail = n_finite
+        for i in range(n):                              # in index order: stable within a bucket
+            if math.isfinite(values[i]):
+                bucket = min(int((values[i] - low) * scale), n_finite - 1)
+                order[counts[bucket]] = i
+                counts[bucket] += 1
+            else:
+                order[tail] = i
+                tail += 1
+        moves, limit = 0, 8 * n_finite + 64
+        for k in range(1, n_finite):                    # buckets are in value order: sort within them
+            i = order[k]
+            x = values[i]
+            m = k
+            while m > 0 and values[order[m - 1]] > x:
+                order[m] = order[m - 1]
+                m -= 1
+            order[m] = i
+            moves += k - m
+            if moves > limit:
+                order[:] = np.argsort(values, kind="mergesort")
+                break
+        return n_finite
+
+
+def _make_backward(psp, dpsp):
+    """Compile the backward loops with the kernel's PSP and its derivative bound in."""
+
+    @numba.njit(error_model="numpy", parallel=True)
+    def synapse_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                          active, guarded, slopes):
+        """dL/dw and dL/dt~ per synapse for samples ``first, first + 1, ...``, one postsynaptic neuron per thread.
+
+        Sums over the batch run in sample order, as on one thread. ``slopes[b - first, j, i]`` receives
+        ``w_ij K'(T_j - t~_ij)`` (0 outside the causal set) for the presynaptic pass.
+        """
+        n_pre = pre.shape[1]
+        n_post = weights.shape[0]
+        for j in numba.prange(n_post):
+            kernel = np.empty(n_pre)
+            causal = np.empty(n_pre, dtype=np.int64)
+            for block_b in range(slopes.shape[0]):
+                b = first + block_b
+                weighted_slope = slopes[block_b, j]
+                weighted_slope[:] = 0.0
+                active[b, j] = False                     # no error leaves this (sample, neuron)
                 error = delta[b, j]
                 T = post[b, j]
                 if error == 0.0 or not math.isfinite(T):
                     continue
                 slope = 0.0
+                n_causal = 0
                 for i in range(n_pre):
-                    lag = T - pre[b, i] - delays[i, j]
-                    if connected[i, j] and math.isfinite(lag) and lag > 0:
-                        kernel[i] = psp(lag)
-                        weighted_slope[i] = dpsp(lag) * weights[i, j]
-                    else:
-                        kernel[i] = 0.0
-                        weighted_slope[i] = 0.0
-                    slope += weighted_slope[i]
+                    lag = T - pre[b, i] - delays[j, i]
+                    if connected[j, i] and math.isfinite(lag) and lag > 0:
+                        kernel[n_causal] = psp(lag)
+                        weighted_slope[i] = dpsp(lag) * weights[j, i]
+                        slope += weighted_slope[i]
+                        causal[n_causal] = i
+                        n_causal += 1
                 if limit < math.inf:
-                    grazing = not slope > 0          # V'(T) <= 0 or NaN: no gradient exists
-                    for i in range(n_pre):
-                        if not abs(kernel[i] / slope * error) <= limit:
+                    grazing = not slope > 0              # V'(T) <= 0 or NaN: no gradient exists
+                    for k in range(n_causal):
+                        if not abs(kernel[k] / slope * error) <= limit:
                             grazing = True
-                    if grazing:                      # drop this (sample, neuron) error
-                        guarded += 1
+                    if grazing:                          # drop this (sample, neuron) error
+                        guarded[j] += 1
                         continue
-                scale = error / slope
-                for i in range(n_pre):
-                    grad_w[i, j] -= kernel[i] * scale
-                    g = weighted_slope[i] * scale
-                    grad_arrival[i, j] += g
-                    grad_pre[b, i] += g
-        return guarded
+                scale[b, j] = error / slope
+                active[b, j] = True
+                for k in range(n_causal):
+                    i = causal[k]
+                    grad_w[j, i] -= kernel[k] * scale[b, j]
+                    grad_arrival[j, i] += weighted_slope[i] * scale[b, j]
 
-    return backward
+    @numba.njit(error_model="numpy", parallel=True)
+    def presynaptic_gradients(first, slopes, scale, active, grad_pre):
+        """dL/dt of the presynaptic spikes of samples ``first, ...``, one sample per thread (neurons in order)."""
+        for block_b in numba.prange(slopes.shape[0]):
+            b = first + block_b
+            for j in range(slopes.shape[1]):
+                if active[b, j]:
+                    for i in range(slopes.shape[2]):
+                        grad_pre[b, i] += slopes[block_b, j, i] * scale[b, j]
+
+    return synapse_gradients, presynaptic_gradients

@@ -24,6 +24,7 @@ from .compiled import compiled_layer
 from .delays import reduce_arrival_gradient
 from .network import check_network
 from .settings import Setting
+from .threads import THREADS
 
 __all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes", "MAX_WEIGHT_GRADIENT"]
 
@@ -54,7 +55,7 @@ class Gradients:
     guarded: int = 0
 
 
-def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=True):
+def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=True, threads=None):
     """Exact gradients of the loss with respect to weights, delays and input spike times.
 
     Parameters
@@ -78,6 +79,11 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         Use the numba-compiled layer kernels where available
         (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
         NumPy pass (the reference).
+    threads : int, optional
+        Threads of the compiled kernels (the postsynaptic neurons, then the
+        samples, are split across them; the gradients are the same, bit for
+        bit, for any count). Default: the process default,
+        ``BRIAN2_DELGRAD_THREADS``, or every core (:mod:`~brian2_delgrad.threads`).
 
     Returns
     -------
@@ -107,12 +113,13 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     compiled = compiled_layer(net.kernel) if compiled else None
     limit = MAX_WEIGHT_GRADIENT.check(max_weight_gradient)
     limit = np.inf if limit is None else limit
+    threads = THREADS.check(threads)
     guarded = 0
     for layer in reversed(range(len(net.weights))):
         if compiled is not None:
             grad_w, grad_arrival, delta, count = compiled.backward(
                 times[layer] / tau, times[layer + 1] / tau, net.weights[layer], net.total_delays(layer) / tau,
-                delta, limit, net.connectivity[layer])
+                delta, limit, net.connectivity[layer], threads)
         else:
             grad_w, grad_arrival, delta, count = _layer_backward(net, times, layer, delta, limit)
         guarded += count

@@ -32,6 +32,7 @@ from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
+from .threads import THREADS, get_num_threads, set_num_threads
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
            "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
@@ -203,7 +204,7 @@ def _accuracy_and_loss(substrate, net, model, inputs, labels):
     return float(np.mean(predict_labels(output) == labels)), float(np.mean(losses))
 
 
-def run_study(study, out, workers=None, scheduler=None, progress=True):
+def run_study(study, out, workers=None, scheduler=None, progress=True, threads=None):
     """Run every unfinished trial of a study on dask.distributed and write the tables.
 
     Parameters
@@ -222,6 +223,10 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
         trials' checkpoints in it and read saved trials to re-test them.
     progress : bool
         A progress bar over trials.
+    threads : int, optional
+        Threads of each worker's compiled kernels (:mod:`~brian2_delgrad.threads`). Default: on a local
+        cluster the cores shared out among the workers (at least one each), so that they do not compete;
+        a scheduler's workers keep their own default.
 
     Returns
     -------
@@ -253,13 +258,17 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
         bar = tqdm(total=len(study.trials), initial=len(study.trials) - len(pending) - len(stale), desc=study.name,
                    unit="trial", disable=not progress)
         run = uuid.uuid4().hex[:12]
-        with _client(workers or min(len(pending) + len(stale), _cores()), scheduler) as client:
+        workers = workers or min(len(pending) + len(stale), _cores())
+        if threads is None and scheduler is None:
+            threads = min(max(1, _cores() // workers), get_num_threads())
+        threads = THREADS.check(threads)
+        with _client(workers, scheduler) as client:
             from dask.distributed import as_completed
 
             checkpoints = str((out / "checkpoints").resolve())
-            submitted = {client.submit(_timed, run_trial, trial, checkpoints, key=trial.id): (trial, "training")
+            submitted = {client.submit(_timed, threads, run_trial, trial, checkpoints, key=trial.id): (trial, "training")
                          for trial in pending}
-            submitted.update({client.submit(_timed, _reevaluate_saved, trial, str(saved[trial.id].resolve()),
+            submitted.update({client.submit(_timed, threads, _reevaluate_saved, trial, str(saved[trial.id].resolve()),
                                             {s: str(p.resolve()) for s, p in _parameters_paths(out, trial).items()},
                                             key=f"{trial.id}-evaluation"): (trial, "evaluation")
                               for trial in stale})
@@ -281,7 +290,10 @@ def run_study(study, out, workers=None, scheduler=None, progress=True):
     return results
 
 
-def _timed(function, *args):
+def _timed(threads, function, *args):
+    """``function(*args)`` on ``threads`` kernel threads (``None``: the worker's default), and its duration."""
+    if threads is not None:
+        set_num_threads(threads)
     start = time.perf_counter()
     return function(*args), time.perf_counter() - start
 

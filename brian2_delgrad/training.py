@@ -292,7 +292,8 @@ class Trainer:
                 self._optimiser.bump_silent(layer, ~np.isfinite(times[layer]).all(axis=0))
                 totals["skipped"] += 1
                 continue
-            grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient)
+            grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient,
+                             threads=getattr(self.substrate, "threads", None))
             totals["guarded"] += grads.guarded
             totals["nonfinite"] += self._optimiser.step(grads, lr_w, lr_d)
         n = len(y)

@@ -4,6 +4,7 @@ import numpy as np
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
 from ..settings import Setting, check_settings
+from ..threads import THREADS
 from .base import Substrate
 from .noise import forward_passes
 
@@ -42,15 +43,23 @@ class ExactSubstrate(Substrate):
         size, each with its own draw of the batch-to-batch threshold noise
         (``Noise.threshold_batch``), as a chip runs a data set batch by batch.
         Default: the whole input is one pass.
+    threads : int, optional
+        Threads of the compiled kernel (the batch is split across them; the
+        spike times are the same, bit for bit, for any count). Default: the
+        process default, ``BRIAN2_DELGRAD_THREADS``, or every core
+        (:mod:`~brian2_delgrad.threads`). A :class:`~brian2_delgrad.Trainer`
+        runs its backward pass on as many.
     """
 
     #: Its own settings, declared once (``batch_size`` and the noise are every substrate's).
     SETTINGS = (Setting("closed_form", "boolean", doc="closed-form crossings for tau_m/tau_s in {1, 2}"),
                 Setting("compiled", "boolean", doc="the numba-compiled layer kernel"))
 
-    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None, batch_size=None):
+    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None, batch_size=None,
+                 threads=None):
         values = check_settings(self.SETTINGS, dict(closed_form=closed_form, compiled=compiled))
         self.closed_form, self.compiled = values["closed_form"], values["compiled"]
+        self.threads = THREADS.check(threads)
         super().__init__(noise, seed, pattern_seed, batch_size)
 
     @classmethod
@@ -77,7 +86,7 @@ class ExactSubstrate(Substrate):
             if jitter is not None:                 # no arrival before its presynaptic spike
                 jitter = (np.maximum(delays[None] + jitter, 0.0) - delays[None]) / tau
             if compiled is not None:
-                scaled = compiled.forward(scaled, weights, delays / tau, theta, jitter)
+                scaled = compiled.forward(scaled, weights, delays / tau, theta, jitter, self.threads)
             else:
                 scaled = layer_spike_times(kernel, scaled, weights, delays / tau, theta, jitter)
             result.append(self._source.shift_spikes(scaled * tau))
@@ -87,7 +96,8 @@ class ExactSubstrate(Substrate):
     def __repr__(self):
         noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"
         batch = "" if self.batch_size is None else f", batch_size={self.batch_size}"
-        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise}{batch})"
+        threads = "" if self.threads is None else f", threads={self.threads}"
+        return f"ExactSubstrate(closed_form={self.closed_form}, compiled={self.compiled}{noise}{batch}{threads})"
 
 
 def layer_spike_times(kernel, pre_times, weights, delays, theta=None, jitter=None):

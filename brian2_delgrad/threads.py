@@ -1,0 +1,82 @@
+"""How many threads the compiled kernels use: an argument, the process default, the environment, or every core.
+
+The compiled forward pass splits the batch across threads, the backward pass
+the postsynaptic neurons; every sum keeps the order of a one-thread run, so
+results are identical bit for bit for any thread count. The count is, in
+order of precedence: the ``threads`` argument of
+:class:`~brian2_delgrad.ExactSubstrate` or :func:`~brian2_delgrad.backward`
+(a :class:`~brian2_delgrad.Trainer` uses its substrate's); the process default set by
+:func:`set_num_threads` (the CLI's ``--threads``); the environment variable
+``BRIAN2_DELGRAD_THREADS``; all the threads numba may start (one per core
+unless ``NUMBA_NUM_THREADS`` says otherwise).
+"""
+import contextlib
+import os
+
+import numba
+
+from .settings import Setting
+
+__all__ = ["THREADS", "ENVIRONMENT", "set_num_threads", "get_num_threads", "kernel_threads"]
+
+#: The environment variable read for the default thread count.
+ENVIRONMENT = "BRIAN2_DELGRAD_THREADS"
+
+#: The thread-count setting, declared once for every API that takes it.
+THREADS = Setting("threads", "integer", low=1, optional=True,
+                  doc="threads of the compiled kernels (default: every core)")
+
+_default = None
+
+
+def set_num_threads(threads):
+    """Set the process-wide thread count of the compiled kernels (``None``: back to the environment or every core).
+
+    Parameters
+    ----------
+    threads : int or None
+        At least 1 and at most the threads numba may start (``numba.config.NUMBA_NUM_THREADS``).
+    """
+    global _default
+    _default = _checked(threads, "threads")
+
+
+def get_num_threads(threads=None):
+    """The thread count a kernel call uses: ``threads`` if given, else the process default, the environment or all.
+
+    Returns
+    -------
+    int
+    """
+    if threads is not None:
+        return _checked(threads, "threads")
+    if _default is not None:
+        return _default
+    text = os.environ.get(ENVIRONMENT, "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{ENVIRONMENT} must be a whole number of threads, got {text!r}") from None
+        return _checked(value, ENVIRONMENT)
+    return numba.config.NUMBA_NUM_THREADS
+
+
+@contextlib.contextmanager
+def kernel_threads(threads=None):
+    """Run the compiled kernels inside the block on :func:`get_num_threads` ``(threads)`` threads."""
+    count = get_num_threads(threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _checked(threads, name):
+    threads = THREADS.check(threads, name)
+    if threads is not None and threads > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"{name} = {threads} is more than the {numba.config.NUMBA_NUM_THREADS} threads numba can "
+                         "start on this machine (raise NUMBA_NUM_THREADS before Python starts to allow more)")
+    return threads
