@@ -24,7 +24,7 @@ from .compiled import compiled_layer
 from .delays import reduce_arrival_gradient
 from .network import check_network
 from .settings import Setting
-from .threads import THREADS
+from .threads import check_threads
 
 __all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes", "MAX_WEIGHT_GRADIENT"]
 
@@ -113,7 +113,7 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     compiled = compiled_layer(net.kernel) if compiled else None
     limit = MAX_WEIGHT_GRADIENT.check(max_weight_gradient)
     limit = np.inf if limit is None else limit
-    threads = THREADS.check(threads)
+    threads = check_threads(threads)
     guarded = 0
     for layer in reversed(range(len(net.weights))):
         if compiled is not None:

@@ -32,7 +32,7 @@ from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
-from .threads import THREADS, get_num_threads, set_num_threads
+from .threads import check_threads, get_num_threads, set_num_threads
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
            "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
@@ -261,7 +261,7 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
         workers = workers or min(len(pending) + len(stale), _cores())
         if threads is None and scheduler is None:
             threads = min(max(1, _cores() // workers), get_num_threads())
-        threads = THREADS.check(threads)
+        threads = check_threads(threads)
         with _client(workers, scheduler) as client:
             from dask.distributed import as_completed
 

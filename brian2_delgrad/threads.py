@@ -17,7 +17,7 @@ import numba
 
 from .settings import Setting
 
-__all__ = ["THREADS", "ENVIRONMENT", "set_num_threads", "get_num_threads", "kernel_threads"]
+__all__ = ["THREADS", "ENVIRONMENT", "set_num_threads", "get_num_threads", "check_threads", "kernel_threads"]
 
 #: The environment variable read for the default thread count.
 ENVIRONMENT = "BRIAN2_DELGRAD_THREADS"
@@ -38,7 +38,7 @@ def set_num_threads(threads):
         At least 1 and at most the threads numba may start (``numba.config.NUMBA_NUM_THREADS``).
     """
     global _default
-    _default = _checked(threads, "threads")
+    _default = check_threads(threads, "threads")
 
 
 def get_num_threads(threads=None):
@@ -49,7 +49,7 @@ def get_num_threads(threads=None):
     int
     """
     if threads is not None:
-        return _checked(threads, "threads")
+        return check_threads(threads, "threads")
     if _default is not None:
         return _default
     text = os.environ.get(ENVIRONMENT, "").strip()
@@ -58,7 +58,7 @@ def get_num_threads(threads=None):
             value = int(text)
         except ValueError:
             raise ValueError(f"{ENVIRONMENT} must be a whole number of threads, got {text!r}") from None
-        return _checked(value, ENVIRONMENT)
+        return check_threads(value, ENVIRONMENT)
     return numba.config.NUMBA_NUM_THREADS
 
 
@@ -74,7 +74,8 @@ def kernel_threads(threads=None):
         numba.set_num_threads(previous)
 
 
-def _checked(threads, name):
+def check_threads(threads, name="threads"):
+    """``threads`` (``None`` or a count from 1 to what numba can start), checked; errors name ``name``."""
     threads = THREADS.check(threads, name)
     if threads is not None and threads > numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"{name} = {threads} is more than the {numba.config.NUMBA_NUM_THREADS} threads numba can "

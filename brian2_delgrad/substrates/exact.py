@@ -4,7 +4,7 @@ import numpy as np
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
 from ..settings import Setting, check_settings
-from ..threads import THREADS
+from ..threads import check_threads
 from .base import Substrate
 from .noise import forward_passes
 
@@ -59,7 +59,7 @@ class ExactSubstrate(Substrate):
                  threads=None):
         values = check_settings(self.SETTINGS, dict(closed_form=closed_form, compiled=compiled))
         self.closed_form, self.compiled = values["closed_form"], values["compiled"]
-        self.threads = THREADS.check(threads)
+        self.threads = check_threads(threads)
         super().__init__(noise, seed, pattern_seed, batch_size)
 
     @classmethod

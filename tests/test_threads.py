@@ -1,0 +1,124 @@
+"""The compiled kernels on several threads: the same numbers bit for bit, the count settable, wide layers exact."""
+import numba
+import numpy as np
+import pytest
+
+import brian2_delgrad
+from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise, backward, get_num_threads, set_num_threads
+from brian2_delgrad.cli import main
+from brian2_delgrad.compiled import _stable_sort
+from brian2_delgrad.threads import ENVIRONMENT
+from conftest import yin_yang_like_inputs
+
+MAX = numba.config.NUMBA_NUM_THREADS
+
+
+def _wide_inputs(batch, n_in, seed):
+    """Input times with ties (rounded to 0.05 tau_s) and silent inputs, as encoded images have."""
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.uniform(0.15, 2.0, size=(batch, n_in)) * 20) / 20 * 5e-3
+    x[rng.random(x.shape) < 0.2] = np.inf
+    return x
+
+
+def _everything(net, inputs, threads, noise=None):
+    times = ExactSubstrate(noise=noise, seed=4, threads=threads).run(net, inputs)
+    error = np.where(np.isfinite(times[-1]), np.random.default_rng(0).normal(size=times[-1].shape), 0.0)
+    grads = backward(net, times, error, max_weight_gradient=0.5, threads=threads)
+    return times + grads.weights + [d for layer in grads.delays for d in layer.values()] + [grads.input_times]
+
+
+@pytest.mark.skipif(MAX < 2, reason="needs two threads")
+@pytest.mark.parametrize("delays", ["none", "dendritic", "axonal+synaptic"])
+@pytest.mark.parametrize("noisy", [False, True], ids=["ideal", "jitter"])
+def test_spike_times_and_gradients_are_identical_for_any_thread_count(delays, noisy):
+    net = DelayNetwork([120, 40, 5], delays=delays, seed=3, weight_init=[(2.5 / 120, 3 / 120), (0.4, 0.4)],
+                       delay_init=1.0, connectivity=None)
+    inputs = _wide_inputs(37, 120, seed=3)                  # an odd batch: threads get unequal shares
+    noise = Noise(delay_jitter=0.1e-3, threshold_trial=0.01) if noisy else None
+    one, two = _everything(net, inputs, 1, noise), _everything(net, inputs, 2, noise)
+    assert 0.2 < np.isfinite(one[1]).mean() < 1
+    for a, b in zip(one, two):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("ratio, mean_weight", [(1.0, 4.0), (2.0, 2.8), (1.5, 3.0)])
+@pytest.mark.parametrize("delays", ["none", "synaptic"])
+def test_a_wide_layer_agrees_with_the_numpy_reference(ratio, mean_weight, delays):
+    """Fan-in 300: the sort, the shared order and the skipped crossings against the vectorised reference."""
+    from brian2 import ms
+    from brian2_delgrad import LIFModel
+
+    net = DelayNetwork([300, 20, 3], delays=delays, model=LIFModel(tau_m=ratio * 5 * ms, tau_s=5 * ms), seed=1,
+                       weight_init=[(mean_weight / 300, 3 / 300), (0.4, 0.4)], delay_init=1.0)
+    inputs = _wide_inputs(12, 300, seed=1)
+    fast = ExactSubstrate().run(net, inputs)
+    reference = ExactSubstrate(compiled=False).run(net, inputs)
+    assert 0.2 < np.isfinite(fast[1]).mean() < 1
+    for a, b in zip(fast[1:], reference[1:]):
+        assert np.array_equal(np.isfinite(a), np.isfinite(b))
+        np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-13)
+
+
+@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one"])
+def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
+    rng = np.random.default_rng(0)
+    values = {"spread": rng.uniform(0, 3, 500),
+              "ties": np.round(rng.uniform(0, 3, 500), 1),
+              "bunched": np.concatenate([rng.uniform(0, 1e-9, 499), [1e3]]),    # one bucket: the merge-sort fallback
+              "silent": np.where(rng.random(500) < 0.5, np.inf, rng.uniform(0, 3, 500)),
+              "one": np.array([0.5])}[case]
+    order = np.empty(values.size, dtype=np.int64)
+    n_finite = _stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64))
+    expected = np.argsort(values, kind="stable")
+    assert n_finite == np.isfinite(values).sum()
+    assert np.array_equal(order[:n_finite], expected[:n_finite])
+    assert sorted(order[n_finite:]) == sorted(expected[n_finite:])
+
+
+def test_the_thread_count_comes_from_the_argument_the_process_default_or_the_environment(monkeypatch):
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    assert get_num_threads() == MAX
+    monkeypatch.setenv(ENVIRONMENT, "1")
+    assert get_num_threads() == 1
+    try:
+        set_num_threads(MAX)
+        assert get_num_threads() == MAX and get_num_threads(1) == 1
+    finally:
+        set_num_threads(None)
+    assert get_num_threads() == 1
+    monkeypatch.setenv(ENVIRONMENT, "two")
+    with pytest.raises(ValueError, match=f"{ENVIRONMENT} must be a whole number of threads, got 'two'"):
+        get_num_threads()
+    for bad in (0, MAX + 1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            ExactSubstrate(threads=bad)
+    with pytest.raises(ValueError, match=f"more than the {MAX} threads numba can start"):
+        backward(DelayNetwork([2, 2]), [np.zeros((1, 2)), np.full((1, 2), np.inf)], np.zeros((1, 2)),
+                 threads=MAX + 1)
+    assert "set_num_threads" in brian2_delgrad.__all__
+
+
+def test_the_cli_refuses_a_bad_thread_count(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gradcheck", "--threads", "0"])
+    assert exit_info.value.code == 2
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_a_trainer_runs_its_backward_pass_on_its_substrates_threads(monkeypatch):
+    from brian2_delgrad import Trainer, gradients
+
+    seen = []
+    original = gradients.backward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("threads"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("brian2_delgrad.training.backward", spy)
+    net = DelayNetwork([4, 10, 3], seed=0)
+    x, y = yin_yang_like_inputs(30), np.arange(30) % 3
+    Trainer(net, substrate=ExactSubstrate(threads=1), batch_size=10, hidden_silence=1, output_silence=1,
+            progress=False).fit(x, y, epochs=1)
+    assert seen and set(seen) == {1}
