@@ -119,10 +119,11 @@ def main(argv=None):
                 parser.error(f"--{option}: the substrate {args.substrate!r} has no {option} option")
     from .config import ConfigError
     from .checkpoints import CheckpointError
+    from .memory import MemoryLimitError
 
     try:
         return _study(args) if args.command == "study" else _train(args)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, MemoryLimitError) as err:
         print(f"brian2-delgrad: error: {err}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,7 @@ from .checks import float_array, seed_value, times_in_seconds
 from .delays import (DELAY_RANGE, delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
                      parse_placements, placement_label, reduce_arrival_gradient, total_delay)
 from .kernel import derive_kernel
+from .memory import check_fits, network_bytes
 from .model import LIFModel
 from .settings import Setting
 from .storage import read_archive, write_archive
@@ -89,6 +90,7 @@ class DelayNetwork:
     def __init__(self, sizes, delays="synaptic", model=None, weight_init=(1.0, 1.0),
                  delay_range=None, seed=0, delay_init=0.25, delay_groups=None, connectivity=None):
         self.sizes = check_sizes(sizes)
+        check_fits(network_bytes(self.sizes), f"a {list(self.sizes)} network")
         n_layers = len(self.sizes) - 1
         self.placements = parse_placements(delays, n_layers)
         self.model = LIFModel() if model is None else model

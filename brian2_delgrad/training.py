@@ -11,6 +11,7 @@ from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_che
 from .gradients import MAX_WEIGHT_GRADIENT, backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .delays import DELAY_RANGE
+from .memory import check_fits, training_bytes
 from .network import check_network
 from .optim import DELAY_BOUNDS_SETTING, NetworkOptimiser, delay_bounds as make_delay_bounds, missing_spike_layer, \
     step_decay
@@ -127,6 +128,9 @@ class Trainer:
             raise ValueError(f"loss must be a loss object such as ShiftInvariantMSE(), got {loss!r}")
         for name, value in check_settings(self.SETTINGS, locals()).items():    # the arguments of the same names
             setattr(self, name, value)
+        jitter = bool(getattr(getattr(self.substrate, "noise", None), "delay_jitter", 0))
+        check_fits(training_bytes(net.sizes, self.batch_size, jitter),
+                   f"training a {list(net.sizes)} network in batches of {self.batch_size}")
         tau_s = net.model.tau_s_
         self.delay_range = (0.0, tau_s) if self.delay_range is None else self.delay_range
         low, high = self.delay_range

@@ -3,12 +3,17 @@ import numpy as np
 
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
+from ..memory import chunk_rows
 from ..settings import Setting, check_settings
 from ..threads import check_threads
 from .base import Substrate
 from .noise import forward_passes
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
+
+#: Bytes per sample and synapse of a forward pass with delay jitter (the draw and its temporaries) and of the
+#: vectorised NumPy pass: samples run in chunks of :data:`~brian2_delgrad.memory.CHUNK_BYTES`.
+JITTER_BYTES, NUMPY_BYTES = 40, 160
 
 
 class ExactSubstrate(Substrate):
@@ -82,14 +87,19 @@ class ExactSubstrate(Substrate):
         for layer, (weights, mask, theta) in enumerate(zip(net.weights, net.connectivity, thresholds)):
             weights = np.where(mask, weights, 0.0)         # a missing synapse carries nothing, whatever its weight
             delays = net.total_delays(layer)
-            jitter = self._source.jitter((len(times),) + weights.shape)
-            if jitter is not None:                 # no arrival before its presynaptic spike
-                jitter = (np.maximum(delays[None] + jitter, 0.0) - delays[None]) / tau
-            if compiled is not None:
-                scaled = compiled.forward(scaled, weights, delays / tau, theta, jitter, self.threads)
-            else:
-                scaled = layer_spike_times(kernel, scaled, weights, delays / tau, theta, jitter)
-            result.append(self._source.shift_spikes(scaled * tau))
+            out = np.empty((len(times), weights.shape[1]))
+            # Samples in chunks where a pass holds numbers per (sample, synapse): the jitter, the NumPy pass.
+            per_sample = (JITTER_BYTES if self.noise.delay_jitter else 0) + (0 if compiled is not None else NUMPY_BYTES)
+            for rows in chunk_rows(len(times), per_sample * weights.size):
+                jitter = self._source.jitter((rows.stop - rows.start,) + weights.shape)
+                if jitter is not None:                 # no arrival before its presynaptic spike
+                    jitter = (np.maximum(delays[None] + jitter, 0.0) - delays[None]) / tau
+                if compiled is not None:
+                    out[rows] = compiled.forward(scaled[rows], weights, delays / tau, theta[rows], jitter,
+                                                 self.threads)
+                else:
+                    out[rows] = layer_spike_times(kernel, scaled[rows], weights, delays / tau, theta[rows], jitter)
+            result.append(self._source.shift_spikes(out * tau))
             scaled = result[-1] / tau
         return result
 
