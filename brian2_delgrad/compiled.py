@@ -240,22 +240,27 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
         n_batch, n_pre = pre.shape
         jittered = jitter.shape[0] > 0
         n_post = weights.shape[0]
-        for b in numba.prange(n_batch):                # one sample per thread at a time: no shared writes
+        n_parts = min(n_batch, 4 * numba.get_num_threads())
+        for part in numba.prange(n_parts):              # samples split across threads: no shared writes
             arrivals = np.empty(n_pre)
             order = np.empty(n_pre, dtype=np.int64)
             scratch = np.empty(n_pre + 1, dtype=np.int64)
-            n_finite = -1
-            for j in range(n_post):
-                for i in range(n_pre):
-                    arrivals[i] = pre[b, i] + delays[j, i]
-                    if jittered:
-                        arrivals[i] += jitter[b, i, j]
-                if n_finite < 0 or not _still_sorted(arrivals, order, n_finite):
-                    n_finite = _stable_sort(arrivals, order, scratch)
-                out[b, j] = first_spike(arrivals, order, n_finite, weights[j], thresholds[b, j])
+            for b in range(part * n_batch // n_parts, (part + 1) * n_batch // n_parts):
+                n_finite = -1
+                for j in range(n_post):
+                    for i in range(n_pre):
+                        arrivals[i] = pre[b, i] + delays[j, i]
+                        if jittered:
+                            arrivals[i] += jitter[b, i, j]
+                    if n_finite < 0 or not _still_sorted(arrivals, order, n_finite):
+                        n_finite = _stable_sort(arrivals, order, scratch)
+                    out[b, j] = first_spike(arrivals, order, n_finite, weights[j], thresholds[b, j])
 
     return forward
 
+
+#: Up to this many finite values the sort is one insertion sort, without buckets.
+SMALL = 16
 
 if numba is not None:
     @numba.njit(error_model="numpy")
@@ -298,17 +303,18 @@ if numba is not None:
             for i in range(n):
                 order[i] = i
             return 0
-        scale = n_finite / (high - low) if high > low else 0.0
-        counts[:n_finite + 1] = 0
+        buckets = 1 if n_finite <= SMALL else n_finite  # a few inputs: one bucket, one insertion sort
+        scale = buckets / (high - low) if high > low else 0.0
+        counts[:buckets + 1] = 0
         for i in range(n):
             if math.isfinite(values[i]):
-                counts[min(int((values[i] - low) * scale), n_finite - 1) + 1] += 1
-        for k in range(n_finite):
+                counts[min(int((values[i] - low) * scale), buckets - 1) + 1] += 1
+        for k in range(buckets):
             counts[k + 1] += counts[k]
         tail = n_finite
         for i in range(n):                              # in index order: stable within a bucket
             if math.isfinite(values[i]):
-                bucket = min(int((values[i] - low) * scale), n_finite - 1)
+                bucket = min(int((values[i] - low) * scale), buckets - 1)
                 order[counts[bucket]] = i
                 counts[bucket] += 1
             else:
@@ -336,49 +342,52 @@ def _make_backward(psp, dpsp):
     @numba.njit(error_model="numpy", parallel=True)
     def synapse_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
                           active, guarded, slopes):
-        """dL/dw and dL/dt~ per synapse for samples ``first, first + 1, ...``, one postsynaptic neuron per thread.
+        """dL/dw and dL/dt~ per synapse for samples ``first, first + 1, ...``, the postsynaptic neurons split across
+        threads.
 
         Sums over the batch run in sample order, as on one thread. ``slopes[b - first, j, i]`` receives
         ``w_ij K'(T_j - t~_ij)`` (0 outside the causal set) for the presynaptic pass.
         """
         n_pre = pre.shape[1]
         n_post = weights.shape[0]
-        for j in numba.prange(n_post):
+        n_parts = min(n_post, 4 * numba.get_num_threads())
+        for part in numba.prange(n_parts):
             kernel = np.empty(n_pre)
             causal = np.empty(n_pre, dtype=np.int64)
-            for block_b in range(slopes.shape[0]):
-                b = first + block_b
-                weighted_slope = slopes[block_b, j]
-                weighted_slope[:] = 0.0
-                active[b, j] = False                     # no error leaves this (sample, neuron)
-                error = delta[b, j]
-                T = post[b, j]
-                if error == 0.0 or not math.isfinite(T):
-                    continue
-                slope = 0.0
-                n_causal = 0
-                for i in range(n_pre):
-                    lag = T - pre[b, i] - delays[j, i]
-                    if connected[j, i] and math.isfinite(lag) and lag > 0:
-                        kernel[n_causal] = psp(lag)
-                        weighted_slope[i] = dpsp(lag) * weights[j, i]
-                        slope += weighted_slope[i]
-                        causal[n_causal] = i
-                        n_causal += 1
-                if limit < math.inf:
-                    grazing = not slope > 0              # V'(T) <= 0 or NaN: no gradient exists
-                    for k in range(n_causal):
-                        if not abs(kernel[k] / slope * error) <= limit:
-                            grazing = True
-                    if grazing:                          # drop this (sample, neuron) error
-                        guarded[j] += 1
+            for j in range(part * n_post // n_parts, (part + 1) * n_post // n_parts):
+                for block_b in range(slopes.shape[0]):
+                    b = first + block_b
+                    weighted_slope = slopes[block_b, j]
+                    weighted_slope[:] = 0.0
+                    active[b, j] = False                     # no error leaves this (sample, neuron)
+                    error = delta[b, j]
+                    T = post[b, j]
+                    if error == 0.0 or not math.isfinite(T):
                         continue
-                scale[b, j] = error / slope
-                active[b, j] = True
-                for k in range(n_causal):
-                    i = causal[k]
-                    grad_w[j, i] -= kernel[k] * scale[b, j]
-                    grad_arrival[j, i] += weighted_slope[i] * scale[b, j]
+                    slope = 0.0
+                    n_causal = 0
+                    for i in range(n_pre):
+                        lag = T - pre[b, i] - delays[j, i]
+                        if connected[j, i] and math.isfinite(lag) and lag > 0:
+                            kernel[n_causal] = psp(lag)
+                            weighted_slope[i] = dpsp(lag) * weights[j, i]
+                            slope += weighted_slope[i]
+                            causal[n_causal] = i
+                            n_causal += 1
+                    if limit < math.inf:
+                        grazing = not slope > 0              # V'(T) <= 0 or NaN: no gradient exists
+                        for k in range(n_causal):
+                            if not abs(kernel[k] / slope * error) <= limit:
+                                grazing = True
+                        if grazing:                          # drop this (sample, neuron) error
+                            guarded[j] += 1
+                            continue
+                    scale[b, j] = error / slope
+                    active[b, j] = True
+                    for k in range(n_causal):
+                        i = causal[k]
+                        grad_w[j, i] -= kernel[k] * scale[b, j]
+                        grad_arrival[j, i] += weighted_slope[i] * scale[b, j]
 
     @numba.njit(error_model="numpy", parallel=True)
     def presynaptic_gradients(first, slopes, scale, active, grad_pre):

@@ -67,6 +67,9 @@ def kernel_threads(threads=None):
     """Run the compiled kernels inside the block on :func:`get_num_threads` ``(threads)`` threads."""
     count = get_num_threads(threads)
     previous = numba.get_num_threads()
+    if count == previous:
+        yield count
+        return
     numba.set_num_threads(count)
     try:
         yield count
