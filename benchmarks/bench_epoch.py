@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent.parent
 DRIVER = """
 import json, sys, time
 from brian2_delgrad import cli, training
+assert training.__file__.startswith(sys.argv.pop(1)), training.__file__
 ends = []
 save = training.Trainer._save
 def timed_save(self, path):
@@ -41,9 +42,10 @@ def epoch_seconds(tree, model, epochs, folder, threads):
     env = dict(os.environ, PYTHONPATH=str(tree))
     if threads is not None:
         env["BRIAN2_DELGRAD_THREADS"] = str(threads)
-    result = subprocess.run([sys.executable, "-c", DRIVER, "train", str(tree / model), "--epochs", str(epochs),
+    # run from inside the checkout: "python -c" puts the working directory first on the import path
+    result = subprocess.run([sys.executable, "-c", DRIVER, str(tree), "train", str(tree / model), "--epochs", str(epochs),
                              "--quiet", "--restart", "--out", str(folder)], env=env, check=True, capture_output=True,
-                            text=True)
+                            text=True, cwd=tree)
     return statistics.median(json.loads(result.stdout.strip().splitlines()[-1]))
 
 

@@ -164,6 +164,7 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
     ``G_j = g_j(T)`` (see :func:`_in_statistics`), used only to decide where no crossing can be.
     """
     closed = crossing is not None
+    first_g0, first_g1 = g0(0.0), g1(0.0)              # the statistics of the first arrival (start 0): constants
 
     @numba.njit(error_model="numpy")
     def root(start, S0, S1, theta):
@@ -210,8 +211,8 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
         S1 = 0.0
         v_start = 0.0                                  # V at the first arrival: the PSP starts at 0
         start = 0.0
-        G0 = g0(start)
-        G1 = g1(start)
+        G0 = first_g0
+        G1 = first_g1
         for k in range(n_finite):
             S0 += weights[order[k]] * G0
             S1 += weights[order[k]] * G1

@@ -144,8 +144,16 @@ class Trainer:
         self.seed = seed_value(seed, "seed")
         self._reset()
 
+    @property
+    def history_(self):
+        """One row per epoch and split (see :meth:`fit`), a pandas.DataFrame."""
+        if self._new_rows:                          # made once per look, not once per epoch
+            self._history = pd.concat([self._history, pd.DataFrame(self._new_rows)], ignore_index=True)
+            self._new_rows = []
+        return self._history
+
     def _reset(self):
-        self.history_ = pd.DataFrame()
+        self._history, self._new_rows = pd.DataFrame(), []
         self.epoch_ = 0
         self._rng = np.random.default_rng(self.seed)
         self.best_epoch_, self._best = None, None
@@ -320,7 +328,7 @@ class Trainer:
         return row
 
     def _record(self, row):
-        self.history_ = pd.concat([self.history_, pd.DataFrame([row])], ignore_index=True)
+        self._new_rows.append(row)
 
     def _check_data(self, X, y, x_name, y_name):
         X = times_in_seconds(X, x_name, (None, self.net.sizes[0]), allow_inf=True)
@@ -354,7 +362,7 @@ class Trainer:
         if checkpoint.substrate is not None:
             self.substrate.random_state = checkpoint.substrate
         self.epoch_ = checkpoint.epoch
-        self.history_ = pd.DataFrame(checkpoint.history)
+        self._history, self._new_rows = pd.DataFrame(checkpoint.history), []
         if checkpoint.best is not None:
             self.best_epoch_, accuracy, parameters = checkpoint.best
             self._best = (accuracy, parameters)
