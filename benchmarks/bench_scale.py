@@ -1,10 +1,12 @@
-"""How the exact substrate scales with fan-in: forward + backward samples/s and cost per synapse.
+"""How the exact substrate scales with fan-in and threads: forward + backward samples/s and cost per synapse.
 
 For 64-100-10, 256-246-10 and 784-350-10 networks, weights only and + synaptic delays, batch 100 of random
 input times (uniform in (0.15, 2) tau_s), weights N(4/fan_in, 2/fan_in) so that most neurons fire: prints
-the median time of forward + backward (``ExactSubstrate().run`` + ``backward``), samples per second, the
-cost per synapse and sample (ns) relative to the 64-100-10 network, and the peak memory of one batch
-(tracemalloc, which counts NumPy's allocations).
+the median time of forward + backward (``ExactSubstrate(threads=n).run`` + ``backward(..., threads=n)``)
+on 1 thread and on every thread numba may start, samples per second, the cost per synapse and sample (ns)
+relative to the 64-100-10 network at the same thread count, the speed-up over one thread, whether spike
+times and gradients are identical bit for bit on every thread count, and the peak memory of one batch
+(tracemalloc: NumPy's allocations; the kernels' per-thread scratch is a few vectors of n_pre).
 
     python benchmarks/bench_scale.py [--repeats N] [--batch B]
 """
@@ -12,6 +14,7 @@ import argparse
 import time
 import tracemalloc
 
+import numba
 import numpy as np
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, backward
@@ -19,46 +22,56 @@ from brian2_delgrad import DelayNetwork, ExactSubstrate, backward
 SIZES = ([64, 100, 10], [256, 246, 10], [784, 350, 10])
 
 
-def step(net, inputs):
-    times = ExactSubstrate().run(net, inputs)
+def step(net, inputs, threads):
+    """Forward and backward pass of one batch; everything they return, as a list of arrays."""
+    times = ExactSubstrate(threads=threads).run(net, inputs)
     error = np.where(np.isfinite(times[-1]), 1.0, 0.0)
-    backward(net, times, error)
-    return times
+    grads = backward(net, times, error, threads=threads)
+    return times + grads.weights + [d for layer in grads.delays for d in layer.values()] + [grads.input_times]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
+    counts = sorted({1, numba.config.NUMBA_NUM_THREADS})
     rng = np.random.default_rng(0)
-    print(f"batch {args.batch}, median of {args.repeats} runs; the kernels run on one thread")
-    print(f"{'network':>12} {'delays':>9} {'synapses':>9} {'spiking':>8} {'s/batch':>8} {'samples/s':>10} "
-          f"{'ns/synapse':>10} {'vs 64-100':>9} {'peak MB':>8}")
+    print(f"batch {args.batch}, median of {args.repeats} runs, threads {counts}")
+    print(f"{'network':>12} {'delays':>9} {'synapses':>9} {'threads':>7} {'s/batch':>8} {'samples/s':>10} "
+          f"{'ns/synapse':>10} {'vs 64-100':>9} {'speed-up':>8} {'identical':>9} {'peak MB':>8}")
     reference = {}
     for sizes in SIZES:
         inputs = rng.uniform(0.15, 2.0, size=(args.batch, sizes[0])) * 5e-3
         for delays in ("none", "synaptic"):
             net = DelayNetwork(sizes, delays=delays, seed=0,
                                weight_init=[(4.0 / n, 2.0 / n) for n in sizes[:-1]])
-            times = step(net, inputs)                # warm up: kernel derivation, numba compilation
-            durations = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                step(net, inputs)
-                durations.append(time.perf_counter() - start)
+            results = {threads: step(net, inputs, threads) for threads in counts}   # warm-up, compilation
+            identical = all(a.tobytes() == b.tobytes() for threads in counts
+                            for a, b in zip(results[counts[0]], results[threads]))
+            durations = {threads: [] for threads in counts}
+            for _ in range(args.repeats):                   # thread counts take turns: same machine load
+                for threads in counts:
+                    start = time.perf_counter()
+                    step(net, inputs, threads)
+                    durations[threads].append(time.perf_counter() - start)
             tracemalloc.start()
-            step(net, inputs)
+            step(net, inputs, counts[-1])
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-            seconds = float(np.median(durations))
             synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-            per_synapse = seconds / (args.batch * synapses) * 1e9
-            reference.setdefault(delays, per_synapse)
-            spiking = np.mean([np.isfinite(t).mean() for t in times[1:]])
-            print(f"{'-'.join(map(str, sizes)):>12} {delays:>9} {synapses:>9} {spiking:>8.2f} {seconds:>8.3f} "
-                  f"{args.batch / seconds:>10.0f} {per_synapse:>10.1f} {per_synapse / reference[delays]:>8.1f}x "
-                  f"{peak / 2**20:>8.0f}")
+            spiking = np.mean([np.isfinite(t).mean() for t in results[counts[0]][1:len(sizes)]])
+            for threads in counts:
+                seconds = float(np.median(durations[threads]))
+                per_synapse = seconds / (args.batch * synapses) * 1e9
+                reference.setdefault((delays, threads), per_synapse)
+                speedup = float(np.median(durations[1])) / seconds
+                print(f"{'-'.join(map(str, sizes)):>12} {delays:>9} {synapses:>9} {threads:>7} {seconds:>8.3f} "
+                      f"{args.batch / seconds:>10.0f} {per_synapse:>10.1f} "
+                      f"{per_synapse / reference[(delays, threads)]:>8.2f}x {speedup:>7.2f}x "
+                      f"{'yes' if identical else 'NO':>9} {peak / 2**20:>8.1f}")
+            print(f"{'':>12} {'':>9} {'':>9} spiking fraction {spiking:.2f}")
+    print(f"numba threading layer: {numba.threading_layer()}")
 
 
 if __name__ == "__main__":
