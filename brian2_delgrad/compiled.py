@@ -40,10 +40,9 @@ class CompiledLayer:
     ``batch x synapses`` but the delay jitter, when the noise has it.
     """
 
-    def __init__(self, forward, synapse_gradients, presynaptic_gradients):
+    def __init__(self, forward, backward):
         self._forward = forward
-        self._synapse_gradients = synapse_gradients
-        self._presynaptic_gradients = presynaptic_gradients
+        self._backward = backward
 
     def forward(self, pre_times, weights, delays, theta, jitter=None, threads=None):
         """Spike times (batch, n_post) in units of tau_s; as :func:`~.substrates.exact.layer_spike_times`.
@@ -67,22 +66,13 @@ class CompiledLayer:
         ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none);
         ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
         """
-        pre, post = np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times)
-        weights, delays = np.ascontiguousarray(weights.T), np.ascontiguousarray(delays.T)
-        connected = np.ascontiguousarray(connected.T)
-        grad_w, grad_arrival = np.zeros(weights.shape), np.zeros(weights.shape)
-        scale, active = np.empty(post.shape), np.empty(post.shape, dtype=bool)
-        guarded = np.zeros(weights.shape[0], dtype=np.int64)
-        grad_pre = np.zeros(pre.shape)
-        block = max(1, min(len(pre), BLOCK_BYTES // (8 * weights.size or 1)))
-        slopes = np.empty((block,) + weights.shape)
+        block = max(1, min(len(pre_times), BLOCK_BYTES // (8 * weights.size or 1)))
         with kernel_threads(threads):
-            for first in range(0, len(pre), block):
-                part = slopes[:min(block, len(pre) - first)]
-                self._synapse_gradients(pre, post, weights, delays, np.ascontiguousarray(delta), limit, connected,
-                                        first, grad_w, grad_arrival, scale, active, guarded, part)
-                self._presynaptic_gradients(first, part, scale, active, grad_pre)
-        return grad_w.T.copy(), grad_arrival.T.copy(), grad_pre, int(guarded.sum())
+            grad_w, grad_arrival, grad_pre, guarded = self._backward(
+                np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times), np.ascontiguousarray(weights.T),
+                np.ascontiguousarray(delays.T), np.ascontiguousarray(delta), limit, np.ascontiguousarray(connected.T),
+                block)
+        return grad_w.T.copy(), grad_arrival.T.copy(), grad_pre, guarded
 
 
 def compiled_layer(kernel):
@@ -110,7 +100,7 @@ def _compile(psp, statistics, symbols, membrane, slope, peak, crossing, ratio):
                             scalar(slope, T, *symbols), scalar(peak, *symbols), crossing_function,
                             scalar(_in_statistics(membrane, statistics, G, t, T), T, *symbols, *G),
                             scalar(_in_statistics(slope, statistics, G, t, T), T, *symbols, *G))
-    return CompiledLayer(forward, *_make_backward(scalar(psp, s), scalar(sp.diff(psp, s), s)))
+    return CompiledLayer(forward, _make_backward(scalar(psp, s), scalar(sp.diff(psp, s), s)))
 
 
 def _in_statistics(expr, statistics, G, t, T):
@@ -400,4 +390,20 @@ def _make_backward(psp, dpsp):
                     for i in range(slopes.shape[2]):
                         grad_pre[b, i] += slopes[block_b, j, i] * scale[b, j]
 
-    return synapse_gradients, presynaptic_gradients
+    @numba.njit(error_model="numpy")
+    def backward(pre, post, weights, delays, delta, limit, connected, block):
+        """Both passes, ``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
+        n_batch, n_pre = pre.shape
+        grad_w, grad_arrival = np.zeros(weights.shape), np.zeros(weights.shape)
+        scale, active = np.empty(post.shape), np.empty(post.shape, dtype=np.bool_)
+        guarded = np.zeros(weights.shape[0], dtype=np.int64)
+        grad_pre = np.zeros(pre.shape)
+        slopes = np.empty((block,) + weights.shape)
+        for first in range(0, n_batch, block):
+            part = slopes[:min(block, n_batch - first)]
+            synapse_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                              active, guarded, part)
+            presynaptic_gradients(first, part, scale, active, grad_pre)
+        return grad_w, grad_arrival, grad_pre, guarded.sum()
+
+    return backward
