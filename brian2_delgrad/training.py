@@ -40,7 +40,11 @@ class Trainer:
         Trained in place.
     substrate : object, optional
         Anything with ``run(net, input_times) -> list of spike-time arrays``
-        (default :class:`~brian2_delgrad.substrates.ExactSubstrate`).
+        (default :class:`~brian2_delgrad.substrates.ExactSubstrate`). The
+        backward pass runs on as many threads as its ``threads`` attribute
+        says (:mod:`~brian2_delgrad.threads`; default every core). Training
+        that would not fit in the machine's available memory is refused here
+        (:class:`~brian2_delgrad.memory.MemoryLimitError`, a ``ValueError``).
     loss : callable, optional
         ``loss(output_times, labels, tau_s) -> (loss per sample, dL/dT)``
         (default :class:`~brian2_delgrad.losses.ShiftInvariantMSE`).
