@@ -1,17 +1,30 @@
-"""brian2_delgrad: exact event-based gradients for weights and transmission delays in Brian2 networks."""
-from .gradients import Gradients, backward
-from .losses import ShiftInvariantMSE, TTFSCrossEntropy
-from .model import LIFModel
-from .modelfile import load_model_file
-from .network import DelayNetwork
-from .profiles import PROFILES, HardwareProfile, get_profile
-from .study import run_study
-from .studyfile import load_study
-from .substrates import Brian2Substrate, ExactSubstrate, Noise
-from .threads import get_num_threads, set_num_threads
-from .training import Trainer
+"""brian2_delgrad: exact event-based gradients for weights and transmission delays in Brian2 networks.
 
-__all__ = ["LIFModel", "DelayNetwork", "ExactSubstrate", "Brian2Substrate", "Noise", "backward", "Gradients", "Trainer",
-           "ShiftInvariantMSE", "TTFSCrossEntropy", "load_model_file", "HardwareProfile", "PROFILES", "get_profile", "load_study",
-           "run_study", "set_num_threads", "get_num_threads"]
+The public names are imported on first use (``brian2_delgrad.DelayNetwork`` loads Brian2, SymPy
+and numba then), so that the command line answers at once where it needs none of them.
+"""
+import importlib
+
+#: Public name -> the module that holds it.
+_PUBLIC = {
+    "LIFModel": "model", "DelayNetwork": "network", "ExactSubstrate": "substrates",
+    "Brian2Substrate": "substrates", "Noise": "substrates", "backward": "gradients", "Gradients": "gradients",
+    "Trainer": "training", "ShiftInvariantMSE": "losses", "TTFSCrossEntropy": "losses",
+    "load_model_file": "modelfile", "HardwareProfile": "profiles", "PROFILES": "profiles",
+    "get_profile": "profiles", "load_study": "studyfile", "run_study": "study",
+    "set_num_threads": "threads", "get_num_threads": "threads",
+}
+__all__ = list(_PUBLIC)
 __version__ = "0.3.0"
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'brian2_delgrad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -79,6 +79,14 @@ def main(argv=None):
                     "results support, each PNG with the CSV table behind it.")
     report.add_argument("folder", metavar="DIR", help="a study's output folder")
     args = parser.parse_args(argv)
+    if args.command == "train":
+        from .memory import MemoryLimitError
+
+        try:
+            _refuse_what_cannot_fit(args.model)
+        except MemoryLimitError as err:
+            print(f"brian2-delgrad: error: {err}", file=sys.stderr)
+            return 2
     if getattr(args, "threads", None) is not None:
         from .threads import set_num_threads
 
@@ -126,6 +134,27 @@ def main(argv=None):
     except (ConfigError, CheckpointError, MemoryLimitError) as err:
         print(f"brian2-delgrad: error: {err}", file=sys.stderr)
         return 2
+
+
+def _refuse_what_cannot_fit(path):
+    """Refuse a model file whose training cannot fit in memory before Brian2, SymPy and numba are loaded.
+
+    Reads only ``network.sizes`` and ``training.batch_size``; anything else, or a malformed value, is left
+    to the model-file reader, which checks the memory again with the profile's noise.
+    """
+    import tomllib
+
+    from .memory import check_training
+
+    try:
+        with open(path, "rb") as handle:
+            top = tomllib.load(handle)
+        sizes, batch_size = top["network"]["sizes"], top["training"]["batch_size"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return
+    if (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n > 0 for n in sizes)
+            and type(batch_size) is int and batch_size > 0):
+        check_training(Path(path).stem, sizes, batch_size)
 
 
 def _gradcheck(args):

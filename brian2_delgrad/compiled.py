@@ -17,6 +17,7 @@ import math
 import numpy as np
 import sympy as sp
 
+from .memory import BLOCK_BYTES
 from .threads import kernel_threads
 
 try:
@@ -25,10 +26,6 @@ except ImportError:                      # pragma: no cover - numba is a declare
     numba = None
 
 __all__ = ["compiled_layer", "CompiledLayer"]
-
-
-#: Bytes of the buffer of weighted PSP slopes the backward pass keeps for a block of samples.
-BLOCK_BYTES = 32 * 2**20
 
 
 class CompiledLayer:

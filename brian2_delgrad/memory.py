@@ -5,7 +5,7 @@ flight costs a few numbers per neuron. What grows with the network is held
 per synapse (the parameters, the optimiser's moments, the last and best
 parameters, the gradients and the kernels' transposed copies), plus two
 bounded buffers: the backward pass's weighted PSP slopes
-(:data:`~brian2_delgrad.compiled.BLOCK_BYTES`) and the delay jitter of a
+(:data:`BLOCK_BYTES`) and the delay jitter of a
 noisy forward pass, which is drawn in chunks of :data:`CHUNK_BYTES`.
 
 =====================================  ===========================================
@@ -34,7 +34,9 @@ with a :class:`MemoryLimitError` naming the sizes and the estimate.
 import os
 
 __all__ = ["MemoryLimitError", "NETWORK_PER_SYNAPSE", "TRAINING_PER_SYNAPSE", "PER_SAMPLE_NEURON", "CHUNK_BYTES",
-           "network_bytes", "training_bytes", "available_bytes", "check_fits", "chunk_rows", "describe_bytes"]
+           "BLOCK_BYTES", "JITTER_BYTES", "NUMPY_BYTES",
+           "network_bytes", "training_bytes", "available_bytes", "check_fits", "check_training", "chunk_rows",
+           "describe_bytes"]
 
 #: Bytes per synapse of a network: weight, connectivity and delays, and the temporaries of making it.
 NETWORK_PER_SYNAPSE = 48
@@ -43,6 +45,11 @@ NETWORK_PER_SYNAPSE = 48
 TRAINING_PER_SYNAPSE = 160
 #: Bytes per sample and neuron of a forward and backward pass (spike times, thresholds, errors, their copies).
 PER_SAMPLE_NEURON = 64
+#: Bytes of the buffer of weighted PSP slopes the backward pass keeps for a block of samples.
+BLOCK_BYTES = 32 * 2**20
+#: Bytes per sample and synapse of a forward pass with delay jitter (the draw and its temporaries) and of the
+#: vectorised NumPy pass: their samples run in chunks of :data:`CHUNK_BYTES`.
+JITTER_BYTES, NUMPY_BYTES = 40, 160
 #: Largest block of per-(sample, synapse) numbers a forward pass holds at once (the delay jitter and its
 #: temporaries, or the vectorised NumPy reference pass): larger batches are run in chunks of samples.
 CHUNK_BYTES = 64 * 2**20
@@ -67,9 +74,6 @@ def training_bytes(sizes, batch_size, jitter=False):
 
     ``jitter``: the substrate draws delay jitter (a bounded chunk of numbers per sample and synapse).
     """
-    from .compiled import BLOCK_BYTES
-    from .substrates.exact import JITTER_BYTES
-
     batch = int(batch_size)
     widest = max(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
     return (TRAINING_PER_SYNAPSE * synapse_count(sizes) + PER_SAMPLE_NEURON * batch * sum(map(int, sizes))
@@ -118,6 +122,13 @@ def check_fits(needed, what):
     if free is not None and needed > free:
         raise MemoryLimitError(f"{what} needs about {describe_bytes(needed)} of memory; this machine has "
                                f"{describe_bytes(free)} available")
+
+
+def check_training(name, sizes, batch_size, jitter=False):
+    """Refuse (:class:`MemoryLimitError`) training the ``sizes`` network of ``name`` in batches of ``batch_size``
+    if it would not fit (:func:`training_bytes`)."""
+    check_fits(training_bytes(sizes, batch_size, jitter),
+               f"{name}: training a {list(sizes)} network in batches of {batch_size}")
 
 
 def chunk_rows(rows, bytes_per_row, budget=CHUNK_BYTES):

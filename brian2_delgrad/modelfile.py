@@ -19,7 +19,7 @@ from .datasets import DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, enco
 from .datasets.splits import FRACTIONS
 from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
-from .memory import check_fits, training_bytes
+from .memory import check_training
 from .model import LIFModel
 from .network import (CONNECTION_PROBABILITY, DELAY_INIT, DelayNetwork, check_sizes, check_weight_init,
                       random_connectivity)
@@ -105,8 +105,7 @@ class ModelFile:
 
         Raises :class:`~brian2_delgrad.memory.MemoryLimitError` before anything is allocated if training it in
         the file's batches would not fit in this machine's available memory."""
-        check_fits(training_bytes(self.sizes, self.training["batch_size"], bool(self.noise().delay_jitter)),
-                   f"{self.name}: training a {list(self.sizes)} network in batches of {self.training['batch_size']}")
+        check_training(self.name, self.sizes, self.training["batch_size"], bool(self.noise().delay_jitter))
         connectivity = None if self.connection_probability is None else random_connectivity(
             self.sizes, list(self.connection_probability), seed if self.connection_seed is None else self.connection_seed)
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,

@@ -1,4 +1,6 @@
 """Memory: estimates that hold, refusals before anything is allocated, forward passes in chunks with the same numbers."""
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -61,6 +63,19 @@ def test_a_model_file_too_large_for_the_machine_is_refused_at_once(tmp_path, cap
     assert err.startswith("brian2-delgrad: error: huge: training a [4, 100000000, 3] network in batches of 150 "
                           "needs about ")
     assert "available" in err
+
+
+def test_the_command_refuses_it_within_a_second(tmp_path):
+    """The whole command, start-up included: the refusal comes before Brian2, SymPy and numba are loaded."""
+    text = (MODELS / "yinyang_h30_ws.toml").read_text().replace("sizes = [4, 30, 3]", "sizes = [4, 100000000, 3]")
+    (tmp_path / "huge.toml").write_text(text)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "brian2_delgrad", "train", str(tmp_path / "huge.toml"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 2 and seconds < 1.0, (done.returncode, seconds)
+    assert done.stderr.count("\n") == 1 and "training a [4, 100000000, 3] network" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_networks_and_trainings_that_cannot_fit_are_refused_before_they_are_made(monkeypatch):

@@ -3,17 +3,13 @@ import numpy as np
 
 from ..compiled import compiled_layer
 from ..kernel import derive_kernel
-from ..memory import chunk_rows
+from ..memory import JITTER_BYTES, NUMPY_BYTES, chunk_rows
 from ..settings import Setting, check_settings
 from ..threads import check_threads
 from .base import Substrate
 from .noise import forward_passes
 
 __all__ = ["ExactSubstrate", "layer_spike_times"]
-
-#: Bytes per sample and synapse of a forward pass with delay jitter (the draw and its temporaries) and of the
-#: vectorised NumPy pass: samples run in chunks of :data:`~brian2_delgrad.memory.CHUNK_BYTES`.
-JITTER_BYTES, NUMPY_BYTES = 40, 160
 
 
 class ExactSubstrate(Substrate):
