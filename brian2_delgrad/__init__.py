@@ -4,6 +4,7 @@ The public names are imported on first use (``brian2_delgrad.DelayNetwork`` load
 and numba then), so that the command line answers at once where it needs none of them.
 """
 import importlib
+import importlib.util
 
 #: Public name -> the module that holds it.
 _PUBLIC = {
@@ -19,9 +20,12 @@ __version__ = "0.3.0"
 
 
 def __getattr__(name):
-    if name not in _PUBLIC:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:     # a submodule: brian2_delgrad.tables
+        value = importlib.import_module(f".{name}", __name__)
+    else:
         raise AttributeError(f"module 'brian2_delgrad' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
     globals()[name] = value
     return value
 

@@ -87,13 +87,17 @@ def main(argv=None):
         except MemoryLimitError as err:
             print(f"brian2-delgrad: error: {err}", file=sys.stderr)
             return 2
-    if getattr(args, "threads", None) is not None:
-        from .threads import set_num_threads
+    from .threads import get_num_threads, set_num_threads
 
-        try:
+    try:
+        if args.command == "study" and args.scheduler is not None:
+            pass                                       # --threads is for the scheduler's workers
+        elif getattr(args, "threads", None) is not None:
             set_num_threads(args.threads)
-        except ValueError as err:
-            parser.error(f"--{err}")
+        else:
+            get_num_threads()                          # a bad BRIAN2_DELGRAD_THREADS: one line now, not mid-run
+    except ValueError as err:
+        parser.error(str(err) if str(err).startswith("BRIAN2") else f"--{err}")
     if args.command == "gradcheck":
         if args.batch < 1:
             parser.error("--batch must be at least 1")
@@ -140,7 +144,8 @@ def _refuse_what_cannot_fit(path):
     """Refuse a model file whose training cannot fit in memory before Brian2, SymPy and numba are loaded.
 
     Reads only ``network.sizes`` and ``training.batch_size``; anything else, or a malformed value, is left
-    to the model-file reader, which checks the memory again with the profile's noise.
+    to the model-file reader; the :class:`~brian2_delgrad.Trainer` checks the memory again with its
+    substrate's noise and the data's size.
     """
     import tomllib
 
@@ -154,7 +159,7 @@ def _refuse_what_cannot_fit(path):
         return
     if (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n > 0 for n in sizes)
             and type(batch_size) is int and batch_size > 0):
-        check_training(Path(path).stem, sizes, batch_size)
+        check_training(sizes, batch_size, name=Path(path).stem)
 
 
 def _gradcheck(args):

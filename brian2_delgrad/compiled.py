@@ -32,13 +32,16 @@ class CompiledLayer:
     """Compiled forward and backward of one layer for a kernel (see :func:`compiled_layer`).
 
     Both run on :func:`~brian2_delgrad.threads.get_num_threads` ``(threads)`` threads and give the same
-    numbers, bit for bit, for any thread count. Working memory: a few vectors of ``n_pre`` per thread,
-    plus the transposed parameters and gradients, ``(n_pre, n_post)`` each; nothing of size
+    numbers, bit for bit, for any thread count; on one thread they do not touch numba's threading layer
+    (so a process that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per
+    thread, the transposed parameters and gradients, ``(n_pre, n_post)`` each, and in the backward pass
+    a buffer of weighted PSP slopes for a block of samples (at most
+    :data:`~brian2_delgrad.memory.BLOCK_BYTES`, or one sample's); nothing else of size
     ``batch x synapses`` but the delay jitter, when the noise has it.
     """
 
     def __init__(self, forward, backward):
-        self._forward = forward
+        self._forward = forward                        # (one thread, several threads)
         self._backward = backward
 
     def forward(self, pre_times, weights, delays, theta, jitter=None, threads=None):
@@ -50,9 +53,10 @@ class CompiledLayer:
         if theta.shape != out.shape or (jitter is not None and jitter.shape != out.shape[:1] + weights.shape):
             raise ValueError("theta must be (batch, n_post) and jitter (batch, n_pre, n_post)")
         jitter = np.zeros((0, 0, 0)) if jitter is None else np.ascontiguousarray(jitter)
-        with kernel_threads(threads):
-            self._forward(np.ascontiguousarray(pre_times), np.ascontiguousarray(weights.T),
-                          np.ascontiguousarray(delays.T), np.ascontiguousarray(theta, dtype=np.float64), jitter, out)
+        with kernel_threads(threads) as count:
+            self._forward[count > 1](np.ascontiguousarray(pre_times), np.ascontiguousarray(weights.T),
+                                     np.ascontiguousarray(delays.T), np.ascontiguousarray(theta, dtype=np.float64),
+                                     jitter, out)
         return out
 
     def backward(self, pre_times, post_times, weights, delays, delta, limit, connected, threads=None):
@@ -64,8 +68,8 @@ class CompiledLayer:
         ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
         """
         block = max(1, min(len(pre_times), BLOCK_BYTES // (8 * weights.size or 1)))
-        with kernel_threads(threads):
-            grad_w, grad_arrival, grad_pre, guarded = self._backward(
+        with kernel_threads(threads) as count:
+            grad_w, grad_arrival, grad_pre, guarded = self._backward[count > 1](
                 np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times), np.ascontiguousarray(weights.T),
                 np.ascontiguousarray(delays.T), np.ascontiguousarray(delta), limit, np.ascontiguousarray(connected.T),
                 block)
@@ -141,7 +145,7 @@ def _lambert_w0_python(x):
 
 
 if numba is not None:
-    _lambert_w0 = numba.njit(error_model="numpy")(_lambert_w0_python)
+    _lambert_w0 = numba.njit(error_model="numpy", cache=True)(_lambert_w0_python)
 
 
 def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at):
@@ -191,9 +195,10 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
         if n_finite == 0:
             return math.inf
         reference = arrivals[order[0]]
-        # Below this, V is certainly under threshold: far beyond rounding (the closed forms and the root
-        # finder agree with V to ~1e-12), so skipping changes no spike time.
+        # Below this, V is certainly under threshold: far beyond the rounding of V (about 1e-16 of the summed
+        # weights) and of the closed forms and the root finder (~1e-12), so skipping changes no spike time.
         below = theta - 1e-6 * abs(theta)
+        weight_sum = 0.0
         S0 = 0.0
         S1 = 0.0
         v_start = 0.0                                  # V at the first arrival: the PSP starts at 0
@@ -203,6 +208,7 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
         for k in range(n_finite):
             S0 += weights[order[k]] * G0
             S1 += weights[order[k]] * G1
+            weight_sum += abs(weights[order[k]])
             end = math.inf
             v_end = math.nan
             if k + 1 < n_finite:
@@ -211,8 +217,9 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
                 G0 = g0(end)                           # the next set's statistics, here to judge this one
                 G1 = g1(end)
                 v_end = membrane_at(end, S0, S1, G0, G1)
-                if v_start < below and v_end < below and (slope_at(end, S0, S1, G0, G1) >= 0
-                                                          or slope_at(start, S0, S1, start_G0, start_G1) <= 0):
+                low = below - 1e-9 * weight_sum
+                if (v_start < low and v_end < low and G0 * G0 < math.inf and G1 * G1 < math.inf
+                        and (slope_at(end, S0, S1, G0, G1) >= 0 or slope_at(start, S0, S1, start_G0, start_G1) <= 0)):
                     v_start = v_end
                     start = end
                     continue
@@ -223,35 +230,46 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
             start = end
         return math.inf
 
-    @numba.njit(error_model="numpy", parallel=True)
-    def forward(pre, weights, delays, thresholds, jitter, out):
-        n_batch, n_pre = pre.shape
+    @numba.njit(error_model="numpy")
+    def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
+        """Spike times of the samples ``first`` to ``last - 1`` (one thread's share)."""
+        n_pre = pre.shape[1]
         jittered = jitter.shape[0] > 0
         n_post = weights.shape[0]
+        arrivals = np.empty(n_pre)
+        order = np.empty(n_pre, dtype=np.int64)
+        scratch = np.empty(n_pre + 1, dtype=np.int64)
+        for b in range(first, last):
+            n_finite = -1
+            for j in range(n_post):
+                for i in range(n_pre):
+                    arrivals[i] = pre[b, i] + delays[j, i]
+                    if jittered:
+                        arrivals[i] += jitter[b, i, j]
+                if n_finite < 0 or not _still_sorted(arrivals, order, n_finite):
+                    n_finite = _stable_sort(arrivals, order, scratch)
+                out[b, j] = first_spike(arrivals, order, n_finite, weights[j], thresholds[b, j])
+
+    @numba.njit(error_model="numpy")
+    def forward(pre, weights, delays, thresholds, jitter, out):
+        forward_samples(pre, weights, delays, thresholds, jitter, out, 0, pre.shape[0])
+
+    @numba.njit(error_model="numpy", parallel=True)
+    def forward_parallel(pre, weights, delays, thresholds, jitter, out):
+        n_batch = pre.shape[0]
         n_parts = min(n_batch, 4 * numba.get_num_threads())
         for part in numba.prange(n_parts):              # samples split across threads: no shared writes
-            arrivals = np.empty(n_pre)
-            order = np.empty(n_pre, dtype=np.int64)
-            scratch = np.empty(n_pre + 1, dtype=np.int64)
-            for b in range(part * n_batch // n_parts, (part + 1) * n_batch // n_parts):
-                n_finite = -1
-                for j in range(n_post):
-                    for i in range(n_pre):
-                        arrivals[i] = pre[b, i] + delays[j, i]
-                        if jittered:
-                            arrivals[i] += jitter[b, i, j]
-                    if n_finite < 0 or not _still_sorted(arrivals, order, n_finite):
-                        n_finite = _stable_sort(arrivals, order, scratch)
-                    out[b, j] = first_spike(arrivals, order, n_finite, weights[j], thresholds[b, j])
+            forward_samples(pre, weights, delays, thresholds, jitter, out, part * n_batch // n_parts,
+                            (part + 1) * n_batch // n_parts)
 
-    return forward
+    return forward, forward_parallel
 
 
 #: Up to this many finite values the sort is one insertion sort, without buckets.
 SMALL = 16
 
 if numba is not None:
-    @numba.njit(error_model="numpy")
+    @numba.njit(error_model="numpy", cache=True)
     def _still_sorted(values, order, n_finite):
         """Whether ``order`` (from an earlier neuron) is the stable sort of ``values`` with ``n_finite`` finite ones.
 
@@ -271,7 +289,7 @@ if numba is not None:
                 return False
         return True
 
-    @numba.njit(error_model="numpy")
+    @numba.njit(error_model="numpy", cache=True)
     def _stable_sort(values, order, counts):
         """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
 
@@ -293,6 +311,8 @@ if numba is not None:
             return 0
         buckets = 1 if n_finite <= SMALL else n_finite  # a few inputs: one bucket, one insertion sort
         scale = buckets / (high - low) if high > low else 0.0
+        if not scale < math.inf:                        # a subnormal spread: one bucket (no 0 * inf below)
+            buckets, scale = 1, 0.0
         counts[:buckets + 1] = 0
         for i in range(n):
             if math.isfinite(values[i]):
@@ -319,68 +339,81 @@ if numba is not None:
             order[m] = i
             moves += k - m
             if moves > limit:
-                order[:] = np.argsort(values, kind="mergesort")
+                _merge_sort(values, order, n_finite, counts)
                 break
         return n_finite
 
+    @numba.njit(error_model="numpy", cache=True)
+    def _merge_sort(values, order, n, buffer):
+        """Stable bottom-up merge sort of ``order[:n]`` by ``values`` (``buffer``: scratch of at least ``n``)."""
+        source, target = order, buffer
+        width = 1
+        while width < n:
+            for low in range(0, n, 2 * width):
+                middle, high = min(low + width, n), min(low + 2 * width, n)
+                i, j = low, middle
+                for k in range(low, high):
+                    if j < high and (i >= middle or values[source[j]] < values[source[i]]):
+                        target[k] = source[j]
+                        j += 1
+                    else:
+                        target[k] = source[i]
+                        i += 1
+            source, target = target, source
+            width *= 2
+        for k in range(n):                              # the result is in source: order or buffer
+            order[k] = source[k]
+
 
 def _make_backward(psp, dpsp):
-    """Compile the backward loops with the kernel's PSP and its derivative bound in."""
+    """Compile the backward loops with the kernel's PSP and its derivative bound in: (one thread, several)."""
 
-    @numba.njit(error_model="numpy", parallel=True)
-    def synapse_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                          active, guarded, slopes):
-        """dL/dw and dL/dt~ per synapse for samples ``first, first + 1, ...``, the postsynaptic neurons split across
-        threads.
+    @numba.njit(error_model="numpy")
+    def neuron_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                         active, guarded, slopes, j_first, j_last):
+        """dL/dw and dL/dt~ of the synapses onto neurons ``j_first`` to ``j_last - 1`` for samples ``first, ...``.
 
-        Sums over the batch run in sample order, as on one thread. ``slopes[b - first, j, i]`` receives
-        ``w_ij K'(T_j - t~_ij)`` (0 outside the causal set) for the presynaptic pass.
+        Sums over the batch run in sample order. ``slopes[b - first, j, i]`` receives ``w_ij K'(T_j - t~_ij)``
+        (0 outside the causal set) for :func:`presynaptic_gradients`.
         """
         n_pre = pre.shape[1]
-        n_post = weights.shape[0]
-        n_parts = min(n_post, 4 * numba.get_num_threads())
-        for part in numba.prange(n_parts):
-            kernel = np.empty(n_pre)
-            causal = np.empty(n_pre, dtype=np.int64)
-            for j in range(part * n_post // n_parts, (part + 1) * n_post // n_parts):
-                for block_b in range(slopes.shape[0]):
-                    b = first + block_b
-                    weighted_slope = slopes[block_b, j]
-                    weighted_slope[:] = 0.0
-                    active[b, j] = False                     # no error leaves this (sample, neuron)
-                    error = delta[b, j]
-                    T = post[b, j]
-                    if error == 0.0 or not math.isfinite(T):
-                        continue
-                    slope = 0.0
-                    n_causal = 0
+        kernel = np.empty(n_pre)
+        for j in range(j_first, j_last):
+            for block_b in range(slopes.shape[0]):
+                b = first + block_b
+                weighted_slope = slopes[block_b, j]
+                weighted_slope[:] = 0.0
+                active[b, j] = False                     # no error leaves this (sample, neuron)
+                error = delta[b, j]
+                T = post[b, j]
+                if error == 0.0 or not math.isfinite(T):
+                    continue
+                kernel[:] = 0.0
+                slope = 0.0
+                for i in range(n_pre):
+                    lag = T - pre[b, i] - delays[j, i]
+                    if connected[j, i] and math.isfinite(lag) and lag > 0:
+                        kernel[i] = psp(lag)
+                        weighted_slope[i] = dpsp(lag) * weights[j, i]
+                        slope += weighted_slope[i]
+                if limit < math.inf:
+                    grazing = not slope > 0              # V'(T) <= 0 or NaN: no gradient exists
                     for i in range(n_pre):
-                        lag = T - pre[b, i] - delays[j, i]
-                        if connected[j, i] and math.isfinite(lag) and lag > 0:
-                            kernel[n_causal] = psp(lag)
-                            weighted_slope[i] = dpsp(lag) * weights[j, i]
-                            slope += weighted_slope[i]
-                            causal[n_causal] = i
-                            n_causal += 1
-                    if limit < math.inf:
-                        grazing = not slope > 0              # V'(T) <= 0 or NaN: no gradient exists
-                        for k in range(n_causal):
-                            if not abs(kernel[k] / slope * error) <= limit:
-                                grazing = True
-                        if grazing:                          # drop this (sample, neuron) error
-                            guarded[j] += 1
-                            continue
-                    scale[b, j] = error / slope
-                    active[b, j] = True
-                    for k in range(n_causal):
-                        i = causal[k]
-                        grad_w[j, i] -= kernel[k] * scale[b, j]
-                        grad_arrival[j, i] += weighted_slope[i] * scale[b, j]
+                        if not abs(kernel[i] / slope * error) <= limit:
+                            grazing = True
+                    if grazing:                          # drop this (sample, neuron) error
+                        guarded[j] += 1
+                        continue
+                scale[b, j] = error / slope
+                active[b, j] = True
+                for i in range(n_pre):                   # every synapse, as a non-finite scale reaches them all
+                    grad_w[j, i] -= kernel[i] * scale[b, j]
+                    grad_arrival[j, i] += weighted_slope[i] * scale[b, j]
 
-    @numba.njit(error_model="numpy", parallel=True)
-    def presynaptic_gradients(first, slopes, scale, active, grad_pre):
-        """dL/dt of the presynaptic spikes of samples ``first, ...``, one sample per thread (neurons in order)."""
-        for block_b in numba.prange(slopes.shape[0]):
+    @numba.njit(error_model="numpy")
+    def presynaptic_gradients(first, slopes, scale, active, grad_pre, b_first, b_last):
+        """dL/dt of the presynaptic spikes of samples ``first + b_first`` to ``first + b_last - 1`` (neurons in order)."""
+        for block_b in range(b_first, b_last):
             b = first + block_b
             for j in range(slopes.shape[1]):
                 if active[b, j]:
@@ -388,19 +421,49 @@ def _make_backward(psp, dpsp):
                         grad_pre[b, i] += slopes[block_b, j, i] * scale[b, j]
 
     @numba.njit(error_model="numpy")
-    def backward(pre, post, weights, delays, delta, limit, connected, block):
-        """Both passes, ``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
-        n_batch, n_pre = pre.shape
-        grad_w, grad_arrival = np.zeros(weights.shape), np.zeros(weights.shape)
-        scale, active = np.empty(post.shape), np.empty(post.shape, dtype=np.bool_)
-        guarded = np.zeros(weights.shape[0], dtype=np.int64)
-        grad_pre = np.zeros(pre.shape)
-        slopes = np.empty((block,) + weights.shape)
-        for first in range(0, n_batch, block):
-            part = slopes[:min(block, n_batch - first)]
-            synapse_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                              active, guarded, part)
-            presynaptic_gradients(first, part, scale, active, grad_pre)
-        return grad_w, grad_arrival, grad_pre, guarded.sum()
+    def neurons_serial(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                       active, guarded, slopes):
+        neuron_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                         active, guarded, slopes, 0, weights.shape[0])
 
-    return backward
+    @numba.njit(error_model="numpy", parallel=True)
+    def neurons_parallel(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                         active, guarded, slopes):
+        n_post = weights.shape[0]
+        n_parts = min(n_post, 4 * numba.get_num_threads())
+        for part in numba.prange(n_parts):              # the postsynaptic neurons split across threads
+            neuron_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival,
+                             scale, active, guarded, slopes, part * n_post // n_parts, (part + 1) * n_post // n_parts)
+
+    @numba.njit(error_model="numpy")
+    def samples_serial(first, slopes, scale, active, grad_pre):
+        presynaptic_gradients(first, slopes, scale, active, grad_pre, 0, slopes.shape[0])
+
+    @numba.njit(error_model="numpy", parallel=True)
+    def samples_parallel(first, slopes, scale, active, grad_pre):
+        n_block = slopes.shape[0]
+        n_parts = min(n_block, 4 * numba.get_num_threads())
+        for part in numba.prange(n_parts):              # the samples split across threads
+            presynaptic_gradients(first, slopes, scale, active, grad_pre, part * n_block // n_parts,
+                                  (part + 1) * n_block // n_parts)
+
+    def driver(neurons, samples):
+        @numba.njit(error_model="numpy")
+        def backward(pre, post, weights, delays, delta, limit, connected, block):
+            """Both passes, ``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
+            n_batch = pre.shape[0]
+            grad_w, grad_arrival = np.zeros(weights.shape), np.zeros(weights.shape)
+            scale, active = np.empty(post.shape), np.empty(post.shape, dtype=np.bool_)
+            guarded = np.zeros(weights.shape[0], dtype=np.int64)
+            grad_pre = np.zeros(pre.shape)
+            slopes = np.empty((block,) + weights.shape)
+            for first in range(0, n_batch, block):
+                part = slopes[:min(block, n_batch - first)]
+                neurons(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
+                        active, guarded, part)
+                samples(first, part, scale, active, grad_pre)
+            return grad_w, grad_arrival, grad_pre, guarded.sum()
+
+        return backward
+
+    return driver(neurons_serial, samples_serial), driver(neurons_parallel, samples_parallel)

@@ -15,9 +15,10 @@ a network (:class:`DelayNetwork`)      ``NETWORK_PER_SYNAPSE`` x synapses
 training (:class:`Trainer`)            ``TRAINING_PER_SYNAPSE`` x synapses
                                        + ``PER_SAMPLE_NEURON`` x batch x neurons
                                        + 8 x batch x synapses of the widest layer,
-                                       at most ``BLOCK_BYTES``
+                                       at most ``BLOCK_BYTES`` (or one sample's)
                                        + with delay jitter 40 x batch x synapses
                                        of the widest layer, at most ``CHUNK_BYTES``
+                                       (or one sample's)
 a forward pass (exact substrate)       ``PER_SAMPLE_NEURON`` x samples x neurons
                                        + ``CHUNK_BYTES`` with delay jitter
 =====================================  ===========================================
@@ -77,11 +78,13 @@ def training_bytes(sizes, batch_size, jitter=False):
     batch = int(batch_size)
     widest = max(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
     return (TRAINING_PER_SYNAPSE * synapse_count(sizes) + PER_SAMPLE_NEURON * batch * sum(map(int, sizes))
-            + min(BLOCK_BYTES, 8 * batch * widest) + (min(CHUNK_BYTES, JITTER_BYTES * batch * widest) if jitter else 0))
+            + 8 * widest * max(1, min(batch, BLOCK_BYTES // (8 * widest)))
+            + (max(JITTER_BYTES * widest, min(CHUNK_BYTES, JITTER_BYTES * batch * widest)) if jitter else 0))
 
 
 def available_bytes():
-    """Memory this process may still take: ``MemAvailable`` of ``/proc/meminfo``, within a cgroup's limit.
+    """Memory this process may still take: ``MemAvailable`` of ``/proc/meminfo``, within a cgroup's limit (less
+    what the cgroup uses, its inactive page cache excepted).
 
     Returns ``None`` where neither can be read (then nothing is refused).
     """
@@ -95,10 +98,12 @@ def available_bytes():
         pass
     try:
         with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as current:
-            text = limit.read().strip()
-            if text != "max":
-                found.append(int(text) - int(current.read().strip()))
-    except (OSError, ValueError):
+            text, used = limit.read().strip(), int(current.read().strip())
+        if text != "max":
+            with open("/sys/fs/cgroup/memory.stat") as stat:      # page cache the kernel can drop is available
+                cache = next((int(line.split()[1]) for line in stat if line.startswith("inactive_file ")), 0)
+            found.append(int(text) - used + cache)
+    except (OSError, ValueError, IndexError):
         pass
     if not found and hasattr(os, "sysconf"):
         try:
@@ -109,10 +114,11 @@ def available_bytes():
 
 
 def describe_bytes(count):
-    """``count`` bytes for people: ``'1.2 GB'``, ``'350 MB'``."""
+    """``count`` bytes for people: ``'1.25 GB'``, ``'23.2 GB'``, ``'350 MB'``."""
     for unit, size in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
         if count >= size:
-            return f"{count / size:.3g} {unit}"
+            value = count / size
+            return f"{value:.{0 if value >= 100 else 1 if value >= 10 else 2}f} {unit}"
     return f"{count} B"
 
 
@@ -124,11 +130,11 @@ def check_fits(needed, what):
                                f"{describe_bytes(free)} available")
 
 
-def check_training(name, sizes, batch_size, jitter=False):
-    """Refuse (:class:`MemoryLimitError`) training the ``sizes`` network of ``name`` in batches of ``batch_size``
-    if it would not fit (:func:`training_bytes`)."""
-    check_fits(training_bytes(sizes, batch_size, jitter),
-               f"{name}: training a {list(sizes)} network in batches of {batch_size}")
+def check_training(sizes, batch_size, jitter=False, name=None):
+    """Refuse (:class:`MemoryLimitError`) training a ``sizes`` network in batches of ``batch_size`` if it would not
+    fit (:func:`training_bytes`); ``name`` (a model file's) starts the message."""
+    check_fits(training_bytes(sizes, batch_size, jitter), f"{name + ': ' if name else ''}training a {list(sizes)} "
+                                                          f"network in batches of {batch_size}")
 
 
 def chunk_rows(rows, bytes_per_row, budget=CHUNK_BYTES):

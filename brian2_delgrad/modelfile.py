@@ -19,7 +19,6 @@ from .datasets import DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, enco
 from .datasets.splits import FRACTIONS
 from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
-from .memory import check_training
 from .model import LIFModel
 from .network import (CONNECTION_PROBABILITY, DELAY_INIT, DelayNetwork, check_sizes, check_weight_init,
                       random_connectivity)
@@ -102,10 +101,7 @@ class ModelFile:
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork` (its random connectivity, if the file
         gives a ``connection_probability``, drawn from ``connection_seed``, default ``seed``).
-
-        Raises :class:`~brian2_delgrad.memory.MemoryLimitError` before anything is allocated if training it in
-        the file's batches would not fit in this machine's available memory."""
-        check_training(self.name, self.sizes, self.training["batch_size"], bool(self.noise().delay_jitter))
+"""
         connectivity = None if self.connection_probability is None else random_connectivity(
             self.sizes, list(self.connection_probability), seed if self.connection_seed is None else self.connection_seed)
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,

@@ -32,7 +32,7 @@ from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
-from .threads import check_threads, get_num_threads, set_num_threads
+from .threads import THREADS, check_threads, default_threads, get_num_threads
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
            "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
@@ -224,9 +224,9 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
     progress : bool
         A progress bar over trials.
     threads : int, optional
-        Threads of each worker's compiled kernels (:mod:`~brian2_delgrad.threads`). Default: on a local
+        Threads of the compiled kernels per trial (:mod:`~brian2_delgrad.threads`). Default: on a local
         cluster the cores shared out among the workers (at least one each), so that they do not compete;
-        a scheduler's workers keep their own default.
+        with a scheduler one, since its workers may run several trials at once (at most a worker's cores).
 
     Returns
     -------
@@ -259,9 +259,10 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
                    unit="trial", disable=not progress)
         run = uuid.uuid4().hex[:12]
         workers = workers or min(len(pending) + len(stale), _cores())
-        if threads is None and scheduler is None:
-            threads = min(max(1, _cores() // workers), get_num_threads())
-        threads = check_threads(threads)
+        if scheduler is None:
+            threads = check_threads(min(max(1, _cores() // workers), get_num_threads()) if threads is None else threads)
+        else:                                          # a worker may run several tasks at once: one thread each
+            threads = THREADS.check(1 if threads is None else threads)
         with _client(workers, scheduler) as client:
             from dask.distributed import as_completed
 
@@ -291,11 +292,10 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
 
 
 def _timed(threads, function, *args):
-    """``function(*args)`` on ``threads`` kernel threads (``None``: the worker's default), and its duration."""
-    if threads is not None:
-        set_num_threads(threads)
-    start = time.perf_counter()
-    return function(*args), time.perf_counter() - start
+    """``function(*args)`` on ``threads`` kernel threads (at most the worker's cores), and its duration."""
+    with default_threads(threads):
+        start = time.perf_counter()
+        return function(*args), time.perf_counter() - start
 
 
 def _reevaluate_saved(trial, table_path, parameters):

@@ -7,8 +7,9 @@ order of precedence: the ``threads`` argument of
 :class:`~brian2_delgrad.ExactSubstrate` or :func:`~brian2_delgrad.backward`
 (a :class:`~brian2_delgrad.Trainer` uses its substrate's); the process default set by
 :func:`set_num_threads` (the CLI's ``--threads``); the environment variable
-``BRIAN2_DELGRAD_THREADS``; all the threads numba may start (one per core
-unless ``NUMBA_NUM_THREADS`` says otherwise).
+``BRIAN2_DELGRAD_THREADS``; one per core this process may run on (at most
+``NUMBA_NUM_THREADS``). On one thread the kernels do not touch numba's
+threading layer at all.
 """
 import contextlib
 import os
@@ -17,7 +18,8 @@ import numba
 
 from .settings import Setting
 
-__all__ = ["THREADS", "ENVIRONMENT", "set_num_threads", "get_num_threads", "check_threads", "kernel_threads"]
+__all__ = ["THREADS", "ENVIRONMENT", "set_num_threads", "get_num_threads", "check_threads", "default_threads",
+           "kernel_threads"]
 
 #: The environment variable read for the default thread count.
 ENVIRONMENT = "BRIAN2_DELGRAD_THREADS"
@@ -59,7 +61,20 @@ def get_num_threads(threads=None):
         except ValueError:
             raise ValueError(f"{ENVIRONMENT} must be a whole number of threads, got {text!r}") from None
         return check_threads(value, ENVIRONMENT)
-    return numba.config.NUMBA_NUM_THREADS
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextlib.contextmanager
+def default_threads(threads):
+    """Inside the block, the process default is ``threads`` (at most what numba can start here)."""
+    global _default
+    previous = _default
+    _default = max(1, min(THREADS.check(threads), numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield _default
+    finally:
+        _default = previous
 
 
 @contextlib.contextmanager

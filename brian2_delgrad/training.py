@@ -11,7 +11,7 @@ from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_che
 from .gradients import MAX_WEIGHT_GRADIENT, backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .delays import DELAY_RANGE
-from .memory import check_fits, training_bytes
+from .memory import check_training
 from .network import check_network
 from .optim import DELAY_BOUNDS_SETTING, NetworkOptimiser, delay_bounds as make_delay_bounds, missing_spike_layer, \
     step_decay
@@ -42,8 +42,8 @@ class Trainer:
         Anything with ``run(net, input_times) -> list of spike-time arrays``
         (default :class:`~brian2_delgrad.substrates.ExactSubstrate`). The
         backward pass runs on as many threads as its ``threads`` attribute
-        says (:mod:`~brian2_delgrad.threads`; default every core). Training
-        that would not fit in the machine's available memory is refused here
+        says (:mod:`~brian2_delgrad.threads`; default every core). :meth:`fit`
+        refuses training that would not fit in the machine's available memory
         (:class:`~brian2_delgrad.memory.MemoryLimitError`, a ``ValueError``).
     loss : callable, optional
         ``loss(output_times, labels, tau_s) -> (loss per sample, dL/dT)``
@@ -132,9 +132,6 @@ class Trainer:
             raise ValueError(f"loss must be a loss object such as ShiftInvariantMSE(), got {loss!r}")
         for name, value in check_settings(self.SETTINGS, locals()).items():    # the arguments of the same names
             setattr(self, name, value)
-        jitter = bool(getattr(getattr(self.substrate, "noise", None), "delay_jitter", 0))
-        check_fits(training_bytes(net.sizes, self.batch_size, jitter),
-                   f"training a {list(net.sizes)} network in batches of {self.batch_size}")
         tau_s = net.model.tau_s_
         self.delay_range = (0.0, tau_s) if self.delay_range is None else self.delay_range
         low, high = self.delay_range
@@ -204,6 +201,8 @@ class Trainer:
                 raise ValueError("validation must be a pair (X_val, y_val)")
             validation = self._check_data(*validation, "validation[0]", "validation[1]")
         epochs = EPOCHS.check(epochs)
+        check_training(self.net.sizes, min(self.batch_size, max(len(y), 1)),
+                       bool(getattr(getattr(self.substrate, "noise", None), "delay_jitter", 0)))
         if resume is not None:
             self._load(resume, epochs)
             checkpoint = resume if checkpoint is None else checkpoint

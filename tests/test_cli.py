@@ -55,3 +55,12 @@ def test_plot_draws_a_trained_network(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 10_000, name
     assert main(["plot", os.path.join(root, "models", "yinyang_h30_w.toml"), trained, "--out", str(tmp_path)]) == 2
     assert "not one of" in capsys.readouterr().err
+
+
+def test_the_package_loads_its_parts_when_they_are_used():
+    """``import brian2_delgrad`` is light (the CLI answers at once); public names and submodules load on use."""
+    code = ("import sys, brian2_delgrad as b; assert 'brian2' not in sys.modules; "
+            "assert b.tables.stability and b.datasets.load_dataset and b.DelayNetwork.__name__ == 'DelayNetwork'; "
+            "assert 'brian2' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

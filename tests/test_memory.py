@@ -84,12 +84,15 @@ def test_networks_and_trainings_that_cannot_fit_are_refused_before_they_are_made
         DelayNetwork([4, 10**10, 3])
     assert time.perf_counter() - start < 1.0
     net = DelayNetwork([64, 100, 10])
+    x, y = np.full((400, 64), 1e-3), np.arange(400) % 10
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)
     with pytest.raises(MemoryLimitError, match=r"training a \[64, 100, 10\] network in batches of 150 needs about "
-                                               r"[\d.]+ MB of memory; this machine has 1 MB available"):
-        Trainer(net)
+                                               r"[\d.]+ MB of memory; this machine has 1.00 MB available"):
+        Trainer(net, progress=False).fit(x, y, epochs=1)
+    with pytest.raises(MemoryLimitError, match="in batches of 20 needs"):      # a batch larger than the data
+        Trainer(net, batch_size=10**6, progress=False).fit(x[:20], y[:20], epochs=1)
     monkeypatch.setattr(memory, "available_bytes", lambda: None)      # unknown: nothing refused
-    Trainer(net, progress=False)
+    Trainer(net, progress=False).fit(x[:20], y[:20], epochs=1)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])

@@ -60,14 +60,15 @@ def test_a_wide_layer_agrees_with_the_numpy_reference(ratio, mean_weight, delays
         np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-13)
 
 
-@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one"])
+@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "subnormal"])
 def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
     rng = np.random.default_rng(0)
     values = {"spread": rng.uniform(0, 3, 500),
               "ties": np.round(rng.uniform(0, 3, 500), 1),
               "bunched": np.concatenate([rng.uniform(0, 1e-9, 499), [1e3]]),    # one bucket: the merge-sort fallback
               "silent": np.where(rng.random(500) < 0.5, np.inf, rng.uniform(0, 3, 500)),
-              "one": np.array([0.5])}[case]
+              "one": np.array([0.5]),
+              "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]])}[case]
     order = np.empty(values.size, dtype=np.int64)
     n_finite = _stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64))
     expected = np.argsort(values, kind="stable")
