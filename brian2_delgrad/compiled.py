@@ -232,23 +232,31 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
 
     @numba.njit(error_model="numpy")
     def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
-        """Spike times of the samples ``first`` to ``last - 1`` (one thread's share)."""
+        """Spike times of the samples ``first`` to ``last - 1`` (one thread's share).
+
+        Samples go in groups of :data:`GROUP`, neuron by neuron: a neuron's weights and delays stay in
+        the cache while its group's samples use them, and each sample keeps its own arrival order for
+        the next neuron.
+        """
         n_pre = pre.shape[1]
         jittered = jitter.shape[0] > 0
         n_post = weights.shape[0]
         arrivals = np.empty(n_pre)
-        order = np.empty(n_pre, dtype=np.int64)
+        orders = np.empty((GROUP, n_pre), dtype=np.int64)
+        n_finite = np.empty(GROUP, dtype=np.int64)
         scratch = np.empty(n_pre + 1, dtype=np.int64)
-        for b in range(first, last):
-            n_finite = -1
+        for group in range(first, last, GROUP):
+            n_finite[:] = -1
             for j in range(n_post):
-                for i in range(n_pre):
-                    arrivals[i] = pre[b, i] + delays[j, i]
-                    if jittered:
-                        arrivals[i] += jitter[b, i, j]
-                if n_finite < 0 or not _still_sorted(arrivals, order, n_finite):
-                    n_finite = _stable_sort(arrivals, order, scratch)
-                out[b, j] = first_spike(arrivals, order, n_finite, weights[j], thresholds[b, j])
+                for b in range(group, min(group + GROUP, last)):
+                    g = b - group
+                    for i in range(n_pre):
+                        arrivals[i] = pre[b, i] + delays[j, i]
+                        if jittered:
+                            arrivals[i] += jitter[b, i, j]
+                    if n_finite[g] < 0 or not _still_sorted(arrivals, orders[g], n_finite[g]):
+                        n_finite[g] = _stable_sort(arrivals, orders[g], scratch)
+                    out[b, j] = first_spike(arrivals, orders[g], n_finite[g], weights[j], thresholds[b, j])
 
     @numba.njit(error_model="numpy")
     def forward(pre, weights, delays, thresholds, jitter, out):
@@ -267,9 +275,11 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
 
 #: Up to this many finite values the sort is one insertion sort, without buckets.
 SMALL = 16
+#: Samples the forward pass takes neuron by neuron together (each keeps an order of n_pre integers).
+GROUP = 16
 
 if numba is not None:
-    @numba.njit(error_model="numpy", cache=True)
+    @numba.njit(error_model="numpy")
     def _still_sorted(values, order, n_finite):
         """Whether ``order`` (from an earlier neuron) is the stable sort of ``values`` with ``n_finite`` finite ones.
 
@@ -289,7 +299,7 @@ if numba is not None:
                 return False
         return True
 
-    @numba.njit(error_model="numpy", cache=True)
+    @numba.njit(error_model="numpy")
     def _stable_sort(values, order, counts):
         """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
 
@@ -343,7 +353,7 @@ if numba is not None:
                 break
         return n_finite
 
-    @numba.njit(error_model="numpy", cache=True)
+    @numba.njit(error_model="numpy")
     def _merge_sort(values, order, n, buffer):
         """Stable bottom-up merge sort of ``order[:n]`` by ``values`` (``buffer``: scratch of at least ``n``)."""
         source, target = order, buffer
