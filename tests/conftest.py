@@ -1,4 +1,6 @@
 """Shared fixtures and helpers for the test suite."""
+import os
+
 import numpy as np
 import pytest
 from brian2 import ms
@@ -6,6 +8,11 @@ from brian2 import ms
 from brian2_delgrad import ExactSubstrate, LIFModel
 
 TAU_S = 5e-3
+
+# Every subprocess of the suite (command-line runs, dask workers) compiles the kernels anew, and the
+# one-thread kernels compile in half the time. The several-thread kernels are held to them bit for bit
+# in test_threads.py, which asks for its thread counts explicitly.
+os.environ.setdefault("BRIAN2_DELGRAD_THREADS", "1")
 
 
 def reference_psp(s, ratio):
