@@ -145,7 +145,7 @@ def _lambert_w0_python(x):
 
 
 if numba is not None:
-    _lambert_w0 = numba.njit(error_model="numpy", cache=True)(_lambert_w0_python)
+    _lambert_w0 = numba.njit(error_model="numpy")(_lambert_w0_python)
 
 
 def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at):

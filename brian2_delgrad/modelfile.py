@@ -97,11 +97,9 @@ class ModelFile:
     polarity: str = field(default="small_early", repr=False)
     silent_zero: bool = field(default=False, repr=False)
 
-
     def network(self, seed=0):
         """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork` (its random connectivity, if the file
-        gives a ``connection_probability``, drawn from ``connection_seed``, default ``seed``).
-"""
+        gives a ``connection_probability``, drawn from ``connection_seed``, default ``seed``)."""
         connectivity = None if self.connection_probability is None else random_connectivity(
             self.sizes, list(self.connection_probability), seed if self.connection_seed is None else self.connection_seed)
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,

@@ -83,6 +83,7 @@ class ExactSubstrate(Substrate):
         for layer, (weights, mask, theta) in enumerate(zip(net.weights, net.connectivity, thresholds)):
             weights = np.where(mask, weights, 0.0)         # a missing synapse carries nothing, whatever its weight
             delays = net.total_delays(layer)
+            scaled_delays = delays / tau
             out = np.empty((len(times), weights.shape[1]))
             # Samples in chunks where a pass holds numbers per (sample, synapse): the jitter, the NumPy pass.
             per_sample = (JITTER_BYTES if self.noise.delay_jitter else 0) + (0 if compiled is not None else NUMPY_BYTES)
@@ -91,10 +92,10 @@ class ExactSubstrate(Substrate):
                 if jitter is not None:                 # no arrival before its presynaptic spike
                     jitter = (np.maximum(delays[None] + jitter, 0.0) - delays[None]) / tau
                 if compiled is not None:
-                    out[rows] = compiled.forward(scaled[rows], weights, delays / tau, theta[rows], jitter,
+                    out[rows] = compiled.forward(scaled[rows], weights, scaled_delays, theta[rows], jitter,
                                                  self.threads)
                 else:
-                    out[rows] = layer_spike_times(kernel, scaled[rows], weights, delays / tau, theta[rows], jitter)
+                    out[rows] = layer_spike_times(kernel, scaled[rows], weights, scaled_delays, theta[rows], jitter)
             result.append(self._source.shift_spikes(out * tau))
             scaled = result[-1] / tau
         return result
