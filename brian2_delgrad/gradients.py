@@ -35,9 +35,9 @@ MAX_WEIGHT_GRADIENT = Setting("max_weight_gradient", "number", low=0, low_open=T
 
 @dataclass
 class Gradients:
-    """Gradients of the loss summed over the batch.
+    """Gradients of the loss summed over the batch, as :func:`backward` returns them.
 
-    Attributes
+    Parameters
     ----------
     weights : list of ndarray
         ``dL/dw``, one ``(n_pre, n_post)`` array per connection layer (1/unit weight).

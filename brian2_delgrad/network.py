@@ -41,6 +41,8 @@ class DelayNetwork:
     delay_range : tuple of Quantity, optional
         ``(low, high)`` range of the initial delays (default ``(0, tau_s)``);
         delays start at ``low + (high - low) * sigmoid(z)``, ``z ~ N(0, delay_init)``.
+    seed : int or numpy.random.Generator
+        Seed of the initialisation.
     delay_init : float
         Standard deviation of ``z`` above (0.25 in the published ideal
         recipes, 0.5 in the hardware one).
@@ -51,8 +53,6 @@ class DelayNetwork:
         input) or the group index of every presynaptic neuron. Axonal and
         synaptic delays then hold one value per group (see
         :mod:`~brian2_delgrad.delays`). Default: untied.
-    seed : int or numpy.random.Generator
-        Seed of the initialisation.
     connectivity : list, optional
         Which synapses exist: per connection layer ``None`` (all) or a
         boolean array of shape ``(n_pre, n_post)``. A missing synapse has
@@ -142,12 +142,24 @@ class DelayNetwork:
         return not all(mask.all() for mask in self.connectivity)
 
     def connectivity_digest(self):
-        """Per connection layer ``None`` (all synapses exist) or a short hash of its connectivity (list of str)."""
+        """A short fingerprint of which synapses exist.
+
+        Returns
+        -------
+        list of (str or None)
+            Per connection layer ``None`` (all synapses exist) or a 16-digit
+            hexadecimal hash of its connectivity.
+        """
         return [None if mask.all() else hashlib.sha256(np.packbits(mask).tobytes() + str(mask.shape).encode())
                 .hexdigest()[:16] for mask in self.connectivity]
 
     def used_delays(self, layer):
         """Which delay values of connection layer ``layer`` delay at least one existing synapse.
+
+        Parameters
+        ----------
+        layer : int
+            Connection layer, 0 for the synapses from the input layer.
 
         Returns
         -------
@@ -159,11 +171,27 @@ class DelayNetwork:
         return {p: count > 0 for p, count in counts.items()}
 
     def total_delays(self, layer):
-        """Delay of every synapse of connection layer ``layer`` in seconds, shape (n_pre, n_post)."""
+        """The delay of every synapse: the sum of its placements' delays.
+
+        Parameters
+        ----------
+        layer : int
+            Connection layer, 0 for the synapses from the input layer.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_pre, n_post)
+            Seconds.
+        """
         return total_delay(self.delays[layer], *self.layer_shapes[layer], self.delay_groups[layer])
 
     def neuron_delays(self, layer):
         """Delays of connection layer ``layer`` per neuron, tied values copied to their group (seconds).
+
+        Parameters
+        ----------
+        layer : int
+            Connection layer, 0 for the synapses from the input layer.
 
         Returns
         -------
@@ -268,8 +296,18 @@ class DelayNetwork:
         return read_brian2(objects, delays=delays, namespace=namespace)
 
     def simulation_time(self, input_times):
-        """How long to run :meth:`to_brian2`'s network: the latest input, then per layer the largest delay and
-        3 ``tau_m`` (Quantity)."""
+        """How long to run :meth:`to_brian2`'s network.
+
+        Parameters
+        ----------
+        input_times : Quantity or array_like, shape (n_in,) or (batch, n_in)
+            Input spike times (seconds if plain numbers), ``inf`` = no spike.
+
+        Returns
+        -------
+        Quantity
+            The latest input, then per layer the largest delay and 3 ``tau_m``.
+        """
         from brian2 import second
 
         from .substrates.builder import simulated_time
@@ -326,6 +364,11 @@ class DelayNetwork:
         (seconds), ``theta`` and ``delay_groups`` (per connection layer, a
         list of group indices or ``null``); ``connectivity_<k>`` (bool) for a
         sparse connection layer.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            File to write (replaced atomically if it exists).
         """
         arrays = {f"weights_{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"delays_{k}_{p}": d for k, layer in enumerate(self.delays) for p, d in layer.items()})
@@ -338,6 +381,15 @@ class DelayNetwork:
     @classmethod
     def load(cls, path):
         """Read a network written by :meth:`save` (e.g. a ``parameters.npz`` of ``brian2-delgrad train``).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            An ``.npz`` file written by :meth:`save`.
+
+        Returns
+        -------
+        DelayNetwork
 
         Raises
         ------
@@ -366,7 +418,13 @@ class DelayNetwork:
         return net
 
     def copy(self):
-        """An independent copy of the network."""
+        """An independent copy of the network.
+
+        Returns
+        -------
+        DelayNetwork
+            Equal sizes, placements, model and parameters; no array is shared.
+        """
         return copy.deepcopy(self)
 
     def __repr__(self):

@@ -63,7 +63,18 @@ class HardwareProfile:
     input_replicas: int = 1
 
     def noise(self, tau_s):
-        """The substrate's :class:`~brian2_delgrad.substrates.Noise` for a model with ``tau_s`` (seconds)."""
+        """The substrate's noise under this profile.
+
+        Parameters
+        ----------
+        tau_s : float
+            Synaptic time constant of the model, seconds (the delay jitter is
+            given in units of it).
+
+        Returns
+        -------
+        Noise
+        """
         return Noise(threshold_pattern=self.threshold_pattern, threshold_trial=self.threshold_trial,
                      threshold_batch=self.threshold_batch, delay_jitter=self.delay_jitter * float(tau_s))
 
@@ -90,6 +101,11 @@ class HardwareProfile:
             Features per sample before replication.
         delay_groups : list, optional
             Per connection layer, as :func:`~brian2_delgrad.delays.delay_groups` returns them (default untied).
+
+        Returns
+        -------
+        list of (str, str)
+            ``(field, message)`` pairs; empty if everything fits.
         """
         found = []
         if self.tau_ratio is not None and not np.isclose(tau_m / tau_s, self.tau_ratio, rtol=1e-9):
@@ -141,6 +157,15 @@ def register_profile(profile):
 
 def get_profile(name):
     """The :class:`HardwareProfile` called ``name`` (one of ``PROFILES``).
+
+    Parameters
+    ----------
+    name : str
+        ``'ideal'``, ``'brainscales2'`` or a name given to :func:`register_profile`.
+
+    Returns
+    -------
+    HardwareProfile
 
     Raises
     ------

@@ -46,9 +46,17 @@ def set_num_threads(threads):
 def get_num_threads(threads=None):
     """The thread count a kernel call uses: ``threads`` if given, else the process default, the environment or all.
 
+    Parameters
+    ----------
+    threads : int, optional
+        An explicit count (checked: a whole number >= 1).
+
     Returns
     -------
     int
+        ``threads``; else the count of :func:`set_num_threads`; else the
+        environment variable ``BRIAN2_DELGRAD_THREADS``; else the cores this
+        process may run on (CPU affinity), capped by ``NUMBA_NUM_THREADS``.
     """
     if threads is not None:
         return check_threads(threads, "threads")

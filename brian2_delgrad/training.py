@@ -280,6 +280,11 @@ class Trainer:
         X : Quantity or array_like, shape (n_samples, n_in)
             Input spike times (seconds if plain numbers).
         y : array_like of int, shape (n_samples,)
+            Labels.
+
+        Returns
+        -------
+        float
         """
         X, y = self._check_data(X, y, "X", "y")
         return float(np.mean(self.predict(X) == y))

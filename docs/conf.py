@@ -44,6 +44,8 @@ autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+# A public name without its parameters or returns documented fails the build (-W).
+numpydoc_validation_checks = {"PR01", "PR02", "PR03", "PR10", "RT01"}
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3

@@ -18,9 +18,10 @@ DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
 class Dataset:
     """A labelled data set: three splits of features in ``[0, 1]`` or of input spike times.
 
-    Attributes
+    Parameters
     ----------
     name : str
+        The name that model files give as ``[data] dataset``.
     n_features : int
         Inputs per sample.
     n_classes : int
@@ -45,7 +46,13 @@ DATASETS = {}
 
 
 def register_dataset(dataset):
-    """Make a :class:`Dataset` available to model files by its name."""
+    """Make a :class:`Dataset` available to model files by its name.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Registered as ``dataset.name`` (replacing one of the same name).
+    """
     if not isinstance(dataset, Dataset):
         raise ValueError(f"dataset must be a Dataset, got {type(dataset).__name__}")
     DATASETS[dataset.name] = dataset

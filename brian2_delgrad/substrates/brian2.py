@@ -74,13 +74,6 @@ class Brian2Substrate(Substrate):
         Samples per forward pass, each with its own draw of the batch-to-batch
         threshold noise (``None``: a whole run is one pass), as in the exact
         substrate; and the default of ``copies``.
-    copies : int, optional
-        Copies of the network simulated at once; default ``batch_size``, else
-        the size of the first run with a network of that shape. Smaller runs
-        (the last batch of an epoch) are padded, larger ones (a validation
-        set) run in chunks: nothing is rebuilt. How a run is cut into
-        simulations does not change its threshold noise or jitter; membrane
-        noise is seeded per simulation, so it depends on ``copies``.
     window : float
         Simulated time per layer after the latest input and delay, in units
         of ``tau_m`` (default 3; a crossing after the last input happens
@@ -103,6 +96,13 @@ class Brian2Substrate(Substrate):
         between the grid points (exact sub-step integration of the linear
         model); ``'grid'``: plain clock-driven Brian2, spike times on the
         ``dt`` grid.
+    copies : int, optional
+        Copies of the network simulated at once; default ``batch_size``, else
+        the size of the first run with a network of that shape. Smaller runs
+        (the last batch of an epoch) are padded, larger ones (a validation
+        set) run in chunks: nothing is rebuilt. How a run is cut into
+        simulations does not change its threshold noise or jitter; membrane
+        noise is seeded per simulation, so it depends on ``copies``.
     """
 
     def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
