@@ -89,6 +89,9 @@ def default_threads(threads):
 def kernel_threads(threads=None):
     """Run the compiled kernels inside the block on :func:`get_num_threads` ``(threads)`` threads."""
     count = get_num_threads(threads)
+    if count == 1:                                  # the serial kernels never enter numba's thread pool
+        yield count
+        return
     previous = numba.get_num_threads()
     if count == previous:
         yield count
