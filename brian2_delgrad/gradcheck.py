@@ -43,8 +43,9 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
     Parameters
     ----------
     net : DelayNetwork
-    input_times : ndarray, shape (batch, n_in)
-        Input spike times in seconds.
+        The network to check (not changed: the differences run on copies).
+    input_times : array_like of float, shape (batch, n_in)
+        Input spike times in seconds (``inf``: no spike).
     substrate : ExactSubstrate, optional
         The forward pass to differentiate (default ``ExactSubstrate()``).
     step : float
@@ -54,7 +55,8 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
         Samples with a spiking neuron whose ``tau_s V'(T)/theta`` is below
         this are excluded as grazing.
     floor : float
-        Derivatives smaller than ``floor`` times their natural scale are
+        Derivatives smaller than ``floor`` times their natural scale ``s``
+        (``tau_s`` in seconds for weights, 1 for delays and input times) are
         compared in absolute terms (see below).
     seed : int
         Seed of the loss coefficients.
@@ -62,7 +64,8 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
     Returns
     -------
     pandas.DataFrame
-        One row per parameter tensor with columns ``parameter``,
+        One row per parameter tensor with columns ``parameter``
+        (``'weights[0]'``, ``"delays[0]['synaptic']"``, ..., ``'input_times'``),
         ``compared`` (pairs compared), ``excluded`` (pairs excluded),
         ``nonzero`` (pairs with a nonzero gradient), ``below_floor`` (nonzero
         pairs smaller than ``floor * s``) and ``max_rel_diff``, the largest

@@ -43,7 +43,7 @@ class Gradients:
         ``dL/dw``, one ``(n_pre, n_post)`` array per connection layer (1/unit weight).
     delays : list of dict
         ``dL/dd`` in 1/second, placement name -> array of the delay's shape.
-    input_times : ndarray, shape (batch, n_in)
+    input_times : ndarray of float64, shape (batch, n_in)
         ``dL/dt`` of every input spike time, in 1/second (per sample).
     guarded : int
         (sample, neuron) pairs whose error was dropped by the grazing guard.

@@ -139,6 +139,7 @@ def register_loss(name, cls):
     Parameters
     ----------
     name : str
+        An identifier, the ``[loss] name`` of model files (replacing a loss of that name).
     cls : type
         Called with its declared settings as keyword arguments, its instances as
         ``loss(output_times, labels, tau_s) -> (loss per sample, dL/dT)`` (see the
@@ -158,11 +159,14 @@ def predict_labels(output_times):
 
     Parameters
     ----------
-    output_times : ndarray, shape (batch, n_out)
+    output_times : array_like of float, shape (batch, n_out)
+        Output spike times in seconds, ``inf`` = no spike.
 
     Returns
     -------
     ndarray of int64, shape (batch,)
+        The index of the earliest output spike per sample (the lowest index
+        of equals), -1 where there is none.
     """
     output_times = np.asarray(output_times, dtype=np.float64)
     winner = np.argmin(output_times, axis=1)

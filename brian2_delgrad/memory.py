@@ -66,14 +66,43 @@ def synapse_count(sizes):
 
 
 def network_bytes(sizes):
-    """Estimated bytes of a :class:`~brian2_delgrad.network.DelayNetwork` of ``sizes`` (dense)."""
+    """Estimated bytes of a :class:`~brian2_delgrad.network.DelayNetwork` of ``sizes``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes, input first.
+
+    Returns
+    -------
+    int
+        ``NETWORK_PER_SYNAPSE`` x synapses of the dense network (an upper
+        bound for a sparse one).
+
+    Examples
+    --------
+    >>> network_bytes([4, 30, 3])
+    10080
+    """
     return NETWORK_PER_SYNAPSE * synapse_count(sizes)
 
 
 def training_bytes(sizes, batch_size, jitter=False):
     """Estimated peak bytes of training a network of ``sizes`` with batches of ``batch_size`` samples.
 
-    ``jitter``: the substrate draws delay jitter (a bounded chunk of numbers per sample and synapse).
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes, input first (dense: an upper bound for a sparse network).
+    batch_size : int
+        Samples per batch.
+    jitter : bool
+        The substrate draws delay jitter (a bounded chunk of numbers per sample and synapse).
+
+    Returns
+    -------
+    int
+        An upper bound of the peak (see the table of the module docstring).
     """
     batch = int(batch_size)
     widest = max(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -83,10 +112,15 @@ def training_bytes(sizes, batch_size, jitter=False):
 
 
 def available_bytes():
-    """Memory this process may still take: ``MemAvailable`` of ``/proc/meminfo``, within a cgroup's limit (less
-    what the cgroup uses, its inactive page cache excepted).
+    """Memory this process may still take.
 
-    Returns ``None`` where neither can be read (then nothing is refused).
+    Returns
+    -------
+    int or None
+        Bytes: ``MemAvailable`` of ``/proc/meminfo``, within a cgroup's limit
+        (less what the cgroup uses, its inactive page cache excepted); else
+        the available physical pages of ``os.sysconf``; ``None`` where none of
+        these can be read (then nothing is refused).
     """
     found = []
     try:

@@ -23,10 +23,10 @@ class LIFModel:
 
     Parameters
     ----------
-    tau_m : Quantity
+    tau_m : Quantity or float
         Membrane time constant (a Brian2 time, e.g. ``10*ms``; a float is taken as seconds).
-    tau_s : Quantity
-        Synaptic time constant.
+    tau_s : Quantity or float
+        Synaptic time constant (a Brian2 time, e.g. ``5*ms``; a float is taken as seconds).
     theta : float
         Firing threshold of the dimensionless membrane ``v`` (rest and reset are 0).
 

@@ -34,43 +34,72 @@ _LIF = {"v": "-v/tau_m + I/tau_s", "I": "-I/tau_s"}
 
 @dataclass(frozen=True)
 class ModelFile:
-    """A parsed model description.
+    """A parsed model description, as :func:`~brian2_delgrad.load_model_file` returns it.
 
-    Attributes
+    Plain numbers are in seconds where they are times; the loader fills every
+    field from the file (or its default), checked.
+
+    Parameters
     ----------
     name : str
         The file's stem, e.g. ``'yinyang_h30_ws'``.
     description : str
+        The file's ``description`` (default ``''``).
     model : LIFModel
+        The neuron (``[neuron]``: ``tau_m``, ``tau_s``, ``theta``).
     sizes : tuple of int
+        Layer sizes, input first (``[network] sizes``).
     delays : str or list of str
-        Placements as written in the file.
+        Placements as written in the file (``[network] delays``), e.g.
+        ``'synaptic'``, ``'axonal+dendritic'`` or one per connection layer.
     delay_range : tuple of float
-        ``(low, high)`` in seconds.
+        ``(low, high)`` of the delays in seconds (``[network] delay_range``;
+        default ``(0, tau_s)``).
     delay_bounds : str
-        ``'sigmoid'`` or ``'clip'``.
-    weight_init : list of tuple
-        ``(mean, std)`` per connection layer.
+        ``'sigmoid'`` or ``'clip'``: how delays stay in ``delay_range``
+        (:class:`~brian2_delgrad.optim.DelayBounds`).
+    weight_init : list of tuple of float
+        ``(mean, std)`` of the initial weights per connection layer (dimensionless weight; ``[init] weights``).
+    encoding : dict
+        ``t_early``, ``t_late`` of the latency code, in units of ``tau_s``
+        (:func:`~brian2_delgrad.datasets.encode_times`).
+    loss : callable
+        The loss object named in ``[loss]``, e.g. a
+        :class:`~brian2_delgrad.losses.ShiftInvariantMSE`.
+    training : dict
+        ``epochs`` and the :class:`~brian2_delgrad.training.Trainer` settings
+        of ``[training]``: ``batch_size``, ``lr_weights``, ``lr_delays``,
+        ``lr_decay``, ``decay_every``, ``hidden_silence``, ``output_silence``,
+        ``bump``, ``max_weight_gradient``, ``keep_best``.
+    profile : HardwareProfile
+        The substrate the network is made for (``'ideal'`` unless the file names one).
     delay_init : float
-        Std of the delays' initial sigmoid argument (``[init] delays``).
+        Std of the delays' initial sigmoid argument, dimensionless (``[init] delays``;
+        see :class:`~brian2_delgrad.network.DelayNetwork`).
     delay_groups : list or None
         Per connection layer, the number of consecutive presynaptic neurons
         that share their delays or their group indices, as written in the file
         (``[network] delay_groups``; see :class:`~brian2_delgrad.network.DelayNetwork`).
-    encoding : dict
-        ``t_early``, ``t_late`` in units of ``tau_s``.
-    loss : callable
-    training : dict
-        ``epochs`` and the :class:`~brian2_delgrad.training.Trainer` settings.
-    profile : HardwareProfile
-        The substrate the network is made for (``'ideal'`` unless the file names one).
     dataset : str
-        The data set (``[data] dataset``), a name in :data:`~brian2_delgrad.datasets.DATASETS`.
+        The data set (``[data] dataset``), a name in :data:`~brian2_delgrad.datasets.DATASETS`,
+        or ``'file'`` (read from ``data_path``).
     connection_probability : tuple of float or None
         Per connection layer, the probability that a synapse exists (``[network]
         connection_probability``); ``None``: all-to-all.
     connection_seed : int or None
         Seed of the random connectivity (default: the network's seed).
+    data_path : str or None
+        Absolute path of the data file for ``dataset = "file"`` (``[data] path``,
+        relative to the model file there); ``None`` otherwise.
+    fractions : tuple of float
+        Train, validation and test fractions of a data file without a split of its own
+        (``[data] fractions``).
+    data_seed : int
+        Seed of that split (``[data] seed``).
+    polarity : str
+        ``'small_early'`` or ``'large_early'``: which end of ``[0, 1]`` spikes at ``t_early``.
+    silent_zero : bool
+        A feature of exactly 0 sends no spike.
     """
 
     name: str
@@ -98,8 +127,20 @@ class ModelFile:
     silent_zero: bool = field(default=False, repr=False)
 
     def network(self, seed=0):
-        """A freshly initialised :class:`~brian2_delgrad.network.DelayNetwork` (its random connectivity, if the file
-        gives a ``connection_probability``, drawn from ``connection_seed``, default ``seed``)."""
+        """A freshly initialised network of the file.
+
+        Parameters
+        ----------
+        seed : int
+            Seed of the initial weights and delays; also of the random
+            connectivity, if the file gives a ``connection_probability`` and
+            no ``connection_seed``.
+
+        Returns
+        -------
+        DelayNetwork
+            Sizes, placements, model, initialisation and delay groups as in the file.
+        """
         connectivity = None if self.connection_probability is None else random_connectivity(
             self.sizes, list(self.connection_probability), seed if self.connection_seed is None else self.connection_seed)
         return DelayNetwork(self.sizes, delays=self.delays, model=self.model, weight_init=self.weight_init,
@@ -107,7 +148,18 @@ class ModelFile:
                             delay_init=self.delay_init, delay_groups=self.delay_groups, connectivity=connectivity)
 
     def noise(self, extra=None):
-        """The profile's substrate noise, plus ``extra`` (a :class:`~brian2_delgrad.substrates.Noise`)."""
+        """The profile's substrate noise for the file's ``tau_s``, plus ``extra``.
+
+        Parameters
+        ----------
+        extra : Noise, optional
+            Added to the profile's noise (e.g. a study's training or evaluation noise).
+
+        Returns
+        -------
+        Noise
+            Threshold and membrane noise in units of ``v``, jitter in seconds.
+        """
         noise = self.profile.noise(self.model.tau_s_)
         return noise if extra is None else noise + extra
 
@@ -126,6 +178,7 @@ class ModelFile:
         seed : int
             Seed of the noise.
         extra_noise : Noise, optional
+            Added to the profile's noise (:meth:`noise`).
         batch_size : int, optional
             Samples per forward pass, each with its own draw of the batch-to-batch
             noise (default: the training batch size).
@@ -135,14 +188,37 @@ class ModelFile:
         **options
             The substrate's own options, e.g. Brian2's ``dt``, ``timing``, ``copies``
             (see :class:`~brian2_delgrad.substrates.Brian2Substrate`).
+
+        Returns
+        -------
+        Substrate
+            E.g. an :class:`~brian2_delgrad.substrates.ExactSubstrate` or a
+            :class:`~brian2_delgrad.substrates.Brian2Substrate`.
         """
         return make_substrate(target, noise=self.noise(extra_noise), seed=seed, pattern_seed=pattern_seed,
                               batch_size=batch_size or self.training["batch_size"], **options)
 
     def trainer(self, net, seed=0, substrate=None, progress=True):
-        """A :class:`~brian2_delgrad.training.Trainer` with the file's recipe and profile.
+        """A trainer with the file's recipe and profile.
 
-        ``substrate`` defaults to the exact one with the profile's noise (seeded by ``seed``).
+        Parameters
+        ----------
+        net : DelayNetwork
+            Trained in place, e.g. from :meth:`network`.
+        seed : int
+            Seed of the shuffling, and of the default substrate's noise.
+        substrate : Substrate, optional
+            Where the forward passes run (default: the exact one with the
+            profile's noise, :meth:`substrate` with ``seed``).
+        progress : bool
+            Show a progress bar over epochs.
+
+        Returns
+        -------
+        Trainer
+            With the file's loss, delay bounds and range, ``[training]``
+            settings (but ``epochs``, which :meth:`~brian2_delgrad.training.Trainer.fit`
+            takes) and the profile's weight grid.
         """
         settings = {k: v for k, v in self.training.items() if k != "epochs"}
         substrate = self.substrate(seed=seed) if substrate is None else substrate
@@ -151,12 +227,33 @@ class ModelFile:
                        **settings, **self.profile.trainer_settings)
 
     def dataset_object(self):
-        """The :class:`~brian2_delgrad.datasets.Dataset` (a file is read anew)."""
+        """The file's data set.
+
+        Returns
+        -------
+        Dataset
+            The registered one, or the data file read anew (split by ``fractions``
+            and ``data_seed`` if it has no split of its own).
+        """
         return load_dataset(self.data_path or self.dataset, self.fractions, self.data_seed)
 
     def data(self, split):
-        """A split of the data set as input spike times in seconds, shape (n, n_features x input replicas)
-        (features encoded as latencies, spike times as they are), and labels (n,)."""
+        """A split of the data set as the network's inputs and labels.
+
+        Parameters
+        ----------
+        split : {'train', 'validation', 'test'}
+
+        Returns
+        -------
+        times : ndarray of float64, shape (n, n_features * input_replicas)
+            Input spike times in seconds, ``inf`` = no spike: features encoded
+            as latencies (``encoding``, ``polarity``, ``silent_zero``), a data
+            set of spike times as it is; each input repeated in consecutive
+            columns for the profile's ``input_replicas``.
+        labels : ndarray of int64, shape (n,)
+            Class of each sample, ``0 ... n_classes - 1``.
+        """
         dataset = self.dataset_object()
         values, labels = dataset.load(split)
         times = values if dataset.kind == "times" else encode_times(
@@ -170,10 +267,12 @@ def load_model_file(path):
     Parameters
     ----------
     path : str or Path
+        A TOML model file, e.g. ``models/yinyang_h30_ws.toml``.
 
     Returns
     -------
     ModelFile
+        Every field checked, the data set included (a data file is found relative to the model file).
 
     Raises
     ------

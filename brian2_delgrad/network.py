@@ -68,7 +68,7 @@ class DelayNetwork:
         Delay placements of each connection layer.
     model : LIFModel
     weights : list of ndarray
-        One float64 array of shape ``(n_pre, n_post)`` per connection layer.
+        One float64 array of shape ``(n_pre, n_post)`` per connection layer (dimensionless).
     delays : list of dict
         One dict per connection layer, placement name -> delays in seconds:
         ``'axonal'`` ``(n_pre,)``, ``'dendritic'`` ``(n_post,)``,
@@ -267,6 +267,8 @@ class DelayNetwork:
         Parameters
         ----------
         objects : brian2.Network or iterable of Brian2 objects
+            The input group, one ``NeuronGroup`` per layer and the ``Synapses``
+            between consecutive ones (monitors are ignored).
         delays : str or list of str, optional
             Placement of each layer's delays when the objects have no
             placement variables (default: synaptic, or none if all delays are 0).
@@ -276,6 +278,11 @@ class DelayNetwork:
             as ``Network.run`` finds them.
         level : int
             How many frames above the caller to look for them.
+
+        Returns
+        -------
+        DelayNetwork
+            With the objects' sizes, model, weights, connectivity and delays (seconds).
 
         Examples
         --------
@@ -321,7 +328,7 @@ class DelayNetwork:
         Parameters
         ----------
         weights : list of array_like, optional
-            One ``(n_pre, n_post)`` array per connection layer.
+            One ``(n_pre, n_post)`` array of dimensionless weights per connection layer.
         delays : list of dict, optional
             One dict per connection layer with exactly the layer's placements;
             values are actual delays (Quantity or float seconds), ``>= 0``.

@@ -19,13 +19,15 @@ def plot_raster(net, inputs, label, path, class_names=None):
     Parameters
     ----------
     net : DelayNetwork
-    inputs : ndarray, shape (n_in,)
+        Run on the exact substrate without noise.
+    inputs : ndarray of float64, shape (n_in,)
         Input spike times of the sample, seconds (``inf``: silent).
     label : int
         Its true class.
     path : str or Path
         PNG file.
     class_names : list of str, optional
+        A name per class for the title (default: the class numbers).
     """
     times = ExactSubstrate().run(net, inputs[None])
     decision = int(predict_labels(times[-1])[0])
@@ -89,12 +91,16 @@ def plot_decision_map(net, encode, features, labels, path, resolution=120):
     Parameters
     ----------
     net : DelayNetwork
+        Run on the exact substrate without noise.
     encode : callable
-        ``encode(points)`` -> input spike times for points of shape (n, 2) in ``[0, 1]^2``.
-    features : ndarray, shape (n, 2)
-        Test points.
-    labels : ndarray, shape (n,)
+        ``encode(points)`` -> input spike times in seconds, shape ``(n, n_in)``, for points of
+        shape ``(n, 2)`` in ``[0, 1]^2``.
+    features : ndarray of float64, shape (n, 2)
+        Test points, in ``[0, 1]^2``.
+    labels : ndarray of int, shape (n,)
+        Their classes.
     path : str or Path
+        PNG file.
     resolution : int
         Grid points per axis.
     """

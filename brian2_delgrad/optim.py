@@ -19,13 +19,11 @@ class Adam:
     ----------
     beta1, beta2, eps : float
         The usual Adam constants.
-
-    Attributes
-    ----------
     steps : int
-        Updates made so far.
+        Updates made so far (0 for a new optimiser; given to continue one).
     moments : list of tuple of ndarray
-        First and second moment of every parameter array.
+        First and second moment of every parameter array, each of that
+        array's shape (empty: zeros at the first :meth:`step`).
     """
 
     beta1: float = 0.9
@@ -40,7 +38,7 @@ class Adam:
         Parameters
         ----------
         parameters, gradients : list of ndarray
-            Matching arrays.
+            Matching arrays (float64, any shape); ``parameters`` are changed in place.
         learning_rates : list of float
             One learning rate per array.
         """
@@ -72,6 +70,13 @@ class DelayBounds:
         Bounds in seconds, ``0 <= low < high``.
     tau_s : float
         Synaptic time constant in seconds.
+
+    Notes
+    -----
+    A method names itself in the class variable ``method`` and implements
+    ``to_free(delays)``, ``to_delays(free)`` and ``free_gradient(free,
+    delay_gradient)`` (see :class:`SigmoidBounds`), and :meth:`project` if a
+    step can leave the range; all work elementwise on arrays of any shape.
     """
 
     low: float
@@ -83,49 +88,163 @@ class DelayBounds:
         DELAY_RANGE.check((self.low, self.high))
 
     def project(self, free):
-        """Keep the free parameter inside the range after a step, in place (nothing to do by default)."""
+        """Keep the free parameter inside the range after a step, in place (nothing to do by default).
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The free parameters of some delays, changed in place.
+        """
 
 
 @dataclass(frozen=True)
 class SigmoidBounds(DelayBounds):
-    """``d = low + (high - low) * sigmoid(free)`` (the published recipe): always in range."""
+    """``d = low + (high - low) * sigmoid(free)`` (the published recipe): always in range.
+
+    Parameters
+    ----------
+    low, high : float
+        Bounds in seconds, ``0 <= low < high``.
+    tau_s : float
+        Synaptic time constant in seconds (not used by this method).
+
+    Examples
+    --------
+    >>> bounds = SigmoidBounds(0.0, 5e-3, 5e-3)
+    >>> bounds.to_delays(np.array([0.0]))
+    array([0.0025])
+    >>> bounds.to_free(np.array([0.0025]))
+    array([0.])
+    """
 
     method: ClassVar[str] = "sigmoid"
 
     def to_free(self, delays):
-        """Optimiser parameter for actual delays (seconds)."""
+        """Optimiser parameters for actual delays.
+
+        Parameters
+        ----------
+        delays : ndarray of float64, any shape
+            Seconds; clipped to ``1e-12`` of the range's width inside ``[low, high]``,
+            so that the bounds have finite parameters.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``delays``
+            ``logit((delays - low) / (high - low))``, dimensionless.
+        """
         fraction = np.clip((delays - self.low) / (self.high - self.low), 1e-12, 1 - 1e-12)
         return np.log(fraction / (1 - fraction))
 
     def to_delays(self, free):
-        """Actual delays (seconds) for the optimiser parameter."""
+        """Actual delays for optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            Dimensionless.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            Seconds, within ``[low, high]``.
+        """
         return self.low + (self.high - self.low) / (1 + np.exp(-free))
 
     def free_gradient(self, free, delay_gradient):
-        """Chain rule from ``dL/dd`` (1/second) to the gradient of the optimiser parameter."""
+        """Chain rule from the gradient of the delays to that of the optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The optimiser parameters (dimensionless).
+        delay_gradient : ndarray of float64, the shape of ``free``
+            ``dL/dd``, 1/second.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            ``dL/dfree = dL/dd * (high - low) * sigmoid'(free)``, dimensionless.
+        """
         sigmoid = 1 / (1 + np.exp(-free))
         return delay_gradient * (self.high - self.low) * sigmoid * (1 - sigmoid)
 
 
 @dataclass(frozen=True)
 class ClipBounds(DelayBounds):
-    """The free parameter is ``d / tau_s``, clipped to the range after every step."""
+    """The free parameter is ``d / tau_s``, clipped to the range after every step.
+
+    Parameters
+    ----------
+    low, high : float
+        Bounds in seconds, ``0 <= low < high``.
+    tau_s : float
+        Synaptic time constant in seconds: the unit of the free parameter.
+
+    Examples
+    --------
+    >>> bounds = ClipBounds(0.0, 5e-3, 5e-3)
+    >>> bounds.to_free(np.array([2.5e-3, 7e-3]))
+    array([0.5, 1. ])
+    """
 
     method: ClassVar[str] = "clip"
 
     def to_free(self, delays):
-        """Optimiser parameter for actual delays (seconds)."""
+        """Optimiser parameters for actual delays.
+
+        Parameters
+        ----------
+        delays : ndarray of float64, any shape
+            Seconds; clipped to ``[low, high]`` first.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``delays``
+            The delays in units of ``tau_s``.
+        """
         return np.clip(delays, self.low, self.high) / self.tau_s
 
     def to_delays(self, free):
-        """Actual delays (seconds) for the optimiser parameter."""
+        """Actual delays for optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            Delays in units of ``tau_s``.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            Seconds, ``free * tau_s`` clipped to ``[low, high]``.
+        """
         return np.clip(free * self.tau_s, self.low, self.high)
 
     def free_gradient(self, free, delay_gradient):
-        """Chain rule from ``dL/dd`` (1/second) to the gradient of the optimiser parameter."""
+        """Chain rule from the gradient of the delays to that of the optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The optimiser parameters, in units of ``tau_s`` (not needed: the map is linear).
+        delay_gradient : ndarray of float64, the shape of ``free``
+            ``dL/dd``, 1/second.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            ``dL/dfree = dL/dd * tau_s``, dimensionless.
+        """
         return delay_gradient * self.tau_s
 
     def project(self, free):
+        """Clip the free parameters to ``[low, high] / tau_s`` after a step, in place.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The free parameters of some delays, changed in place.
+        """
         np.clip(free, self.low / self.tau_s, self.high / self.tau_s, out=free)
 
 

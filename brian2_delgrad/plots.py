@@ -26,6 +26,7 @@ def plot_training(history, path, title="", n_classes=3):
     path : str or Path
         PNG file to write.
     title : str
+        Title of the figure.
     n_classes : int
         For the chance level.
     """
@@ -60,6 +61,7 @@ def plot_study(results, folder):
     results : pandas.DataFrame
         The results table of :func:`~brian2_delgrad.study.run_study` (``results.csv``).
     folder : str or Path
+        Where the figures and tables are written (an existing folder).
 
     Returns
     -------

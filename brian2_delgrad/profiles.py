@@ -23,12 +23,13 @@ class HardwareProfile:
     Parameters
     ----------
     name : str
+        The name model files give as ``profile``.
     tau_ratio : float or None
         Required ``tau_m / tau_s`` (``None``: any).
     theta : float or None
         Required threshold (``None``: any).
     weight_step : float or None
-        Weights are rounded to multiples of this in the forward pass.
+        Weights (dimensionless) are rounded to multiples of this in the forward pass.
     weight_limit : float or None
         Weights are clipped to ``[-weight_limit, weight_limit]`` after every step.
     threshold_pattern : tuple of float
@@ -74,6 +75,7 @@ class HardwareProfile:
         Returns
         -------
         Noise
+            Threshold noise in units of ``v``, delay jitter in seconds.
         """
         return Noise(threshold_pattern=self.threshold_pattern, threshold_trial=self.threshold_trial,
                      threshold_batch=self.threshold_batch, delay_jitter=self.delay_jitter * float(tau_s))
@@ -91,6 +93,7 @@ class HardwareProfile:
         tau_m, tau_s : float
             Seconds.
         theta : float
+            Threshold, in units of ``v``.
         placements : list of tuple of str
             Per connection layer, as :func:`~brian2_delgrad.delays.parse_placements` returns them.
         delay_range : tuple of float
@@ -149,7 +152,13 @@ PROFILES = {
 
 
 def register_profile(profile):
-    """Make a :class:`HardwareProfile` available to model files by its name."""
+    """Make a :class:`HardwareProfile` available to model files by its name.
+
+    Parameters
+    ----------
+    profile : HardwareProfile
+        Registered as ``profile.name`` (replacing one of the same name).
+    """
     if not isinstance(profile, HardwareProfile):
         raise ValueError(f"profile must be a HardwareProfile, got {type(profile).__name__}")
     PROFILES[profile.name] = profile

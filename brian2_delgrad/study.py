@@ -57,6 +57,7 @@ def run_trial(trial, checkpoint_dir=None):
     Parameters
     ----------
     trial : Trial
+        One of ``study.trials`` (:func:`~brian2_delgrad.load_study`).
     checkpoint_dir : str or Path, optional
         Where the training checkpoint lives while the trial runs; a checkpoint
         left there by an interrupted run is continued (an unreadable one is
@@ -343,13 +344,26 @@ def _save_trial(out, trial, table, nets, log_entry):
 
 
 def collect(study, out):
-    """Gather the finished trials of ``study`` in ``out`` into ``results`` and ``summary`` tables.
+    """Gather the finished trials of ``study`` in ``out`` into ``results``, ``summary`` and ``stability`` tables.
 
-    Writes ``results.csv`` and ``summary.csv`` (and ``.parquet`` copies when
-    pyarrow is installed) and returns the results table; trials not finished
-    yet are simply absent (no finished trial: nothing is written, an empty
-    table returned), and so are test rows made under other ``[evaluate]``
-    settings (a re-test that failed).
+    Writes ``results.csv``, ``summary.csv`` (:func:`summarize`) and
+    ``stability.csv`` (``stability_table``), and ``.parquet`` copies when
+    pyarrow is installed; trials not finished yet are simply absent (no
+    finished trial: nothing is written), and so are test rows made under
+    other ``[evaluate]`` settings (a re-test that failed).
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`~brian2_delgrad.load_study`.
+    out : str or Path
+        The study's output folder, as :func:`~brian2_delgrad.run_study` writes it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The results table (as in ``results.csv``): one row per trial x epoch x
+        split, plus the test rows; empty if no trial has finished.
     """
     out = Path(out)
     tables = []
@@ -374,7 +388,15 @@ def summarize(results):
     Parameters
     ----------
     results : pandas.DataFrame
-        As returned by :func:`run_study` (rows with ``split == 'test'`` are used).
+        As returned by :func:`~brian2_delgrad.run_study` (rows with ``split == 'test'`` are used).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of ``CONDITION_COLUMNS`` that ``results`` has, then
+        ``median``, ``q25``, ``q75`` and ``count`` of the test ``accuracy``
+        (:func:`~brian2_delgrad.tables.quartiles`; ``n_parameters``, which can
+        differ between seeds, as its median); empty for empty ``results``.
     """
     if results.empty:
         return pd.DataFrame()

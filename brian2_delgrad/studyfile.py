@@ -59,7 +59,9 @@ class Evaluation:
 class Trial:
     """One training of a study: a model file's network and recipe at one grid point.
 
-    Attributes
+    :func:`~brian2_delgrad.load_study` makes them; :func:`~brian2_delgrad.study.run_trial` runs one.
+
+    Parameters
     ----------
     id : str
         Unique and stable: readable grid values plus a hash of everything the
@@ -70,11 +72,14 @@ class Trial:
         The configuration as table columns: grid values, the network and
         the recipe (the runner puts them in front of every result row).
     seed : int
+        Seed of the network's initialisation, the shuffling and the substrate's noise.
     epochs : int
+        Epochs to train (the grid's ``epochs``, else the model file's).
     train_noise : dict
         ``spike_jitter``, ``delay_jitter`` (units of ``tau_s``) and ``threshold_noise`` (units of ``theta``)
-        during training.
+        during training, on top of the profile's own noise.
     evaluation : Evaluation or None
+        The study's ``[evaluate]`` settings (``None``: tested clean only, under the profile's own noise).
     """
 
     id: str
@@ -96,16 +101,20 @@ class Trial:
 
 @dataclass(frozen=True)
 class Study:
-    """A parsed study file.
+    """A parsed study file, as :func:`~brian2_delgrad.load_study` returns it.
 
-    Attributes
+    Parameters
     ----------
     name : str
         The file's stem.
     description : str
-    path : Path
+        The file's ``description`` (default ``''``).
+    path : pathlib.Path
+        The study file.
     trials : list of Trial
+        Every grid point (model x hidden size x seed x training noise), in that order.
     evaluation : Evaluation or None
+        The ``[evaluate]`` section (``None`` without one).
     """
 
     name: str
@@ -135,10 +144,12 @@ def load_study(path):
     Parameters
     ----------
     path : str or Path
+        A TOML study file, e.g. ``studies/quickstart.toml``; the model files it names are relative to it.
 
     Returns
     -------
     Study
+        With one :class:`~brian2_delgrad.studyfile.Trial` per grid point.
 
     Raises
     ------

@@ -14,8 +14,11 @@ def quartiles(table, keys, column="accuracy", medians=("n_parameters",)):
     Parameters
     ----------
     table : pandas.DataFrame
+        One row per measurement, e.g. the test rows of a study's results.
     keys : list of str
+        The columns that define a group.
     column : str
+        The measured column.
     medians : sequence of str
         Columns in ``keys`` that can differ between the seeds of one condition (the parameter count of a
         randomly connected network): they are not grouped by but reported as their median.

@@ -51,6 +51,7 @@ class Trainer:
     lr_weights, lr_delays : float
         Adam learning rates of weights and of the delays' optimiser parameters.
     batch_size : int
+        Samples per minibatch.
     lr_decay, decay_every : float, int
         Learning rates are multiplied by ``lr_decay`` every ``decay_every`` epochs.
     delay_bounds : {'sigmoid', 'clip'}
@@ -63,6 +64,7 @@ class Trainer:
         instead ``bump`` (doubling while it repeats) is added to the weights
         into the silent neurons of the earliest such layer.
     bump : float
+        First weight bump of the missing-spike rule (dimensionless weight).
     max_weight_gradient : float or None
         Per-sample grazing guard of :func:`~brian2_delgrad.gradients.backward`
         (0.2 in the published recipe).
@@ -172,8 +174,9 @@ class Trainer:
         y : array_like of int, shape (n_samples,)
             Labels: index of the output neuron that should fire first.
         validation : tuple, optional
-            ``(X_val, y_val)`` evaluated after every epoch.
+            ``(X_val, y_val)``, shaped as ``X`` and ``y``, evaluated after every epoch.
         epochs : int
+            Epochs in total, those of a resumed run included.
         checkpoint : str or Path, optional
             File written atomically after every epoch.
         resume : str or Path, optional
@@ -268,6 +271,7 @@ class Trainer:
         Returns
         -------
         ndarray of int64, shape (n_samples,)
+            The index of the output neuron that fired first; -1 for a sample without output spike.
         """
         X = times_in_seconds(X, "X", (None, self.net.sizes[0]), allow_inf=True)
         return predict_labels(self.substrate.run(self.net, X)[-1])
@@ -285,6 +289,7 @@ class Trainer:
         Returns
         -------
         float
+            The fraction of samples whose :meth:`predict` equals ``y``.
         """
         X, y = self._check_data(X, y, "X", "y")
         return float(np.mean(self.predict(X) == y))

@@ -19,15 +19,18 @@ def stratified_split(labels, fractions=(0.6, 0.2, 0.2), seed=0, names=SPLITS):
     Parameters
     ----------
     labels : ndarray of int, shape (n,)
+        Class of every sample.
     fractions : sequence of float
         One per name (train, validation, test); each in (0, 1), summing to 1.
     seed : int
+        Seed of the shuffling.
     names : sequence of str
+        The splits' names, one per fraction.
 
     Returns
     -------
     ndarray of str, shape (n,)
-        ``'train'``, ``'validation'`` or ``'test'``.
+        One of ``names`` per sample (by default ``'train'``, ``'validation'`` or ``'test'``).
 
     Examples
     --------

@@ -50,9 +50,17 @@ class Substrate:
 
     @classmethod
     def unsupported_noise(cls, **options):
-        """The :class:`Noise` fields this substrate cannot apply, with the reason: ``{field: reason}``.
+        """The :class:`Noise` fields this substrate cannot apply, with the reason.
 
-        ``options`` are the substrate's own constructor options (e.g. a Brian2 target), which may matter.
+        Parameters
+        ----------
+        **options
+            The substrate's own constructor options (e.g. a Brian2 target), which may matter.
+
+        Returns
+        -------
+        dict
+            ``{field: reason}``, both str; empty if it applies every kind.
         """
         return {}
 
@@ -62,6 +70,7 @@ class Substrate:
         Parameters
         ----------
         net : DelayNetwork
+            The network to run (not changed).
         input_times : Quantity or array_like, shape (batch, n_in)
             Input spike times (Brian2 quantity, or float seconds); ``inf`` = no spike.
 

@@ -129,6 +129,20 @@ class Brian2Substrate(Substrate):
 
     @classmethod
     def unsupported_noise(cls, target="cython", **options):
+        """The :class:`~brian2_delgrad.substrates.Noise` fields this substrate cannot apply, with the reason.
+
+        Parameters
+        ----------
+        target : {'cython', 'numpy', 'cpp_standalone'}
+            The code-generation target: ``cpp_standalone`` has no membrane noise.
+        **options
+            The other constructor options (none matters).
+
+        Returns
+        -------
+        dict
+            ``{field: reason}``, both str: ``spike_jitter`` always, ``membrane`` for ``cpp_standalone``.
+        """
         unsupported = {"spike_jitter": "it shifts spikes earlier too, which Brian2 cannot deliver; use "
                                        "ExactSubstrate for spike jitter (delay_jitter works in both)"}
         if target == "cpp_standalone":

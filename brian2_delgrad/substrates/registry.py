@@ -56,6 +56,7 @@ def register_substrate(name, cls, description="", **fixed):
     Parameters
     ----------
     name : str
+        An identifier (replacing a substrate of that name).
     cls : type
         A :class:`~brian2_delgrad.substrates.base.Substrate` subclass whose
         constructor takes at least ``noise``, ``seed``, ``pattern_seed`` and
@@ -86,11 +87,40 @@ def register_substrate(name, cls, description="", **fixed):
 def make_substrate(name, noise=None, seed=None, pattern_seed=None, batch_size=None, **options):
     """The substrate registered as ``name``, made with the common options and its own ``options``.
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SUBSTRATES`: ``'exact'``, a Brian2 target
+        (``'numpy'``, ``'cython'``, ``'cpp_standalone'``) or a name given to
+        :func:`register_substrate`.
+    noise : Noise, optional
+        Noise it applies (default none); a kind it cannot apply is an error.
+    seed : int, optional
+        Seed of the noise.
+    pattern_seed : int, optional
+        Seed of the fixed threshold pattern alone (default ``seed``).
+    batch_size : int, optional
+        Samples per forward pass (each pass draws its own batch-to-batch
+        noise); ``None``: a whole run is one pass.
+    **options
+        The substrate's own options (``SUBSTRATES[name].options``), e.g.
+        ``dt`` or ``copies`` of Brian2, ``closed_form`` of the exact one.
+
+    Returns
+    -------
+    Substrate
+        An instance of the registered class, with the options its name fixes.
+
     Raises
     ------
     ValueError
         For an unknown name (the message lists the registered ones) or an
         option the substrate does not take.
+
+    Examples
+    --------
+    >>> make_substrate("exact", batch_size=100).batch_size
+    100
     """
     if name not in SUBSTRATES:
         raise ValueError(f"substrate must be one of {', '.join(map(repr, SUBSTRATES))}, got {name!r}")
