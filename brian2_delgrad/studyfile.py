@@ -23,10 +23,10 @@ from .training import EPOCHS
 
 __all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE"]
 
-#: Noise kinds a study can evaluate under, and the unit of their levels.
 #: Noise kinds a study can train under (grid keys ``train_<kind>``).
 TRAIN_NOISE = ("spike_jitter", "delay_jitter", "threshold_noise")
 
+#: Noise kinds a study can evaluate under, and the unit of their levels.
 NOISE_KINDS = {"spike_jitter": "tau_s", "delay_jitter": "tau_s", "threshold_noise": "theta", "membrane_noise": "theta"}
 
 
