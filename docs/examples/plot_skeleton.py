@@ -1,9 +1,0 @@
-"""
-Skeleton
-========
-
-A placeholder that the first real example replaces.
-"""
-import matplotlib.pyplot as plt
-
-plt.plot([0, 1], [0, 1])
