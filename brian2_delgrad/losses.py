@@ -113,7 +113,24 @@ class TTFSCrossEntropy:
         _check_settings(self)
 
     def __call__(self, output_times, labels, tau_s):
-        """As :meth:`ShiftInvariantMSE.__call__`."""
+        """Loss per sample and ``dL/dT``.
+
+        Parameters
+        ----------
+        output_times : Quantity or array_like, shape (batch, n_out)
+            Output spike times (seconds if plain numbers), ``inf`` = silent.
+        labels : array_like of int, shape (batch,)
+            Index of the output neuron that should fire first.
+        tau_s : Quantity or float
+            Synaptic time constant (seconds if a plain number).
+
+        Returns
+        -------
+        loss : ndarray of float64, shape (batch,)
+            Dimensionless.
+        dL_dT : ndarray of float64, shape (batch, n_out)
+            In 1/second; 0 for silent neurons.
+        """
         t, labels, rows, label_time, label_silent = _prepare(output_times, labels, tau_s)
         safe_label = np.where(label_silent, 0.0, label_time)
         scaled = -(t - safe_label[:, None]) / self.xi          # label at 0; silent -> -inf
