@@ -1,8 +1,9 @@
-"""Figures: PNG files drawn from tidy tables (matplotlib, no display needed)."""
+"""Figures: PNG files drawn from tidy tables (matplotlib; no display needed, the backend is left alone)."""
 from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
@@ -10,27 +11,29 @@ from .storage import atomic_write, write_csv
 from .studyfile import NOISE_KINDS
 from .tables import STABILITY_WINDOW, quartiles, reported_selection, selections, stability
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
 __all__ = ["plot_training", "plot_study"]
 
 
-def plot_training(history, path, title="", n_classes=3):
+def plot_training(history, path=None, title="", n_classes=3):
     """Loss and accuracy against epoch for each split of a training history.
 
     Parameters
     ----------
     history : pandas.DataFrame
         As returned by :meth:`Trainer.fit <brian2_delgrad.training.Trainer.fit>`.
-    path : str or Path
-        PNG file to write.
+    path : str or Path, optional
+        PNG file to write; ``None``: a pyplot figure, to show or save yourself.
     title : str
         Title of the figure.
     n_classes : int
         For the chance level.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
+    figure = new_figure(path, figsize=(9, 3.5))
+    loss_axis, accuracy_axis = figure.subplots(1, 2)
     for split, rows in history.groupby("split", sort=False):
         loss_axis.plot(rows.epoch, rows.loss, label=split)
         accuracy_axis.plot(rows.epoch, 100 * rows.accuracy, label=split)
@@ -39,7 +42,7 @@ def plot_training(history, path, title="", n_classes=3):
     accuracy_axis.axhline(100 / n_classes, color="0.7", lw=0.8, ls=":", label="chance")
     accuracy_axis.legend(loc="lower right")
     figure.suptitle(title)
-    _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_study(results, folder):
@@ -126,7 +129,8 @@ def _delay_types(rows, path):
         return None
     rows = rows.assign(error=1.0 - rows.accuracy)
     table = quartiles(rows, ["condition", "hidden", "n_parameters"], "error")
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True, sharey=True)
+    figure = new_figure(path, figsize=(10, 4))
+    axes = figure.subplots(1, 2, sharey=True)
     for condition, lines in table.groupby("condition", sort=True):
         for axis, x in zip(axes, ("hidden", "n_parameters")):
             _band(axis, lines.sort_values(x), x, condition)
@@ -138,7 +142,7 @@ def _delay_types(rows, path):
         axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[0].legend(title="delays")
     figure.suptitle("Test error per delay placement (median over seeds, quartile band)")
-    _save(figure, path)
+    save_figure(figure, path)
     return table
 
 
@@ -147,8 +151,8 @@ def _validation(rows, path):
     panels = sorted(table.sizes.unique(), key=lambda s: [int(v) for v in s.split("-")])
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.8 * columns + 0.8, 3.2 * rows + 0.3),
-                                constrained_layout=True, sharey=True, squeeze=False)
+    figure = new_figure(path, figsize=(3.8 * columns + 0.8, 3.2 * rows + 0.3))
+    axes = figure.subplots(rows, columns, sharey=True, squeeze=False)
     for axis, sizes in zip(axes.flat, panels):
         for condition, lines in table[table.sizes == sizes].groupby("condition", sort=True):
             _band(axis, lines, "epoch", condition)
@@ -160,7 +164,7 @@ def _validation(rows, path):
         axis.set(ylabel="validation accuracy (%)", ylim=(bottom, 100))
     axes[0, 0].legend(loc="lower right", fontsize="small")
     figure.suptitle("Validation accuracy (median over seeds, quartile band)")
-    _save(figure, path)
+    save_figure(figure, path)
     return table
 
 
@@ -170,8 +174,8 @@ def _noise(rows, path):
     table = quartiles(rows, ["noise", "sizes", "training", "placement_label", "noise_level"])
     kinds = sorted(table.noise.unique())
     trainings = sorted(table.training.unique(), key=lambda t: (t != "trained noise-free", t))
-    figure, axes = plt.subplots(len(trainings), len(kinds), figsize=(4 * len(kinds) + 0.8, 3 * len(trainings) + 0.8),
-                                constrained_layout=True, sharex="col", sharey=True, squeeze=False)
+    figure = new_figure(path, figsize=(4 * len(kinds) + 0.8, 3 * len(trainings) + 0.8))
+    axes = figure.subplots(len(trainings), len(kinds), sharex="col", sharey=True, squeeze=False)
     colours = {c: f"C{i}" for i, c in enumerate(sorted(table.placement_label.unique()))}
     dashes = {s: style for s, style in zip(sorted(table.sizes.unique()), ("-", "--", ":", "-."))}
     for row, training in zip(axes, trainings):
@@ -191,7 +195,7 @@ def _noise(rows, path):
         legend.update(zip(*reversed(axis.get_legend_handles_labels())))
     figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(len(legend), 5))
     figure.suptitle("Test accuracy under noise (median over seeds, quartile band)")
-    _save(figure, path)
+    save_figure(figure, path)
     return table
 
 
@@ -203,8 +207,8 @@ def _hardware(rows, path):
         return None
     table = quartiles(test, ["profile", "condition", "selection"])
     order = sorted(test.condition.unique(), key=lambda c: (not c.startswith("weights only"), c))
-    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True,
-                                                 gridspec_kw=dict(width_ratios=(1, 1.6, 0.8)))
+    figure = new_figure(path, figsize=(14, 4))
+    left, middle, right = figure.subplots(1, 3, gridspec_kw=dict(width_ratios=(1, 1.6, 0.8)))
     styles = dict(last=dict(marker="o", color="0.25"), best=dict(marker="o", facecolor="none", edgecolor="C0"))
     calm = []
     for position, condition in enumerate(order):
@@ -250,10 +254,22 @@ def _hardware(rows, path):
     right.set(ylabel="validation accuracy, points", ylim=(0, None),
               title=f"Spread over the last {STABILITY_WINDOW} epochs")
     right.legend(fontsize="small")
-    _save(figure, path)
+    save_figure(figure, path)
     return table
 
 
-def _save(figure, path):
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=120), binary=True)
-    plt.close(figure)
+def new_figure(path, figsize=None):
+    """A figure with constrained layout: pyplot's when ``path`` is ``None`` (shown in notebooks and
+    galleries), else one that pyplot never sees (no backend, safe in worker threads)."""
+    if path is None:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize, layout="constrained")
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def save_figure(figure, path):
+    """Write ``figure`` as a PNG to ``path`` atomically (nothing if ``path`` is ``None``); return it."""
+    if path is not None:
+        atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=120), binary=True)
+    return figure

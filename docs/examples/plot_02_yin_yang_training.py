@@ -8,8 +8,6 @@ that fires first is the network's answer). We train for 60 epochs instead of the
 that the example runs in a few seconds, then plot the training curves from the history table and
 the decision map of the trained network.
 """
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,6 +16,7 @@ from brian2 import ms
 from brian2_delgrad import DelayNetwork, Trainer
 from brian2_delgrad.datasets import encode_times, yin_yang_split
 from brian2_delgrad.network_plots import plot_decision_map
+from brian2_delgrad.plots import plot_training
 
 # %%
 # Data: four input spike times per point
@@ -64,16 +63,9 @@ print(f"best validation accuracy {validation.accuracy.max():.1%} at epoch {train
 # Training curves
 # ---------------
 # The history is a tidy :class:`pandas.DataFrame`; epoch 0 is the untrained network.
+# :func:`~brian2_delgrad.plots.plot_training` draws it.
 
-figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
-for split, rows in history.groupby("split", sort=False):
-    loss_axis.plot(rows.epoch, rows.loss, label=split)
-    accuracy_axis.plot(rows.epoch, 100 * rows.accuracy, label=split)
-accuracy_axis.axhline(100 / 3, color="0.6", lw=0.8, ls=":", label="chance")
-loss_axis.set(xlabel="epoch", ylabel="loss (shift-invariant MSE, per sample)", yscale="log",
-              title="loss")
-accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(20, 100), title="accuracy")
-accuracy_axis.legend(loc="lower right")
+plot_training(history, title="4-30-3 + synaptic delays: loss and accuracy per epoch")
 plt.show()
 
 # %%
@@ -81,22 +73,15 @@ plt.show()
 # ------------
 # :func:`~brian2_delgrad.network_plots.plot_decision_map` runs the trained network on a grid over
 # the unit square and draws the class it decides at every point, with the test points on top
-# (misclassified ones circled). It needs a function from points ``(x, y)`` to input spike times,
-# and writes a PNG file, which we show here.
+# (misclassified ones circled). It needs a function from points ``(x, y)`` to input spike times;
+# given a ``path`` it writes a PNG file, without one it returns the figure.
 
 def encode(points):
     """Input spike times (s) of points (n, 2): the features (x, y, 1 - x, 1 - y), encoded."""
     return encode_times(np.column_stack([points, 1 - points]), tau_s)
 
 
-with tempfile.TemporaryDirectory() as folder:
-    path = Path(folder) / "decision_map.png"
-    plot_decision_map(net, encode, X_test[:, :2], y_test, path)
-    image = plt.imread(path)
-
-figure, axis = plt.subplots(figsize=(5, 4.4), constrained_layout=True)
-axis.imshow(image)
-axis.set_axis_off()
+plot_decision_map(net, encode, X_test[:, :2], y_test)
 plt.show()
 
 # %%

@@ -1,0 +1,41 @@
+"""The figures of one network: shown where no file is asked for, written (and never handed to pyplot) where one is."""
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from brian2_delgrad import DelayNetwork
+from brian2_delgrad.network_plots import plot_decision_map, plot_delays, plot_raster
+from brian2_delgrad.plots import plot_training
+
+
+def test_importing_the_figures_leaves_the_backend_alone():
+    code = "import matplotlib; import brian2_delgrad.network_plots; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], env={"MPLBACKEND": "svg", "PATH": ""}, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "svg"
+
+
+def test_without_a_path_each_function_returns_a_pyplot_figure_with_a_path_it_writes_a_png(tmp_path):
+    net = DelayNetwork([4, 6, 3], delays="axonal", seed=0)
+    inputs = np.array([1.0, 2.0, 3.0, 4.0]) * 1e-3
+    encode = lambda points: np.c_[points, 1 - points] * 1e-2 + 1e-3      # noqa: E731
+    history = pd.DataFrame(dict(epoch=[0, 1, 1], split=["validation", "train", "validation"], loss=[1.0, 0.6, 0.5],
+                                accuracy=[0.3, 0.5, 0.6]))
+    draws = dict(raster=lambda path: plot_raster(net, inputs, 1, path),
+                 delays=lambda path: plot_delays(net, net.copy(), path),
+                 decision_map=lambda path: plot_decision_map(net, encode, np.full((5, 2), 0.5), np.zeros(5, int), path,
+                                                             resolution=10),
+                 training=lambda path: plot_training(history, path))
+    plt.close("all")
+    for name, draw in draws.items():
+        shown = draw(None)
+        assert shown.number in plt.get_fignums() and shown.axes, name
+        written = draw(tmp_path / f"{name}.png")
+        assert not hasattr(written, "number") and written.axes, name
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert len(plt.get_fignums()) == len(draws)
+    plt.close("all")
+    assert plot_delays(DelayNetwork([4, 6, 3], delays="none"), DelayNetwork([4, 6, 3], delays="none")) is None
