@@ -1,4 +1,5 @@
 """Optimisation: Adam, bounded delays, the missing-spike rule and the non-finite guard."""
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -261,6 +262,11 @@ def delay_bounds(method, low, high, tau_s):
     return DELAY_BOUNDS[DELAY_BOUNDS_SETTING.check(method)](low, high, tau_s)
 
 
+#: Consecutive skipped batches after which the missing-spike rule warns that training has stalled
+#: (the bump is then 2**20 times its first value).
+STALLED_BUMPS = 20
+
+
 class NetworkOptimiser:
     """The optimiser's side of a network: Adam on its weights and bounded delays, its weight grid, the missing-spike bump.
 
@@ -311,6 +317,11 @@ class NetworkOptimiser:
                                                        max(self.bump_now, self.weight_step or 0.0), 0.0)
         self._realise()
         self.bump_now *= 2
+        if self.bump_now == self.bump * 2.0 ** STALLED_BUMPS:
+            warnings.warn(f"missing-spike rule: {STALLED_BUMPS} batches in a row skipped without a step; the bump "
+                          f"into the silent neurons of layer {layer} is now {self.bump_now:g} and keeps doubling. "
+                          "Their inputs may be silent themselves (is hidden_silence too permissive?), or the "
+                          "network too weak to fire: consider larger initial weights", RuntimeWarning, stacklevel=2)
 
     def state(self):
         """Everything needed to continue bit-identically: ``weights``, ``free``, ``adam_steps``, ``adam_moments``,

@@ -77,3 +77,25 @@ def test_finite_or_zero_counts_and_cleans():
     a, b = np.array([1.0, np.nan, np.inf]), np.array([[-np.inf, 2.0]])
     assert finite_or_zero([a, b]) == 3
     assert np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a[0] == 1.0 and b[0, 1] == 2.0
+
+
+def test_the_missing_spike_rule_warns_once_when_it_stalls_training():
+    """Samples without any input spike can never make the network fire: every batch is skipped, the bump keeps
+    doubling; after STALLED_BUMPS batches in a row the user is told, once per streak."""
+    import warnings
+
+    from brian2_delgrad import DelayNetwork, Trainer
+    from brian2_delgrad.optim import STALLED_BUMPS
+
+    net = DelayNetwork([2, 4, 3], delays="none", seed=0)
+    X = np.tile([[1e-3, 2e-3], [np.inf, np.inf]], (STALLED_BUMPS + 2, 1))     # every other sample is silent
+    y = np.zeros(len(X), dtype=int)
+    trainer = Trainer(net, batch_size=2, progress=False, seed=0)
+    with pytest.warns(RuntimeWarning, match=f"{STALLED_BUMPS} batches in a row skipped") as caught:
+        history = trainer.fit(X, y, epochs=1)
+    assert len([w for w in caught if "missing-spike" in str(w.message)]) == 1
+    assert history.skipped.iloc[-1] == len(X) // 2
+    quiet = Trainer(DelayNetwork([2, 4, 3], delays="none", seed=0), batch_size=2, progress=False, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        quiet.fit(X[:2 * (STALLED_BUMPS - 1)], y[:2 * (STALLED_BUMPS - 1)], epochs=1)   # one batch short: silent
