@@ -85,7 +85,8 @@ def _check_array(array, name, shape, allow_inf, minimum):
         if array.ndim != len(shape) or any(
             want is not None and want != got for want, got in zip(shape, array.shape)
         ):
-            wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            wanted = ", ".join("any" if s is None else str(s) for s in shape)
+            wanted = f"({wanted},)" if len(shape) == 1 else f"({wanted})"      # as NumPy writes shapes
             raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
     if np.isnan(array).any():
         raise ValueError(f"{name} contains NaN")

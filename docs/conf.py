@@ -64,7 +64,6 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "only_warn_on_example_error": False,
     "abort_on_example_error": True,
-    "reference_url": {"brian2_delgrad": None},
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "capture_repr": (),
