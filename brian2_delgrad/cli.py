@@ -52,7 +52,8 @@ def main(argv=None):
                     "the same command continues where an interrupted run stopped.")
     study.add_argument("study", nargs="?", default=str(QUICKSTART),
                        help="study file (default: the quick study, studies/quickstart.toml)")
-    study.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core)")
+    study.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core; 0: the trials run one "
+                       "after another in this process)")
     study.add_argument("--scheduler", help="address of a running dask scheduler to use instead, e.g. tcp://host:8786")
     study.add_argument("--out", help="output folder (default results/<study>)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -113,8 +114,8 @@ def main(argv=None):
             print(f"brian2-delgrad: error: {err}", file=sys.stderr)
             return 2
     if args.command == "study":
-        if args.workers is not None and args.workers < 1:
-            parser.error("--workers must be at least 1")
+        if args.workers is not None and args.workers < 0:
+            parser.error("--workers must be at least 0 (0: in this process)")
         if args.workers is not None and args.scheduler is not None:
             parser.error("--workers sets up a local cluster; with --scheduler the cluster has its own workers")
     else:

@@ -216,7 +216,9 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
         Output folder (see the module docstring); trials already finished there are not run again.
     workers : int, optional
         Worker processes of the local cluster (default: one per core, at
-        most one per unfinished trial). Ignored with ``scheduler``.
+        most one per unfinished trial); ``0``: no worker process, the trials
+        run one after another in a thread of this process (a script needs no
+        ``if __name__ == "__main__":`` guard then). Ignored with ``scheduler``.
     scheduler : str, optional
         Address of a running dask scheduler (e.g. ``'tcp://10.0.0.1:8786'``)
         to use instead of a local cluster; its workers need this package and
@@ -241,6 +243,8 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study from load_study(path), got {type(study).__name__}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ValueError(f"workers must be a whole number >= 0 (0: the trials run in this process), got {workers!r}")
     out = Path(out)
     for folder in ("trials", "parameters", "checkpoints"):
         (out / folder).mkdir(parents=True, exist_ok=True)
@@ -259,9 +263,10 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
         bar = tqdm(total=len(study.trials), initial=len(study.trials) - len(pending) - len(stale), desc=study.name,
                    unit="trial", disable=not progress)
         run = uuid.uuid4().hex[:12]
-        workers = workers or min(len(pending) + len(stale), _cores())
+        workers = min(len(pending) + len(stale), _cores()) if workers is None else workers
         if scheduler is None:
-            threads = check_threads(min(max(1, _cores() // workers), get_num_threads()) if threads is None else threads)
+            threads = check_threads(min(max(1, _cores() // max(workers, 1)), get_num_threads()) if threads is None
+                                    else threads)
         else:                                          # a worker may run several tasks at once: one thread each
             threads = THREADS.check(1 if threads is None else threads)
         with _client(workers, scheduler) as client:
@@ -321,7 +326,7 @@ def _client(workers, scheduler):
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=workers > 0, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 

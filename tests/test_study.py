@@ -403,3 +403,25 @@ def test_seeds_of_a_randomly_connected_model_are_one_condition():
     table = quartiles(rows, ["model", "n_parameters"])
     assert len(table) == 1 and table.n_parameters.iloc[0] == 206 and table["count"].iloc[0] == 3
     assert list(table.columns) == ["model", "n_parameters", "median", "q25", "q75", "count"]
+
+
+def test_workers_zero_runs_the_trials_in_the_calling_process(tmp_path):
+    """A plain script, without a __main__ guard, cannot start worker processes (they re-import it); with
+    workers=0 it needs none, and its results are those of the trials run one by one."""
+    study_path = write_study(tmp_path, epochs=2)
+    script = tmp_path / "plain_script.py"
+    script.write_text(f"from brian2_delgrad import load_study, run_study\n"
+                      f"results = run_study(load_study({str(study_path)!r}), {str(tmp_path / 'out')!r}, workers=0, "
+                      f"progress=False)\nprint(len(results))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    study = load_study(study_path)
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert sorted(results.trial.unique()) == sorted(t.id for t in study.trials)
+    (tmp_path / "alone").mkdir()
+    table, _ = run_trial(study.trials[0], tmp_path / "alone")
+    mine = results[(results.trial == study.trials[0].id) & (results.split == "validation")]
+    np.testing.assert_array_equal(mine.sort_values("epoch").accuracy.to_numpy(),
+                                  table[table.split == "validation"].sort_values("epoch").accuracy.to_numpy())
+    with pytest.raises(ValueError, match="workers must be a whole number >= 0"):
+        run_study(study, tmp_path / "out", workers=-1)
