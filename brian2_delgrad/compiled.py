@@ -17,7 +17,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from .memory import BLOCK_BYTES
+from .memory import BLOCK_BYTES, chunk_size
 from .threads import kernel_threads
 
 try:
@@ -67,7 +67,7 @@ class CompiledLayer:
         ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none);
         ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
         """
-        block = max(1, min(len(pre_times), BLOCK_BYTES // (8 * weights.size or 1)))
+        block = chunk_size(len(pre_times), 8 * weights.size, BLOCK_BYTES)
         with kernel_threads(threads) as count:
             grad_w, grad_arrival, grad_pre, guarded = self._backward[count > 1](
                 np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times), np.ascontiguousarray(weights.T),

@@ -36,7 +36,7 @@ import os
 
 __all__ = ["MemoryLimitError", "NETWORK_PER_SYNAPSE", "TRAINING_PER_SYNAPSE", "PER_SAMPLE_NEURON", "CHUNK_BYTES",
            "BLOCK_BYTES", "JITTER_BYTES", "NUMPY_BYTES",
-           "network_bytes", "training_bytes", "available_bytes", "check_fits", "check_training", "chunk_rows",
+           "network_bytes", "training_bytes", "available_bytes", "check_fits", "check_training", "chunk_size", "chunk_rows",
            "describe_bytes"]
 
 #: Bytes per synapse of a network: weight, connectivity and delays, and the temporaries of making it.
@@ -107,7 +107,7 @@ def training_bytes(sizes, batch_size, jitter=False):
     batch = int(batch_size)
     widest = max(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
     return (TRAINING_PER_SYNAPSE * synapse_count(sizes) + PER_SAMPLE_NEURON * batch * sum(map(int, sizes))
-            + 8 * widest * max(1, min(batch, BLOCK_BYTES // (8 * widest)))
+            + 8 * widest * chunk_size(batch, 8 * widest, BLOCK_BYTES)
             + (max(JITTER_BYTES * widest, min(CHUNK_BYTES, JITTER_BYTES * batch * widest)) if jitter else 0))
 
 
@@ -171,7 +171,13 @@ def check_training(sizes, batch_size, jitter=False, name=None):
                                                           f"network in batches of {batch_size}")
 
 
+def chunk_size(rows, bytes_per_row, budget=CHUNK_BYTES):
+    """Rows of ``bytes_per_row`` bytes that fit in ``budget`` bytes: at least one, at most ``rows`` (all if a row costs
+    nothing)."""
+    return max(1, rows if bytes_per_row <= 0 else min(rows, budget // bytes_per_row))
+
+
 def chunk_rows(rows, bytes_per_row, budget=CHUNK_BYTES):
     """Slices of ``range(rows)`` holding at most ``budget`` bytes each (at least one row each)."""
-    step = rows if bytes_per_row <= 0 else max(1, min(rows, budget // bytes_per_row))
-    return [slice(start, min(start + step, rows)) for start in range(0, rows, max(step, 1))]
+    step = chunk_size(rows, bytes_per_row, budget)
+    return [slice(start, min(start + step, rows)) for start in range(0, rows, step)]

@@ -32,6 +32,7 @@ from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
+from .settings import Setting
 from .threads import THREADS, check_threads, default_threads, get_num_threads
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
@@ -45,6 +46,8 @@ CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_para
 
 #: The networks of a trial that are tested: its last epoch's and its best validation epoch's.
 SELECTIONS = ("last", "best")
+#: Worker processes of a local cluster (0: the trials run in the calling process).
+WORKERS = Setting("workers", "integer", low=0, optional=True, doc="worker processes of the local cluster")
 
 
 class StudyError(RuntimeError):
@@ -243,8 +246,7 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study from load_study(path), got {type(study).__name__}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
-        raise ValueError(f"workers must be a whole number >= 0 (0: the trials run in this process), got {workers!r}")
+    workers = WORKERS.check(workers)
     out = Path(out)
     for folder in ("trials", "parameters", "checkpoints"):
         (out / folder).mkdir(parents=True, exist_ok=True)
