@@ -88,14 +88,16 @@ def _check_array(array, name, shape, allow_inf, minimum):
             wanted = ", ".join("any" if s is None else str(s) for s in shape)
             wanted = f"({wanted},)" if len(shape) == 1 else f"({wanted})"      # as NumPy writes shapes
             raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
-    if np.isnan(array).any():
+    if array.size == 0:
+        return array
+    low, high = array.min(), array.max()             # NaN wins both: two passes check everything
+    if np.isnan(low):
         raise ValueError(f"{name} contains NaN")
-    bad_inf = np.isneginf(array) | (np.isposinf(array) if not allow_inf else False)
-    if np.any(bad_inf):
+    if low == -np.inf or (high == np.inf and not allow_inf):
         allowed = "+inf (no spike) is the only infinite value allowed" if allow_inf else "values must be finite"
         raise ValueError(f"{name} contains an infinite value: {allowed}")
-    if minimum is not None and np.any(array < minimum):
-        raise ValueError(f"{name} must be >= {minimum}, got a minimum of {array.min()}")
+    if minimum is not None and low < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got a minimum of {low}")
     return array
 
 

@@ -1,5 +1,6 @@
 """Trainer: minibatch training of a DelayNetwork on spike times, with checkpoints and resume."""
 import dataclasses
+import math
 import numbers
 import time
 
@@ -150,13 +151,12 @@ class Trainer:
     @property
     def history_(self):
         """One row per epoch and split (see :meth:`fit`), a pandas.DataFrame."""
-        if self._new_rows:                          # made once per look, not once per epoch
-            self._history = pd.concat([self._history, pd.DataFrame(self._new_rows)], ignore_index=True)
-            self._new_rows = []
+        if len(self._history) != len(self._rows):  # made once per look, not once per epoch
+            self._history = pd.DataFrame(self._rows)
         return self._history
 
     def _reset(self):
-        self._history, self._new_rows = pd.DataFrame(), []
+        self._history, self._rows = pd.DataFrame(), []
         self.epoch_ = 0
         self._rng = np.random.default_rng(self.seed)
         self.best_epoch_, self._best = None, None
@@ -341,7 +341,7 @@ class Trainer:
         return row
 
     def _record(self, row):
-        self._new_rows.append(row)
+        self._rows.append(row)
 
     def _check_data(self, X, y, x_name, y_name):
         X = times_in_seconds(X, x_name, (None, self.net.sizes[0]), allow_inf=True)
@@ -362,7 +362,7 @@ class Trainer:
         save_checkpoint(path, Checkpoint(
             epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(),
             **self._optimiser.state(), best=best, rng=self._rng.bit_generator.state,
-            substrate=getattr(self.substrate, "random_state", None), history=self.history_.to_dict(orient="list")))
+            substrate=getattr(self.substrate, "random_state", None), history=_columns(self._rows)))
 
     def _load(self, path, epochs):
         """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another
@@ -375,7 +375,8 @@ class Trainer:
         if checkpoint.substrate is not None:
             self.substrate.random_state = checkpoint.substrate
         self.epoch_ = checkpoint.epoch
-        self._history, self._new_rows = pd.DataFrame(checkpoint.history), []
+        self._history, self._rows = pd.DataFrame(), [dict(zip(checkpoint.history, values))
+                                                     for values in zip(*checkpoint.history.values())]
         if checkpoint.best is not None:
             self.best_epoch_, accuracy, parameters = checkpoint.best
             self._best = (accuracy, parameters)
@@ -388,6 +389,13 @@ def _describe(loss):
     fields = {k: float(v) if isinstance(v, numbers.Real) else repr(v)
               for k, v in dataclasses.asdict(loss).items()}
     return [type(loss).__qualname__, fields]
+
+
+def _columns(rows):
+    """Rows (dicts) as columns, as pandas would make them: name -> list, in order of first appearance, NaN where a
+    row has no value."""
+    names = dict.fromkeys(name for row in rows for name in row)
+    return {name: [row.get(name, math.nan) for row in rows] for name in names}
 
 
 def _snapshot(parameters):
