@@ -183,18 +183,19 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
             last = step
         return x
 
-    @numba.njit(error_model="numpy")
-    def first_spike(arrivals, order, n_finite, weights, theta):
-        """First spike of one neuron from its arrivals in sorted ``order`` (units of tau_s; inf if none).
+    @numba.njit(error_model="numpy", inline="always")
+    def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
+        """First spike of neuron ``j`` from its arrivals in the sorted order ``orders[g]`` (units of tau_s; inf if none).
 
         Walks the causal sets in arrival order and stops at the first valid crossing. The crossing of
         a set is only computed where the membrane can reach threshold before the next arrival: the
         membrane of a fixed set has at most one extremum, so with ``V`` below threshold at both ends
-        of the interval it cannot cross unless it rises at the start and falls at the end.
+        of the interval it cannot cross unless it rises at the start and falls at the end. Rows are
+        indexed, not sliced: a slice is a new array, whose reference count costs atomic operations.
         """
         if n_finite == 0:
             return math.inf
-        reference = arrivals[order[0]]
+        reference = arrivals[orders[g, 0]]
         # Below this, V is certainly under threshold: far beyond the rounding of V (about 1e-16 of the summed
         # weights) and of the closed forms and the root finder (~1e-12), so skipping changes no spike time.
         below = theta - 1e-6 * abs(theta)
@@ -206,13 +207,14 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
         G0 = first_g0
         G1 = first_g1
         for k in range(n_finite):
-            S0 += weights[order[k]] * G0
-            S1 += weights[order[k]] * G1
-            weight_sum += abs(weights[order[k]])
+            weight = weights[j, orders[g, k]]
+            S0 += weight * G0
+            S1 += weight * G1
+            weight_sum += abs(weight)
             end = math.inf
             v_end = math.nan
             if k + 1 < n_finite:
-                end = arrivals[order[k + 1]] - reference
+                end = arrivals[orders[g, k + 1]] - reference
                 start_G0, start_G1 = G0, G1
                 G0 = g0(end)                           # the next set's statistics, here to judge this one
                 G1 = g1(end)
@@ -242,9 +244,11 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
         jittered = jitter.shape[0] > 0
         n_post = weights.shape[0]
         arrivals = np.empty(n_pre)
+        order = np.empty(n_pre, dtype=np.int64)
         orders = np.empty((GROUP, n_pre), dtype=np.int64)
         n_finite = np.empty(GROUP, dtype=np.int64)
-        scratch = np.empty(n_pre + 1, dtype=np.int64)
+        counts = np.empty(n_pre + 1, dtype=np.int64)
+        runs = np.empty((2, n_pre), dtype=np.int64)
         for group in range(first, last, GROUP):
             n_finite[:] = -1
             for j in range(n_post):
@@ -254,9 +258,11 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
                         arrivals[i] = pre[b, i] + delays[j, i]
                         if jittered:
                             arrivals[i] += jitter[b, i, j]
-                    if n_finite[g] < 0 or not _still_sorted(arrivals, orders[g], n_finite[g]):
-                        n_finite[g] = _stable_sort(arrivals, orders[g], scratch)
-                    out[b, j] = first_spike(arrivals, orders[g], n_finite[g], weights[j], thresholds[b, j])
+                    if n_finite[g] < 0 or not _still_sorted(arrivals, orders, g, n_finite[g]):
+                        n_finite[g] = _stable_sort(arrivals, order, counts, runs)
+                        for i in range(n_pre):
+                            orders[g, i] = order[i]
+                    out[b, j] = first_spike(arrivals, orders, g, n_finite[g], weights, j, thresholds[b, j])
 
     @numba.njit(error_model="numpy")
     def forward(pre, weights, delays, thresholds, jitter, out):
@@ -279,33 +285,36 @@ SMALL = 16
 GROUP = 16
 
 if numba is not None:
-    @numba.njit(error_model="numpy")
-    def _still_sorted(values, order, n_finite):
-        """Whether ``order`` (from an earlier neuron) is the stable sort of ``values`` with ``n_finite`` finite ones.
+    @numba.njit(error_model="numpy", inline="always")
+    def _still_sorted(values, orders, g, n_finite):
+        """Whether ``orders[g]`` (from an earlier neuron) is the stable sort of ``values`` with ``n_finite`` finite ones.
 
         Without synaptic delays (or jitter) the arrival order is the same for every neuron of a layer,
         so one sort per sample serves them all; this check (linear) makes sure, tie order included.
         """
         n = values.size
         for k in range(n_finite):
-            if not math.isfinite(values[order[k]]):
+            if not math.isfinite(values[orders[g, k]]):
                 return False
         for k in range(n_finite, n):
-            if math.isfinite(values[order[k]]):
+            if math.isfinite(values[orders[g, k]]):
                 return False
         for k in range(1, n_finite):
-            a, b = values[order[k - 1]], values[order[k]]
-            if a > b or (a == b and order[k - 1] > order[k]):
+            a, b = values[orders[g, k - 1]], values[orders[g, k]]
+            if a > b or (a == b and orders[g, k - 1] > orders[g, k]):
                 return False
         return True
 
-    @numba.njit(error_model="numpy")
-    def _stable_sort(values, order, counts):
+    @numba.njit(error_model="numpy", _nrt=False)
+    def _stable_sort(values, order, counts, runs):
         """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
 
         Bucket sort (linear for spread-out values) with an insertion pass for the order within a
-        bucket; if that pass has to move much (values bunched into few buckets) a merge sort takes over.
-        ``counts`` is scratch of length ``values.size + 1``.
+        bucket; if that pass has to move much (values bunched into few buckets) a bottom-up merge sort
+        takes over. Scratch: ``counts`` of length ``values.size + 1``, ``runs`` of shape ``(2, values.size)``.
+        Compiled without numba's reference counting (``_nrt=False``: it allocates nothing): numba
+        otherwise counts references to the arrays passed in with atomic operations, which took a
+        quarter of the time of a 4 -> 30 layer and are contended by the threads.
         """
         n = values.size
         low, high, n_finite = math.inf, -math.inf, 0
@@ -323,7 +332,8 @@ if numba is not None:
         scale = buckets / (high - low) if high > low else 0.0
         if not scale < math.inf:                        # a subnormal spread: one bucket (no 0 * inf below)
             buckets, scale = 1, 0.0
-        counts[:buckets + 1] = 0
+        for k in range(buckets + 1):
+            counts[k] = 0
         for i in range(n):
             if math.isfinite(values[i]):
                 counts[min(int((values[i] - low) * scale), buckets - 1) + 1] += 1
@@ -349,30 +359,27 @@ if numba is not None:
             order[m] = i
             moves += k - m
             if moves > limit:
-                _merge_sort(values, order, n_finite, counts)
                 break
-        return n_finite
-
-    @numba.njit(error_model="numpy")
-    def _merge_sort(values, order, n, buffer):
-        """Stable bottom-up merge sort of ``order[:n]`` by ``values`` (``buffer``: scratch of at least ``n``)."""
-        source, target = order, buffer
-        width = 1
-        while width < n:
-            for low in range(0, n, 2 * width):
-                middle, high = min(low + width, n), min(low + 2 * width, n)
-                i, j = low, middle
-                for k in range(low, high):
-                    if j < high and (i >= middle or values[source[j]] < values[source[i]]):
-                        target[k] = source[j]
+        if moves <= limit:
+            return n_finite
+        for k in range(n_finite):                       # merge sort, passes between the rows of runs
+            runs[0, k] = order[k]
+        source, width = 0, 1
+        while width < n_finite:
+            for first in range(0, n_finite, 2 * width):
+                middle, last = min(first + width, n_finite), min(first + 2 * width, n_finite)
+                i, j = first, middle
+                for k in range(first, last):
+                    if j < last and (i >= middle or values[runs[source, j]] < values[runs[source, i]]):
+                        runs[1 - source, k] = runs[source, j]
                         j += 1
                     else:
-                        target[k] = source[i]
+                        runs[1 - source, k] = runs[source, i]
                         i += 1
-            source, target = target, source
-            width *= 2
-        for k in range(n):                              # the result is in source: order or buffer
-            order[k] = source[k]
+            source, width = 1 - source, 2 * width
+        for k in range(n_finite):
+            order[k] = runs[source, k]
+        return n_finite
 
 
 def _make_backward(psp, dpsp):

@@ -70,7 +70,8 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
               "one": np.array([0.5]),
               "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]])}[case]
     order = np.empty(values.size, dtype=np.int64)
-    n_finite = _stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64))
+    n_finite = _stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64),
+                            np.empty((2, values.size), dtype=np.int64))
     expected = np.argsort(values, kind="stable")
     assert n_finite == np.isfinite(values).sum()
     assert np.array_equal(order[:n_finite], expected[:n_finite])
