@@ -1,4 +1,8 @@
 """The compiled kernels on several threads: the same numbers bit for bit, the count settable, wide layers exact."""
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -124,3 +128,12 @@ def test_a_trainer_runs_its_backward_pass_on_its_substrates_threads(monkeypatch)
     Trainer(net, substrate=ExactSubstrate(threads=1), batch_size=10, hidden_silence=1, output_silence=1,
             progress=False).fit(x, y, epochs=1)
     assert seen and set(seen) == {1}
+
+
+@pytest.mark.parametrize("environment, expected", [({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE")])
+def test_idle_openmp_threads_sleep_unless_the_user_said_otherwise(environment, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = "import os, brian2_delgrad.threads; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run([sys.executable, "-c", code], env=dict(env, **environment), capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.split() == [str(expected)]
