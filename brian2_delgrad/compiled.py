@@ -35,7 +35,7 @@ class CompiledLayer:
     numbers, bit for bit, for any thread count; on one thread they do not touch numba's threading layer
     (so a process that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per
     thread, the transposed parameters and gradients, ``(n_pre, n_post)`` each, and in the backward pass
-    a buffer of weighted PSP slopes for a block of samples (at most
+    the PSPs and weighted PSP slopes of a block of samples, 16 bytes per sample and synapse (at most
     :data:`~brian2_delgrad.memory.BLOCK_BYTES`, or one sample's); nothing else of size
     ``batch x synapses`` but the delay jitter, when the noise has it.
     """
@@ -67,7 +67,7 @@ class CompiledLayer:
         ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none);
         ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
         """
-        block = chunk_size(len(pre_times), 8 * weights.size, BLOCK_BYTES)
+        block = chunk_size(len(pre_times), 16 * weights.size, BLOCK_BYTES)
         with kernel_threads(threads) as count:
             grad_w, grad_arrival, grad_pre, guarded = self._backward[count > 1](
                 np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times), np.ascontiguousarray(weights.T),
@@ -381,106 +381,143 @@ if numba is not None:
             order[k] = runs[source, k]
         return n_finite
 
+    @numba.njit(inline="always")
+    def _columns(first, last, width, row):
+        """The columns of ``row`` among the cells ``first`` to ``last - 1`` of a table ``width`` wide, row by row."""
+        return max(first - row * width, 0), min(last - row * width, width)
+
 
 def _make_backward(psp, dpsp):
-    """Compile the backward loops with the kernel's PSP and its derivative bound in: (one thread, several)."""
+    """Compile the backward loops with the kernel's PSP and its derivative bound in: (one thread, several).
+
+    On several threads a block of samples goes in two steps, each split evenly across the threads: the terms
+    of its (sample, neuron) pairs (the exponentials: most of the work), then the sums over the block. On one
+    thread each pair's terms are added as soon as they are known. Every sum runs in the same order either way.
+    """
 
     @numba.njit(error_model="numpy")
-    def neuron_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                         active, guarded, slopes, j_first, j_last):
-        """dL/dw and dL/dt~ of the synapses onto neurons ``j_first`` to ``j_last - 1`` for samples ``first, ...``.
+    def pair_terms(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                   dropped, p_first, p_last, grad_w, grad_arrival, grad_pre, add):
+        """The terms of the (sample, neuron) pairs ``p_first`` to ``p_last - 1`` of the block at sample ``first``.
 
-        Sums over the batch run in sample order. ``slopes[b - first, j, i]`` receives ``w_ij K'(T_j - t~_ij)``
-        (0 outside the causal set) for :func:`presynaptic_gradients`.
+        Pairs are numbered ``(b - first) * n_post + j``. For a pair with an error, ``kernels[b - first, j, i]``
+        receives ``K(T_j - t~_ij)`` and ``slopes[b - first, j, i]`` ``w_ij K'(T_j - t~_ij)`` (0 outside the
+        causal set), ``scale[b, j]`` the error over ``V'(T_j)``, ``active[b, j]`` whether the error goes back
+        and ``dropped[b, j]`` whether the grazing guard dropped it; the rows of other pairs are left as they
+        are. With ``add`` (pairs in order, one thread) an active pair's terms go into the sums at once, as
+        :func:`block_sums` would add them.
         """
-        n_pre = pre.shape[1]
-        kernel = np.empty(n_pre)
-        for j in range(j_first, j_last):
-            for block_b in range(slopes.shape[0]):
-                b = first + block_b
-                weighted_slope = slopes[block_b, j]
-                weighted_slope[:] = 0.0
+        n_post, n_pre = weights.shape
+        for block_b in range(p_first // n_post, -(-p_last // n_post)):
+            b = first + block_b
+            j_first, j_last = _columns(p_first, p_last, n_post, block_b)
+            for j in range(j_first, j_last):
                 active[b, j] = False                     # no error leaves this (sample, neuron)
+                dropped[b, j] = False
                 error = delta[b, j]
                 T = post[b, j]
                 if error == 0.0 or not math.isfinite(T):
                     continue
-                kernel[:] = 0.0
                 slope = 0.0
                 for i in range(n_pre):
                     lag = T - pre[b, i] - delays[j, i]
                     if connected[j, i] and math.isfinite(lag) and lag > 0:
-                        kernel[i] = psp(lag)
-                        weighted_slope[i] = dpsp(lag) * weights[j, i]
-                        slope += weighted_slope[i]
+                        kernels[block_b, j, i] = psp(lag)
+                        slopes[block_b, j, i] = dpsp(lag) * weights[j, i]
+                        slope += slopes[block_b, j, i]
+                    else:
+                        kernels[block_b, j, i] = 0.0
+                        slopes[block_b, j, i] = 0.0
                 if limit < math.inf:
                     grazing = not slope > 0              # V'(T) <= 0 or NaN: no gradient exists
                     for i in range(n_pre):
-                        if not abs(kernel[i] / slope * error) <= limit:
+                        if not abs(kernels[block_b, j, i] / slope * error) <= limit:
                             grazing = True
                     if grazing:                          # drop this (sample, neuron) error
-                        guarded[j] += 1
+                        dropped[b, j] = True
                         continue
                 scale[b, j] = error / slope
                 active[b, j] = True
-                for i in range(n_pre):                   # every synapse, as a non-finite scale reaches them all
-                    grad_w[j, i] -= kernel[i] * scale[b, j]
-                    grad_arrival[j, i] += weighted_slope[i] * scale[b, j]
+                if add:                                  # as block_sums: every synapse, causal or not
+                    factor = scale[b, j]
+                    for i in range(n_pre):
+                        grad_w[j, i] -= kernels[block_b, j, i] * factor
+                        grad_arrival[j, i] += slopes[block_b, j, i] * factor
+                        grad_pre[b, i] += slopes[block_b, j, i] * factor
 
     @numba.njit(error_model="numpy")
-    def presynaptic_gradients(first, slopes, scale, active, grad_pre, b_first, b_last):
-        """dL/dt of the presynaptic spikes of samples ``first + b_first`` to ``first + b_last - 1`` (neurons in order)."""
-        for block_b in range(b_first, b_last):
-            b = first + block_b
-            for j in range(slopes.shape[1]):
+    def block_sums(first, kernels, slopes, scale, active, grad_w, grad_arrival, grad_pre, part, n_parts):
+        """Part ``part`` of ``n_parts`` of the sums over the block at sample ``first`` (after :func:`pair_terms`).
+
+        dL/dw and dL/dt~ of a range of synapses (numbered ``j * n_pre + i``), summed over the samples in
+        order (every synapse of an active pair, causal or not: a non-finite scale reaches them all), and
+        dL/dt_pre of a range of (sample, input) pairs (numbered ``(b - first) * n_pre + i``), summed over the
+        neurons in order.
+        """
+        n_block, n_post, n_pre = kernels.shape
+        low, high = part * n_post * n_pre // n_parts, (part + 1) * n_post * n_pre // n_parts
+        for j in range(low // n_pre, -(-high // n_pre)):
+            i_first, i_last = _columns(low, high, n_pre, j)
+            for block_b in range(n_block):
+                b = first + block_b
                 if active[b, j]:
-                    for i in range(slopes.shape[2]):
+                    for i in range(i_first, i_last):
+                        grad_w[j, i] -= kernels[block_b, j, i] * scale[b, j]
+                        grad_arrival[j, i] += slopes[block_b, j, i] * scale[b, j]
+        low, high = part * n_block * n_pre // n_parts, (part + 1) * n_block * n_pre // n_parts
+        for block_b in range(low // n_pre, -(-high // n_pre)):
+            b = first + block_b
+            i_first, i_last = _columns(low, high, n_pre, block_b)
+            for j in range(n_post):
+                if active[b, j]:
+                    for i in range(i_first, i_last):
                         grad_pre[b, i] += slopes[block_b, j, i] * scale[b, j]
 
     @numba.njit(error_model="numpy")
-    def neurons_serial(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                       active, guarded, slopes):
-        neuron_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                         active, guarded, slopes, 0, weights.shape[0])
+    def block_serial(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                     dropped, grad_w, grad_arrival, grad_pre):
+        pair_terms(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                   dropped, 0, kernels.shape[0] * kernels.shape[1], grad_w, grad_arrival, grad_pre, True)
 
     @numba.njit(error_model="numpy", parallel=True)
-    def neurons_parallel(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                         active, guarded, slopes):
-        n_post = weights.shape[0]
-        n_parts = min(n_post, 4 * numba.get_num_threads())
-        for part in numba.prange(n_parts):              # the postsynaptic neurons split across threads
-            neuron_gradients(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival,
-                             scale, active, guarded, slopes, part * n_post // n_parts, (part + 1) * n_post // n_parts)
+    def pairs_parallel(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                       dropped, grad_w, grad_arrival, grad_pre):
+        n_pairs = kernels.shape[0] * kernels.shape[1]
+        n_parts = 4 * numba.get_num_threads()
+        for part in numba.prange(n_parts):              # the (sample, neuron) pairs split across threads
+            pair_terms(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                       dropped, part * n_pairs // n_parts, (part + 1) * n_pairs // n_parts, grad_w, grad_arrival,
+                       grad_pre, False)
+
+    @numba.njit(error_model="numpy", parallel=True)
+    def sums_parallel(first, kernels, slopes, scale, active, grad_w, grad_arrival, grad_pre):
+        n_parts = 4 * numba.get_num_threads()
+        for part in numba.prange(n_parts):              # the synapses and the (sample, input) pairs split
+            block_sums(first, kernels, slopes, scale, active, grad_w, grad_arrival, grad_pre, part, n_parts)
 
     @numba.njit(error_model="numpy")
-    def samples_serial(first, slopes, scale, active, grad_pre):
-        presynaptic_gradients(first, slopes, scale, active, grad_pre, 0, slopes.shape[0])
+    def block_parallel(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                       dropped, grad_w, grad_arrival, grad_pre):
+        # two functions, so that numba cannot fuse the two loops: every sum needs every pair's terms first
+        pairs_parallel(pre, post, weights, delays, delta, limit, connected, first, kernels, slopes, scale, active,
+                       dropped, grad_w, grad_arrival, grad_pre)
+        sums_parallel(first, kernels, slopes, scale, active, grad_w, grad_arrival, grad_pre)
 
-    @numba.njit(error_model="numpy", parallel=True)
-    def samples_parallel(first, slopes, scale, active, grad_pre):
-        n_block = slopes.shape[0]
-        n_parts = min(n_block, 4 * numba.get_num_threads())
-        for part in numba.prange(n_parts):              # the samples split across threads
-            presynaptic_gradients(first, slopes, scale, active, grad_pre, part * n_block // n_parts,
-                                  (part + 1) * n_block // n_parts)
-
-    def driver(neurons, samples):
+    def driver(block_gradients):
         @numba.njit(error_model="numpy")
         def backward(pre, post, weights, delays, delta, limit, connected, block):
-            """Both passes, ``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
+            """``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
             n_batch = pre.shape[0]
-            grad_w, grad_arrival = np.zeros(weights.shape), np.zeros(weights.shape)
-            scale, active = np.empty(post.shape), np.empty(post.shape, dtype=np.bool_)
-            guarded = np.zeros(weights.shape[0], dtype=np.int64)
-            grad_pre = np.zeros(pre.shape)
-            slopes = np.empty((block,) + weights.shape)
+            grad_w, grad_arrival, grad_pre = np.zeros(weights.shape), np.zeros(weights.shape), np.zeros(pre.shape)
+            scale = np.empty(post.shape)
+            active, dropped = np.empty(post.shape, dtype=np.bool_), np.empty(post.shape, dtype=np.bool_)
+            kernels, slopes = np.empty((block,) + weights.shape), np.empty((block,) + weights.shape)
             for first in range(0, n_batch, block):
-                part = slopes[:min(block, n_batch - first)]
-                neurons(pre, post, weights, delays, delta, limit, connected, first, grad_w, grad_arrival, scale,
-                        active, guarded, part)
-                samples(first, part, scale, active, grad_pre)
-            return grad_w, grad_arrival, grad_pre, guarded.sum()
+                size = min(block, n_batch - first)
+                block_gradients(pre, post, weights, delays, delta, limit, connected, first, kernels[:size],
+                                slopes[:size], scale, active, dropped, grad_w, grad_arrival, grad_pre)
+            return grad_w, grad_arrival, grad_pre, dropped.sum()
 
         return backward
 
-    return driver(neurons_serial, samples_serial), driver(neurons_parallel, samples_parallel)
+    return driver(block_serial), driver(block_parallel)

@@ -80,8 +80,8 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         (:mod:`~brian2_delgrad.compiled`); ``False`` forces the vectorised
         NumPy pass (the reference).
     threads : int, optional
-        Threads of the compiled kernels (the postsynaptic neurons, then the
-        samples, are split across them; the gradients are the same, bit for
+        Threads of the compiled kernels (the (sample, neuron) pairs, then the
+        synapses, are split across them; the gradients are the same, bit for
         bit, for any count). Default: the process default,
         ``BRIAN2_DELGRAD_THREADS``, or every core (:mod:`~brian2_delgrad.threads`).
 

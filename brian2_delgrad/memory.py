@@ -4,7 +4,7 @@ With the compiled kernels nothing grows like batch x synapses: a sample in
 flight costs a few numbers per neuron. What grows with the network is held
 per synapse (the parameters, the optimiser's moments, the last and best
 parameters, the gradients and the kernels' transposed copies), plus two
-bounded buffers: the backward pass's weighted PSP slopes
+bounded buffers: the backward pass's PSPs and weighted PSP slopes
 (:data:`BLOCK_BYTES`) and the delay jitter of a
 noisy forward pass, which is drawn in chunks of :data:`CHUNK_BYTES`.
 
@@ -14,7 +14,7 @@ what                                   bytes
 a network (:class:`DelayNetwork`)      ``NETWORK_PER_SYNAPSE`` x synapses
 training (:class:`Trainer`)            ``TRAINING_PER_SYNAPSE`` x synapses
                                        + ``PER_SAMPLE_NEURON`` x batch x neurons
-                                       + 8 x batch x synapses of the widest layer,
+                                       + 16 x batch x synapses of the widest layer,
                                        at most ``BLOCK_BYTES`` (or one sample's)
                                        + with delay jitter 40 x batch x synapses
                                        of the widest layer, at most ``CHUNK_BYTES``
@@ -25,7 +25,7 @@ a forward pass (exact substrate)       ``PER_SAMPLE_NEURON`` x samples x neurons
 
 The constants are upper bounds: ``tests/test_memory.py`` measures a training
 epoch with :mod:`tracemalloc` and holds each estimate between the measured
-peak and three times it (measured: 1.1 to 2.6 times for networks from 4-30-3
+peak and three times it (measured: 1.1 to 1.9 times for networks from 4-30-3
 to 784-350-10, batch 100, with and without jitter). A forward pass with
 delay jitter, or the NumPy reference pass, runs large batches in chunks of
 samples, with the same numbers as in one piece. Work that would not fit in the
@@ -46,8 +46,10 @@ NETWORK_PER_SYNAPSE = 48
 TRAINING_PER_SYNAPSE = 160
 #: Bytes per sample and neuron of a forward and backward pass (spike times, thresholds, errors, their copies).
 PER_SAMPLE_NEURON = 64
-#: Bytes of the buffer of weighted PSP slopes the backward pass keeps for a block of samples.
-BLOCK_BYTES = 32 * 2**20
+#: Bytes of the buffers of PSPs and weighted PSP slopes the backward pass keeps for a block of samples. Small, so that
+#: they stay in the cache and need no fresh pages from the system on every call: a 64-100 layer's backward, batch
+#: 100, took 1.8 to 2 times as long in one block of 10 MB as in blocks of 1 or 2 MB.
+BLOCK_BYTES = 2 * 2**20
 #: Bytes per sample and synapse of a forward pass with delay jitter (the draw and its temporaries) and of the
 #: vectorised NumPy pass: their samples run in chunks of :data:`CHUNK_BYTES`.
 JITTER_BYTES, NUMPY_BYTES = 40, 160
@@ -107,7 +109,7 @@ def training_bytes(sizes, batch_size, jitter=False):
     batch = int(batch_size)
     widest = max(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
     return (TRAINING_PER_SYNAPSE * synapse_count(sizes) + PER_SAMPLE_NEURON * batch * sum(map(int, sizes))
-            + 8 * widest * chunk_size(batch, 8 * widest, BLOCK_BYTES)
+            + 16 * widest * chunk_size(batch, 16 * widest, BLOCK_BYTES)
             + (max(JITTER_BYTES * widest, min(CHUNK_BYTES, JITTER_BYTES * batch * widest)) if jitter else 0))
 
 

@@ -1,9 +1,9 @@
 """How many threads the compiled kernels use: an argument, the process default, the environment, or every core.
 
 The compiled forward pass splits the batch across threads, the backward pass
-the postsynaptic neurons; every sum keeps the order of a one-thread run, so
-results are identical bit for bit for any thread count. The count is, in
-order of precedence: the ``threads`` argument of
+the (sample, neuron) pairs, then the synapses; every sum keeps the order of a
+one-thread run, so results are identical bit for bit for any thread count.
+The count is, in order of precedence: the ``threads`` argument of
 :class:`~brian2_delgrad.ExactSubstrate` or :func:`~brian2_delgrad.backward`
 (a :class:`~brian2_delgrad.Trainer` uses its substrate's); the process default set by
 :func:`set_num_threads` (the CLI's ``--threads``); the environment variable
