@@ -52,8 +52,8 @@ def main(argv=None):
                     "the same command continues where an interrupted run stopped.")
     study.add_argument("study", nargs="?", default=str(QUICKSTART),
                        help="study file (default: the quick study, studies/quickstart.toml)")
-    study.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core; 0: the trials run one "
-                       "after another in this process)")
+    study.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core; "
+                       "0: the trials run one after another in this process)")
     study.add_argument("--scheduler", help="address of a running dask scheduler to use instead, e.g. tcp://host:8786")
     study.add_argument("--out", help="output folder (default results/<study>)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")

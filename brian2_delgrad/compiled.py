@@ -185,7 +185,7 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
 
     @numba.njit(error_model="numpy", inline="always")
     def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
-        """First spike of neuron ``j`` from its arrivals in the sorted order ``orders[g]`` (units of tau_s; inf if none).
+        """First spike of neuron ``j`` from its arrivals sorted by ``orders[g]`` (units of tau_s; inf if none).
 
         Walks the causal sets in arrival order and stops at the first valid crossing. The crossing of
         a set is only computed where the membrane can reach threshold before the next arrival: the
@@ -287,7 +287,7 @@ GROUP = 16
 if numba is not None:
     @numba.njit(error_model="numpy", inline="always")
     def _still_sorted(values, orders, g, n_finite):
-        """Whether ``orders[g]`` (from an earlier neuron) is the stable sort of ``values`` with ``n_finite`` finite ones.
+        """Whether ``orders[g]`` (an earlier neuron's) is the stable sort of ``values``, with ``n_finite`` finite ones.
 
         Without synaptic delays (or jitter) the arrival order is the same for every neuron of a layer,
         so one sort per sample serves them all; this check (linear) makes sure, tie order included.

@@ -36,8 +36,8 @@ import os
 
 __all__ = ["MemoryLimitError", "NETWORK_PER_SYNAPSE", "TRAINING_PER_SYNAPSE", "PER_SAMPLE_NEURON", "CHUNK_BYTES",
            "BLOCK_BYTES", "JITTER_BYTES", "NUMPY_BYTES",
-           "network_bytes", "training_bytes", "available_bytes", "check_fits", "check_training", "chunk_size", "chunk_rows",
-           "describe_bytes"]
+           "network_bytes", "training_bytes", "available_bytes", "check_fits", "check_training", "chunk_size",
+           "chunk_rows", "describe_bytes"]
 
 #: Bytes per synapse of a network: weight, connectivity and delays, and the temporaries of making it.
 NETWORK_PER_SYNAPSE = 48

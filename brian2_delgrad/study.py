@@ -28,11 +28,11 @@ from brian2 import second
 
 from .losses import predict_labels
 from .checkpoints import CheckpointError
+from .settings import Setting
 from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
-from .settings import Setting
 from .threads import THREADS, check_threads, default_threads, get_num_threads
 
 __all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
