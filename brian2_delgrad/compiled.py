@@ -29,9 +29,10 @@ __all__ = ["compiled_layer", "CompiledLayer"]
 
 
 class CompiledLayer:
-    """Compiled forward and backward of one layer for a kernel (see :func:`compiled_layer`).
+    """Compiled forward and backward passes for a kernel (see :func:`compiled_layer`).
 
-    Both run on :func:`~brian2_delgrad.threads.get_num_threads` ``(threads)`` threads and give the same
+    The forward pass takes one layer or several consecutive ones in one call (one parallel region: each
+    thread takes its samples through every layer); the backward pass one layer. Both run on :func:`~brian2_delgrad.threads.get_num_threads` ``(threads)`` threads and give the same
     numbers, bit for bit, for any thread count; on one thread they do not touch numba's threading layer
     (so a process that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per
     thread, the transposed parameters and gradients, ``(n_pre, n_post)`` each, and in the backward pass
@@ -44,20 +45,44 @@ class CompiledLayer:
         self._forward = forward                        # (one thread, several threads)
         self._backward = backward
 
-    def forward(self, pre_times, weights, delays, theta, jitter=None, threads=None):
-        """Spike times (batch, n_post) in units of tau_s; as :func:`~.substrates.exact.layer_spike_times`.
+    def forward(self, pre_times, weights, delays, thresholds, tau, jitters=None, threads=None):
+        """Spike times in seconds of one or several consecutive layers, in one call (one parallel region).
 
-        ``theta`` has shape (batch, n_post); ``jitter`` (batch, n_pre, n_post) or ``None``.
+        Parameters
+        ----------
+        pre_times : ndarray, shape (batch, n_pre)
+            Spike times of the first layer's inputs in units of tau_s; ``inf`` = silent.
+        weights, delays : list of ndarray
+            Per layer, ``(n_pre, n_post)``: weights (0 for a missing synapse) and total delays (units of tau_s).
+        thresholds : list of ndarray
+            Per layer, ``(batch, n_post)``.
+        tau : float
+            tau_s in seconds: each layer's spike times are returned in seconds, and the next layer takes them
+            back in units of tau_s as ``(T * tau) / tau``, as a pass layer by layer does.
+        jitters : list of ndarray or None, optional
+            Per layer, ``(batch, n_pre, n_post)`` arrival jitter in units of tau_s, or ``None``.
+
+        Returns
+        -------
+        list of ndarray
+            Per layer, ``(batch, n_post)`` spike times in seconds (``inf`` if none); as
+            :func:`~.substrates.exact.layer_spike_times` times ``tau``.
         """
-        out = np.empty((pre_times.shape[0], weights.shape[1]))
-        if theta.shape != out.shape or (jitter is not None and jitter.shape != out.shape[:1] + weights.shape):
-            raise ValueError("theta must be (batch, n_post) and jitter (batch, n_pre, n_post)")
-        jitter = np.zeros((0, 0, 0)) if jitter is None else np.ascontiguousarray(jitter)
+        batch = pre_times.shape[0]
+        jitters = [None] * len(weights) if jitters is None else jitters
+        outs, scaled, arguments = [], [], ([], [], [], [])
+        for w, d, theta, jitter in zip(weights, delays, thresholds, jitters):
+            shape = (batch, w.shape[1])
+            if theta.shape != shape or (jitter is not None and jitter.shape != shape[:1] + w.shape):
+                raise ValueError("thresholds must be (batch, n_post) and jitters (batch, n_pre, n_post) per layer")
+            for values, array in zip(arguments, (w.T, d.T, theta, np.zeros((0, 0, 0)) if jitter is None else jitter)):
+                values.append(np.ascontiguousarray(array, dtype=np.float64))
+            outs.append(np.empty(shape))
+            scaled.append(np.empty(shape))
         with kernel_threads(threads) as count:
-            self._forward[count > 1](np.ascontiguousarray(pre_times), np.ascontiguousarray(weights.T),
-                                     np.ascontiguousarray(delays.T), np.ascontiguousarray(theta, dtype=np.float64),
-                                     jitter, out)
-        return out
+            self._forward[count > 1](np.ascontiguousarray(pre_times), *(tuple(a) for a in arguments), float(tau),
+                                     tuple(outs), tuple(scaled))
+        return outs
 
     def backward(self, pre_times, post_times, weights, delays, delta, limit, connected, threads=None):
         """Gradients of one layer in units of tau_s.
@@ -265,16 +290,32 @@ def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at
                     out[b, j] = first_spike(arrivals, orders, g, n_finite[g], weights, j, thresholds[b, j])
 
     @numba.njit(error_model="numpy")
-    def forward(pre, weights, delays, thresholds, jitter, out):
-        forward_samples(pre, weights, delays, thresholds, jitter, out, 0, pre.shape[0])
+    def network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, first, last):
+        """Every layer's spike times of the samples ``first`` to ``last - 1``, layer after layer (one thread's share).
+
+        ``outs[k]`` receives layer ``k``'s in seconds, ``scaled[k]`` the same back in units of tau_s (the next
+        layer's inputs): a sample's next layer needs only its own spike times, so no thread waits for another.
+        """
+        for k in range(len(weights)):
+            pre = inputs if k == 0 else scaled[k - 1]
+            out = outs[k]
+            forward_samples(pre, weights[k], delays[k], thresholds[k], jitters[k], out, first, last)
+            for b in range(first, last):
+                for j in range(out.shape[1]):
+                    out[b, j] *= tau
+                    scaled[k][b, j] = out[b, j] / tau
+
+    @numba.njit(error_model="numpy")
+    def forward(inputs, weights, delays, thresholds, jitters, tau, outs, scaled):
+        network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, 0, inputs.shape[0])
 
     @numba.njit(error_model="numpy", parallel=True)
-    def forward_parallel(pre, weights, delays, thresholds, jitter, out):
-        n_batch = pre.shape[0]
+    def forward_parallel(inputs, weights, delays, thresholds, jitters, tau, outs, scaled):
+        n_batch = inputs.shape[0]
         n_parts = min(n_batch, 4 * numba.get_num_threads())
         for part in numba.prange(n_parts):              # samples split across threads: no shared writes
-            forward_samples(pre, weights, delays, thresholds, jitter, out, part * n_batch // n_parts,
-                            (part + 1) * n_batch // n_parts)
+            network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled,
+                            part * n_batch // n_parts, (part + 1) * n_batch // n_parts)
 
     return forward, forward_parallel
 

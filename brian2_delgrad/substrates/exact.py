@@ -77,13 +77,17 @@ class ExactSubstrate(Substrate):
         compiled = compiled_layer(kernel) if self.compiled else None
         tau = net.model.tau_s_
         times = self._source.shift_spikes(times)
-        scaled = times / tau
-        result = [times]
         thresholds = self._source.thresholds(net, len(times))
-        for layer, (weights, mask, theta) in enumerate(zip(net.weights, net.connectivity, thresholds)):
-            weights = np.where(mask, weights, 0.0)         # a missing synapse carries nothing, whatever its weight
-            delays = net.total_delays(layer)
-            scaled_delays = delays / tau
+        # a missing synapse carries nothing, whatever its weight
+        weights = [np.where(mask, w, 0.0) for w, mask in zip(net.weights, net.connectivity)]
+        delays = [net.total_delays(layer) for layer in range(len(weights))]
+        if compiled is not None and not self.noise.spike_jitter and not self.noise.delay_jitter:
+            # nothing random between the layers: all of them in one compiled call
+            return [times] + compiled.forward(times / tau, weights, [d / tau for d in delays], thresholds, tau,
+                                              threads=self.threads)
+        result = [times]
+        for weights, delays, theta in zip(weights, delays, thresholds):
+            scaled, scaled_delays = result[-1] / tau, delays / tau
             out = np.empty((len(times), weights.shape[1]))
             # Samples in chunks where a pass holds numbers per (sample, synapse): the jitter, the NumPy pass.
             per_sample = (JITTER_BYTES if self.noise.delay_jitter else 0) + (0 if compiled is not None else NUMPY_BYTES)
@@ -92,12 +96,12 @@ class ExactSubstrate(Substrate):
                 if jitter is not None:                 # no arrival before its presynaptic spike
                     jitter = (np.maximum(delays[None] + jitter, 0.0) - delays[None]) / tau
                 if compiled is not None:
-                    out[rows] = compiled.forward(scaled[rows], weights, scaled_delays, theta[rows], jitter,
-                                                 self.threads)
+                    out[rows] = compiled.forward(scaled[rows], [weights], [scaled_delays], [theta[rows]], tau,
+                                                 [jitter], self.threads)[0]
                 else:
-                    out[rows] = layer_spike_times(kernel, scaled[rows], weights, scaled_delays, theta[rows], jitter)
-            result.append(self._source.shift_spikes(out * tau))
-            scaled = result[-1] / tau
+                    out[rows] = layer_spike_times(kernel, scaled[rows], weights, scaled_delays, theta[rows],
+                                                  jitter) * tau
+            result.append(self._source.shift_spikes(out))
         return result
 
     def __repr__(self):
