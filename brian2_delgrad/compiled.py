@@ -84,21 +84,41 @@ class CompiledLayer:
                                      tuple(outs), tuple(scaled))
         return outs
 
-    def backward(self, pre_times, post_times, weights, delays, delta, limit, connected, threads=None):
-        """Gradients of one layer in units of tau_s.
+    def backward(self, times, weights, delays, delta, limit, connected, threads=None):
+        """Gradients of every layer, from the last to the first, in one call; all times in units of tau_s.
 
-        Returns ``(dL/dw, dL/dt~ summed over the batch, dL/dt_pre, guarded)``
-        with shapes (n_pre, n_post), (n_pre, n_post), (batch, n_pre), int;
-        ``limit`` is the grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none);
-        ``connected`` (bool, (n_pre, n_post)) says which synapses exist (the others get no gradient).
+        Parameters
+        ----------
+        times : list of ndarray
+            Spike times of every layer, the input layer first, ``(batch, n)`` each.
+        weights, delays : list of ndarray
+            Per connection layer, ``(n_pre, n_post)``: weights and total delays.
+        delta : ndarray, shape (batch, n_out)
+            dL/dT of the output spike times.
+        limit : float
+            The grazing guard on ``|dL/dT dT/dw|`` per sample (``inf`` for none).
+        connected : list of ndarray of bool
+            Per connection layer, ``(n_pre, n_post)``: which synapses exist (the others get no gradient).
+
+        Returns
+        -------
+        grad_w, grad_arrival : list of ndarray
+            Per connection layer, ``(n_pre, n_post)``: dL/dw and dL/dt~ summed over the batch.
+        grad_input : ndarray, shape (batch, n_in)
+            dL/dt of the input spike times.
+        guarded : int
+            (sample, neuron) errors dropped by the guard.
         """
-        block = chunk_size(len(pre_times), 16 * weights.size, BLOCK_BYTES)
+        batch = len(times[0])
+        blocks = tuple(chunk_size(batch, 16 * w.size, BLOCK_BYTES) for w in weights)
+        grad_w = tuple(np.empty(w.T.shape) for w in weights)
+        grad_arrival = tuple(np.empty(w.T.shape) for w in weights)
         with kernel_threads(threads) as count:
-            grad_w, grad_arrival, grad_pre, guarded = self._backward[count > 1](
-                np.ascontiguousarray(pre_times), np.ascontiguousarray(post_times), np.ascontiguousarray(weights.T),
-                np.ascontiguousarray(delays.T), np.ascontiguousarray(delta), limit, np.ascontiguousarray(connected.T),
-                block)
-        return grad_w.T.copy(), grad_arrival.T.copy(), grad_pre, guarded
+            grad_input, guarded = self._backward[count > 1](
+                tuple(np.ascontiguousarray(t) for t in times), tuple(np.ascontiguousarray(w.T) for w in weights),
+                tuple(np.ascontiguousarray(d.T) for d in delays), np.ascontiguousarray(delta), limit,
+                tuple(np.ascontiguousarray(c.T) for c in connected), blocks, grad_w, grad_arrival)
+        return [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, guarded
 
 
 def compiled_layer(kernel):
@@ -546,7 +566,7 @@ def _make_backward(psp, dpsp):
 
     def driver(block_gradients):
         @numba.njit(error_model="numpy")
-        def backward(pre, post, weights, delays, delta, limit, connected, block):
+        def layer(pre, post, weights, delays, delta, limit, connected, block):
             """``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
             n_batch = pre.shape[0]
             grad_w, grad_arrival, grad_pre = np.zeros(weights.shape), np.zeros(weights.shape), np.zeros(pre.shape)
@@ -558,6 +578,19 @@ def _make_backward(psp, dpsp):
                 block_gradients(pre, post, weights, delays, delta, limit, connected, first, kernels[:size],
                                 slopes[:size], scale, active, dropped, grad_w, grad_arrival, grad_pre)
             return grad_w, grad_arrival, grad_pre, dropped.sum()
+
+        @numba.njit(error_model="numpy")
+        def backward(times, weights, delays, delta, limit, connected, blocks, grad_w, grad_arrival):
+            """Every layer, the last first (dL/dt of a layer's inputs is the delta of the one below); fills
+            ``grad_w`` and ``grad_arrival``, returns (dL/dt of the inputs, guarded)."""
+            guarded = 0
+            for k in range(len(weights) - 1, -1, -1):
+                w, arrival, delta, dropped = layer(times[k], times[k + 1], weights[k], delays[k], delta, limit,
+                                                   connected[k], blocks[k])
+                grad_w[k][:, :] = w
+                grad_arrival[k][:, :] = arrival
+                guarded += dropped
+            return delta, guarded
 
         return backward
 

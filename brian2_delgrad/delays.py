@@ -24,6 +24,7 @@ then hold one value per group, ``(n_groups,)`` and ``(n_groups, n_post)``,
 shared by the group's neurons, and their gradient is the sum over the tied
 synapses.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,15 +93,20 @@ class Placement:
 
     def per_synapse(self, values):
         """``values`` broadcastable to ``(n_pre, n_post)``: a size-1 axis where it has one value for all."""
-        return np.expand_dims(values, self._missing)
+        return np.asarray(values)[self._broadcast]
 
     def reduce(self, gradient):
         """Sum of a per-synapse ``(n_pre, n_post)`` array over the synapses each value delays (a new array)."""
         return gradient.sum(axis=self._missing) if self._missing else gradient.copy()
 
-    @property
+    @functools.cached_property
     def _missing(self):
         return tuple(k for k, axis in enumerate(_AXES) if axis not in self.axes)
+
+    @functools.cached_property
+    def _broadcast(self):
+        """The index that gives an array of the placement's shape a size-1 axis where it has none."""
+        return tuple(slice(None) if axis in self.axes else None for axis in _AXES)
 
 
 #: The delay placements by name, in canonical order.

@@ -109,29 +109,29 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         raise ValueError("dL_dT_out must be 0 for output neurons that did not spike (inf)")
     tau = net.model.tau_s_
     delta = delta * tau                                   # dL/dT in units of tau_s
-    weight_grads, delay_grads = [], []
+    delay_grads = []
     compiled = compiled_layer(net.kernel) if compiled else None
     limit = MAX_WEIGHT_GRADIENT.check(max_weight_gradient)
     limit = np.inf if limit is None else limit
     threads = check_threads(threads)
-    guarded = 0
-    for layer in reversed(range(len(net.weights))):
-        if compiled is not None:
-            grad_w, grad_arrival, delta, count = compiled.backward(
-                times[layer] / tau, times[layer + 1] / tau, net.weights[layer], net.total_delays(layer) / tau,
-                delta, limit, net.connectivity[layer], threads)
-        else:
-            grad_w, grad_arrival, delta, count = _layer_backward(net, times, layer, delta, limit)
-        guarded += count
-        weight_grads.append(grad_w)
+    if compiled is not None:                              # every layer in one call
+        weight_grads, arrival_grads, delta, guarded = compiled.backward(
+            [t / tau for t in times], net.weights, [net.total_delays(layer) / tau for layer in range(len(net.weights))], delta, limit,
+            net.connectivity, threads)
+    else:
+        weight_grads, arrival_grads, guarded = [None] * len(net.weights), [None] * len(net.weights), 0
+        for layer in reversed(range(len(net.weights))):
+            weight_grads[layer], arrival_grads[layer], delta, count = _layer_backward(net, times, layer, delta, limit)
+            guarded += count
+    for layer, grad_arrival in enumerate(arrival_grads):
         reduced = reduce_arrival_gradient(grad_arrival, net.placements[layer], net.delay_groups[layer])
         delay_grads.append({p: g / tau for p, g in reduced.items()})
-    return Gradients(weights=weight_grads[::-1], delays=delay_grads[::-1], input_times=delta / tau,
+    return Gradients(weights=weight_grads, delays=delay_grads, input_times=delta / tau,
                      guarded=guarded)
 
 
 def _layer_backward(net, times, layer, delta, limit):
-    """NumPy backward of one layer, in units of tau_s; as :meth:`CompiledLayer.backward`."""
+    """NumPy backward of one layer, in units of tau_s; as a layer of :meth:`CompiledLayer.backward`."""
     tau = net.model.tau_s_
     dT_dw, dT_darrival = spike_time_derivatives(net, times, layer)
     grazing = np.zeros(delta.shape, bool)

@@ -28,6 +28,8 @@ import numpy as np
 import sympy as sp
 from brian2.parsing.sympytools import str_to_sympy
 
+from .model import LIFModel
+
 __all__ = ["Kernel", "derive_kernel"]
 
 #: Ratios tau_m/tau_s with a closed-form first crossing.
@@ -106,6 +108,17 @@ def derive_kernel(model, closed_form=True):
     -------
     Kernel
     """
+    if type(model) is LIFModel:                 # immutable and hashed by its values: looked up once per model
+        return _lif_kernel(model, closed_form)
+    return _model_kernel(model, closed_form)
+
+
+@functools.lru_cache(maxsize=64)
+def _lif_kernel(model, closed_form):
+    return _model_kernel(model, closed_form)
+
+
+def _model_kernel(model, closed_form):
     ratio = model.ratio
     exact_ratio = ratio if closed_form and ratio in CLOSED_FORM_RATIOS else None
     return _bound(str(model.equations), model.threshold, model.on_pre, exact_ratio, ratio, model.theta)

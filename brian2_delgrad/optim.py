@@ -374,8 +374,10 @@ def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0, receivi
     last = len(spike_times) - 1
     for layer in range(1, last + 1):
         limit = output_limit if layer == last else hidden_limit
-        times = spike_times[layer] if receiving is None else spike_times[layer][:, receiving[layer - 1]]
-        if times.size and np.mean(~np.isfinite(times)) > limit:
+        times = spike_times[layer]
+        if receiving is not None and not receiving[layer - 1].all():
+            times = times[:, receiving[layer - 1]]
+        if times.size and np.count_nonzero(~np.isfinite(times)) / times.size > limit:
             return layer
     return None
 

@@ -123,6 +123,8 @@ class NoiseSource:
         per neuron and shared by the ``batch`` samples, the trial-to-trial ones
         per sample.
         """
+        if not (any(self.noise.threshold_pattern) or self.noise.threshold_batch or self.noise.threshold_trial):
+            return [np.full((batch, n), net.model.theta) for n in net.sizes[1:]]
         key = tuple(net.sizes)                 # the neurons, as circuits: not the delays or the order of use
         if key not in self._patterns:
             rng = np.random.default_rng(np.random.SeedSequence(self._pattern_seed.entropy,
