@@ -566,10 +566,13 @@ def _make_backward(psp, dpsp):
 
     def driver(block_gradients):
         @numba.njit(error_model="numpy")
-        def layer(pre, post, weights, delays, delta, limit, connected, block):
-            """``block`` samples at a time: (dL/dw, dL/dt~, dL/dt_pre, guarded), parameters transposed."""
+        def layer(pre, post, weights, delays, delta, limit, connected, block, grad_w, grad_arrival):
+            """``block`` samples at a time: dL/dw and dL/dt~ into ``grad_w`` and ``grad_arrival`` (parameters
+            transposed); returns (dL/dt_pre, guarded)."""
             n_batch = pre.shape[0]
-            grad_w, grad_arrival, grad_pre = np.zeros(weights.shape), np.zeros(weights.shape), np.zeros(pre.shape)
+            grad_w[:, :] = 0.0
+            grad_arrival[:, :] = 0.0
+            grad_pre = np.zeros(pre.shape)
             scale = np.empty(post.shape)
             active, dropped = np.empty(post.shape, dtype=np.bool_), np.empty(post.shape, dtype=np.bool_)
             kernels, slopes = np.empty((block,) + weights.shape), np.empty((block,) + weights.shape)
@@ -577,7 +580,7 @@ def _make_backward(psp, dpsp):
                 size = min(block, n_batch - first)
                 block_gradients(pre, post, weights, delays, delta, limit, connected, first, kernels[:size],
                                 slopes[:size], scale, active, dropped, grad_w, grad_arrival, grad_pre)
-            return grad_w, grad_arrival, grad_pre, dropped.sum()
+            return grad_pre, dropped.sum()
 
         @numba.njit(error_model="numpy")
         def backward(times, weights, delays, delta, limit, connected, blocks, grad_w, grad_arrival):
@@ -585,10 +588,8 @@ def _make_backward(psp, dpsp):
             ``grad_w`` and ``grad_arrival``, returns (dL/dt of the inputs, guarded)."""
             guarded = 0
             for k in range(len(weights) - 1, -1, -1):
-                w, arrival, delta, dropped = layer(times[k], times[k + 1], weights[k], delays[k], delta, limit,
-                                                   connected[k], blocks[k])
-                grad_w[k][:, :] = w
-                grad_arrival[k][:, :] = arrival
+                delta, dropped = layer(times[k], times[k + 1], weights[k], delays[k], delta, limit, connected[k],
+                                       blocks[k], grad_w[k], grad_arrival[k])
                 guarded += dropped
             return delta, guarded
 

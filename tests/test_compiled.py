@@ -37,6 +37,26 @@ def test_compiled_forward_matches_numpy(model, closed_form):
         np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-13)
 
 
+def test_forward_through_every_layer_in_one_call_equals_layer_by_layer(model):
+    """One call takes each sample through all layers (one parallel region): the same numbers, bit for bit."""
+    net = DelayNetwork([4, 30, 10, 3], delays="axonal+synaptic", model=model, weight_init=(0.6, 1.0), seed=3)
+    tau, compiled = model.tau_s_, compiled_layer(derive_kernel(model))
+    x = yin_yang_like_inputs(100, seed=3) / tau
+    rng = np.random.default_rng(3)
+    x[rng.random(x.shape) < 0.2] = np.inf
+    thresholds = [1.0 + 0.05 * rng.normal(size=(100, n)) for n in net.sizes[1:]]
+    delays = [net.total_delays(k) / tau for k in range(3)]
+    for threads in (1, 2):
+        together = compiled.forward(x, net.weights, delays, thresholds, tau, threads=threads)
+        pre = x
+        for k in range(3):
+            alone = compiled.forward(pre, [net.weights[k]], [delays[k]], [thresholds[k]], tau, threads=threads)[0]
+            assert np.array_equal(together[k], alone)
+            pre = alone / tau
+        spiking = np.concatenate([np.isfinite(t).ravel() for t in together])
+        assert 0.3 < spiking.mean() < 1
+
+
 @pytest.mark.parametrize("max_weight_gradient", [None, 2e-3])
 def test_compiled_backward_matches_numpy(model, max_weight_gradient):
     net = DelayNetwork([4, 30, 10, 3], delays="axonal+dendritic+synaptic", model=model, weight_init=(0.6, 1.0),

@@ -25,6 +25,30 @@ def test_adam_matches_the_textbook_recursion():
     np.testing.assert_allclose(p, q, rtol=1e-13)
 
 
+def test_adam_rounds_as_the_numpy_expressions_bit_for_bit():
+    """The compiled update makes one rounding per operation, in the order of the NumPy expressions."""
+    rng = np.random.default_rng(3)
+    p = rng.normal(size=(7, 4))
+    q, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    adam = Adam()
+    for t in range(1, 30):
+        g = rng.normal(size=p.shape) * 10.0 ** rng.integers(-8, 3)
+        adam.step([p], [g], [0.01])
+        m *= 0.9
+        m += (1 - 0.9) * g
+        v *= 0.999
+        v += (1 - 0.999) * g * g
+        q -= 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        assert np.array_equal(p, q)
+
+
+def test_adam_refuses_a_parameter_it_cannot_update_in_place():
+    p = np.ones((4, 3))[:, :2]                       # a view that is not contiguous
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        Adam().step([p], [np.ones((4, 2))], [0.1])
+    assert np.all(p == 1.0)
+
+
 @pytest.mark.parametrize("method", ["sigmoid", "clip"])
 def test_delay_bounds_round_trip_and_chain_rule(method):
     bounds = delay_bounds(method, 1e-3, 6e-3, 5e-3)
