@@ -7,23 +7,19 @@ dominated by array-call overhead. Here the SymPy expressions of
 :mod:`~brian2_delgrad.kernel` are lambdified to scalar ``math`` code and
 compiled with numba, and a loop over (sample, neuron) stops at the first
 valid crossing. Results agree with the NumPy passes to rounding (tested).
-Used automatically when numba is installed and the kernel has two input
-statistics (true for every ratio of the LIF model); the NumPy passes are
-the reference and the fallback.
+Used automatically where the kernel has two input statistics (true for
+every ratio of the LIF model); the NumPy passes are the reference and the
+fallback.
 """
 import functools
 import math
 
+import numba
 import numpy as np
 import sympy as sp
 
 from .memory import BLOCK_BYTES, chunk_size
 from .threads import kernel_threads
-
-try:
-    import numba
-except ImportError:                      # pragma: no cover - numba is a declared dependency
-    numba = None
 
 __all__ = ["compiled_layer", "CompiledLayer"]
 
@@ -31,14 +27,17 @@ __all__ = ["compiled_layer", "CompiledLayer"]
 class CompiledLayer:
     """Compiled forward and backward passes for a kernel (see :func:`compiled_layer`).
 
-    The forward pass takes one layer or several consecutive ones in one call (one parallel region: each
-    thread takes its samples through every layer); the backward pass one layer. Both run on :func:`~brian2_delgrad.threads.get_num_threads` ``(threads)`` threads and give the same
-    numbers, bit for bit, for any thread count; on one thread they do not touch numba's threading layer
-    (so a process that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per
-    thread, the transposed parameters and gradients, ``(n_pre, n_post)`` each, and in the backward pass
-    the PSPs and weighted PSP slopes of a block of samples, 16 bytes per sample and synapse (at most
-    :data:`~brian2_delgrad.memory.BLOCK_BYTES`, or one sample's); nothing else of size
-    ``batch x synapses`` but the delay jitter, when the noise has it.
+    Each takes one layer or several consecutive ones in one call. The forward pass is one parallel
+    region (each thread takes its samples through every layer); the backward pass runs the layers one
+    after the other, each in two parallel regions back to back. Both run on
+    :func:`~brian2_delgrad.threads.get_num_threads` ``(threads)`` threads and give the same numbers, bit
+    for bit, for any thread count; on one thread they do not touch numba's threading layer (so a process
+    that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per thread, the
+    transposed parameters and gradients, ``(n_pre, n_post)`` each, and in the backward pass the PSPs and
+    weighted PSP slopes of a block of samples, 16 bytes per sample and synapse (at most
+    :data:`~brian2_delgrad.memory.BLOCK_BYTES`, or one sample's); nothing else of size ``batch x
+    synapses`` but the delay jitter, when the noise has it. Arrays are taken as C-contiguous float64
+    (copied where they are not); shapes that do not chain raise ``ValueError``.
     """
 
     def __init__(self, forward, backward):
@@ -68,20 +67,22 @@ class CompiledLayer:
             Per layer, ``(batch, n_post)`` spike times in seconds (``inf`` if none); as
             :func:`~.substrates.exact.layer_spike_times` times ``tau``.
         """
+        pre_times = _c_array(pre_times)
         batch = pre_times.shape[0]
         jitters = [None] * len(weights) if jitters is None else jitters
-        outs, scaled, arguments = [], [], ([], [], [], [])
-        for w, d, theta, jitter in zip(weights, delays, thresholds, jitters):
-            shape = (batch, w.shape[1])
-            if theta.shape != shape or (jitter is not None and jitter.shape != shape[:1] + w.shape):
-                raise ValueError("thresholds must be (batch, n_post) and jitters (batch, n_pre, n_post) per layer")
-            for values, array in zip(arguments, (w.T, d.T, theta, np.zeros((0, 0, 0)) if jitter is None else jitter)):
-                values.append(np.ascontiguousarray(array, dtype=np.float64))
-            outs.append(np.empty(shape))
-            scaled.append(np.empty(shape))
+        _check_layers("forward", pre_times.shape[1:], weights, delays=delays, thresholds=thresholds, jitters=jitters)
+        shapes = [(batch, w.shape[1]) for w in weights]
+        for shape, w, theta, jitter in zip(shapes, weights, thresholds, jitters):
+            if np.shape(theta) != shape or (jitter is not None and np.shape(jitter) != shape[:1] + np.shape(w)):
+                raise ValueError(f"forward: thresholds must be (batch, n_post) = {shape} and jitters (batch, n_pre, "
+                                 f"n_post) per layer, got {np.shape(theta)} and {np.shape(jitter)}")
+        arguments = [tuple(_c_array(a) for a in arrays) for arrays in (
+            [w.T for w in weights], [d.T for d in delays], thresholds,
+            [np.zeros((0, 0, 0)) if j is None else j for j in jitters])]
+        outs = [np.empty(shape) for shape in shapes]
         with kernel_threads(threads) as count:
-            self._forward[count > 1](np.ascontiguousarray(pre_times), *(tuple(a) for a in arguments), float(tau),
-                                     tuple(outs), tuple(scaled))
+            self._forward[count > 1](pre_times, *arguments, float(tau), tuple(outs),
+                                     tuple(np.empty(shape) for shape in shapes))
         return outs
 
     def backward(self, times, weights, delays, delta, limit, connected, threads=None):
@@ -109,21 +110,49 @@ class CompiledLayer:
         guarded : int
             (sample, neuron) errors dropped by the guard.
         """
-        batch = len(times[0])
-        blocks = tuple(chunk_size(batch, 16 * w.size, BLOCK_BYTES) for w in weights)
+        times, delta = [_c_array(t) for t in times], _c_array(delta)
+        _check_layers("backward", times[0].shape[1:], weights, delays=delays, connected=connected)
+        if len(times) != len(weights) + 1 or any(t.shape != (len(times[0]), n) for t, n in
+                                                 zip(times[1:], [w.shape[1] for w in weights])) \
+                or delta.shape != times[-1].shape:
+            raise ValueError(f"backward: times must be one (batch, n) array per layer and delta (batch, n_out), got "
+                             f"{[t.shape for t in times]} and {delta.shape}")
+        blocks = tuple(chunk_size(len(delta), 16 * w.size, BLOCK_BYTES) for w in weights)
         grad_w = tuple(np.empty(w.T.shape) for w in weights)
         grad_arrival = tuple(np.empty(w.T.shape) for w in weights)
         with kernel_threads(threads) as count:
             grad_input, guarded = self._backward[count > 1](
-                tuple(np.ascontiguousarray(t) for t in times), tuple(np.ascontiguousarray(w.T) for w in weights),
-                tuple(np.ascontiguousarray(d.T) for d in delays), np.ascontiguousarray(delta), limit,
-                tuple(np.ascontiguousarray(c.T) for c in connected), blocks, grad_w, grad_arrival)
+                tuple(times), tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays), delta,
+                float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), blocks, grad_w, grad_arrival)
         return [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, guarded
+
+
+def _c_array(array, dtype=np.float64):
+    """``array`` as a writeable C-contiguous array of ``dtype`` (a copy only where it is not one): the kernels
+    take tuples of arrays, which numba types only if every item has the same type."""
+    return np.require(array, dtype, ("C", "W"))
+
+
+def _check_layers(name, n_in, weights, **per_layer):
+    """Raise ``ValueError`` (one line, naming ``name``) unless the ``(n_pre, n_post)`` weights chain from ``n_in``
+    inputs and every list of ``per_layer`` has one item per layer (the ``(n_pre, n_post)`` ones: their shape)."""
+    shapes = [np.shape(w) for w in weights]
+    chained = all(len(shape) == 2 for shape in shapes) and [shape[0] for shape in shapes] == \
+        list(n_in) + [shape[1] for shape in shapes[:-1]]
+    if not weights or not chained:
+        raise ValueError(f"{name}: weights must be (n_pre, n_post) arrays that chain from {n_in[0] if n_in else '?'} "
+                         f"inputs, got shapes {shapes}")
+    for key, values in per_layer.items():
+        if len(values) != len(weights):
+            raise ValueError(f"{name}: {key} must have one item per layer ({len(weights)}), got {len(values)}")
+        if key in ("delays", "connected") and [np.shape(v) for v in values] != shapes:
+            raise ValueError(f"{name}: {key} must have the weights' shapes {shapes}, "
+                             f"got {[np.shape(v) for v in values]}")
 
 
 def compiled_layer(kernel):
     """The compiled layer for ``kernel``, or ``None`` where only the NumPy passes apply."""
-    if numba is None or len(kernel.statistics) != 2:
+    if len(kernel.statistics) != 2:
         return None
     e = kernel.expressions
     return _compile(e["psp"], e["statistics"], e["symbols"], e["membrane"], e["slope"], e["peak"],
@@ -189,8 +218,7 @@ def _lambert_w0_python(x):
     return w
 
 
-if numba is not None:
-    _lambert_w0 = numba.njit(error_model="numpy")(_lambert_w0_python)
+_lambert_w0 = numba.njit(error_model="numpy")(_lambert_w0_python)
 
 
 def _make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at):
@@ -345,107 +373,106 @@ SMALL = 16
 #: Samples the forward pass takes neuron by neuron together (each keeps an order of n_pre integers).
 GROUP = 16
 
-if numba is not None:
-    @numba.njit(error_model="numpy", inline="always")
-    def _still_sorted(values, orders, g, n_finite):
-        """Whether ``orders[g]`` (an earlier neuron's) is the stable sort of ``values``, with ``n_finite`` finite ones.
+@numba.njit(error_model="numpy", inline="always")
+def _still_sorted(values, orders, g, n_finite):
+    """Whether ``orders[g]`` (an earlier neuron's) is the stable sort of ``values``, with ``n_finite`` finite ones.
 
-        Without synaptic delays (or jitter) the arrival order is the same for every neuron of a layer,
-        so one sort per sample serves them all; this check (linear) makes sure, tie order included.
-        """
-        n = values.size
-        for k in range(n_finite):
-            if not math.isfinite(values[orders[g, k]]):
-                return False
-        for k in range(n_finite, n):
-            if math.isfinite(values[orders[g, k]]):
-                return False
-        for k in range(1, n_finite):
-            a, b = values[orders[g, k - 1]], values[orders[g, k]]
-            if a > b or (a == b and orders[g, k - 1] > orders[g, k]):
-                return False
-        return True
+    Without synaptic delays (or jitter) the arrival order is the same for every neuron of a layer,
+    so one sort per sample serves them all; this check (linear) makes sure, tie order included.
+    """
+    n = values.size
+    for k in range(n_finite):
+        if not math.isfinite(values[orders[g, k]]):
+            return False
+    for k in range(n_finite, n):
+        if math.isfinite(values[orders[g, k]]):
+            return False
+    for k in range(1, n_finite):
+        a, b = values[orders[g, k - 1]], values[orders[g, k]]
+        if a > b or (a == b and orders[g, k - 1] > orders[g, k]):
+            return False
+    return True
 
-    @numba.njit(error_model="numpy", _nrt=False)
-    def _stable_sort(values, order, counts, runs):
-        """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
+@numba.njit(error_model="numpy", _nrt=False)
+def _stable_sort(values, order, counts, runs):
+    """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
 
-        Bucket sort (linear for spread-out values) with an insertion pass for the order within a
-        bucket; if that pass has to move much (values bunched into few buckets) a bottom-up merge sort
-        takes over. Scratch: ``counts`` of length ``values.size + 1``, ``runs`` of shape ``(2, values.size)``.
-        Compiled without numba's reference counting (``_nrt=False``: it allocates nothing): numba
-        otherwise counts references to the arrays passed in with atomic operations, which took a
-        quarter of the time of a 4 -> 30 layer and are contended by the threads.
-        """
-        n = values.size
-        low, high, n_finite = math.inf, -math.inf, 0
+    Bucket sort (linear for spread-out values) with an insertion pass for the order within a
+    bucket; if that pass has to move much (values bunched into few buckets) a bottom-up merge sort
+    takes over. Scratch: ``counts`` of length ``values.size + 1``, ``runs`` of shape ``(2, values.size)``.
+    Compiled without numba's reference counting (``_nrt=False``: it allocates nothing): numba
+    otherwise counts references to the arrays passed in with atomic operations, which took a
+    quarter of the time of a 4 -> 30 layer and are contended by the threads.
+    """
+    n = values.size
+    low, high, n_finite = math.inf, -math.inf, 0
+    for i in range(n):
+        x = values[i]
+        if math.isfinite(x):
+            n_finite += 1
+            low = min(low, x)
+            high = max(high, x)
+    if n_finite == 0:
         for i in range(n):
-            x = values[i]
-            if math.isfinite(x):
-                n_finite += 1
-                low = min(low, x)
-                high = max(high, x)
-        if n_finite == 0:
-            for i in range(n):
-                order[i] = i
-            return 0
-        buckets = 1 if n_finite <= SMALL else n_finite  # a few inputs: one bucket, one insertion sort
-        scale = buckets / (high - low) if high > low else 0.0
-        if not scale < math.inf:                        # a subnormal spread: one bucket (no 0 * inf below)
-            buckets, scale = 1, 0.0
-        for k in range(buckets + 1):
-            counts[k] = 0
-        for i in range(n):
-            if math.isfinite(values[i]):
-                counts[min(int((values[i] - low) * scale), buckets - 1) + 1] += 1
-        for k in range(buckets):
-            counts[k + 1] += counts[k]
-        tail = n_finite
-        for i in range(n):                              # in index order: stable within a bucket
-            if math.isfinite(values[i]):
-                bucket = min(int((values[i] - low) * scale), buckets - 1)
-                order[counts[bucket]] = i
-                counts[bucket] += 1
-            else:
-                order[tail] = i
-                tail += 1
-        moves, limit = 0, 8 * n_finite + 64
-        for k in range(1, n_finite):                    # buckets are in value order: sort within them
-            i = order[k]
-            x = values[i]
-            m = k
-            while m > 0 and values[order[m - 1]] > x:
-                order[m] = order[m - 1]
-                m -= 1
-            order[m] = i
-            moves += k - m
-            if moves > limit:
-                break
-        if moves <= limit:
-            return n_finite
-        for k in range(n_finite):                       # merge sort, passes between the rows of runs
-            runs[0, k] = order[k]
-        source, width = 0, 1
-        while width < n_finite:
-            for first in range(0, n_finite, 2 * width):
-                middle, last = min(first + width, n_finite), min(first + 2 * width, n_finite)
-                i, j = first, middle
-                for k in range(first, last):
-                    if j < last and (i >= middle or values[runs[source, j]] < values[runs[source, i]]):
-                        runs[1 - source, k] = runs[source, j]
-                        j += 1
-                    else:
-                        runs[1 - source, k] = runs[source, i]
-                        i += 1
-            source, width = 1 - source, 2 * width
-        for k in range(n_finite):
-            order[k] = runs[source, k]
+            order[i] = i
+        return 0
+    buckets = 1 if n_finite <= SMALL else n_finite  # a few inputs: one bucket, one insertion sort
+    scale = buckets / (high - low) if high > low else 0.0
+    if not scale < math.inf:                        # a subnormal spread: one bucket (no 0 * inf below)
+        buckets, scale = 1, 0.0
+    for k in range(buckets + 1):
+        counts[k] = 0
+    for i in range(n):
+        if math.isfinite(values[i]):
+            counts[min(int((values[i] - low) * scale), buckets - 1) + 1] += 1
+    for k in range(buckets):
+        counts[k + 1] += counts[k]
+    tail = n_finite
+    for i in range(n):                              # in index order: stable within a bucket
+        if math.isfinite(values[i]):
+            bucket = min(int((values[i] - low) * scale), buckets - 1)
+            order[counts[bucket]] = i
+            counts[bucket] += 1
+        else:
+            order[tail] = i
+            tail += 1
+    moves, limit = 0, 8 * n_finite + 64
+    for k in range(1, n_finite):                    # buckets are in value order: sort within them
+        i = order[k]
+        x = values[i]
+        m = k
+        while m > 0 and values[order[m - 1]] > x:
+            order[m] = order[m - 1]
+            m -= 1
+        order[m] = i
+        moves += k - m
+        if moves > limit:
+            break
+    if moves <= limit:
         return n_finite
+    for k in range(n_finite):                       # merge sort, passes between the rows of runs
+        runs[0, k] = order[k]
+    source, width = 0, 1
+    while width < n_finite:
+        for first in range(0, n_finite, 2 * width):
+            middle, last = min(first + width, n_finite), min(first + 2 * width, n_finite)
+            i, j = first, middle
+            for k in range(first, last):
+                if j < last and (i >= middle or values[runs[source, j]] < values[runs[source, i]]):
+                    runs[1 - source, k] = runs[source, j]
+                    j += 1
+                else:
+                    runs[1 - source, k] = runs[source, i]
+                    i += 1
+        source, width = 1 - source, 2 * width
+    for k in range(n_finite):
+        order[k] = runs[source, k]
+    return n_finite
 
-    @numba.njit(inline="always")
-    def _columns(first, last, width, row):
-        """The columns of ``row`` among the cells ``first`` to ``last - 1`` of a table ``width`` wide, row by row."""
-        return max(first - row * width, 0), min(last - row * width, width)
+@numba.njit(inline="always")
+def _columns(first, last, width, row):
+    """The columns of ``row`` among the cells ``first`` to ``last - 1`` of a table ``width`` wide, row by row."""
+    return max(first - row * width, 0), min(last - row * width, width)
 
 
 def _make_backward(psp, dpsp):

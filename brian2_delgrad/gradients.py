@@ -115,9 +115,9 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     limit = np.inf if limit is None else limit
     threads = check_threads(threads)
     if compiled is not None:                              # every layer in one call
+        delays = [net.total_delays(layer) / tau for layer in range(len(net.weights))]
         weight_grads, arrival_grads, delta, guarded = compiled.backward(
-            [t / tau for t in times], net.weights, [net.total_delays(layer) / tau for layer in range(len(net.weights))], delta, limit,
-            net.connectivity, threads)
+            [t / tau for t in times], net.weights, delays, delta, limit, net.connectivity, threads)
     else:
         weight_grads, arrival_grads, guarded = [None] * len(net.weights), [None] * len(net.weights), 0
         for layer in reversed(range(len(net.weights))):

@@ -40,22 +40,40 @@ class Adam:
 
         Parameters
         ----------
-        parameters, gradients : list of ndarray
-            Matching arrays (float64, any shape); ``parameters`` are changed in place.
+        parameters : list of ndarray
+            Writeable C-contiguous float64 arrays of any shape, changed in place.
+        gradients : list of array_like
+            One per parameter, of its shape.
         learning_rates : list of float
             One learning rate per array.
+
+        Raises
+        ------
+        ValueError
+            If a parameter (or a moment given to the constructor) cannot be updated in place or a gradient
+            has another shape; nothing is changed then.
         """
-        if not self.moments:
-            self.moments = [(np.zeros_like(p), np.zeros_like(p)) for p in parameters]
+        moments = self.moments or [(np.zeros_like(p), np.zeros_like(p)) for p in parameters]
+        gradients = [np.asarray(g, dtype=np.float64) for g in gradients]
+        if not len(parameters) == len(gradients) == len(learning_rates) == len(moments):
+            raise ValueError(f"Adam: {len(parameters)} parameters, {len(gradients)} gradients, {len(learning_rates)} "
+                             f"learning rates and {len(moments)} moments; they must match")
+        for k, (p, g, pair) in enumerate(zip(parameters, gradients, moments)):
+            for name, array in (("parameter", p), ("first moment", pair[0]), ("second moment", pair[1])):
+                if not (isinstance(array, np.ndarray) and array.dtype == np.float64 and array.flags.c_contiguous
+                        and array.flags.writeable and array.shape == np.shape(p)):
+                    raise ValueError(f"Adam: {name} {k} must be a writeable C-contiguous float64 array of the "
+                                     f"parameter's shape (updated in place), got {type(array).__name__} "
+                                     f"{getattr(array, 'dtype', '')} {np.shape(array)}")
+            if g.shape != p.shape:
+                raise ValueError(f"Adam: gradient {k} has shape {g.shape}, its parameter {p.shape}")
+        self.moments = moments
         self.steps += 1
         correction1 = 1 - self.beta1 ** self.steps
         correction2 = 1 - self.beta2 ** self.steps
         for p, g, lr, (m, v) in zip(parameters, gradients, learning_rates, self.moments):
-            if not (isinstance(p, np.ndarray) and p.dtype == np.float64 and p.flags.c_contiguous and p.flags.writeable):
-                raise ValueError("Adam: parameters must be writeable C-contiguous float64 arrays (updated in place)")
-            _adam_update(p.reshape(-1), np.ascontiguousarray(g, dtype=np.float64).reshape(p.size), m.reshape(-1),
-                         v.reshape(-1), lr, self.beta1, 1 - self.beta1, self.beta2, 1 - self.beta2, correction1,
-                         correction2, self.eps)
+            _adam_update(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1), lr,
+                         self.beta1, 1 - self.beta1, self.beta2, 1 - self.beta2, correction1, correction2, self.eps)
 
 
 @numba.njit(error_model="numpy")
@@ -344,8 +362,11 @@ class NetworkOptimiser:
 
     def restore(self, weights, free, adam_steps, adam_moments, bump):
         """Continue from a :meth:`state`; the network gets the parameters it represents."""
-        self.weights, self.free, self.bump_now = weights, free, bump
-        self.adam = Adam(steps=adam_steps, moments=adam_moments)
+        # the arrays Adam updates in place: C-contiguous float64 whatever order they were given (or saved) in
+        self.weights = [_in_place(w) for w in weights]
+        self.free = [{p: _in_place(f) for p, f in layer.items()} for layer in free]
+        self.bump_now = bump
+        self.adam = Adam(steps=adam_steps, moments=[tuple(_in_place(a) for a in pair) for pair in adam_moments])
         # The delays become exactly what the free parameters represent (a change of an ulp at most),
         # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
         self._realise()
@@ -357,6 +378,11 @@ class NetworkOptimiser:
         self.net.weights = [quantize_weights(w, self.weight_step) for w in self.weights]
         self.net.delays = [{p: np.where(used[p], self.bounds.to_delays(f), 0.0) for p, f in layer.items()}
                            for layer, used in zip(self.free, self._used)]
+
+
+def _in_place(array):
+    """``array`` as a writeable C-contiguous float64 array (itself where it is one)."""
+    return np.require(array, np.float64, ("C", "W"))
 
 
 def step_decay(rate, epoch, factor, every):

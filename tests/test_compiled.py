@@ -57,6 +57,33 @@ def test_forward_through_every_layer_in_one_call_equals_layer_by_layer(model):
         assert 0.3 < spiking.mean() < 1
 
 
+def test_compiled_passes_take_any_array_and_refuse_layers_that_do_not_chain():
+    model = DelayNetwork([4, 3], seed=0).model
+    compiled, tau = compiled_layer(derive_kernel(model)), model.tau_s_
+    net = DelayNetwork([4, 6, 2], delays="synaptic", seed=4, weight_init=(0.8, 0.5))
+    x = (yin_yang_like_inputs(20, seed=4) / tau).astype(np.float32)
+    delays = [net.total_delays(k) / tau for k in range(2)]
+    thresholds = [np.ones((20, 6)), np.ones((20, 2))]
+    reference = compiled.forward(x.astype(np.float64), net.weights, delays, thresholds, tau)
+    frozen = [w.copy() for w in net.weights]
+    frozen[1].setflags(write=False)                 # one read-only, one float32 array: the same numbers
+    odd = compiled.forward(x, frozen, delays,
+                           [thresholds[0].astype(np.float32), thresholds[1]], tau)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, odd))
+    times = [x.astype(np.float64)] + [t / tau for t in reference]
+    delta = np.where(np.isfinite(times[-1]), 1.0, 0.0)
+    connected = [np.ones(w.shape, dtype=int) for w in net.weights]
+    grads = compiled.backward(times, frozen, delays, delta, np.inf, connected)
+    assert all(np.array_equal(a, b) for a, b in zip(grads[0], compiled.backward(
+        times, net.weights, delays, delta, np.inf, [c.astype(bool) for c in connected])[0]))
+    with pytest.raises(ValueError, match="forward: thresholds must have one item per layer"):
+        compiled.forward(x, net.weights, delays, thresholds[:1], tau)
+    with pytest.raises(ValueError, match="forward: weights must be .* that chain from 4 inputs"):
+        compiled.forward(x, [net.weights[0], net.weights[0]], delays, thresholds, tau)
+    with pytest.raises(ValueError, match="backward: delays must have the weights' shapes"):
+        compiled.backward(times, net.weights, [delays[0], delays[0]], delta, np.inf, connected)
+
+
 @pytest.mark.parametrize("max_weight_gradient", [None, 2e-3])
 def test_compiled_backward_matches_numpy(model, max_weight_gradient):
     net = DelayNetwork([4, 30, 10, 3], delays="axonal+dendritic+synaptic", model=model, weight_init=(0.6, 1.0),

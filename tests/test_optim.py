@@ -42,11 +42,16 @@ def test_adam_rounds_as_the_numpy_expressions_bit_for_bit():
         assert np.array_equal(p, q)
 
 
-def test_adam_refuses_a_parameter_it_cannot_update_in_place():
-    p = np.ones((4, 3))[:, :2]                       # a view that is not contiguous
-    with pytest.raises(ValueError, match="C-contiguous float64"):
-        Adam().step([p], [np.ones((4, 2))], [0.1])
-    assert np.all(p == 1.0)
+@pytest.mark.parametrize("parameter, gradient, match", [
+    (np.ones((4, 3))[:, :2], np.ones((4, 2)), "parameter 1 must be a writeable C-contiguous float64"),
+    (np.ones((3, 4)), np.ones((4, 3)), r"gradient 1 has shape \(4, 3\), its parameter \(3, 4\)"),
+])
+def test_adam_refuses_what_it_cannot_update_and_changes_nothing(parameter, gradient, match):
+    adam = Adam()
+    q = np.ones(2)
+    with pytest.raises(ValueError, match=match):
+        adam.step([q, parameter], [np.ones(2), gradient], [0.1, 0.1])
+    assert adam.steps == 0 and adam.moments == [] and np.all(q == 1.0) and np.all(parameter == 1.0)
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "clip"])

@@ -37,6 +37,19 @@ def test_weights_only_and_cross_entropy_also_learn(data):
     assert trainer.score(Xv, yv) > 0.65
 
 
+def test_parameters_in_fortran_order_train_to_the_same_numbers(data):
+    """Weights handed over in another memory order (e.g. transposed from another framework) train as usual."""
+    X, y, _, _ = data
+    results = []
+    for order in ("C", "F"):
+        net = DelayNetwork([4, 15, 3], delays="synaptic", seed=2)
+        net.set_parameters(weights=[np.asarray(w, order=order) for w in net.weights],
+                           delays=[{p: np.asarray(d, order=order) for p, d in layer.items()} for layer in net.delays])
+        Trainer(net, batch_size=50, seed=2, progress=False).fit(X[:600], y[:600], epochs=2)
+        results.append(net.weights + [d for layer in net.delays for d in layer.values()])
+    assert all(np.array_equal(a, b) for a, b in zip(*results))
+
+
 def test_history_is_tidy(data):
     X, y, Xv, yv = data
     trainer = Trainer(DelayNetwork([4, 8, 3], seed=2), seed=2, progress=False)

@@ -79,14 +79,14 @@ class ExactSubstrate(Substrate):
         times = self._source.shift_spikes(times)
         thresholds = self._source.thresholds(net, len(times))
         # a missing synapse carries nothing, whatever its weight
-        weights = [np.where(mask, w, 0.0) for w, mask in zip(net.weights, net.connectivity)]
-        delays = [net.total_delays(layer) for layer in range(len(weights))]
+        layer_weights = [np.where(mask, w, 0.0) for w, mask in zip(net.weights, net.connectivity)]
+        layer_delays = [net.total_delays(layer) for layer in range(len(layer_weights))]
         if compiled is not None and not self.noise.spike_jitter and not self.noise.delay_jitter:
             # nothing random between the layers: all of them in one compiled call
-            return [times] + compiled.forward(times / tau, weights, [d / tau for d in delays], thresholds, tau,
-                                              threads=self.threads)
+            return [times] + compiled.forward(times / tau, layer_weights, [d / tau for d in layer_delays], thresholds,
+                                              tau, threads=self.threads)
         result = [times]
-        for weights, delays, theta in zip(weights, delays, thresholds):
+        for weights, delays, theta in zip(layer_weights, layer_delays, thresholds):
             scaled, scaled_delays = result[-1] / tau, delays / tau
             out = np.empty((len(times), weights.shape[1]))
             # Samples in chunks where a pass holds numbers per (sample, synapse): the jitter, the NumPy pass.
