@@ -70,7 +70,8 @@ class CompiledLayer:
         pre_times = _c_array(pre_times)
         batch = pre_times.shape[0]
         jitters = [None] * len(weights) if jitters is None else jitters
-        _check_layers("forward", pre_times.shape[1:], weights, delays=delays, thresholds=thresholds, jitters=jitters)
+        _check_layers("forward", pre_times.shape[1:], weights, dict(delays=delays),
+                      dict(thresholds=thresholds, jitters=jitters))
         shapes = [(batch, w.shape[1]) for w in weights]
         for shape, w, theta, jitter in zip(shapes, weights, thresholds, jitters):
             if np.shape(theta) != shape or (jitter is not None and np.shape(jitter) != shape[:1] + np.shape(w)):
@@ -111,10 +112,9 @@ class CompiledLayer:
             (sample, neuron) errors dropped by the guard.
         """
         times, delta = [_c_array(t) for t in times], _c_array(delta)
-        _check_layers("backward", times[0].shape[1:], weights, delays=delays, connected=connected)
-        if len(times) != len(weights) + 1 or any(t.shape != (len(times[0]), n) for t, n in
-                                                 zip(times[1:], [w.shape[1] for w in weights])) \
-                or delta.shape != times[-1].shape:
+        _check_layers("backward", times[0].shape[1:], weights, dict(delays=delays, connected=connected), {})
+        if len(times) != len(weights) + 1 or delta.shape != times[-1].shape or any(
+                t.shape != (len(delta), w.shape[1]) for t, w in zip(times[1:], weights)):
             raise ValueError(f"backward: times must be one (batch, n) array per layer and delta (batch, n_out), got "
                              f"{[t.shape for t in times]} and {delta.shape}")
         blocks = tuple(chunk_size(len(delta), 16 * w.size, BLOCK_BYTES) for w in weights)
@@ -133,9 +133,10 @@ def _c_array(array, dtype=np.float64):
     return np.require(array, dtype, ("C", "W"))
 
 
-def _check_layers(name, n_in, weights, **per_layer):
+def _check_layers(name, n_in, weights, like_weights, per_layer):
     """Raise ``ValueError`` (one line, naming ``name``) unless the ``(n_pre, n_post)`` weights chain from ``n_in``
-    inputs and every list of ``per_layer`` has one item per layer (the ``(n_pre, n_post)`` ones: their shape)."""
+    inputs, every list of ``like_weights`` (name -> list) holds arrays of the weights' shapes and every list of
+    ``per_layer`` one item per layer."""
     shapes = [np.shape(w) for w in weights]
     chained = all(len(shape) == 2 for shape in shapes) and [shape[0] for shape in shapes] == \
         list(n_in) + [shape[1] for shape in shapes[:-1]]
@@ -145,7 +146,8 @@ def _check_layers(name, n_in, weights, **per_layer):
     for key, values in per_layer.items():
         if len(values) != len(weights):
             raise ValueError(f"{name}: {key} must have one item per layer ({len(weights)}), got {len(values)}")
-        if key in ("delays", "connected") and [np.shape(v) for v in values] != shapes:
+    for key, values in like_weights.items():
+        if [np.shape(v) for v in values] != shapes:
             raise ValueError(f"{name}: {key} must have the weights' shapes {shapes}, "
                              f"got {[np.shape(v) for v in values]}")
 
