@@ -3,38 +3,63 @@
 Every problem is a :class:`ConfigError` whose message starts with
 ``FILE: section.key:`` and says what is allowed. Quantities such as
 ``"5*ms"`` go through :func:`~brian2_delgrad.quantities.parse_quantity`,
-which parses and never evaluates.
+which parses and never evaluates. Reading a file and checking its keys needs
+no Brian2 (it is loaded for quantities only), so the command line reports a
+missing file, a syntax error or an unknown key at once.
 """
+import difflib
 import numbers
 import tomllib
 from pathlib import Path
 
-from brian2 import second
+from .shipped import ShippedError, resolve
 
-from .quantities import QuantityError, parse_quantity
-
-__all__ = ["ConfigError", "Section", "read_toml"]
+__all__ = ["ConfigError", "Section", "read_toml", "find_file"]
 
 
 class ConfigError(ValueError):
     """A description file is wrong; the message names the file and the field."""
 
 
+def find_file(source, kind, base=None):
+    """The model or study file that ``source`` names: a path, else a shipped file of that name.
+
+    See :func:`brian2_delgrad.shipped.resolve`; a name that is no file is a :class:`ConfigError`.
+    """
+    try:
+        return resolve(source, kind, base)
+    except ShippedError as err:
+        raise ConfigError(str(err)) from None
+
+
 def read_toml(path):
-    """Parse a TOML file into a :class:`Section` for its top level."""
+    """Parse a TOML file into a :class:`Section` for its top level.
+
+    A missing file, a folder, a file that is not regular (a FIFO, a device), an
+    unreadable or non-UTF-8 file and a TOML syntax error are each a one-line
+    :class:`ConfigError` naming the file.
+    """
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give a .toml file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (TOML is UTF-8 text)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     return Section(data, str(path), "")
 
 
 class Section:
-    """One table of a TOML file, read key by key; :meth:`done` rejects keys nobody asked for.
+    """One table of a TOML file, read key by key; :meth:`only` refuses keys the reader does not know.
 
     Parameters
     ----------
@@ -47,7 +72,6 @@ class Section:
 
     def __init__(self, data, file, name):
         self.data, self.file, self.name = data, file, name
-        self._read = set()
 
     def where(self, key=None):
         """``FILE: section.key`` for messages."""
@@ -62,17 +86,31 @@ class Section:
         return key in self.data
 
     def raw(self, key, default=...):
-        self._read.add(key)
         if key not in self.data:
             if default is ...:
                 raise self.error(key, "missing")
             return default
         return self.data[key]
 
+    def only(self, allowed):
+        """Refuse any key of this table that is not in ``allowed``: one line naming it, with a "did you mean"
+        from ``allowed`` and the whole list. Call it before reading, so a typo is named as such, not as
+        the required key it misspells."""
+        for key, value in self.data.items():
+            if key not in allowed:
+                table = isinstance(value, dict)
+                what = (f"[{'.'.join(p for p in (self.name, key) if p)}]" if table else repr(key))
+                close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+                hint = ""
+                if close:
+                    hint = f"did you mean [{'.'.join(p for p in (self.name, close[0]) if p)}]? " if table else \
+                        f"did you mean {close[0]!r}? "
+                raise self.error(key, f"unknown {'table' if table else 'key'} {what}; {hint}allowed here: "
+                                      f"{', '.join(allowed) or 'none'}")
+
     def section(self, key, required=True):
         """A sub-table; an empty one if it is optional and absent."""
         if required and key not in self.data:
-            self._read.add(key)
             raise self.error(key, f"missing table [{'.'.join(p for p in (self.name, key) if p)}]")
         value = self.raw(key, {})
         if not isinstance(value, dict):
@@ -115,6 +153,8 @@ class Section:
 
     def quantity(self, key, dimension, default=..., positive=False, value=...):
         """A quantity string such as ``"5*ms"`` with the dimension of ``dimension`` (a Brian2 unit)."""
+        from .quantities import QuantityError, parse_quantity
+
         value = self.raw(key, default) if value is ... else value
         try:
             result = parse_quantity(value, dimension, self.where(key))
@@ -131,9 +171,10 @@ class Section:
         list of two. Absent and ``default`` given: ``default`` (unchecked).
         Returns the canonical value (float seconds for times).
         """
+        from brian2 import second
+
         key = key or setting.name
         if key not in self.data and default is not ...:
-            self._read.add(key)
             return default
         value = self.raw(key)
         if setting.kind == "time":
@@ -152,13 +193,6 @@ class Section:
         if length is not None and len(value) != length:
             raise self.error(key, f"must have {length} entries, got {len(value)}")
         return value
-
-    def done(self):
-        """Reject keys that were never read (typos, unsupported options)."""
-        unknown = sorted(set(self.data) - self._read)
-        if unknown:
-            allowed = ", ".join(sorted(self._read)) or "none"
-            raise self.error(unknown[0], f"unknown key; allowed here: {allowed}")
 
 
 def _kind(value):

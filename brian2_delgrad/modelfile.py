@@ -5,6 +5,7 @@ without evaluation, and any unknown key, wrong type, wrong unit or impossible
 value is a :class:`~brian2_delgrad.config.ConfigError` naming the file and the
 field. See ``models/yinyang_h30_ws.toml`` for a complete, commented example.
 """
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,9 @@ from brian2 import Equations, second
 from brian2.parsing.sympytools import str_to_sympy
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
-from .config import read_toml
-from .datasets import DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, get_dataset, load_dataset
+from .config import find_file, read_toml
+from .datasets import (DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, encoded_inputs, get_dataset,
+                       load_dataset)
 from .datasets.splits import FRACTIONS
 from .delays import DELAY_RANGE, delay_groups, parse_placements
 from .losses import LOSSES
@@ -27,7 +29,7 @@ from .profiles import PROFILES, HardwareProfile, get_profile
 from .substrates import make_substrate
 from .training import EPOCHS, Trainer
 
-__all__ = ["ModelFile", "load_model_file"]
+__all__ = ["ModelFile", "load_model_file", "TABLES"]
 
 _LIF = {"v": "-v/tau_m + I/tau_s", "I": "-I/tau_s"}
 
@@ -100,6 +102,10 @@ class ModelFile:
         ``'small_early'`` or ``'large_early'``: which end of ``[0, 1]`` spikes at ``t_early``.
     silent_zero : bool
         A feature of exactly 0 sends no spike.
+    mirror : bool
+        Each feature ``v`` is sent as ``v`` and ``1 - v`` (``[data] mirror``; default: on for a data file).
+    reference : bool
+        One more input spikes at ``t = 0`` in every sample (``[data] reference``; default: on for a data file).
     """
 
     name: str
@@ -125,6 +131,8 @@ class ModelFile:
     data_seed: int = field(default=0, repr=False)
     polarity: str = field(default="small_early", repr=False)
     silent_zero: bool = field(default=False, repr=False)
+    mirror: bool = field(default=False, repr=False)
+    reference: bool = field(default=False, repr=False)
 
     def network(self, seed=0):
         """A freshly initialised network of the file.
@@ -246,19 +254,45 @@ class ModelFile:
 
         Returns
         -------
-        times : ndarray of float64, shape (n, n_features * input_replicas)
-            Input spike times in seconds, ``inf`` = no spike: features encoded
-            as latencies (``encoding``, ``polarity``, ``silent_zero``), a data
-            set of spike times as it is; each input repeated in consecutive
-            columns for the profile's ``input_replicas``.
+        times : ndarray of float64, shape (n, sizes[0])
+            Input spike times in seconds, ``inf`` = no spike (:meth:`encode`).
         labels : ndarray of int64, shape (n,)
             Class of each sample, ``0 ... n_classes - 1``.
         """
         dataset = self.dataset_object()
         values, labels = dataset.load(split)
-        times = values if dataset.kind == "times" else encode_times(
-            values, self.model.tau_s, polarity=self.polarity, silent_zero=self.silent_zero, **self.encoding)
-        return np.repeat(times, self.profile.input_replicas, axis=1), labels
+        return self.encode(values, dataset.kind), labels
+
+    def encode(self, values, kind="features"):
+        """The network's input spike times for samples of the file's data set.
+
+        Parameters
+        ----------
+        values : ndarray of float64, shape (n, n_features)
+            Features in ``[0, 1]``, or input spike times in seconds for a data set of ``kind`` ``'times'``.
+        kind : {'features', 'times'}
+            The data set's :attr:`~brian2_delgrad.datasets.Dataset.kind`.
+
+        Returns
+        -------
+        ndarray of float64, shape (n, sizes[0])
+            Features encoded as latencies (``encoding``, ``polarity``, ``silent_zero``, ``mirror``,
+            ``reference``), spike times as they are; each input repeated in consecutive columns for the
+            profile's ``input_replicas``.
+        """
+        times = values if kind == "times" else encode_times(
+            values, self.model.tau_s, polarity=self.polarity, silent_zero=self.silent_zero, mirror=self.mirror,
+            reference=self.reference, **self.encoding)
+        return np.repeat(times, self.profile.input_replicas, axis=1)
+
+
+#: The tables (and top-level keys) of a model file. Only ``[network] sizes`` and the data (``[data] dataset``
+#: or ``path``) must be given; everything else has the default of the Python API (see :func:`load_model_file`).
+TABLES = ("description", "profile", "neuron", "network", "init", "data", "loss", "training")
+_NEURON_KEYS = ("equations", "threshold", "on_pre", *(s.name for s in LIFModel.SETTINGS))
+_NETWORK_KEYS = ("sizes", "delays", "delay_range", "delay_bounds", "delay_groups", "connection_probability",
+                 "connection_seed")
+_DATA_KEYS = ("dataset", "path", "fractions", "seed", *(s.name for s in ENCODING_SETTINGS))
 
 
 def load_model_file(path):
@@ -267,7 +301,8 @@ def load_model_file(path):
     Parameters
     ----------
     path : str or Path
-        A TOML model file, e.g. ``models/yinyang_h30_ws.toml``.
+        A TOML model file, e.g. ``models/yinyang_h30_ws.toml``, or the name of
+        a shipped one (``'yinyang_h30_ws'``; :mod:`brian2_delgrad.shipped`).
 
     Returns
     -------
@@ -278,66 +313,105 @@ def load_model_file(path):
     ------
     ConfigError
         With ``FILE: section.key: what is wrong`` for any problem.
+
+    Notes
+    -----
+    Only ``[network] sizes`` and the data (``[data] dataset``, or ``path`` of
+    a file) are required. Every other key defaults to the Python API's default:
+    :class:`~brian2_delgrad.LIFModel`'s neuron, :class:`~brian2_delgrad.DelayNetwork`'s
+    placement and initialisation, :class:`~brian2_delgrad.ShiftInvariantMSE`, the
+    :class:`~brian2_delgrad.Trainer`'s recipe and 300 epochs. Two defaults differ
+    from the API: ``lr_delays`` is the file's ``lr_weights`` when only that is
+    given (the published files rely on it), and a data *file* of features is
+    encoded with ``mirror`` and ``reference`` on (a network of latencies alone
+    sees only differences of features; see :mod:`~brian2_delgrad.datasets.encoding`).
     """
+    path = find_file(path, "models")
     top = read_toml(path)
+    top.only(TABLES)
     description = top.string("description", "")
     try:
         profile = get_profile(top.string("profile", "ideal"))
     except ValueError as err:
         raise top.error("profile", str(err).removeprefix("profile ")) from None
-    neuron = top.section("neuron")
+    neuron = top.section("neuron", required=False)
     model = _neuron(neuron)
     network = top.section("network")
+    network.only(_NETWORK_KEYS)
     sizes = _checked(network, "sizes", check_sizes, network.list("sizes"))
-    delays = network.raw("delays")
+    delays = network.raw("delays", _api_default(DelayNetwork, "delays"))
     try:
         placements = parse_placements(delays, len(sizes) - 1)
     except ValueError as err:
         raise network.error("delays", str(err).removeprefix("delays: ")) from None
     low, high = network.setting(DELAY_RANGE, None) or (0.0, model.tau_s_)
-    delay_bounds = network.setting(DELAY_BOUNDS_SETTING, "sigmoid")
+    delay_bounds = network.setting(DELAY_BOUNDS_SETTING, _api_default(Trainer, "delay_bounds"))
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     connection_probability = _connection_probability(network, len(sizes) - 1)
     connection_seed = network.number("connection_seed", None, minimum=0, integer=True)
     if connection_seed is not None and connection_probability is None:
         raise network.error("connection_seed", "draws a random connectivity: give connection_probability too")
-    network.done()
     data = top.section("data")
+    data.only(_DATA_KEYS)
     source = _data_source(data, Path(path))
     dataset = _checked(data, "path" if source["data_path"] else "dataset", load_dataset,
                        source["data_path"] or source["dataset"], source["fractions"], source["data_seed"])
+    code = _encoding(data, dataset, source["data_path"] is not None)
     if sizes[-1] != dataset.n_classes:
         raise network.error("sizes", f"the output layer needs one neuron per class of {dataset.name!r}: "
                                      f"{dataset.n_classes}, not {sizes[-1]}")
+    channels = encoded_inputs(dataset.n_features, code["mirror"], code["reference"])
+    if channels != dataset.n_features and sizes[0] != channels * profile.input_replicas:
+        raise network.error("sizes", f"the data's {dataset.n_features} features{_ENCODED[code['mirror'], code['reference']]} "
+                                     f"give {channels} inputs: the input layer needs "
+                                     f"{channels * profile.input_replicas} neurons, not {sizes[0]}")
     for key, message in profile.problems(model.tau_m_, model.tau_s_, model.theta, placements, (low, high),
-                                         sizes[0], n_features=dataset.n_features, delay_groups=resolved):
+                                         sizes[0], n_features=channels, delay_groups=resolved):
         if key == "delay_groups" and groups_error is not None:
             raise groups_error                       # what is wrong with the entry itself comes first
         section = neuron if key in ("tau_m", "theta") else network
         raise section.error(key, message)
     if groups_error is not None:                     # after the profile's other checks, which name the cause (sizes)
         raise groups_error
-    init = top.section("init")
-    weight_init = _checked(init, "weights", check_weight_init, init.raw("weights"), len(sizes) - 1, "weights")
-    delay_init = init.setting(DELAY_INIT, 0.25, key="delays")
-    init.done()
-    code = {setting.name: data.setting(setting, default) for setting, default in zip(
-        ENCODING_SETTINGS, (0.15, 2.0, "small_early", False))}
-    _checked(data, "t_late", check_encoding, *code.values())
-    if dataset.kind == "times" and any(data.has(key) for key in code):
-        raise data.error(next(key for key in code if data.has(key)), f"{dataset.name} holds spike times, which "
-                                                                   "are not encoded: remove the encoding keys")
-    data.done()
+    init = top.section("init", required=False)
+    init.only(("weights", "delays"))
+    weight_init = _checked(init, "weights", check_weight_init,
+                           init.raw("weights", _api_default(DelayNetwork, "weight_init")), len(sizes) - 1, "weights")
+    delay_init = init.setting(DELAY_INIT, _api_default(DelayNetwork, "delay_init"), key="delays")
     encoding = {key: code[key] for key in ("t_early", "t_late")}
-    loss = _loss(top.section("loss"))
-    training = _training(top.section("training"))
-    top.done()
+    loss = _loss(top.section("loss", required=False))
+    training = _training(top.section("training", required=False))
     return ModelFile(name=Path(path).stem, description=description, model=model, sizes=sizes, delays=delays,
                      delay_range=(low, high), delay_bounds=delay_bounds, weight_init=weight_init,
                      encoding=encoding, loss=loss, training=training, profile=profile, delay_init=delay_init,
                      delay_groups=delay_groups, connection_probability=connection_probability,
                      connection_seed=connection_seed, polarity=code["polarity"], silent_zero=code["silent_zero"],
-                     **source)
+                     mirror=code["mirror"], reference=code["reference"], **source)
+
+
+#: How the features were widened, for messages: (mirror, reference) -> words.
+_ENCODED = {(True, True): ", mirrored (v and 1 - v), and a reference spike", (True, False): ", mirrored (v and 1 - v),",
+            (False, True): " and a reference spike", (False, False): ""}
+
+
+def _api_default(function, name):
+    """The default of the argument ``name`` of ``function`` (or of a class's constructor)."""
+    return inspect.signature(function).parameters[name].default
+
+
+def _encoding(section, dataset, is_file):
+    """The ``[data]`` encoding keys, checked: ``mirror`` and ``reference`` default to on for a data file."""
+    defaults = {name: _api_default(encode_times, name) for name in (s.name for s in ENCODING_SETTINGS)}
+    defaults.update(mirror=is_file, reference=is_file)
+    code = {setting.name: section.setting(setting, defaults[setting.name]) for setting in ENCODING_SETTINGS}
+    _checked(section, "t_late", check_encoding, *code.values())
+    if dataset.kind == "times":
+        written = [key for key in code if section.has(key)]
+        if written:
+            raise section.error(written[0], f"{dataset.name} holds spike times, which are not encoded: remove "
+                                            "the encoding keys")
+        code.update(mirror=False, reference=False)
+    return code
 
 
 def _checked(section, key, check, *args):
@@ -349,7 +423,20 @@ def _checked(section, key, check, *args):
 
 
 def _neuron(section):
-    model = LIFModel(**{setting.name: section.setting(setting) for setting in LIFModel.SETTINGS})
+    section.only(_NEURON_KEYS)
+    model = LIFModel(**{setting.name: section.setting(setting, _api_default(LIFModel, setting.name))
+                        for setting in LIFModel.SETTINGS})
+    for key, expected in (("threshold", LIFModel.threshold), ("on_pre", LIFModel.on_pre)):
+        value = section.string(key, expected)
+        if re.sub(r"\s+", "", value) != re.sub(r"\s+", "", expected):
+            raise section.error(key, f"must be {expected!r} (the model's spike condition and synapse), got {value!r}")
+    if section.has("equations"):
+        _check_equations(section, model)
+    return model
+
+
+def _check_equations(section, model):
+    """``equations``, when the file writes them, must be the LIF model's (any equivalent form)."""
     text = section.string("equations")
     try:
         equations = Equations(text)
@@ -370,12 +457,6 @@ def _neuron(section):
         if not _same_linear_function(got, str_to_sympy(expected), constants):
             raise section.error("equations", f"d{name}/dt = {equations[name].expr.code} is not the LIF model's "
                                              f"d{name}/dt = {expected}")
-    for key, expected in (("threshold", LIFModel.threshold), ("on_pre", LIFModel.on_pre)):
-        value = section.string(key, expected)
-        if re.sub(r"\s+", "", value) != re.sub(r"\s+", "", expected):
-            raise section.error(key, f"must be {expected!r} (the model's spike condition and synapse), got {value!r}")
-    section.done()
-    return model
 
 
 def _same_linear_function(got, expected, constants):
@@ -389,8 +470,13 @@ def _same_linear_function(got, expected, constants):
 
 
 def _data_source(section, model_path):
-    """``dataset``, ``data_path`` (absolute, for ``dataset = "file"``), ``fractions`` and ``data_seed``."""
-    name = section.string("dataset")
+    """``dataset``, ``data_path`` (absolute, for ``dataset = "file"``), ``fractions`` and ``data_seed``.
+
+    ``path`` alone means ``dataset = "file"``."""
+    if not section.has("dataset") and not section.has("path"):
+        raise section.error("dataset", "missing: give dataset = \"yin_yang\", \"digits\" (or another registered "
+                                       "name), or path = \"your_data.csv\"")
+    name = section.string("dataset", "file")
     if name == "file":
         relative = section.string("path")
         data_path = str((model_path.parent / relative).resolve())
@@ -451,22 +537,24 @@ def _delay_groups(section, sizes):
 
 
 def _loss(section):
-    cls = LOSSES[section.string("name", choices=tuple(LOSSES))]
-    settings = {setting.name: section.setting(setting) for setting in cls.SETTINGS if section.has(setting.name)}
-    section.done()
-    return cls(**settings)
+    """``[loss]``: ``name`` (default ``'shift_mse'``) and that loss's own settings (defaults: the class's)."""
+    section.only(("name", *sorted({s.name for cls in LOSSES.values() for s in cls.SETTINGS})))
+    name = section.string("name", "shift_mse", choices=tuple(LOSSES))
+    cls = LOSSES[name]
+    section.only(("name", *(s.name for s in cls.SETTINGS)))
+    return cls(**{setting.name: section.setting(setting) for setting in cls.SETTINGS if section.has(setting.name)})
 
 
-#: ``[training]`` keys: Trainer settings and their defaults in a model file (``...``: required).
-_TRAINING = dict(batch_size=..., lr_weights=..., lr_delays=None, lr_decay=1.0, decay_every=1, hidden_silence=0.3,
-                 output_silence=0.0, bump=5e-4, max_weight_gradient=None, keep_best=True)
+#: ``[training]`` keys: the Trainer settings a model file may give (its defaults: the Trainer's).
+_TRAINING = ("batch_size", "lr_weights", "lr_delays", "lr_decay", "decay_every", "hidden_silence", "output_silence",
+             "bump", "max_weight_gradient", "keep_best")
 
 
 def _training(section):
+    section.only(("epochs", *_TRAINING))
     declared = {setting.name: setting for setting in Trainer.SETTINGS}
-    training = dict(epochs=section.setting(EPOCHS))
-    training.update({key: section.setting(declared[key], default) for key, default in _TRAINING.items()})
-    section.done()
-    if training["lr_delays"] is None:
+    training = dict(epochs=section.setting(EPOCHS, _api_default(Trainer.fit, "epochs")))
+    training.update({key: section.setting(declared[key], _api_default(Trainer, key)) for key in _TRAINING})
+    if section.has("lr_weights") and not section.has("lr_delays"):
         training["lr_delays"] = training["lr_weights"]
     return training

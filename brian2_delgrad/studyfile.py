@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, read_toml
+from .config import ConfigError, find_file, read_toml
 from .delays import parse_placements, placement_label
 from .modelfile import load_model_file
 from .settings import Setting
@@ -144,7 +144,9 @@ def load_study(path):
     Parameters
     ----------
     path : str or Path
-        A TOML study file, e.g. ``studies/quickstart.toml``; the model files it names are relative to it.
+        A TOML study file, e.g. ``studies/quickstart.toml``, or the name of a shipped one (``'quickstart'``).
+        The model files it names are paths relative to it or the names of model files beside it or
+        shipped with the package (:func:`~brian2_delgrad.shipped.resolve`).
 
     Returns
     -------
@@ -156,15 +158,17 @@ def load_study(path):
     ConfigError
         ``FILE: section.key: what is wrong``, also for problems in the model files it names.
     """
-    path = Path(path)
+    path = find_file(path, "studies")
     top = read_toml(path)
+    top.only(("description", "grid", "evaluate"))
     description = top.string("description", "")
     grid = top.section("grid")
+    grid.only(("models", "hidden", "seeds", "epochs", *(f"train_{kind}" for kind in TRAIN_NOISE)))
     models = []
     for entry in _nonempty_list(grid, "models"):
         if not isinstance(entry, str):
-            raise grid.error("models", f"must be paths of model files (strings), got {entry!r}")
-        models.append(load_model_file(path.parent / entry))
+            raise grid.error("models", f"must be model files (paths or shipped names, strings), got {entry!r}")
+        models.append(load_model_file(find_file(entry, "models", base=path.parent)))
     if len({m.name for m in models}) != len(models):
         raise grid.error("models", "names a model file twice")
     hidden = grid.raw("hidden", None)
@@ -181,9 +185,7 @@ def load_study(path):
     train_noise = {kind: _distinct(grid, f"train_{kind}", [grid.check_number(f"train_{kind}", v, minimum=0)
                                                            for v in _nonempty_list(grid, f"train_{kind}", [0.0])])
                    for kind in TRAIN_NOISE}
-    grid.done()
     evaluation = _evaluation(top.section("evaluate"), models) if top.has("evaluate") else None
-    top.done()
     trials = []
     for model, size, seed, *levels in itertools.product(models, hidden or [None], seeds,
                                                         *(train_noise[kind] for kind in TRAIN_NOISE)):
@@ -211,6 +213,7 @@ def _nonempty_list(section, key, default=...):
 
 
 def _evaluation(section, models):
+    section.only((*NOISE_KINDS, *(setting.name for setting in EVALUATION_SETTINGS)))
     levels = {}
     for kind, unit in NOISE_KINDS.items():
         if section.has(kind):
@@ -225,7 +228,6 @@ def _evaluation(section, models):
     if "membrane_noise" in levels and dt > shortest / 10:
         raise section.error("dt", f"{dt * 1e6:g} us is too coarse for the models' shortest time constant "
                                   f"({shortest * 1e3:g} ms): at most {shortest / 10 * 1e6:g} us")
-    section.done()
     return Evaluation(levels=levels, repeats=repeats, target=target, dt=dt)
 
 

@@ -35,7 +35,7 @@ def test_train_writes_its_outputs_and_the_test_accuracy(tmp_path, capsys):
 
 
 BROKEN = {
-    "missing section": ("[loss]", "[lossy]", "missing table [loss]"),
+    "misspelt section": ("[loss]", "[lossy]", "lossy: unknown table [lossy]; did you mean [loss]?"),
     "negative tau": ('tau_m = "10*ms"', 'tau_m = "-10*ms"', "neuron.tau_m: must be positive"),
     "unknown unit": ('tau_s = "5*ms"', 'tau_s = "5*parsec"', "neuron.tau_s: unknown unit 'parsec'"),
     "unknown placement": ('delays = "synaptic"', 'delays = "somatic"', "network.delays: unknown placement"),

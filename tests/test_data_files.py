@@ -21,8 +21,12 @@ def toy(n=400, seed=0):
 
 
 def model_for(tmp_path, data_line, extra=""):
+    """The Yin-Yang model file on a data file of 4 features (mirrored, plus a reference: 9 inputs) or times."""
     text = open(MODEL).read().replace('dataset = "yin_yang"', f'dataset = "file"\n{data_line}{extra}')
-    text = text.replace("t_early = 0.15\n", "").replace("t_late = 2.0\n", "") if "times" in extra else text
+    if "times" in extra:
+        text = text.replace("t_early = 0.15\n", "").replace("t_late = 2.0\n", "")
+    else:
+        text = text.replace("sizes = [4, 5, 3]", "sizes = [9, 5, 3]")
     path = tmp_path / "model.toml"
     path.write_text(text)
     return str(path)
@@ -52,7 +56,12 @@ def test_a_data_file_trains_from_the_cli_and_is_tested_on_its_test_rows(tmp_path
     assert main(["train", path, "--epochs", "2", "--quiet", "--out", str(out)]) == 0
     printed = float(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("test accuracy: "))
     net = DelayNetwork.load(out / "parameters.npz")
-    inputs = encode_times(features[split == "test"], 5e-3, t_early=0.3 if form == "times" else 0.15)
+    tested = features[split == "test"]
+    if form == "times":
+        inputs = encode_times(tested, 5e-3, t_early=0.3)
+    else:                                            # by default a file's features are mirrored, plus a reference
+        mirrored = np.hstack([tested, 1 - tested])
+        inputs = np.hstack([5e-3 * (0.15 + 1.85 * mirrored), np.zeros((len(tested), 1))])
     accuracy = np.mean(predict_labels(ExactSubstrate().run(net, inputs)[-1]) == labels[split == "test"])
     assert printed == pytest.approx(accuracy, abs=5.1e-4) and 0 < accuracy <= 1          # printed to 3 digits
     assert json.loads((out / "summary.json").read_text())["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
@@ -148,4 +157,10 @@ def test_model_files_check_the_data_against_the_network(tmp_path):
     description = load_model_file(model_for(tmp_path, 'path = "data.npz"\npolarity = "large_early"\n'
                                                       'silent_zero = true'))
     inputs, _ = description.data("test")
-    assert np.isfinite(inputs).all() and inputs.shape[1] == 4
+    assert np.isfinite(inputs).all() and inputs.shape[1] == 9
+    plain = model_for(tmp_path, 'path = "data.npz"\npolarity = "large_early"\nsilent_zero = true\nmirror = false\n'
+                                'reference = false')
+    with pytest.raises(ValueError, match=r"network.sizes: .*needs 4 neurons, not 9"):
+        load_model_file(plain)
+    (tmp_path / "plain.toml").write_text(open(plain).read().replace("sizes = [9, 5, 3]", "sizes = [4, 5, 3]"))
+    np.testing.assert_array_equal(load_model_file(tmp_path / "plain.toml").data("test")[0], inputs[:, :4])

@@ -61,7 +61,7 @@ def test_equivalent_equations_are_accepted(tmp_path, equations):
     ("margin = 0.2", "margni = 0.2", "loss.margni: unknown key"),
     ("batch_size = 150", "batch_size = 0", "training.batch_size"),
     ("lr_decay = 0.95", "lr_decay = 1.5", "training.lr_decay"),
-    ("[data]", "[date]", "missing table [data]"),
+    ("[data]", "[date]", "date: unknown table [date]; did you mean [data]?"),
 ])
 def test_bad_fields_are_named(tmp_path, old, new, message):
     path = write(tmp_path, old, new)

@@ -46,8 +46,12 @@ def verdict(make):
 
 
 def from_file(tmp_path, section, key, text):
-    """Load the model file with ``[section] key = text`` and build everything it describes."""
+    """Load the model file with ``[section] key = text`` and build everything it describes (an encoding
+    that widens the inputs with an input layer to match)."""
     source = open(MODEL).read()
+    widened = {"mirror": 8, "reference": 5}
+    if key in widened and text == "true":
+        source = source.replace("sizes = [4, 5, 3]", f"sizes = [{widened[key]}, 5, 3]")
     pattern = re.compile(rf"^{key} = .*$", re.M)
     body = source.split(f"[{section}]")[1].split("\n[")[0]
     new_body = pattern.sub(f"{key} = {text}", body, count=1) if pattern.search(body) else \

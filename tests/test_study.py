@@ -58,7 +58,8 @@ def test_every_shipped_study_file_loads():
 
 
 BROKEN = {
-    "missing models": ('models = [', 'modelz = [', "grid.models: missing"),
+    "misspelt models": ('models = [', 'modelz = [', "grid.modelz: unknown key 'modelz'; did you mean 'models'?"),
+    "missing models": ('models = [', '# models = [', "grid.models: missing"),
     "unknown key": ("seeds = [0, 1, 2]", "seeds = [0, 1, 2]\nseed = 3", "grid.seed: unknown key"),
     "missing model file": ("yinyang_h30_ws.toml", "yinyang_h99.toml", "yinyang_h99.toml: no such file"),
     "repeated seed": ("seeds = [0, 1, 2]", "seeds = [0, 1, 1]", "grid.seeds: repeats a value"),

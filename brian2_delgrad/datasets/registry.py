@@ -6,7 +6,7 @@ import numpy as np
 
 from .files import read_file
 from .splits import SPLITS, check_splits, stratified_split
-from .yinyang import YIN_YANG_FEATURES, yin_yang_split
+from .yinyang import YIN_YANG_FEATURES, yin_yang_features, yin_yang_split
 
 __all__ = ["Dataset", "DATASETS", "register_dataset", "get_dataset", "load_dataset", "DEFAULT_FRACTIONS"]
 
@@ -32,6 +32,10 @@ class Dataset:
     kind : str
         ``'features'`` (values in [0, 1], encoded as spike latencies) or ``'times'`` (input spike times in
         seconds, ``inf``: silent).
+    from_plane : callable or None
+        For a data set that lies on the plane of its first two features (Yin-Yang, any two-feature file):
+        ``from_plane(points) -> features``, ``(n, 2)`` points of ``[0, 1]^2`` to ``(n, n_features)``
+        features, so that a decision map can be drawn; ``None`` otherwise.
     """
 
     name: str
@@ -39,6 +43,7 @@ class Dataset:
     n_classes: int
     load: object = field(repr=False)
     kind: str = "features"
+    from_plane: object = field(default=None, repr=False)
 
 
 #: Data sets by name (``[data] dataset`` of model files).
@@ -112,7 +117,12 @@ def _file_dataset(path, fractions, seed):
                                        names=SPLITS[:2])
     check_splits(labels, split, str(path))
     parts = {name: (values[split == name], labels[split == name]) for name in SPLITS}
-    return Dataset(path.stem, values.shape[1], int(labels.max()) + 1, lambda name: _copy(parts[name]), kind)
+    plane = _identity if kind == "features" and values.shape[1] == 2 else None
+    return Dataset(path.stem, values.shape[1], int(labels.max()) + 1, lambda name: _copy(parts[name]), kind, plane)
+
+
+def _identity(points):
+    return np.array(points, dtype=np.float64)
 
 
 def _copy(part):
@@ -130,5 +140,5 @@ def _digits(split):
     return values[chosen], labels[chosen]
 
 
-register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split))
+register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split, from_plane=yin_yang_features))
 register_dataset(Dataset("digits", 64, 10, _digits))

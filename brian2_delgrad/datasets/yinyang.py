@@ -38,7 +38,7 @@ import numpy as np
 
 from ..checks import float_array
 
-__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class"]
+__all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "yin_yang_features"]
 
 #: The published splits: name -> (number of samples, seed).
 YIN_YANG_SPLITS = {"train": (5000, 42), "validation": (1000, 41), "test": (1000, 40)}
@@ -97,7 +97,22 @@ def yin_yang(n_samples, seed):
                 break
         points[i] = x, y
         labels[i] = goal
-    return np.hstack([points, 1 - points]), labels
+    return yin_yang_features(points), labels
+
+
+def yin_yang_features(points):
+    """The features ``(x, y, 1-x, 1-y)`` of points ``(x, y)``.
+
+    Parameters
+    ----------
+    points : array_like of float, shape (n, 2)
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 4)
+    """
+    points = float_array(points, "points", (None, 2))
+    return np.hstack([points, 1 - points])
 
 
 def yin_yang_split(split):
