@@ -1,18 +1,34 @@
-"""The ``brian2-delgrad`` command line."""
+"""The brian2-delgrad command line: train spiking networks with learnable delays, run studies, draw them.
+
+Every command checks its files (that they exist, are regular, readable TOML)
+before it loads Brian2, SymPy and numba, so a mistake is reported at once;
+errors are one line and exit 2, Ctrl-C exits 130 with a line on how to go on.
+"""
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 __all__ = ["main"]
 
 #: The quick study, the default of ``brian2-delgrad study``.
-QUICKSTART = Path(__file__).resolve().parent.parent / "studies" / "quickstart.toml"
+QUICKSTART = "quickstart"
+
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
 
 
-def main(argv=None):
-    """Entry point of ``brian2-delgrad``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="brian2-delgrad", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def _parser():
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="brian2-delgrad",
+        description="Train spiking networks with learnable transmission delays (DelGrad: exact gradients of "
+                    "weights and delays), run studies that compare them, and draw the results. Model and study "
+                    "files are given as paths or as the names of the files shipped with the package "
+                    "(brian2-delgrad list).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = commands.add_parser(
         "gradcheck",
         help="compare the exact gradients with finite differences for every delay placement",
@@ -25,11 +41,11 @@ def main(argv=None):
                        help="largest acceptable relative difference (default 1e-6)")
     train = commands.add_parser(
         "train", help="train a network described in a model file on its data set",
-        description="Train the network of a model file (models/*.toml) with its recipe; write the history "
-                    "table, the final parameters and a figure of the training curves to --out, and print "
-                    "the test accuracy. Re-running the same command continues from the checkpoint that is "
-                    "written after every epoch.")
-    train.add_argument("model", help="model file, e.g. models/yinyang_h30_ws.toml")
+        description="Train the network of a model file with its recipe; write the history table, the final "
+                    "parameters and a figure of the training curves to --out, and print the test accuracy. "
+                    "Re-running the same command continues from the checkpoint that is written after every "
+                    "epoch; a finished training is reported as such (--epochs trains on).")
+    train.add_argument("model", help="model file: a path or a shipped name, e.g. yinyang_h30_ws")
     train.add_argument("--epochs", type=int, help="number of epochs (default: the model file's)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default 0)")
     train.add_argument("--out", help="output folder (default results/<model>/seed<seed>)")
@@ -46,12 +62,12 @@ def main(argv=None):
                             "or plain clock-driven, spikes on the dt grid")
     study = commands.add_parser(
         "study", help="run a study: a grid of trainings on a dask cluster, as tables and figures",
-        description="Train every network of a study file's grid (studies/*.toml) on dask.distributed, one "
-                    "worker process per core, and write results.csv, summary.csv (and .parquet copies with "
-                    "pyarrow) and the figures to --out. Every finished trial is saved at once: re-running "
-                    "the same command continues where an interrupted run stopped.")
-    study.add_argument("study", nargs="?", default=str(QUICKSTART),
-                       help="study file (default: the quick study, studies/quickstart.toml)")
+        description="Train every network of a study file's grid on dask.distributed, one worker process per "
+                    "core, and write results.csv, summary.csv (and .parquet copies with pyarrow) and the "
+                    "figures to --out. Every finished trial is saved at once: re-running the same command "
+                    "continues where an interrupted run stopped.")
+    study.add_argument("study", nargs="?", default=QUICKSTART,
+                       help="study file: a path or a shipped name (default: the quick study, quickstart)")
     study.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core; "
                        "0: the trials run one after another in this process)")
     study.add_argument("--scheduler", help="address of a running dask scheduler to use instead, e.g. tcp://host:8786")
@@ -61,9 +77,9 @@ def main(argv=None):
         "plot", help="draw a trained network: a spike raster of one sample, its learned delays, its decision map",
         description="For a model file and a network saved from it (parameters.npz of train, "
                     "parameters/<trial>.best.npz of a study), write raster.png (one test sample through every "
-                    "layer), delays.png (initial against trained delays, if it has delays) and, for two-dimensional "
-                    "inputs such as Yin-Yang, decision_map.png.")
-    plot.add_argument("model", help="the model file the network was trained from")
+                    "layer), delays.png (initial against trained delays, if it has delays) and, for data on a "
+                    "plane (Yin-Yang, any data file of two features), decision_map.png.")
+    plot.add_argument("model", help="the model file the network was trained from (a path or a shipped name)")
     plot.add_argument("parameters", help="the saved network (.npz)")
     plot.add_argument("--seed", type=int, default=0, help="seed of its initialisation, for the initial delays "
                                                           "(default 0)")
@@ -79,15 +95,109 @@ def main(argv=None):
         description="Read DIR/results.csv of a study and (re)write DIR/summary.csv and every figure the "
                     "results support, each PNG with the CSV table behind it.")
     report.add_argument("folder", metavar="DIR", help="a study's output folder")
+    commands.add_parser(
+        "list", help="list the model and study files shipped with the package",
+        description="Print the name and description of every model and study file that ships with the "
+                    "package; each name works wherever a model or study file is asked for.")
+    copy = commands.add_parser(
+        "copy", help="copy a shipped model or study file into a folder, to edit it",
+        description="Copy a shipped model or study file (see list) to DIR/NAME.toml; the copy is then yours "
+                    "to edit and to give as a path.")
+    copy.add_argument("name", help="a shipped name, e.g. yinyang_h30_ws or quickstart")
+    copy.add_argument("--to", default=".", metavar="DIR", help="destination folder (default: the working folder)")
+    copy.add_argument("--force", action="store_true", help="replace a file of the same name there")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``brian2-delgrad``; returns the exit code."""
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "list":
+        return _list()
+    if args.command == "copy":
+        return _copy(args)
+    from .config import ConfigError, find_file, read_toml
+
+    try:                                               # the files, before Brian2, SymPy and numba are loaded
+        if args.command in ("train", "plot"):
+            args.model = find_file(args.model, "models")
+            read_toml(args.model)
+        elif args.command == "study":
+            args.study = find_file(args.study, "studies")
+            read_toml(args.study)
+        if args.command == "plot":
+            _check_readable(Path(args.parameters))
+    except ConfigError as err:
+        return _error(err)
+    try:
+        return _command(parser, args)
+    except KeyboardInterrupt:                          # before training started (train and study say more)
+        return _stopped("stopped")
+
+
+def _stopped(what):
+    """Ctrl-C: one line, exit 130."""
+    print(f"\nbrian2-delgrad: {what}; run the same command to continue", file=sys.stderr)
+    return INTERRUPTED
+
+
+def _error(err):
+    print(f"brian2-delgrad: error: {err}", file=sys.stderr)
+    return 2
+
+
+def _check_readable(path):
+    """A one-line :class:`~brian2_delgrad.config.ConfigError` unless ``path`` is a regular, readable file."""
+    from .config import ConfigError
+
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: {'is a folder' if path.is_dir() else 'not a regular file'}; give a file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+
+
+def _list():
+    from .shipped import KINDS, describe, shipped_folder, shipped_names
+
+    for kind, command in zip(KINDS, ("train", "study")):
+        print(f"{kind} (brian2-delgrad {command} NAME):")
+        names = shipped_names(kind)
+        width = max(map(len, names))
+        for name in names:
+            print(f"  {name:<{width}}  {describe(shipped_folder(kind) / f'{name}.toml')}")
+    print("copy one to edit it: brian2-delgrad copy NAME")
+    return 0
+
+
+def _copy(args):
+    from .shipped import ShippedError, copy_shipped
+
+    try:
+        target = copy_shipped(args.name, args.to, overwrite=args.force)
+    except (ShippedError, OSError) as err:
+        return _error(err)
+    print(f"wrote {target}")
+    return 0
+
+
+def _command(parser, args):
+    """Run a parsed command whose files are checked; one-line errors (exit 2) for what the user can mend."""
+    import brian2  # noqa: F401  (every command below loads it; its SIGINT handler would only stop a Brian2 run)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)    # Ctrl-C stops the command: KeyboardInterrupt
     if args.command == "train":
         from .memory import MemoryLimitError
 
         try:
             _refuse_what_cannot_fit(args.model)
         except MemoryLimitError as err:
-            print(f"brian2-delgrad: error: {err}", file=sys.stderr)
-            return 2
+            return _error(err)
     from .threads import get_num_threads, set_num_threads
 
     try:
@@ -111,8 +221,7 @@ def main(argv=None):
         try:
             return _plot(args)
         except (ConfigError, ValueError) as err:
-            print(f"brian2-delgrad: error: {err}", file=sys.stderr)
-            return 2
+            return _error(err)
     if args.command == "study":
         if args.workers is not None and args.workers < 0:
             parser.error("--workers must be at least 0 (0: in this process)")
@@ -137,8 +246,7 @@ def main(argv=None):
     try:
         return _study(args) if args.command == "study" else _train(args)
     except (ConfigError, CheckpointError, MemoryLimitError) as err:
-        print(f"brian2-delgrad: error: {err}", file=sys.stderr)
-        return 2
+        return _error(err)
 
 
 def _refuse_what_cannot_fit(path):
@@ -195,6 +303,9 @@ def _study(args):
     try:
         run_study(study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
                   threads=args.threads)
+    except KeyboardInterrupt:
+        finished = {path.stem for path in (out / "trials").glob("*.csv")} & {t.id for t in study.trials}
+        return _stopped(f"stopped after {len(finished)} of {len(study.trials)} trials (each finished trial is saved)")
     except StudyError as err:
         print(f"brian2-delgrad: error: {err}", file=sys.stderr)
         _report(out)
@@ -205,9 +316,6 @@ def _study(args):
 def _plot(args):
     import dataclasses
 
-    import numpy as np
-
-    from .datasets import encode_times
     from .modelfile import load_model_file
     from .network import DelayNetwork
     from .network_plots import plot_decision_map, plot_delays, plot_raster
@@ -231,15 +339,10 @@ def _plot(args):
     if plot_delays(initial, net, out / "delays.png"):
         written.append(out / "delays.png")
     dataset = description.dataset_object()
-    if dataset.name == "yin_yang" or dataset.n_features == 2:
-        def encode(points):
-            values = np.hstack([points, 1 - points]) if dataset.name == "yin_yang" else points
-            times = encode_times(values, description.model.tau_s, polarity=description.polarity,
-                                 silent_zero=description.silent_zero, **description.encoding)
-            return np.repeat(times, description.profile.input_replicas, axis=1)
-
+    if dataset.from_plane is not None:               # data on a plane: a decision map over it
         features, labels = dataset.load("test")
-        plot_decision_map(net, encode, features[:, :2], labels, out / "decision_map.png")
+        plot_decision_map(net, lambda points: description.encode(dataset.from_plane(points)), features[:, :2],
+                          labels, out / "decision_map.png")
         written.append(out / "decision_map.png")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
@@ -283,6 +386,10 @@ def _report(folder):
     return 0
 
 
+#: What the keys of a training's run.json are, for the message when a checkpoint is of another training.
+_RUN_KEYS = dict(seed="seed", substrate="substrate", dt_us="dt (us)", timing="timing")
+
+
 def _train(args):
     import dataclasses
     import hashlib
@@ -292,6 +399,7 @@ def _train(args):
     import pandas as pd
     from brian2 import us
 
+    from .checkpoints import load_checkpoint
     from .config import ConfigError
     from .losses import predict_labels
     from .modelfile import load_model_file
@@ -316,17 +424,30 @@ def _train(args):
     resume = None
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
-        if {k: previous.get(k) for k in run if k != "model"} != {k: run[k] for k in run if k != "model"}:
-            raise ConfigError(f"{out}: holds a checkpoint of another model file, seed, substrate, dt or timing; "
-                              "use --restart or another --out")
+        differ = [f"{_RUN_KEYS[k]} {previous.get(k)!r}, not {run[k]!r}" if k != "sha256" else
+                  f"another version of {Path(args.model).name}" for k in run
+                  if k != "model" and previous.get(k) != run[k]]
+        if differ:
+            raise ConfigError(f"{out}: holds a checkpoint of another training ({'; '.join(differ)}); use --restart "
+                              "or another --out")
+        summary_file = out / "summary.json"
+        done = json.loads(summary_file.read_text()).get("epochs", -1) if summary_file.exists() else -1
+        if done >= epochs:
+            print(f"{out}: already trained for {done} epochs (test accuracy in summary.json); --epochs N trains on "
+                  "to N epochs, --restart starts again")
+            return 0
         resume = checkpoint
     write_json(run_file, run)
     net = description.network(seed=args.seed)
     trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
     if resume is not None:
         print(f"resuming from {checkpoint}")
-    history = trainer.fit(*description.data("train"), validation=description.data("validation"),
-                          epochs=epochs, checkpoint=checkpoint, resume=resume)
+    try:
+        history = trainer.fit(*description.data("train"), validation=description.data("validation"),
+                              epochs=epochs, checkpoint=checkpoint, resume=resume)
+    except KeyboardInterrupt:                          # what is saved: the epoch of the last checkpoint written
+        return _stopped(f"stopped after epoch {load_checkpoint(checkpoint).epoch} (saved in {checkpoint})"
+                        if checkpoint.exists() else "stopped before the first epoch ended")
     history.insert(0, "seed", args.seed)
     history.insert(0, "model", description.name)
     write_csv(history, out / "history.csv")

@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from .memory import BLOCK_BYTES, chunk_size
+from .notices import announce_once
 from .threads import kernel_threads
 
 __all__ = ["compiled_layer", "CompiledLayer"]
@@ -82,6 +83,7 @@ class CompiledLayer:
             [np.zeros((0, 0, 0)) if j is None else j for j in jitters])]
         outs = [np.empty(shape) for shape in shapes]
         with kernel_threads(threads) as count:
+            _announce_compilation(self._forward[count > 1])
             self._forward[count > 1](pre_times, *arguments, float(tau), tuple(outs),
                                      tuple(np.empty(shape) for shape in shapes))
         return outs
@@ -121,10 +123,17 @@ class CompiledLayer:
         grad_w = tuple(np.empty(w.T.shape) for w in weights)
         grad_arrival = tuple(np.empty(w.T.shape) for w in weights)
         with kernel_threads(threads) as count:
+            _announce_compilation(self._backward[count > 1])
             grad_input, guarded = self._backward[count > 1](
                 tuple(times), tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays), delta,
                 float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), blocks, grad_w, grad_arrival)
         return [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, guarded
+
+
+def _announce_compilation(dispatcher):
+    """Say that the process compiles the kernels (numba compiles at the first call), once per process."""
+    if not dispatcher.signatures:
+        announce_once("kernels", "compiling the exact simulator's kernels (10-20 s, once in every new process)")
 
 
 def _c_array(array, dtype=np.float64):

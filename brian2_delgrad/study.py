@@ -330,7 +330,27 @@ def _client(workers, scheduler):
         return
     with LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=workers > 0, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        if workers > 0:
+            client.register_plugin(_ignore_interrupts())
         yield client
+
+
+def _ignore_interrupts():
+    """A dask worker plugin: the local workers ignore Ctrl-C, which reaches the whole process group; the calling
+    process stops the study and closes them (they would print tracebacks otherwise)."""
+    from dask.distributed import WorkerPlugin
+
+    class IgnoreInterrupts(WorkerPlugin):
+        name = "brian2-delgrad-ignore-interrupts"
+
+        def setup(self, worker):
+            import signal
+
+            import brian2  # noqa: F401  (it installs a SIGINT handler of its own on import: import it first)
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreInterrupts()
 
 
 def _parameters_paths(out, trial):

@@ -60,10 +60,12 @@ def test_broken_model_files_give_one_clear_line(tmp_path, case):
     assert lines[0].startswith(f"brian2-delgrad: error: {path}: ") and message in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("connection", ["dense", "sparse"])
-def test_killed_training_resumes_bit_identically(tmp_path, connection):
-    """SIGKILL a training run mid-way, re-run the same command, compare with an uninterrupted run; a sparse
-    network's missing synapses stay absent and zero through it."""
+@pytest.mark.parametrize("connection, stop", [("dense", signal.SIGKILL), ("sparse", signal.SIGINT)],
+                         ids=["dense-SIGKILL", "sparse-Ctrl-C"])
+def test_killed_training_resumes_bit_identically(tmp_path, connection, stop):
+    """SIGKILL or Ctrl-C a training run mid-way, re-run the same command, compare with an uninterrupted run;
+    Ctrl-C says in one line where it stopped (exit 130); a sparse network's missing synapses stay absent and
+    zero through it."""
     model = MODEL
     if connection == "sparse":
         model = tmp_path / "sparse.toml"
@@ -72,7 +74,7 @@ def test_killed_training_resumes_bit_identically(tmp_path, connection):
     args = ["train", str(model), "--epochs", "25", "--seed", "3", "--quiet"]
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "brian2_delgrad", *args, "--out", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     checkpoint = killed / "checkpoint.npz"
     deadline = time.time() + 120
     epoch = 0
@@ -83,11 +85,16 @@ def test_killed_training_resumes_bit_identically(tmp_path, connection):
             if epoch >= 5:
                 break
         time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(stop)
+    stderr = process.communicate()[1]
     with np.load(checkpoint) as data:                       # never half-written
         meta = json.loads(data["meta"].tobytes().decode())
     assert 5 <= meta["epoch"] < 25, "the run was not killed mid-way"
+    if stop == signal.SIGINT:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        assert process.returncode == 130 and "Traceback" not in stderr, stderr
+        assert lines[-1] == (f"brian2-delgrad: stopped after epoch {meta['epoch']} (saved in {checkpoint}); run the "
+                             "same command to continue"), stderr
     assert sorted(set(meta["history"]["epoch"])) == list(range(meta["epoch"] + 1))
     resumed = run_cli(*args, "--out", str(killed))
     assert resumed.returncode == 0 and "resuming from" in resumed.stdout

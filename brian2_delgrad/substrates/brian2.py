@@ -209,6 +209,8 @@ class _Simulation:
             b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
             b2.get_device().reinit()
             b2.get_device().activate(build_on_run=False, directory=directory)
+        else:
+            b2.prefs.codegen.target = target           # (again before every run: other code may change it)
         self.objects = build(net, size, dt, timing, noise.membrane)
         self.network = self.objects.network
         if self.standalone:

@@ -25,11 +25,13 @@ With ``timing='precise'`` the groups also carry the variables of
 :mod:`~brian2_delgrad.substrates.precise` (exact arrivals and crossings
 between grid points); with ``'grid'`` they are plain clock-driven Brian2.
 """
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..delays import PLACEMENTS
+from ..notices import announce_once
 from ..settings import Setting
 from .precise import NEVER, VARIABLES, arrival_code, crossing_code, free_solution, schedule, threshold_code
 
@@ -100,6 +102,7 @@ def build(net, copies, dt, timing="precise", membrane_noise=0.0):
     import brian2 as b2
 
     check_time_step(net, dt)
+    _announce_code_build()                           # before Brian2 creates its cache folder
     clock = b2.Clock(dt=dt * b2.second, name="clock")
     # theta becomes a per-neuron variable (threshold noise), so it leaves the namespace.
     namespace = {k: v for k, v in net.model.namespace.items() if k != "theta"}
@@ -143,6 +146,24 @@ def build(net, copies, dt, timing="precise", membrane_noise=0.0):
     network = b2.Network(inputs, *[obj for layer in layers for obj in (layer.group, layer.synapses, layer.monitor)])
     return Brian2Objects(network, clock, inputs, layers, copies,
                          f"floor(({exact_delay()})/dt)*dt" if precise else exact_delay())
+
+
+def _announce_code_build():
+    """Say that Brian2 will compile for a while: cython's first build on a machine (an empty cache), or a
+    cpp_standalone project (every build). Brian2's own runs of these objects are what take the time."""
+    import brian2 as b2
+
+    if b2.get_device().__class__.__name__ == "CPPStandaloneDevice":
+        announce_once("cpp_standalone", "Brian2 builds a cpp_standalone project (about 15 s)")
+        return
+    if b2.prefs.codegen.target not in ("auto", "cython"):
+        return
+    from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
+
+    cache = get_cython_cache_dir()
+    if cache is None or not os.path.isdir(cache) or not os.listdir(cache):
+        announce_once("cython", f"Brian2 compiles its cython code the first time on this machine (1-2 minutes; "
+                                f"cached in {cache} for later runs)")
 
 
 def check_time_step(net, dt):
