@@ -117,7 +117,7 @@ def main(argv=None):
         return _list()
     if args.command == "copy":
         return _copy(args)
-    from .config import ConfigError, find_file, read_toml
+    from .config import ConfigError, check_file, find_file, read_toml
 
     try:                                               # the files, before Brian2, SymPy and numba are loaded
         if args.command in ("train", "plot"):
@@ -127,7 +127,7 @@ def main(argv=None):
             args.study = find_file(args.study, "studies")
             read_toml(args.study)
         if args.command == "plot":
-            _check_readable(Path(args.parameters))
+            check_file(args.parameters)
     except ConfigError as err:
         return _error(err)
     try:
@@ -145,21 +145,6 @@ def _stopped(what):
 def _error(err):
     print(f"brian2-delgrad: error: {err}", file=sys.stderr)
     return 2
-
-
-def _check_readable(path):
-    """A one-line :class:`~brian2_delgrad.config.ConfigError` unless ``path`` is a regular, readable file."""
-    from .config import ConfigError
-
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: {'is a folder' if path.is_dir() else 'not a regular file'}; give a file")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
 
 
 def _list():

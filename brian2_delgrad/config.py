@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .shipped import ShippedError, resolve
 
-__all__ = ["ConfigError", "Section", "read_toml", "find_file"]
+__all__ = ["ConfigError", "Section", "read_toml", "find_file", "check_file"]
 
 
 class ConfigError(ValueError):
@@ -32,6 +32,19 @@ def find_file(source, kind, base=None):
         raise ConfigError(str(err)) from None
 
 
+def check_file(path, wanted="a file"):
+    """``path`` as a :class:`~pathlib.Path`, or a one-line :class:`ConfigError` unless it is an existing regular
+    file (not a folder, a FIFO or a device); ``wanted`` says what to give instead of a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give {wanted}")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")
+    return path
+
+
 def read_toml(path):
     """Parse a TOML file into a :class:`Section` for its top level.
 
@@ -39,13 +52,7 @@ def read_toml(path):
     unreadable or non-UTF-8 file and a TOML syntax error are each a one-line
     :class:`ConfigError` naming the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder; give a .toml file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: not a regular file")
+    path = check_file(path, "a .toml file")
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
