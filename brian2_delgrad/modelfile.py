@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from brian2 import Equations, second
-from brian2.parsing.sympytools import str_to_sympy
-from brian2.units.fundamentalunits import DIMENSIONLESS
+from brian2 import second
 
 from .config import find_file, read_toml
 from .datasets import (DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, encoded_inputs, get_dataset,
                        load_dataset)
 from .datasets.splits import FRACTIONS
 from .delays import DELAY_RANGE, delay_groups, parse_placements
+from .equation_text import evaluate, names_in, parse_equations
 from .losses import LOSSES
 from .model import LIFModel
 from .network import (CONNECTION_PROBABILITY, DELAY_INIT, DelayNetwork, check_sizes, check_weight_init,
@@ -436,35 +435,37 @@ def _neuron(section):
 
 
 def _check_equations(section, model):
-    """``equations``, when the file writes them, must be the LIF model's (any equivalent form)."""
-    text = section.string("equations")
+    """``equations``, when the file writes them, must be the LIF model's (any equivalent form).
+
+    Read by the strict grammar of :mod:`~brian2_delgrad.equation_text` and compared numerically: the text
+    never reaches Brian2 or SymPy (whose parsers evaluate strings)."""
     try:
-        equations = Equations(text)
-    except Exception as err:          # Brian2 raises several types for malformed equations
-        raise section.error("equations", f"not valid Brian2 equations: {err}") from None
-    if set(equations.diff_eq_names) != set(_LIF) or set(equations.names) != set(_LIF):
+        equations = parse_equations(section.string("equations"))
+    except ValueError as err:
+        raise section.error("equations", str(err)) from None
+    if set(equations) != set(_LIF):
         raise section.error("equations", "must define exactly dv/dt and dI/dt of the LIF model with "
                                          "exponential current synapses: " + "; ".join(
                                              f"d{k}/dt = {v} : 1" for k, v in _LIF.items()))
-    constants = {"tau_m": model.tau_m_, "tau_s": model.tau_s_}
+    allowed = {"v", "I", "tau_m", "tau_s"}
     for name, expected in _LIF.items():
-        if equations[name].dim is not DIMENSIONLESS:
-            raise section.error("equations", f"{name} must be dimensionless (': 1')")
-        got = str_to_sympy(equations[name].expr.code)
-        if {s.name for s in got.free_symbols} - {"v", "I", "tau_m", "tau_s"}:
+        used = names_in(equations[name])
+        if used - allowed:
             raise section.error("equations", f"d{name}/dt may use only v, I, tau_m and tau_s, got "
-                                             f"{equations[name].expr.code!r}")
-        if not _same_linear_function(got, str_to_sympy(expected), constants):
-            raise section.error("equations", f"d{name}/dt = {equations[name].expr.code} is not the LIF model's "
-                                             f"d{name}/dt = {expected}")
+                                             f"{', '.join(sorted(used - allowed))}")
+        if not _same_function(equations[name], parse_equations(f"d{name}/dt = {expected} : 1")[name], model):
+            raise section.error("equations", f"d{name}/dt is not the LIF model's d{name}/dt = {expected}")
 
 
-def _same_linear_function(got, expected, constants):
+def _same_function(got, expected, model):
     """Whether two right-hand sides agree at several points (v, I) with the file's time constants."""
     for v, current in ((1.0, 0.0), (0.0, 1.0), (0.7, -1.3)):
-        point = dict(constants, v=v, I=current)
-        a, b = (float(e.subs({s: point[s.name] for s in e.free_symbols})) for e in (got, expected))
-        if abs(a - b) > 1e-12 * max(abs(a), abs(b), 1.0):
+        point = dict(v=v, I=current, tau_m=model.tau_m_, tau_s=model.tau_s_)
+        try:
+            a, b = evaluate(got, point), evaluate(expected, point)
+        except (ArithmeticError, ValueError):
+            return False
+        if not abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0):
             return False
     return True
 
