@@ -134,6 +134,29 @@ def main(argv=None):
         return _command(parser, args)
     except KeyboardInterrupt:                          # before training started (train and study say more)
         return _stopped("stopped")
+    except Exception as err:                           # ours to report: one line, the details in a file
+        return _unexpected(err)
+
+
+def _unexpected(err):
+    """An error nothing else caught: one line with its cause and where the traceback went; exit 1."""
+    import errno
+    import tempfile
+    import traceback
+
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        cause = f"disk full: no space left to write {err.filename or 'a file'}"
+    else:
+        cause = f"{type(err).__name__}: {err}".splitlines()[0]
+    try:
+        handle, details = tempfile.mkstemp(prefix="brian2-delgrad-error-", suffix=".txt")
+        with open(handle, "w") as file:
+            file.write("".join(traceback.format_exception(err)))
+        where = f"details in {details}"
+    except OSError:
+        where = "no room to write the details"
+    print(f"brian2-delgrad: error: {cause} ({where})", file=sys.stderr)
+    return 1
 
 
 def _stopped(what):
