@@ -196,9 +196,6 @@ def _copy(args):
 
 def _command(parser, args):
     """Run a parsed command whose files are checked; one-line errors (exit 2) for what the user can mend."""
-    import brian2  # noqa: F401  (every command below loads it; its SIGINT handler would only stop a Brian2 run)
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)    # Ctrl-C stops the command: KeyboardInterrupt
     if args.command == "train":
         from .memory import MemoryLimitError
 
@@ -206,6 +203,9 @@ def _command(parser, args):
             _refuse_what_cannot_fit(args.model)
         except MemoryLimitError as err:
             return _error(err)
+    import brian2  # noqa: F401  (every command below loads it; its SIGINT handler would only stop a Brian2 run)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)    # Ctrl-C stops the command: KeyboardInterrupt
     from .threads import get_num_threads, set_num_threads
 
     try:
@@ -253,16 +253,19 @@ def _command(parser, args):
 
     try:
         return _study(args) if args.command == "study" else _train(args)
-    except (ConfigError, CheckpointError, MemoryLimitError) as err:
+    except CheckpointError as err:
+        return _error(f"{err}; --restart starts again (or give another --out)")
+    except (ConfigError, MemoryLimitError) as err:
         return _error(err)
 
 
 def _refuse_what_cannot_fit(path):
     """Refuse a model file whose training cannot fit in memory before Brian2, SymPy and numba are loaded.
 
-    Reads only ``network.sizes`` and ``training.batch_size``; anything else, or a malformed value, is left
-    to the model-file reader; the :class:`~brian2_delgrad.Trainer` checks the memory again with its
-    substrate's noise and the data's size.
+    Reads only ``network.sizes`` and ``training.batch_size`` (without one, a batch of one sample: a lower
+    bound); anything else, or a malformed value, is left to the model-file reader; the
+    :class:`~brian2_delgrad.Trainer` checks the memory again with its batch size, its substrate's noise and
+    the data's size.
     """
     import tomllib
 
@@ -271,8 +274,8 @@ def _refuse_what_cannot_fit(path):
     try:
         with open(path, "rb") as handle:
             top = tomllib.load(handle)
-        sizes, batch_size = top["network"]["sizes"], top["training"]["batch_size"]
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        sizes, batch_size = top["network"]["sizes"], top.get("training", {}).get("batch_size", 1)
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError):
         return
     if (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n > 0 for n in sizes)
             and type(batch_size) is int and batch_size > 0):

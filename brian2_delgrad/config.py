@@ -3,9 +3,9 @@
 Every problem is a :class:`ConfigError` whose message starts with
 ``FILE: section.key:`` and says what is allowed. Quantities such as
 ``"5*ms"`` go through :func:`~brian2_delgrad.quantities.parse_quantity`,
-which parses and never evaluates. Reading a file and checking its keys needs
-no Brian2 (it is loaded for quantities only), so the command line reports a
-missing file, a syntax error or an unknown key at once.
+which parses and never evaluates. Finding and reading a file needs no Brian2
+(it is loaded for quantities only), so the command line reports a missing,
+unreadable or malformed file before it loads Brian2.
 """
 import difflib
 import numbers

@@ -38,6 +38,7 @@ def test_every_shipped_file_is_found_by_name_and_loads(tmp_path, monkeypatch):
     assert load_model_file("yinyang_h30_ws").sizes == (4, 30, 3)
     from brian2_delgrad import load_study
 
+    (tmp_path / "quickstart").mkdir()                         # a folder of that name does not hide it
     assert len(load_study("quickstart").trials) == 18
     (tmp_path / "yinyang_h30_ws.toml").write_text(
         (shipped_folder("models") / "yinyang_h30_ws.toml").read_text().replace("[4, 30, 3]", "[4, 7, 3]"))

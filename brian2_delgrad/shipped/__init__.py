@@ -62,8 +62,9 @@ def resolve(source, kind, base=None):
     Returns
     -------
     pathlib.Path
-        An existing path (not checked further: a folder or an unreadable file
-        is reported by whoever reads it).
+        An existing path: a file given as a path, else the shipped file of a bare
+        name, else whatever exists of that name (a folder, a FIFO: reported by
+        whoever reads it).
 
     Raises
     ------
@@ -74,13 +75,16 @@ def resolve(source, kind, base=None):
     path = Path(source) if base is None else Path(base) / source
     candidates = [path] if path.suffix == ".toml" else [path, path.with_name(path.name + ".toml")]
     for candidate in candidates:
-        if candidate.exists():
+        if candidate.is_file():
             return candidate
     bare = Path(source).name == source and source not in ("", ".", "..")
-    if bare:
+    if bare:                                         # a folder of that name here does not hide a shipped file
         shipped = shipped_folder(kind) / (source if source.endswith(".toml") else source + ".toml")
         if shipped.is_file():
             return shipped
+    for candidate in candidates:
+        if candidate.exists():                       # a folder or a FIFO: its reader says what it is
+            return candidate
     hint = f"shipped {kind}: {', '.join(shipped_names(kind))}"
     named = Path(source).stem
     if not bare and named in shipped_names(kind):

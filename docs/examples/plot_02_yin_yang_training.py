@@ -57,7 +57,7 @@ print(f"best validation accuracy {validation.accuracy.max():.1%} at epoch {train
 # %%
 # After 60 epochs the network classifies about 97 % of the test points correctly. The published
 # recipe trains for 300 epochs (learning rates decaying by 0.95 every 20), which
-# ``brian2-delgrad train models/yinyang_h30_ws.toml`` runs in about 20 s on two cores; it reaches
+# ``brian2-delgrad train yinyang_h30_ws`` runs in about 20 s on two cores; it reaches
 # 97.9-98.6 % test accuracy over three seeds (98.2 % in the DelGrad paper).
 #
 # Training curves

@@ -11,7 +11,7 @@ parameters: how much accuracy each placement buys per parameter.
 
 It is a *short* run (30 epochs instead of 300, two seeds, two hidden sizes) so that it builds in
 well under a minute. It shows how to set such a comparison up and read it, not the published
-result: the full study is ``brian2-delgrad study studies/delay_types.toml``
+result: the full study is ``brian2-delgrad study delay_types``
 (:ref:`results-delay-types`).
 """
 
@@ -20,24 +20,23 @@ result: the full study is ``brian2-delgrad study studies/delay_types.toml``
 # -------------------------------------
 #
 # A study is a grid over model files (each brings its published recipe), hidden-layer sizes and
-# seeds. The model files live in the repository's ``models/`` folder: ``yinyang_h30_w`` (weights
-# only), ``_wa`` (axonal), ``_wd`` (dendritic), ``_ws`` (synaptic) and ``_wad`` (axonal +
-# dendritic). The grid replaces their 30 hidden neurons by 5 and 15 and shortens training.
+# seeds. The model files ship with the package; a study file names them by name (``brian2-delgrad list``):
+# ``yinyang_h30_w`` (weights only), ``_wa`` (axonal), ``_wd`` (dendritic), ``_ws`` (synaptic) and
+# ``_wad`` (axonal + dendritic). The grid replaces their 30 hidden neurons by 5 and 15 and shortens
+# training.
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-import brian2_delgrad
 from brian2_delgrad import load_study
 from brian2_delgrad.study import run_trial, summarize
 
-MODELS = Path(brian2_delgrad.__file__).resolve().parent.parent / "models"   # the repository's model files
 PLACEMENTS = {"none": "yinyang_h30_w", "axonal": "yinyang_h30_wa", "dendritic": "yinyang_h30_wd",
               "synaptic": "yinyang_h30_ws", "axonal+dendritic": "yinyang_h30_wad"}
 
-model_list = ",\n    ".join(f'"{(MODELS / name).with_suffix(".toml").as_posix()}"' for name in PLACEMENTS.values())
+model_list = ",\n    ".join(f'"{name}"' for name in PLACEMENTS.values())   # shipped names
 study_text = f"""
 description = "Delay placements in small Yin-Yang networks (a short run for the documentation)"
 
@@ -134,7 +133,7 @@ plt.show()
 # better than axonal, dendritic and axonal+dendritic delays. Read it as a demonstration of the
 # set-up, not as evidence about delays.
 #
-# The full study (``studies/delay_types.toml``: hidden sizes 5 to 30, five placements, 300
+# The full study (the shipped study file ``delay_types``: hidden sizes 5 to 30, five placements, 300
 # epochs, 3 seeds, about 15 minutes on two cores; :ref:`results-delay-types` in the user guide)
 # finds, as the paper does, that synaptic delays help most in the smallest networks: at 4-5-3 the
 # median test error is 5.0 % with synaptic delays against 11.5 % with weights only, and per
@@ -142,9 +141,9 @@ plt.show()
 # only 7.0 %). Axonal and dendritic delays help less and less consistently, and from 20 hidden
 # neurons on all placements lie within about two points of each other. To run it::
 #
-#     brian2-delgrad study studies/delay_types.toml
+#     brian2-delgrad study delay_types
 #
-# or, from Python, ``run_study(load_study("studies/delay_types.toml"), "results/delay_types")``,
+# or, from Python, ``run_study(load_study("delay_types"), "results/delay_types")``,
 # which also writes the tables and the figure ``delay_types.png``. In a script, call it under
 # ``if __name__ == "__main__":``: its dask cluster starts new Python processes, which import the
 # script again.

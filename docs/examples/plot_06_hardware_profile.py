@@ -13,7 +13,7 @@ profile's imperfections and once with them in the loop, tests both networks unde
 and shows the spike times of one network on the ideal model and on its "chip".
 
 Both trainings last 30 epochs instead of the published 300, so that the example runs in under a
-minute; the published comparison is ``brian2-delgrad study studies/hardware.toml``
+minute; the published comparison is ``brian2-delgrad study hardware``
 (:ref:`results-hardware`).
 """
 
@@ -25,13 +25,11 @@ minute; the published comparison is ``brian2-delgrad study studies/hardware.toml
 # ``'ideal'`` profile imposes nothing. Values are in model units: thresholds and weights in units
 # of the membrane variable ``v``, delays and jitter in units of ``tau_s``.
 import dataclasses
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-import brian2_delgrad
 from brian2_delgrad import ExactSubstrate, Noise, PROFILES, get_profile, load_model_file
 from brian2_delgrad.losses import predict_labels
 from brian2_delgrad.optim import quantize_weights
@@ -67,7 +65,7 @@ print(profile.trainer_settings)
 # The network and its noise-free twin
 # -----------------------------------
 #
-# ``models/yinyang_bss2_wa.toml`` (in the repository) is the published hardware network: the four
+# The shipped model file ``yinyang_bss2_wa`` is the published hardware network: the four
 # Yin-Yang inputs, each fed through 5 channels that share one axonal delay, 30 hidden and 3 output
 # neurons, ``tau_m = tau_s``, ``theta = 2.6``, axonal delays within (2, 3.5) ``tau_s``, and the
 # published recipe (batch 40, learning rate 0.002, margin 0.3, grazing guard, last epoch reported).
@@ -76,8 +74,7 @@ print(profile.trainer_settings)
 # For the comparison we want the same network and recipe *without* the imperfections. The
 # ``'ideal'`` profile would also drop the 5 input channels, so instead we make a twin of the profile
 # with the same constraints and no weight grid and no noise (a profile is a frozen dataclass).
-MODELS = Path(brian2_delgrad.__file__).resolve().parent.parent / "models"   # the repository's model files
-chip_model = load_model_file(MODELS / "yinyang_bss2_wa.toml")
+chip_model = load_model_file("yinyang_bss2_wa")      # a shipped model file, by name
 twin_profile = dataclasses.replace(profile, name="brainscales2 without imperfections", weight_step=None,
                                    weight_limit=None, threshold_pattern=(0.0, 0.0), threshold_batch=0.0,
                                    delay_jitter=0.0)
@@ -287,11 +284,11 @@ plt.show()
 #
 # It does not show the published result, which is about a longer training and about delays.
 # With the full recipe (300 epochs, last epoch reported, 5 seeds) the network with axonal delays
-# reaches a median test accuracy of 93.6 % and the weights-only network (``yinyang_bss2_w.toml``)
+# reaches a median test accuracy of 93.6 % and the weights-only network (``yinyang_bss2_w``)
 # 86.4 % (published single runs: 92.6-92.8 % and 84.9 %), mostly because the weights-only
 # network's validation accuracy keeps jumping under the batch-to-batch noise, which its last epoch
 # catches at a random moment (:ref:`results-hardware` in the user guide). 30 epochs and one seed are
 # far from converged, and their numbers move by points with the seed. The full comparison takes
 # about 20 minutes on two cores::
 #
-#     brian2-delgrad study studies/hardware.toml
+#     brian2-delgrad study hardware
