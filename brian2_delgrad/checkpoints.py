@@ -15,12 +15,22 @@ meta
     (which network it belongs to), ``settings`` (the training recipe) and ``history`` (the
     history table, column -> values).
 """
+import math
+import numbers
 from dataclasses import dataclass
+
+import numpy as np
 
 from .delays import groups_as_lists
 from .storage import ArchiveError, read_archive, write_archive
 
-__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "network_identity"]
+__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "network_identity",
+           "LARGEST_WEIGHT"]
+
+#: Largest weight magnitude a checkpoint may hold, in units of the threshold theta: one such input alone drives a
+#: neuron a million times past threshold, which no training reaches (Adam moves a weight by about the learning rate
+#: per step); more means the file is damaged.
+LARGEST_WEIGHT = 1e6
 
 
 class CheckpointError(ValueError):
@@ -69,8 +79,12 @@ class Checkpoint:
     substrate: dict
     history: dict
 
-    def check(self, net, settings, epochs, path):
-        """Raise :class:`CheckpointError` unless it continues training ``net`` with ``settings`` to ``epochs``."""
+    def check(self, net, settings, epochs, path, state):
+        """Raise :class:`CheckpointError` unless it continues training ``net`` with ``settings`` to ``epochs``.
+
+        ``state`` is the optimiser's state as the trainer holds it now (``weights``, ``free``,
+        ``adam_moments``): the checkpoint's arrays must have their number and shapes, and be finite.
+        """
         if self.network != network_identity(net):
             raise CheckpointError(f"resume: checkpoint {path} belongs to another network")
         differ = sorted(k for k, v in self.settings.items() if settings.get(k) != v)
@@ -80,6 +94,57 @@ class Checkpoint:
         if self.epoch > epochs:
             raise CheckpointError(f"resume: checkpoint {path} holds {self.epoch} epochs, more than the "
                                   f"{epochs} asked for")
+        problem = self._damage(state, net.model.theta)
+        if problem is not None:
+            raise CheckpointError(f"resume: checkpoint {path} is damaged: {problem}")
+
+    def _damage(self, state, theta):
+        """What is impossible in this checkpoint (str), or ``None``."""
+        def counts(value):
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+        if not counts(self.epoch) or not counts(self.adam_steps):
+            return f"epoch {self.epoch!r} and Adam steps {self.adam_steps!r} must be counts"
+        if not (isinstance(self.bump, numbers.Real) and math.isfinite(self.bump) and self.bump > 0):
+            return f"the missing-spike bump {self.bump!r} must be a positive number"
+        shapes = (lambda arrays: [np.shape(a) for a in arrays])
+        parameters = shapes([*state["weights"], *(f for layer in state["free"] for f in layer.values())])
+        expected = dict(weights=shapes(state["weights"]),       # Adam's moments: one pair per parameter array
+                        moments=[[s, s] for s in parameters] if self.adam_steps else [],
+                        free=[{p: np.shape(f) for p, f in layer.items()} for layer in state["free"]])
+        found = dict(weights=shapes(self.weights), moments=[shapes(pair) for pair in self.adam_moments],
+                     free=[{p: np.shape(f) for p, f in layer.items()} for layer in self.free])
+        for key in expected:
+            if found[key] != expected[key]:
+                return f"its {key} have the shapes {found[key]}, the network's are {expected[key]}"
+        arrays = [*self.weights, *(f for layer in self.free for f in layer.values()),
+                  *(a for pair in self.adam_moments for a in pair)]
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            return "it holds infinite or NaN parameters"
+        if any(np.any(np.abs(w) > LARGEST_WEIGHT * theta) for w in self.weights):
+            return f"it holds weights beyond {LARGEST_WEIGHT:g} theta"
+        if self.best is not None:
+            best = self.best[2]
+            if shapes(best["weights"]) != expected["weights"] or not all(
+                    np.all(np.isfinite(a)) for a in [*best["weights"], *(d for layer in best["delays"]
+                                                                        for d in layer.values())]):
+                return "its best epoch's parameters do not fit the network or are not finite"
+        return self._history_damage()
+
+    def _history_damage(self):
+        history = self.history
+        if not isinstance(history, dict) or len({len(v) for v in history.values() if isinstance(v, list)}) != 1 \
+                or not all(isinstance(v, list) for v in history.values()) or not {"epoch", "split"} <= set(history):
+            return "its history is not a table with epoch and split columns"
+        trained = [e for e, split in zip(history["epoch"], history["split"]) if split == "train"]
+        if trained != list(range(1, self.epoch + 1)):
+            return f"its history's training epochs are not 1 ... {self.epoch}"
+        if self.best is not None:
+            epoch, accuracy = self.best[:2]
+            if not (isinstance(epoch, numbers.Integral) and 0 <= epoch <= self.epoch
+                    and isinstance(accuracy, numbers.Real) and 0 <= accuracy <= 1):
+                return f"its best epoch {epoch!r} (accuracy {accuracy!r}) is not one of its epochs"
+        return None
 
 
 def network_identity(net):

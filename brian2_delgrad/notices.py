@@ -1,4 +1,5 @@
-"""One-line notices of long first-time work (compilation, Brian2's code build), on standard error.
+"""One-line notices on standard error: long first-time work (compilation, Brian2's code build), damaged files set
+aside.
 
 A command that goes quiet for a minute looks hung; these say what is happening
 and how long it usually takes, once per process and kind of work. Set
@@ -7,7 +8,7 @@ and how long it usually takes, once per process and kind of work. Set
 import os
 import sys
 
-__all__ = ["announce_once"]
+__all__ = ["announce_once", "notice"]
 
 _announced = set()
 
@@ -22,7 +23,12 @@ def announce_once(key, message):
     message : str
         One line: what happens and how long it usually takes.
     """
-    if key in _announced or os.environ.get("BRIAN2_DELGRAD_QUIET", "") not in ("", "0"):
-        return
-    _announced.add(key)
-    print(f"brian2-delgrad: {message}", file=sys.stderr, flush=True)
+    if key not in _announced:
+        _announced.add(key)
+        notice(message)
+
+
+def notice(message):
+    """Write ``brian2-delgrad: <message>`` (one line) to standard error, unless ``BRIAN2_DELGRAD_QUIET`` is set."""
+    if os.environ.get("BRIAN2_DELGRAD_QUIET", "") in ("", "0"):
+        print(f"brian2-delgrad: {message}", file=sys.stderr, flush=True)

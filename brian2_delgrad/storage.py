@@ -12,6 +12,8 @@ arrays and fields and are read as they are.
 import json
 import os
 import uuid
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +102,8 @@ def read_archive(path, kind):
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError) as err:
-        raise ArchiveError(f"cannot read {path} ({err})") from None
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ArchiveError(f"cannot read {path} ({err or type(err).__name__})") from None
     if not isinstance(meta, dict):
         raise ArchiveError(f"{path}: its meta entry is not a JSON object")
     found = meta.get("kind", "checkpoint" if "epoch" in meta else "network")      # version 1 files have no kind

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 from brian2 import second
 
-from .losses import predict_labels
 from .checkpoints import CheckpointError
+from .losses import predict_labels
+from .notices import notice
 from .settings import Setting
 from .storage import atomic_write, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
@@ -91,8 +92,9 @@ def run_trial(trial, checkpoint_dir=None):
     try:
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint, resume=resume)
-    except CheckpointError:                          # unreadable (e.g. cut short): keep it aside, start afresh
+    except CheckpointError as err:                   # unreadable or damaged: keep it aside, start afresh
         os.replace(checkpoint, checkpoint.with_suffix(".unreadable"))
+        notice(f"{err}: set aside as {checkpoint.with_suffix('.unreadable').name}; {trial.id} starts again")
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint)
     history = history.assign(noise="none", noise_level=0.0, repeats=1)
@@ -252,12 +254,12 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
         (out / folder).mkdir(parents=True, exist_ok=True)
     write_json(out / "study.json", dict(study=study.name, file=str(study.path), description=study.description,
                                         trials=[t.id for t in study.trials]))
-    saved = {path.stem: path for path in (out / "trials").glob("*.csv")}
-    trained = {trial.id for trial in study.trials
-               if trial.id in saved and all(path.exists() for path in _parameters_paths(out, trial).values())}
+    tables = {trial.id: _saved_table(out, trial) for trial in study.trials}      # damaged ones set aside
+    saved = {trial.id: out / "trials" / f"{trial.id}.csv" for trial in study.trials if tables[trial.id] is not None}
+    trained = {trial.id for trial in study.trials if trial.id in saved and _saved_networks(out, trial)}
     pending = [trial for trial in study.trials if trial.id not in trained]
-    stale = [trial for trial in study.trials if trial.id in trained
-             and _saved_evaluation(saved[trial.id]) != trial.evaluation_id]       # new [evaluate]: test again
+    stale = [trial for trial in study.trials if trial.id in trained     # new [evaluate]: test again
+             and _evaluation_of(tables[trial.id]) != trial.evaluation_id]
     failures = []
     if pending or stale:
         from tqdm.auto import tqdm
@@ -310,10 +312,68 @@ def _reevaluate_saved(trial, table_path, parameters):
     return reevaluate_trial(trial, pd.read_csv(table_path), parameters), None
 
 
-def _saved_evaluation(path):
+def _evaluation_of(table):
     """The evaluation id a saved trial table was tested with (``None`` for tables without one)."""
-    columns = pd.read_csv(path, nrows=1, dtype={"evaluation": str})
-    return columns["evaluation"].iloc[0] if "evaluation" in columns and len(columns) else None
+    return table["evaluation"].iloc[0] if "evaluation" in table else None
+
+
+def _saved_table(out, trial):
+    """The saved rows of a finished trial (``trials/<id>.csv``), ``None`` if there are none; a damaged file is set
+    aside (``*.unreadable``) with a line saying so, and the trial runs again."""
+    path = out / "trials" / f"{trial.id}.csv"
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_csv(path, dtype={"evaluation": str})
+        problem = _table_damage(table, trial)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:   # EmptyDataError is a ValueError
+        table, problem = None, f"not a readable table: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    if problem is None:
+        return table
+    _set_aside(path, problem, trial)
+    return None
+
+
+def _table_damage(table, trial):
+    """What is missing or impossible in a trial's saved rows (str), or ``None``."""
+    missing = sorted({"trial", "split", "epoch", "accuracy", "loss", "selection", "noise"} - set(table.columns))
+    if missing:
+        return f"no column {missing[0]!r}"
+    if not (table.trial == trial.id).all():
+        return "rows of another trial"
+    for split, first in (("train", 1), ("validation", 0)):
+        epochs = table.loc[table.split == split, "epoch"].tolist()
+        if epochs != list(range(first, trial.epochs + 1)):
+            return f"its {split} epochs are not {first} ... {trial.epochs}"
+    test = table[(table.split == "test") & (table.noise == "none")]
+    if sorted(test.selection) != sorted(SELECTIONS):
+        return "its test rows of the last and the best epoch are missing"
+    accuracy = pd.to_numeric(table.accuracy, errors="coerce")
+    if not accuracy.between(0, 1).all():
+        return "an accuracy that is not a number in [0, 1]"
+    return None
+
+
+def _saved_networks(out, trial):
+    """Whether both trained networks of a trial are saved and readable (a damaged one is set aside)."""
+    from .storage import ArchiveError, read_archive
+
+    for path in _parameters_paths(out, trial).values():
+        if not path.exists():
+            return False
+        try:
+            read_archive(path, "network")
+        except ArchiveError as err:
+            _set_aside(path, str(err), trial)
+            return False
+    return True
+
+
+def _set_aside(path, problem, trial):
+    """Rename a damaged file ``*.unreadable`` and say so in one line."""
+    aside = path.with_name(path.name + ".unreadable")
+    os.replace(path, aside)
+    notice(f"{path}: damaged ({problem}): set aside as {aside.name}; {trial.id} runs again")
 
 
 def _cores():
@@ -395,9 +455,8 @@ def collect(study, out):
     out = Path(out)
     tables = []
     for trial in study.trials:
-        path = out / "trials" / f"{trial.id}.csv"
-        if path.exists():
-            table = pd.read_csv(path, dtype={"evaluation": str})
+        table = _saved_table(out, trial)              # only whole, checked trial tables
+        if table is not None:
             stale = (table.split == "test") & (table.get("evaluation") != trial.evaluation_id)
             tables.append(table[~stale])              # test rows of other [evaluate] settings (a failed re-test)
     if not tables:

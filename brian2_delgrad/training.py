@@ -368,7 +368,7 @@ class Trainer:
         """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another
         network, was trained with other settings or holds more than ``epochs`` epochs."""
         checkpoint = load_checkpoint(path)
-        checkpoint.check(self.net, self._settings(), epochs, path)
+        checkpoint.check(self.net, self._settings(), epochs, path, self._optimiser.state())
         self._reset()
         self._optimiser.restore(**{key: getattr(checkpoint, key) for key in self._optimiser.state()})
         self._rng.bit_generator.state = checkpoint.rng

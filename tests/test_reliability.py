@@ -57,3 +57,119 @@ def test_an_uncaught_error_leaves_no_brian2_debug_files(tmp_path):
     assert done.returncode == 1 and "Brian 2" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith("brian_")]
     assert leftovers == [], leftovers
+
+
+def rewrite_checkpoint(path, change):
+    """Read a checkpoint archive, let ``change(meta, arrays)`` damage it, write it back."""
+    meta, arrays = storage.read_archive(path, "checkpoint")
+    change(meta, arrays)
+    storage.write_archive(path, "checkpoint", {k: v for k, v in meta.items() if k not in ("format", "kind", "version")},
+                          arrays)
+
+
+def fake_history(meta, arrays):
+    meta["history"]["epoch"] = [0, 1, 1, 1, 1]
+
+
+DAMAGE = {
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2]),
+    "empty": lambda path: path.write_bytes(b""),
+    "negative epoch": lambda path: rewrite_checkpoint(path, lambda meta, arrays: meta.update(epoch=-5)),
+    "huge weights": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays["weights_0"].fill(1e308)),
+    "NaN moments": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays["adam_v_1"].fill(float("nan"))),
+    "fake history": lambda path: rewrite_checkpoint(path, fake_history),
+    "other shapes": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays.update(weights_1=arrays["weights_1"][:2])),
+}
+MESSAGES = {"truncated": "cannot read", "empty": "cannot read", "negative epoch": "must be counts",
+            "huge weights": "weights beyond 1e+06 theta", "NaN moments": "infinite or NaN",
+            "fake history": "training epochs are not 1 ... 2", "other shapes": "its weights have the shapes"}
+
+
+@pytest.fixture(scope="module")
+def trained_twice(tmp_path_factory):
+    """A 2-epoch training's folder, made once for the damage tests (each copies it)."""
+    out = tmp_path_factory.mktemp("trained") / "out"
+    assert main(["train", "yinyang_h5_ws", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    (out / "summary.json").unlink()                          # as if stopped after epoch 2 of more
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_a_damaged_checkpoint_is_refused_in_one_line_that_says_restart(tmp_path, capsys, trained_twice, case):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(trained_twice, out)
+    DAMAGE[case](out / "checkpoint.npz")
+    capsys.readouterr()
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("brian2-delgrad: error: resume: ") and MESSAGES[case] in lines[0] \
+        and str(out / "checkpoint.npz") in lines[0] and lines[0].endswith("; --restart starts again (or give another "
+                                                                          "--out)"), lines
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet", "--restart"]) == 0
+
+
+TABLE_DAMAGE = {
+    "empty": lambda path: path.write_bytes(b""),
+    "garbage": lambda path: path.write_bytes(bytes(range(256)) * 4),
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[:len(path.read_bytes()) * 2 // 3]),
+    "another trial's": lambda path: path.write_text(path.read_text().replace(path.stem, "someone_else")),
+}
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    """A finished two-trial study (in this process), made once; each test copies its folder."""
+    from brian2_delgrad import load_study, run_study
+
+    folder = tmp_path_factory.mktemp("study")
+    (folder / "small.toml").write_text('[grid]\nmodels = ["yinyang_h5_ws"]\nseeds = [0, 1]\nepochs = 2\n')
+    study = load_study(folder / "small.toml")
+    results = run_study(study, folder / "out", workers=0, progress=False)
+    return study, folder / "out", results
+
+
+@pytest.mark.parametrize("case", sorted(TABLE_DAMAGE))
+def test_a_damaged_trial_table_is_set_aside_and_the_trial_runs_again(tmp_path, capsys, small_study, case):
+    import shutil
+
+    import pandas as pd
+
+    from brian2_delgrad import run_study
+
+    study, finished, expected = small_study
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    damaged = out / "trials" / f"{study.trials[1].id}.csv"
+    TABLE_DAMAGE[case](damaged)
+    capsys.readouterr()
+    results = run_study(study, out, workers=0, progress=False)
+    said = [line for line in capsys.readouterr().err.splitlines() if "damaged" in line]
+    assert len(said) == 1 and said[0].startswith(f"brian2-delgrad: {damaged}: damaged (") and said[0].endswith(
+        f"set aside as {damaged.name}.unreadable; {study.trials[1].id} runs again"), said
+    assert (out / "trials" / f"{damaged.name}.unreadable").exists()
+    columns = [c for c in expected.columns if c != "wall_time"]
+    pd.testing.assert_frame_equal(results[columns].sort_values(["trial", "split", "epoch", "noise"]).reset_index(drop=True),
+                                  expected[columns].sort_values(["trial", "split", "epoch", "noise"]).reset_index(drop=True))
+
+
+def test_damaged_saved_networks_and_checkpoints_of_a_study_are_set_aside(tmp_path, capsys, small_study):
+    import shutil
+
+    from brian2_delgrad import run_study
+
+    study, finished, expected = small_study
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    network = out / "parameters" / f"{study.trials[0].id}.best.npz"
+    network.write_bytes(network.read_bytes()[:100])
+    checkpoint = out / "checkpoints" / f"{study.trials[1].id}.npz"
+    (out / "trials" / f"{study.trials[1].id}.csv").unlink()             # as if killed before it finished
+    checkpoint.write_bytes(b"PK\x03\x04 cut short")
+    capsys.readouterr()
+    results = run_study(study, out, workers=0, progress=False)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("brian2-delgrad:")]
+    assert len(said) == 2 and all("set aside as" in line for line in said), said
+    assert network.with_name(network.name + ".unreadable").exists() and checkpoint.with_suffix(".unreadable").exists()
+    assert sorted(results.trial.unique()) == sorted(expected.trial.unique()) and len(results) == len(expected)
