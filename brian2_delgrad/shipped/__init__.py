@@ -9,14 +9,9 @@ A name stands for a file wherever a path does: :func:`resolve` takes a path
 (which wins when it exists, ``.toml`` may be left out) or the bare name of a
 shipped file (``'yinyang_h30_ws'``, ``'quickstart'``). Only :mod:`pathlib` and
 :mod:`tomllib` are imported, so the command line can answer before it loads
-Brian2.
-
-Examples
---------
->>> sorted(shipped_names("studies"))[:2]
-['delay_types', 'digits']
->>> resolve("quickstart", "studies").name
-'quickstart.toml'
+Brian2. For example, ``resolve("quickstart", "studies")`` is the quick study's
+file and ``shipped_names("models")`` lists the model files (no doctest here:
+Brian2's doctest collector cannot take a package's ``__init__``).
 """
 import shutil
 import tomllib
