@@ -250,12 +250,13 @@ def _command(parser, args):
     from .config import ConfigError
     from .checkpoints import CheckpointError
     from .memory import MemoryLimitError
+    from .storage import FolderInUse
 
     try:
         return _study(args) if args.command == "study" else _train(args)
     except CheckpointError as err:
         return _error(f"{err}; --restart starts again (or give another --out)")
-    except (ConfigError, MemoryLimitError) as err:
+    except (ConfigError, MemoryLimitError, FolderInUse) as err:
         return _error(err)
 
 
@@ -402,6 +403,17 @@ _RUN_KEYS = dict(seed="seed", substrate="substrate", dt_us="dt (us)", timing="ti
 
 
 def _train(args):
+    from .modelfile import load_model_file
+    from .storage import only_writer
+
+    description = load_model_file(args.model)
+    out = Path(args.out or Path("results") / description.name / f"seed{args.seed}")
+    with only_writer(out, f"brian2-delgrad train {description.name}, seed {args.seed}"):
+        return _train_into(args, description, out)
+
+
+def _train_into(args, description, out):
+    """``train`` once the output folder is ours."""
     import dataclasses
     import hashlib
     import json
@@ -413,16 +425,12 @@ def _train(args):
     from .checkpoints import load_checkpoint
     from .config import ConfigError
     from .losses import predict_labels
-    from .modelfile import load_model_file
     from .plots import plot_training
     from .storage import write_csv, write_json
     from .substrates import Brian2Substrate
     from .tables import reported_selection, stability
 
-    description = load_model_file(args.model)
     epochs = description.training["epochs"] if args.epochs is None else args.epochs
-    out = Path(args.out or Path("results") / description.name / f"seed{args.seed}")
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
     # the model file's substrate, with its profile's noise: the exact one, Brian2 or any registered one
     options = {k: v for k, v in dict(dt=None if args.dt is None else args.dt * us, timing=args.timing).items()

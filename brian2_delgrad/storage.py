@@ -9,8 +9,11 @@ and the kind's own fields. Files from before the layout had a kind (version 1:
 networks without a version, checkpoints with ``version = 1``) hold the same
 arrays and fields and are read as they are.
 """
+import contextlib
+import fcntl
 import json
 import os
+import socket
 import uuid
 import zipfile
 import zlib
@@ -19,7 +22,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_write", "write_text", "write_json", "write_csv", "write_archive", "read_archive", "ArchiveError",
-           "ARCHIVE_VERSION"]
+           "ARCHIVE_VERSION", "only_writer", "FolderInUse", "LOCK_FILE"]
+
+#: The file in an output folder that its one writer holds locked (it names the writer).
+LOCK_FILE = ".lock"
 
 #: Version of the archive layout written now.
 ARCHIVE_VERSION = 2
@@ -29,6 +35,53 @@ _FORMAT = "brian2_delgrad"
 
 class ArchiveError(ValueError):
     """A file is not an archive of the expected kind, or of a version this package cannot read."""
+
+
+class FolderInUse(RuntimeError):
+    """Another run writes into the output folder; the message names it."""
+
+
+@contextlib.contextmanager
+def only_writer(folder, what):
+    """Be the one writer of ``folder`` while the block runs: an OS lock that dies with the process.
+
+    ``folder/.lock`` is locked with ``flock`` (released when the process ends, however it ends: a
+    SIGKILL leaves no stale lock) and names the holder. Leftover temporary files of
+    :func:`atomic_write` in the folder and its subfolders (from a run that was killed while writing) are
+    removed once the lock is held.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Created if needed.
+    what : str
+        The run, for a second run's message (e.g. ``'brian2-delgrad train yinyang_h5_ws'``).
+
+    Raises
+    ------
+    FolderInUse
+        At once, if another process holds the folder: ``FOLDER: in use by process PID on HOST (WHAT); ...``.
+        (Locks are per machine: two machines writing into one shared folder are not detected.)
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderInUse(f"{folder}: in use by {holder}; wait for it to end or give another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()} ({what})")
+        handle.flush()
+        for leftover in [*folder.glob(".*.tmp"), *folder.glob("*/.*.tmp")]:
+            leftover.unlink(missing_ok=True)
+        yield
+    finally:
+        handle.close()                               # releases the lock
 
 
 def atomic_write(path, write, binary=False):

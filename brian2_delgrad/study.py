@@ -30,7 +30,7 @@ from .checkpoints import CheckpointError
 from .losses import predict_labels
 from .notices import notice
 from .settings import Setting
-from .storage import atomic_write, write_csv, write_json
+from .storage import atomic_write, only_writer, write_csv, write_json
 from .studyfile import NOISE_KINDS, Study
 from .substrates import Noise
 from .tables import quartiles, reported_selection, selections, stability
@@ -245,11 +245,19 @@ def run_study(study, out, workers=None, scheduler=None, progress=True, threads=N
     ------
     StudyError
         If some trials failed (after all others finished and were saved).
+    FolderInUse
+        If another run writes into ``out`` (:func:`~brian2_delgrad.storage.only_writer`).
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study from load_study(path), got {type(study).__name__}")
     workers = WORKERS.check(workers)
     out = Path(out)
+    with only_writer(out, f"study {study.name}"):
+        return _run_study(study, out, workers, scheduler, progress, threads)
+
+
+def _run_study(study, out, workers, scheduler, progress, threads):
+    """:func:`run_study` once the output folder is ours."""
     for folder in ("trials", "parameters", "checkpoints"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     write_json(out / "study.json", dict(study=study.name, file=str(study.path), description=study.description,

@@ -173,3 +173,35 @@ def test_damaged_saved_networks_and_checkpoints_of_a_study_are_set_aside(tmp_pat
     assert len(said) == 2 and all("set aside as" in line for line in said), said
     assert network.with_name(network.name + ".unreadable").exists() and checkpoint.with_suffix(".unreadable").exists()
     assert sorted(results.trial.unique()) == sorted(expected.trial.unique()) and len(results) == len(expected)
+
+
+def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(tmp_path, capsys):
+    import os
+    import signal
+    import socket
+    import time
+
+    from brian2_delgrad import load_study, run_study
+    from brian2_delgrad.storage import FolderInUse, only_writer
+
+    out = tmp_path / "out"
+    with only_writer(out, "a test holding the folder"):
+        assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(out), "--quiet", "--seed", "1"]) == 2
+        line, = capsys.readouterr().err.strip().splitlines()
+        assert line == (f"brian2-delgrad: error: {out}: in use by process {os.getpid()} on {socket.gethostname()} "
+                        "(a test holding the folder); wait for it to end or give another --out"), line
+        (tmp_path / "s.toml").write_text('[grid]\nmodels = ["yinyang_h5_ws"]\nseeds = [0]\nepochs = 1\n')
+        with pytest.raises(FolderInUse, match="in use by process"):
+            run_study(load_study(tmp_path / "s.toml"), out, workers=0, progress=False)
+    assert not (out / "checkpoint.npz").exists()                      # the refused runs wrote nothing
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from brian2_delgrad.storage import only_writer\n"
+                               f"with only_writer({str(out)!r}, 'killed'):\n    time.sleep(60)"])
+    deadline = time.monotonic() + 60
+    while "killed" not in (out / ".lock").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    leftover = out / ".checkpoint.npz.999999.0badf00d.tmp"           # as a writer killed mid-write leaves it
+    leftover.write_bytes(b"half")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert not leftover.exists() and (out / "summary.json").exists()
