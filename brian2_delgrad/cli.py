@@ -236,8 +236,10 @@ def _command(parser, args):
         if args.workers is not None and args.scheduler is not None:
             parser.error("--workers sets up a local cluster; with --scheduler the cluster has its own workers")
     else:
-        if args.epochs is not None and args.epochs < 0:
-            parser.error("--epochs must be >= 0")
+        from .training import EPOCHS
+
+        if args.epochs is not None and EPOCHS.inspect(args.epochs)[0] is not None:
+            parser.error(f"--epochs {EPOCHS.inspect(args.epochs)[0]}")
         if args.dt is not None and not args.dt > 0:
             parser.error("--dt must be a positive number of microseconds")
         from .substrates import SUBSTRATES

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from .settings import Setting
 from .substrates import SUBSTRATES
 from .training import EPOCHS
 
-__all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE"]
+__all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "NOISE_KINDS", "TRAIN_NOISE", "MAX_TRIALS"]
+
+#: Most trials one study file may expand into (a grid beyond it is refused before anything is expanded).
+MAX_TRIALS = 10_000
 
 #: Noise kinds a study can train under (grid keys ``train_<kind>``).
 TRAIN_NOISE = ("spike_jitter", "delay_jitter", "threshold_noise")
@@ -186,6 +190,10 @@ def load_study(path):
                                                            for v in _nonempty_list(grid, f"train_{kind}", [0.0])])
                    for kind in TRAIN_NOISE}
     evaluation = _evaluation(top.section("evaluate"), models) if top.has("evaluate") else None
+    count = len(models) * len(hidden or [None]) * len(seeds) * math.prod(len(v) for v in train_noise.values())
+    if count > MAX_TRIALS:
+        raise grid.error("models", f"the grid has {count} trials (models x hidden x seeds x training noise); a study "
+                                   f"runs at most {MAX_TRIALS}: split it into several studies")
     trials = []
     for model, size, seed, *levels in itertools.product(models, hidden or [None], seeds,
                                                         *(train_noise[kind] for kind in TRAIN_NOISE)):

@@ -25,7 +25,9 @@ __all__ = ["Trainer"]
 
 
 #: The number of epochs of :meth:`Trainer.fit` (and of model and study files).
-EPOCHS = Setting("epochs", "integer", low=0, doc="epochs to train in total")
+#: Most epochs one training may ask for: a million Yin-Yang epochs take about a day; more is a typo.
+MAX_EPOCHS = 1_000_000
+EPOCHS = Setting("epochs", "integer", low=0, high=MAX_EPOCHS, doc="epochs to train in total")
 
 
 class Trainer:

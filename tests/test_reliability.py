@@ -205,3 +205,38 @@ def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(t
     holder.wait()
     assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     assert not leftover.exists() and (out / "summary.json").exists()
+
+
+def test_work_that_would_never_end_or_never_start_is_refused_at_once(tmp_path, capsys, monkeypatch):
+    import os
+
+    import numpy as np
+
+    import brian2_delgrad.memory as memory
+    from brian2_delgrad import load_model_file, load_study
+    from brian2_delgrad.config import ConfigError
+    from test_hostile_files import deadline
+
+    grid = tmp_path / "huge.toml"
+    grid.write_text(f'[grid]\nmodels = ["yinyang_h5_ws"]\nhidden = {list(range(1, 1001))}\nseeds = {list(range(1000))}\n')
+    with deadline(30), pytest.raises(ConfigError, match=r"grid.models: the grid has 1000000 trials .* at most 10000"):
+        load_study(grid)
+    with pytest.raises(SystemExit):
+        main(["train", "yinyang_h5_ws", "--epochs", str(2**63 - 1), "--out", str(tmp_path / "o")])
+    assert "--epochs must be in [0, 1e+06], got 9223372036854775807" in capsys.readouterr().err
+    model = tmp_path / "model.toml"
+    model.write_text('[network]\nsizes = [4, 4, 3]\n[data]\ndataset = "yin_yang"\n[training]\nepochs = 9223372036854775807\n')
+    with pytest.raises(ConfigError, match="training.epochs: must be in"):
+        load_model_file(model)
+    os.mkfifo(tmp_path / "x.csv")                            # reading it would wait for ever
+    model.write_text('[network]\nsizes = [5, 4, 3]\n[data]\npath = "x.csv"\n')
+    with deadline(30), pytest.raises(ConfigError, match=r"data.path: .*x.csv: not a regular file"):
+        load_model_file(model)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x,y,label\n" + "0.5,0.25,1\n0.25,0.5,0\n0.75,0.5,2\n" * 1000)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 50_000)
+    with pytest.raises(ValueError, match=r"rows.csv: reading its 70.3 kB of numbers needs about 281 kB of memory; this machine has 48.8 kB"):
+        __import__("brian2_delgrad.datasets", fromlist=["x"]).load_dataset(rows)
+    monkeypatch.undo()
+    values, labels = __import__("brian2_delgrad.datasets", fromlist=["x"]).load_dataset(rows).load("train")
+    assert values.shape[1] == 2 and set(labels.tolist()) == {0, 1, 2} and np.all((0 <= values) & (values <= 1))

@@ -14,10 +14,13 @@ IDX (a folder)
 """
 import csv
 import gzip
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..memory import check_fits, describe_bytes
 from .splits import SPLITS
 
 __all__ = ["read_file"]
@@ -33,6 +36,8 @@ def read_file(path):
         return _read_idx_folder(path)
     if not path.exists():
         raise ValueError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file (a FIFO or a device would be read for ever)")
     readers = {".npz": _read_npz, ".csv": _read_csv}
     if path.suffix not in readers:
         raise ValueError(f"{path}: unknown kind of data file; give an .npz, a .csv or a folder of MNIST IDX files")
@@ -42,9 +47,10 @@ def read_file(path):
 def _read_npz(path):
     try:
         with np.load(path, allow_pickle=False) as data:
+            _check_memory(path, sum(data.zip.getinfo(f"{key}.npy").file_size for key in data.files))
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{path}: not a readable .npz file ({err or type(err).__name__})") from None
     kinds = [key for key in ("features", "times") if key in arrays]
     if len(kinds) != 1:
         raise ValueError(f"{path}: needs exactly one of the arrays 'features' (values in [0, 1]) and 'times' "
@@ -61,31 +67,50 @@ def _read_npz(path):
 
 
 def _read_csv(path):
+    """Read in two passes: count the rows, check the memory they need, then fill arrays row by row (no table of
+    Python strings: a CSV needs about the memory of its numbers)."""
     with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    if not rows:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        count = sum(1 for _ in reader)
+    if not header:
         raise ValueError(f"{path}: empty file; the first line must name the columns")
-    header, rows = [name.strip() for name in rows[0]], rows[1:]
     if "label" not in header:
         raise ValueError(f"{path}: label: missing column (the first line names the columns)")
-    bad = [k for k, row in enumerate(rows, start=2) if len(row) != len(header)]
-    if bad:
-        raise ValueError(f"{path}: line {bad[0]}: has {len(rows[bad[0] - 2])} fields, the header {len(header)}")
-    columns = {name: [row[k].strip() for row in rows] for k, name in enumerate(header)}
-    feature_names = [name for name in header if name not in ("label", "split")]
-    if not feature_names:
+    feature_columns = [k for k, name in enumerate(header) if name not in ("label", "split")]
+    if not feature_columns:
         raise ValueError(f"{path}: has no feature columns (every column but label and split is a feature)")
-    try:
-        values = np.array([[float(v) for v in columns[name]] for name in feature_names], dtype=np.float64).T
-    except ValueError as err:
-        raise ValueError(f"{path}: features: not a number ({err})") from None
-    try:
-        labels = np.array([int(v) for v in columns["label"]])
-    except ValueError as err:
-        raise ValueError(f"{path}: label: not an integer ({err})") from None
-    values = _values(path, "features", values.reshape(len(rows), len(feature_names)))
-    split = _split(path, np.array(columns["split"]), len(values)) if "split" in columns else None
+    _check_memory(path, count * (len(feature_columns) + 1) * 8)
+    values = np.empty((count, len(feature_columns)))
+    labels = np.empty(count, dtype=np.int64)
+    split = np.empty(count, dtype="<U10") if "split" in header else None
+    label, split_column = header.index("label"), header.index("split") if split is not None else None
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row_index, row in enumerate(reader):
+            line = row_index + 2
+            if len(row) != len(header):
+                raise ValueError(f"{path}: line {line}: has {len(row)} fields, the header {len(header)}")
+            try:
+                values[row_index] = [float(row[k]) for k in feature_columns]
+            except ValueError as err:
+                raise ValueError(f"{path}: line {line}: features: not a number ({err})") from None
+            try:
+                labels[row_index] = int(row[label].strip())
+            except ValueError as err:
+                raise ValueError(f"{path}: line {line}: label: not an integer ({err})") from None
+            if split is not None:
+                split[row_index] = row[split_column].strip()[:10]
+    values = _values(path, "features", values)
+    split = _split(path, split, len(values)) if split is not None else None
     return "features", values, _labels(path, labels, len(values)), split
+
+
+def _check_memory(path, data_bytes):
+    """Refuse (:class:`~brian2_delgrad.memory.MemoryLimitError`) a data file whose numbers would not fit: they are
+    held about four times over (the file's arrays, the splits, a split's copy, its spike times)."""
+    check_fits(4 * data_bytes, f"{path}: reading its {describe_bytes(data_bytes)} of numbers")
 
 
 _MNIST = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -113,11 +138,19 @@ def _idx(folder, stem, dimensions):
     path = next((c for c in candidates if c.exists()), None)
     if path is None:
         raise ValueError(f"{folder}: {stem}: missing (MNIST's IDX files, as downloaded, possibly .gz)")
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
-    if len(raw) < 4 + 4 * dimensions or raw[:3] != b"\x00\x00\x08" or raw[3] != dimensions:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes with {dimensions} dimension(s)")
-    sizes = [int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(dimensions)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dimensions)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file")
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+            head = handle.read(4 + 4 * dimensions)
+            if len(head) < 4 + 4 * dimensions or head[:3] != b"\x00\x00\x08" or head[3] != dimensions:
+                raise ValueError(f"{path}: not an IDX file of unsigned bytes with {dimensions} dimension(s)")
+            sizes = [int.from_bytes(head[4 + 4 * k:8 + 4 * k], "big") for k in range(dimensions)]
+            _check_memory(path, 8 * int(np.prod(sizes)))   # the bytes become float64 features
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as err:     # a damaged .gz
+        raise ValueError(f"{path}: cannot be read ({err})") from None
+    data = np.frombuffer(raw, dtype=np.uint8)
     if data.size != np.prod(sizes):
         raise ValueError(f"{path}: holds {data.size} bytes of data, its header says {int(np.prod(sizes))}")
     return data.reshape(sizes)
