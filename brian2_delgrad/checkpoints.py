@@ -12,20 +12,31 @@ meta
     ``bump`` (the missing-spike rule's current bump), ``rng`` (the shuffling
     generator's state), ``substrate`` (the substrate's noise state or
     ``null``), ``sizes``, ``placements``, ``delay_groups`` and ``connectivity``
-    (which network it belongs to), ``settings`` (the training recipe) and ``history`` (the
-    history table, column -> values).
+    (which network it belongs to), ``settings`` (the training recipe) and ``history_rows`` (how many
+    rows of the history log belong to it).
+
+The history table lives beside it, in an append-only log (:func:`history_log`:
+``checkpoint.npz`` -> ``checkpoint.history.jsonl``, one JSON row per line, floats
+written exactly): each epoch appends its rows and syncs them to disk before the
+checkpoint is replaced, so a checkpoint's size and writing time do not grow with
+the epochs. Rows beyond ``history_rows`` (an epoch whose checkpoint was never
+written) are dropped on resume. Checkpoints from before the log hold the table
+in their meta (``history``: column -> values) and are read as they are.
 """
+import json
 import math
 import numbers
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .delays import groups_as_lists
-from .storage import ArchiveError, read_archive, write_archive
+from .storage import ArchiveError, read_archive, write_archive, write_text
 
 __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "network_identity",
-           "LARGEST_WEIGHT"]
+           "LARGEST_WEIGHT", "history_log", "rewrite_history_log"]
 
 #: Largest weight magnitude a checkpoint may hold, in units of the threshold theta: one such input alone drives a
 #: neuron a million times past threshold, which no training reaches (Adam moves a weight by about the learning rate
@@ -62,8 +73,8 @@ class Checkpoint:
         State of the shuffling generator.
     substrate : dict or None
         The substrate's ``random_state``.
-    history : dict
-        Column -> list of values.
+    history : list of dict
+        The history table's rows (column -> value), as the trainer keeps them.
     """
 
     epoch: int
@@ -133,10 +144,10 @@ class Checkpoint:
 
     def _history_damage(self):
         history = self.history
-        if not isinstance(history, dict) or len({len(v) for v in history.values() if isinstance(v, list)}) != 1 \
-                or not all(isinstance(v, list) for v in history.values()) or not {"epoch", "split"} <= set(history):
+        if not isinstance(history, list) or not all(isinstance(row, dict) and {"epoch", "split"} <= set(row)
+                                                    for row in history):
             return "its history is not a table with epoch and split columns"
-        trained = [e for e, split in zip(history["epoch"], history["split"]) if split == "train"]
+        trained = [row["epoch"] for row in history if row["split"] == "train"]
         if trained != list(range(1, self.epoch + 1)):
             return f"its history's training epochs are not 1 ... {self.epoch}"
         if self.best is not None:
@@ -154,8 +165,31 @@ def network_identity(net):
                 delay_groups=groups_as_lists(net.delay_groups), connectivity=net.connectivity_digest())
 
 
-def save_checkpoint(path, checkpoint):
-    """Write ``checkpoint`` to ``path`` atomically."""
+def history_log(path):
+    """The history log beside the checkpoint at ``path``: ``X.npz`` -> ``X.history.jsonl`` (a Path)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.history.jsonl")
+
+
+def save_checkpoint(path, checkpoint, logged):
+    """Append the history rows not logged yet, then write ``checkpoint`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    checkpoint : Checkpoint
+    logged : int
+        How many of ``checkpoint.history`` the log holds already (0: a new log is started).
+
+    Returns
+    -------
+    int
+        How many rows the log holds now (``len(checkpoint.history)``).
+    """
+    with open(history_log(path), "a" if logged else "w") as log:
+        log.writelines(json.dumps(row) + "\n" for row in checkpoint.history[logged:])
+        log.flush()
+        os.fsync(log.fileno())
     arrays = {f"weights_{k}": w for k, w in enumerate(checkpoint.weights)}
     arrays.update({f"free_{k}_{p}": f for k, layer in enumerate(checkpoint.free) for p, f in layer.items()})
     for i, (m, v) in enumerate(checkpoint.adam_moments):
@@ -168,17 +202,23 @@ def save_checkpoint(path, checkpoint):
     meta = dict(epoch=checkpoint.epoch, adam_steps=checkpoint.adam_steps,
                 best=None if checkpoint.best is None else list(checkpoint.best[:2]), bump=checkpoint.bump,
                 rng=checkpoint.rng, substrate=checkpoint.substrate, **checkpoint.network,
-                settings=checkpoint.settings, history=checkpoint.history)
+                settings=checkpoint.settings, history_rows=len(checkpoint.history))
     write_archive(path, "checkpoint", meta, arrays)
+    return len(checkpoint.history)
+
+
+def rewrite_history_log(path, rows):
+    """Make the log beside the checkpoint at ``path`` hold exactly ``rows`` (atomically), before training on."""
+    write_text(history_log(path), "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def load_checkpoint(path):
-    """Read a checkpoint written by :func:`save_checkpoint` (or by a version-1 Trainer).
+    """Read a checkpoint written by :func:`save_checkpoint` (or by an earlier Trainer), with its history rows.
 
     Raises
     ------
     CheckpointError
-        If it cannot be read; the message names the file.
+        If it or its history log cannot be read; the message names the file.
     """
     try:
         meta, arrays = read_archive(path, "checkpoint")
@@ -194,11 +234,35 @@ def load_checkpoint(path):
             best = (*meta["best"], dict(weights=[arrays[f"best_weights_{k}"] for k in layers],
                                         delays=[{p: arrays[f"best_delays_{k}_{p}"] for p in layer}
                                                 for k, layer in enumerate(free)]))
+        history = _read_history(path, meta)
         return Checkpoint(epoch=meta["epoch"], network=network, settings=meta.get("settings", {}),
                           weights=[arrays[f"weights_{k}"] for k in layers], free=free, adam_steps=meta["adam_steps"],
                           adam_moments=moments, best=best, bump=meta["bump"], rng=meta["rng"],
-                          substrate=meta["substrate"], history=meta["history"])
+                          substrate=meta["substrate"], history=history)
     except ArchiveError as err:
         raise CheckpointError(f"resume: cannot read checkpoint {path}: {err}") from None
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"resume: cannot read checkpoint {path}: it lacks {err}") from None
+
+
+def _read_history(path, meta):
+    """The history rows of a checkpoint: the first ``history_rows`` lines of its log (or, from before the log, the
+    columns in its meta); a ``CheckpointError`` if the log is missing or too short."""
+    if "history" in meta:
+        columns = meta["history"]
+        return [dict(zip(columns, values)) for values in zip(*columns.values())]
+    count, log = meta["history_rows"], history_log(path)
+    if not isinstance(count, int) or count < 0:
+        raise CheckpointError(f"resume: checkpoint {path} is damaged: history_rows {count!r} must be a count")
+    rows = []
+    try:
+        with open(log) as handle:
+            for line in handle:
+                if len(rows) == count:
+                    break
+                rows.append(json.loads(line))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"resume: cannot read the history log {log} of checkpoint {path} ({err})") from None
+    if len(rows) != count:
+        raise CheckpointError(f"resume: the history log {log} holds {len(rows)} rows, its checkpoint {count}")
+    return rows

@@ -5,7 +5,8 @@ Layout of a study's output folder::
     trials/<trial>.csv        one file per finished trial, written atomically (the resume marker)
     parameters/<trial>.last.npz, .best.npz
                               the trained network at its last epoch and at its best validation epoch
-    checkpoints/<trial>.npz   training checkpoint of an unfinished trial (deleted when it finishes)
+    checkpoints/<trial>.npz   training checkpoint of an unfinished trial and its history log
+    checkpoints/<trial>.history.jsonl   (both deleted when it finishes)
     log.jsonl                 one line per finished trial: which run finished it, how long it took
                               ("kind": "evaluation": a saved network re-tested under new [evaluate] settings)
     results.csv / .parquet    all trials: one row per trial x epoch x split, plus test rows per noise condition
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 from brian2 import second
 
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, history_log
 from .losses import predict_labels
 from .notices import notice
 from .settings import Setting
@@ -435,7 +436,9 @@ def _save_trial(out, trial, table, nets, log_entry):
     write_csv(table, out / "trials" / f"{trial.id}.csv")
     with open(out / "log.jsonl", "a") as log:
         log.write(json.dumps(log_entry) + "\n")
-    (out / "checkpoints" / f"{trial.id}.npz").unlink(missing_ok=True)
+    checkpoint = out / "checkpoints" / f"{trial.id}.npz"
+    checkpoint.unlink(missing_ok=True)
+    history_log(checkpoint).unlink(missing_ok=True)
 
 
 def collect(study, out):

@@ -1,6 +1,5 @@
 """Trainer: minibatch training of a DelayNetwork on spike times, with checkpoints and resume."""
 import dataclasses
-import math
 import numbers
 import time
 
@@ -8,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import labels_array, seed_value, times_in_seconds
-from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_checkpoint
+from .checkpoints import Checkpoint, load_checkpoint, network_identity, rewrite_history_log, save_checkpoint
 from .gradients import MAX_WEIGHT_GRADIENT, backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .delays import DELAY_RANGE
@@ -158,7 +157,7 @@ class Trainer:
         return self._history
 
     def _reset(self):
-        self._history, self._rows = pd.DataFrame(), []
+        self._history, self._rows, self._logged = pd.DataFrame(), [], 0     # _logged: rows in the history log
         self.epoch_ = 0
         self._rng = np.random.default_rng(self.seed)
         self.best_epoch_, self._best = None, None
@@ -361,10 +360,10 @@ class Trainer:
     def _save(self, path):
         """Write everything needed to continue bit-identically (:mod:`~brian2_delgrad.checkpoints`)."""
         best = None if self._best is None else (self.best_epoch_, self._best[0], self._best[1])
-        save_checkpoint(path, Checkpoint(
+        self._logged = save_checkpoint(path, Checkpoint(
             epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(),
             **self._optimiser.state(), best=best, rng=self._rng.bit_generator.state,
-            substrate=getattr(self.substrate, "random_state", None), history=_columns(self._rows)))
+            substrate=getattr(self.substrate, "random_state", None), history=self._rows), self._logged)
 
     def _load(self, path, epochs):
         """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another
@@ -377,8 +376,9 @@ class Trainer:
         if checkpoint.substrate is not None:
             self.substrate.random_state = checkpoint.substrate
         self.epoch_ = checkpoint.epoch
-        self._history, self._rows = pd.DataFrame(), [dict(zip(checkpoint.history, values))
-                                                     for values in zip(*checkpoint.history.values())]
+        self._history, self._rows = pd.DataFrame(), checkpoint.history
+        rewrite_history_log(path, self._rows)         # rows of an epoch whose checkpoint was never written go
+        self._logged = len(self._rows)
         if checkpoint.best is not None:
             self.best_epoch_, accuracy, parameters = checkpoint.best
             self._best = (accuracy, parameters)
@@ -391,13 +391,6 @@ def _describe(loss):
     fields = {k: float(v) if isinstance(v, numbers.Real) else repr(v)
               for k, v in dataclasses.asdict(loss).items()}
     return [type(loss).__qualname__, fields]
-
-
-def _columns(rows):
-    """Rows (dicts) as columns, as pandas would make them: name -> list, in order of first appearance, NaN where a
-    row has no value."""
-    names = dict.fromkeys(name for row in rows for name in row)
-    return {name: [row.get(name, math.nan) for row in rows] for name in names}
 
 
 def _snapshot(parameters):

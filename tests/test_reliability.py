@@ -1,6 +1,8 @@
 """Every error is ours (one line, exit 1, details in a file; a full disk named as such), damaged state is recovered
 or refused in one line, one writer per output folder, bounded work."""
 import errno
+import os
+import shutil
 import subprocess
 import sys
 
@@ -67,8 +69,12 @@ def rewrite_checkpoint(path, change):
                           arrays)
 
 
-def fake_history(meta, arrays):
-    meta["history"]["epoch"] = [0, 1, 1, 1, 1]
+def fake_history(path):
+    """A history log whose rows were edited: the second training epoch claims to be the first again."""
+    from brian2_delgrad.checkpoints import history_log
+
+    log = history_log(path)
+    log.write_text(log.read_text().replace('"epoch": 2, "split": "train"', '"epoch": 1, "split": "train"'))
 
 
 DAMAGE = {
@@ -77,12 +83,15 @@ DAMAGE = {
     "negative epoch": lambda path: rewrite_checkpoint(path, lambda meta, arrays: meta.update(epoch=-5)),
     "huge weights": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays["weights_0"].fill(1e308)),
     "NaN moments": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays["adam_v_1"].fill(float("nan"))),
-    "fake history": lambda path: rewrite_checkpoint(path, fake_history),
+    "fake history": fake_history,
+    "history log cut": lambda path: __import__("brian2_delgrad.checkpoints", fromlist=["x"]).history_log(path)
+    .write_text(""),
     "other shapes": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays.update(weights_1=arrays["weights_1"][:2])),
 }
 MESSAGES = {"truncated": "cannot read", "empty": "cannot read", "negative epoch": "must be counts",
             "huge weights": "weights beyond 1e+06 theta", "NaN moments": "infinite or NaN",
-            "fake history": "training epochs are not 1 ... 2", "other shapes": "its weights have the shapes"}
+            "fake history": "training epochs are not 1 ... 2", "other shapes": "its weights have the shapes",
+            "history log cut": "holds 0 rows, its checkpoint 5"}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +105,6 @@ def trained_twice(tmp_path_factory):
 
 @pytest.mark.parametrize("case", sorted(DAMAGE))
 def test_a_damaged_checkpoint_is_refused_in_one_line_that_says_restart(tmp_path, capsys, trained_twice, case):
-    import shutil
 
     out = tmp_path / "out"
     shutil.copytree(trained_twice, out)
@@ -132,7 +140,6 @@ def small_study(tmp_path_factory):
 
 @pytest.mark.parametrize("case", sorted(TABLE_DAMAGE))
 def test_a_damaged_trial_table_is_set_aside_and_the_trial_runs_again(tmp_path, capsys, small_study, case):
-    import shutil
 
     import pandas as pd
 
@@ -155,7 +162,6 @@ def test_a_damaged_trial_table_is_set_aside_and_the_trial_runs_again(tmp_path, c
 
 
 def test_damaged_saved_networks_and_checkpoints_of_a_study_are_set_aside(tmp_path, capsys, small_study):
-    import shutil
 
     from brian2_delgrad import run_study
 
@@ -176,7 +182,6 @@ def test_damaged_saved_networks_and_checkpoints_of_a_study_are_set_aside(tmp_pat
 
 
 def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(tmp_path, capsys):
-    import os
     import signal
     import socket
     import time
@@ -208,8 +213,6 @@ def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(t
 
 
 def test_work_that_would_never_end_or_never_start_is_refused_at_once(tmp_path, capsys, monkeypatch):
-    import os
-
     import numpy as np
 
     import brian2_delgrad.memory as memory
@@ -240,3 +243,32 @@ def test_work_that_would_never_end_or_never_start_is_refused_at_once(tmp_path, c
     monkeypatch.undo()
     values, labels = __import__("brian2_delgrad.datasets", fromlist=["x"]).load_dataset(rows).load("train")
     assert values.shape[1] == 2 and set(labels.tolist()) == {0, 1, 2} and np.all((0 <= values) & (values <= 1))
+
+
+def test_a_checkpoint_does_not_grow_with_the_epochs(tmp_path):
+    """The history goes to an append-only log beside the checkpoint: the checkpoint stays the same size."""
+    from brian2_delgrad import load_model_file
+    from brian2_delgrad.checkpoints import history_log
+
+    model = load_model_file("yinyang_h5_ws")
+    data, validation = model.data("train"), model.data("validation")
+    sizes = {}
+    for epochs in (2, 12):
+        trainer = model.trainer(model.network(seed=0), progress=False)
+        trainer.fit(data[0][:300], data[1][:300], validation=(validation[0][:100], validation[1][:100]),
+                    epochs=epochs, checkpoint=tmp_path / f"{epochs}.npz")
+        sizes[epochs] = ((tmp_path / f"{epochs}.npz").stat().st_size, history_log(tmp_path / f"{epochs}.npz"))
+    assert abs(sizes[12][0] - sizes[2][0]) < 64, sizes                  # a few digits of the counts in its meta
+    assert len(sizes[12][1].read_text().splitlines()) == 1 + 2 * 12     # epoch 0's validation, then 2 rows an epoch
+
+
+@pytest.mark.parametrize("scenario", ["train", "study"])
+def test_killed_at_20_random_moments_resumes_bit_identically(tmp_path, scenario):
+    """SIGKILL at 20 random moments (mid-epoch, in checkpoint and trial writes, in the final files), each run
+    resuming the last: the parameters, history and results equal an uninterrupted run's, bit for bit. Runs in a
+    fresh process (tests/kill_scenarios.py) that compiles once and forks every run, so that no thread of an
+    earlier test is forked with it."""
+    done = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "kill_scenarios.py"), scenario,
+                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kills landed mid-run" in done.stdout, done.stdout

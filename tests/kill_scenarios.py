@@ -1,0 +1,108 @@
+"""Kill-and-resume scenarios for tests/test_reliability.py, each run in a fresh process:
+``python tests/kill_scenarios.py train|study FOLDER``.
+
+The process compiles the kernels once, then forks every run (an uninterrupted one, 20 SIGKILLed at random
+moments, each resuming the last, and a final one) and compares the results bit for bit; it fails with an
+AssertionError. Forking from a fresh process keeps the runs clear of threads (dask's, tqdm's) that an earlier
+test would leave behind: a forked child has none of them, and would wait on them for ever.
+"""
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tqdm
+
+from brian2_delgrad import DelayNetwork, load_study, run_study
+from brian2_delgrad.checkpoints import load_checkpoint
+from brian2_delgrad.cli import main
+
+KILLS = 20
+tqdm.tqdm.monitor_interval = 0                       # no tqdm monitor thread in the process that forks
+
+
+def forked(run):
+    """Start ``run()`` in a forked child (its output discarded); the child's pid."""
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            sys.stdout = sys.stderr = open(os.devnull, "w")
+            run()
+            code = 0
+        finally:
+            os._exit(code)
+    return child
+
+
+def finished(run):
+    """Run ``run()`` in a forked child to its end; its exit code."""
+    return os.waitstatus_to_exitcode(os.waitpid(forked(run), 0)[1])
+
+
+def killed_at_random_moments(run, longest, seed, state):
+    """``KILLS`` times: fork ``run()``, SIGKILL it after a random delay in (0, ``longest``] s; ``state()`` after each."""
+    rng, seen = random.Random(seed), []
+    for _ in range(KILLS):
+        child = forked(run)
+        time.sleep(rng.uniform(0, longest))
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        seen.append(state())
+    return seen
+
+
+def timed(run):
+    start = time.monotonic()
+    assert finished(run) == 0
+    return time.monotonic() - start
+
+
+def train(folder):
+    args = ["train", "yinyang_h5_ws", "--epochs", "40", "--seed", "5", "--quiet"]
+    assert main([*args, "--epochs", "1", "--out", str(folder / "warm")]) == 0          # compiles the kernels here
+    duration = timed(lambda: main([*args, "--out", str(folder / "straight")]))
+    killed = folder / "killed"
+    epochs = killed_at_random_moments(lambda: main([*args, "--out", str(killed)]), duration * 0.3, seed=1,
+                                      state=lambda: load_checkpoint(killed / "checkpoint.npz").epoch
+                                      if (killed / "checkpoint.npz").exists() else 0)
+    assert len({e for e in epochs if 0 < e < 40}) >= 3, epochs
+    assert finished(lambda: main([*args, "--out", str(killed)])) == 0
+    with np.load(killed / "parameters.npz") as a, np.load(folder / "straight" / "parameters.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[key], b[key]) for key in a.files)
+    pd.testing.assert_frame_equal(pd.read_csv(killed / "history.csv").drop(columns="wall_time"),
+                                  pd.read_csv(folder / "straight" / "history.csv").drop(columns="wall_time"))
+    assert not [p for p in killed.iterdir() if p.suffix == ".tmp"]
+    print(f"kills landed mid-run at checkpoint epochs {epochs}")
+
+
+def study(folder):
+    assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(folder / "warm"), "--quiet"]) == 0
+    (folder / "s.toml").write_text('[grid]\nmodels = ["yinyang_h5_ws"]\nseeds = [0, 1, 2]\nepochs = 10\n'
+                                   '[evaluate]\nspike_jitter = [0.05]\nrepeats = 2\n')
+    grid = load_study(folder / "s.toml")
+    duration = timed(lambda: run_study(grid, folder / "straight", workers=0, progress=False))
+    killed = folder / "killed"
+    trials = killed_at_random_moments(
+        lambda: run_study(grid, killed, workers=0, progress=False), duration * 0.8, seed=2,
+        state=lambda: len(list((killed / "trials").glob("*.csv"))) if (killed / "trials").exists() else 0)
+    assert any(0 < n < 3 for n in trials), trials
+    assert finished(lambda: run_study(grid, killed, workers=0, progress=False)) == 0
+    order = ["trial", "split", "epoch", "selection", "noise", "noise_level"]
+    resumed, straight = (pd.read_csv(folder / run / "results.csv").drop(columns="wall_time").sort_values(order)
+                         .reset_index(drop=True) for run in ("killed", "straight"))
+    pd.testing.assert_frame_equal(resumed, straight)
+    for trial in grid.trials:
+        for selection in ("last", "best"):
+            a, b = (DelayNetwork.load(folder / run / "parameters" / f"{trial.id}.{selection}.npz")
+                    for run in ("killed", "straight"))
+            assert all(np.array_equal(wa, wb) for wa, wb in zip(a.weights, b.weights))
+    print(f"kills landed mid-run with finished trials {trials}")
+
+
+if __name__ == "__main__":
+    {"train": train, "study": study}[sys.argv[1]](Path(sys.argv[2]))
