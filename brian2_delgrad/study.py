@@ -94,8 +94,7 @@ def run_trial(trial, checkpoint_dir=None):
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint, resume=resume)
     except CheckpointError as err:                   # unreadable or damaged: keep it aside, start afresh
-        os.replace(checkpoint, checkpoint.with_suffix(".unreadable"))
-        notice(f"{err}: set aside as {checkpoint.with_suffix('.unreadable').name}; {trial.id} starts again")
+        _set_aside(checkpoint, str(err), trial)
         history = trainer.fit(*model.data("train"), validation=model.data("validation"), epochs=trial.epochs,
                               checkpoint=checkpoint)
     history = history.assign(noise="none", noise_level=0.0, repeats=1)
@@ -339,7 +338,7 @@ def _saved_table(out, trial):
         table, problem = None, f"not a readable table: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     if problem is None:
         return table
-    _set_aside(path, problem, trial)
+    _set_aside(path, f"{path}: damaged ({problem})", trial)
     return None
 
 
@@ -378,11 +377,11 @@ def _saved_networks(out, trial):
     return True
 
 
-def _set_aside(path, problem, trial):
-    """Rename a damaged file ``*.unreadable`` and say so in one line."""
+def _set_aside(path, what, trial):
+    """Rename a damaged file of ``trial`` to ``<name>.unreadable`` and say so in one line (``what``: the damage)."""
     aside = path.with_name(path.name + ".unreadable")
     os.replace(path, aside)
-    notice(f"{path}: damaged ({problem}): set aside as {aside.name}; {trial.id} runs again")
+    notice(f"{what}: set aside as {aside.name}; {trial.id} runs again")
 
 
 def _cores():

@@ -1,5 +1,5 @@
-"""Kill-and-resume scenarios for tests/test_reliability.py, each run in a fresh process:
-``python tests/kill_scenarios.py train|study FOLDER``.
+"""Kill-and-resume scenarios for tests/test_reliability.py, run in a fresh process:
+``python tests/kill_scenarios.py FOLDER`` (a training, then a study).
 
 The process compiles the kernels once, then forks every run (an uninterrupted one, 20 SIGKILLed at random
 moments, each resuming the last, and a final one) and compares the results bit for bit; it fails with an
@@ -64,7 +64,6 @@ def timed(run):
 
 def train(folder):
     args = ["train", "yinyang_h5_ws", "--epochs", "40", "--seed", "5", "--quiet"]
-    assert main([*args, "--epochs", "1", "--out", str(folder / "warm")]) == 0          # compiles the kernels here
     duration = timed(lambda: main([*args, "--out", str(folder / "straight")]))
     killed = folder / "killed"
     epochs = killed_at_random_moments(lambda: main([*args, "--out", str(killed)]), duration * 0.3, seed=1,
@@ -81,9 +80,8 @@ def train(folder):
 
 
 def study(folder):
-    assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(folder / "warm"), "--quiet"]) == 0
-    (folder / "s.toml").write_text('[grid]\nmodels = ["yinyang_h5_ws"]\nseeds = [0, 1, 2]\nepochs = 10\n'
-                                   '[evaluate]\nspike_jitter = [0.05]\nrepeats = 2\n')
+    (folder / "s.toml").write_text('[grid]\nmodels = ["yinyang_h5_ws"]\nseeds = [0, 1, 2]\nepochs = 4\n'
+                                   '[evaluate]\nspike_jitter = [0.05]\nrepeats = 1\n')
     grid = load_study(folder / "s.toml")
     duration = timed(lambda: run_study(grid, folder / "straight", workers=0, progress=False))
     killed = folder / "killed"
@@ -105,4 +103,8 @@ def study(folder):
 
 
 if __name__ == "__main__":
-    {"train": train, "study": study}[sys.argv[1]](Path(sys.argv[2]))
+    root = Path(sys.argv[1])
+    assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(root / "warm"), "--quiet"]) == 0   # compiles
+    for scenario in (train, study):
+        (root / scenario.__name__).mkdir()
+        scenario(root / scenario.__name__)

@@ -392,7 +392,7 @@ def test_an_unreadable_checkpoint_is_put_aside_and_the_trial_starts_afresh(tmp_p
     trial = load_study(write_study(tmp_path, epochs=2)).trials[0]
     (tmp_path / f"{trial.id}.npz").write_bytes(b"cut short")
     table, _ = run_trial(trial, tmp_path)
-    assert (tmp_path / f"{trial.id}.unreadable").read_bytes() == b"cut short"
+    assert (tmp_path / f"{trial.id}.npz.unreadable").read_bytes() == b"cut short"
     assert sorted(table[table.split == "train"].epoch) == [1, 2]
 
 
