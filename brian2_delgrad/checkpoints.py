@@ -16,7 +16,7 @@ meta
     rows of the history log belong to it).
 
 The history table lives beside it, in an append-only log (:func:`history_log`:
-``checkpoint.npz`` -> ``checkpoint.history.jsonl``, one JSON row per line, floats
+``checkpoint.npz`` -> ``checkpoint.npz.history.jsonl``, one JSON row per line, floats
 written exactly): each epoch appends its rows and syncs them to disk before the
 checkpoint is replaced, so a checkpoint's size and writing time do not grow with
 the epochs. Rows beyond ``history_rows`` (an epoch whose checkpoint was never
@@ -36,7 +36,7 @@ from .delays import groups_as_lists
 from .storage import ArchiveError, read_archive, write_archive, write_text
 
 __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "network_identity",
-           "LARGEST_WEIGHT", "history_log", "rewrite_history_log"]
+           "LARGEST_WEIGHT", "history_log"]
 
 #: Largest weight magnitude a checkpoint may hold, in units of the threshold theta: one such input alone drives a
 #: neuron a million times past threshold, which no training reaches (Adam moves a weight by about the learning rate
@@ -88,7 +88,7 @@ class Checkpoint:
     bump: float
     rng: dict
     substrate: dict
-    history: dict
+    history: list
 
     def check(self, net, settings, epochs, path, state):
         """Raise :class:`CheckpointError` unless it continues training ``net`` with ``settings`` to ``epochs``.
@@ -98,6 +98,9 @@ class Checkpoint:
         """
         if self.network != network_identity(net):
             raise CheckpointError(f"resume: checkpoint {path} belongs to another network")
+        problem = self._damage(state, net.model.theta)
+        if problem is not None:
+            raise CheckpointError(f"resume: checkpoint {path} is damaged: {problem}")
         differ = sorted(k for k, v in self.settings.items() if settings.get(k) != v)
         if differ:
             raise CheckpointError(f"resume: checkpoint {path} was trained with other settings ({', '.join(differ)}); "
@@ -105,9 +108,6 @@ class Checkpoint:
         if self.epoch > epochs:
             raise CheckpointError(f"resume: checkpoint {path} holds {self.epoch} epochs, more than the "
                                   f"{epochs} asked for")
-        problem = self._damage(state, net.model.theta)
-        if problem is not None:
-            raise CheckpointError(f"resume: checkpoint {path} is damaged: {problem}")
 
     def _damage(self, state, theta):
         """What is impossible in this checkpoint (str), or ``None``."""
@@ -118,6 +118,9 @@ class Checkpoint:
             return f"epoch {self.epoch!r} and Adam steps {self.adam_steps!r} must be counts"
         if not (isinstance(self.bump, numbers.Real) and math.isfinite(self.bump) and self.bump > 0):
             return f"the missing-spike bump {self.bump!r} must be a positive number"
+        if not isinstance(self.settings, dict) or not (self.best is None or (
+                isinstance(self.best, tuple) and len(self.best) == 3)):
+            return "its settings or its best epoch are not what a checkpoint holds"
         shapes = (lambda arrays: [np.shape(a) for a in arrays])
         parameters = shapes([*state["weights"], *(f for layer in state["free"] for f in layer.values())])
         expected = dict(weights=shapes(state["weights"]),       # Adam's moments: one pair per parameter array
@@ -166,9 +169,10 @@ def network_identity(net):
 
 
 def history_log(path):
-    """The history log beside the checkpoint at ``path``: ``X.npz`` -> ``X.history.jsonl`` (a Path)."""
+    """The history log beside the checkpoint at ``path``: ``X.npz`` -> ``X.npz.history.jsonl`` (a Path; the
+    whole name, so that ``run.seed1`` and ``run.seed2`` keep their own)."""
     path = Path(path)
-    return path.with_name(f"{path.stem}.history.jsonl")
+    return path.with_name(f"{path.name}.history.jsonl")
 
 
 def save_checkpoint(path, checkpoint, logged):
@@ -179,17 +183,22 @@ def save_checkpoint(path, checkpoint, logged):
     path : str or Path
     checkpoint : Checkpoint
     logged : int
-        How many of ``checkpoint.history`` the log holds already (0: a new log is started).
+        How many of ``checkpoint.history`` the log beside ``path`` holds already; 0: the log is written anew,
+        atomically (a checkpoint left there still finds its rows, the first ones of the new log, if the run
+        stops before it is replaced).
 
     Returns
     -------
     int
         How many rows the log holds now (``len(checkpoint.history)``).
     """
-    with open(history_log(path), "a" if logged else "w") as log:
-        log.writelines(json.dumps(row) + "\n" for row in checkpoint.history[logged:])
-        log.flush()
-        os.fsync(log.fileno())
+    if logged:
+        with open(history_log(path), "a") as log:
+            log.writelines(json.dumps(row) + "\n" for row in checkpoint.history[logged:])
+            log.flush()
+            os.fsync(log.fileno())
+    else:
+        write_text(history_log(path), "".join(json.dumps(row) + "\n" for row in checkpoint.history))
     arrays = {f"weights_{k}": w for k, w in enumerate(checkpoint.weights)}
     arrays.update({f"free_{k}_{p}": f for k, layer in enumerate(checkpoint.free) for p, f in layer.items()})
     for i, (m, v) in enumerate(checkpoint.adam_moments):
@@ -205,11 +214,6 @@ def save_checkpoint(path, checkpoint, logged):
                 settings=checkpoint.settings, history_rows=len(checkpoint.history))
     write_archive(path, "checkpoint", meta, arrays)
     return len(checkpoint.history)
-
-
-def rewrite_history_log(path, rows):
-    """Make the log beside the checkpoint at ``path`` hold exactly ``rows`` (atomically), before training on."""
-    write_text(history_log(path), "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def load_checkpoint(path):
@@ -241,6 +245,8 @@ def load_checkpoint(path):
                           substrate=meta["substrate"], history=history)
     except ArchiveError as err:
         raise CheckpointError(f"resume: cannot read checkpoint {path}: {err}") from None
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"resume: cannot read checkpoint {path}: it lacks {err}") from None
 

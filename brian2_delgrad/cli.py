@@ -159,9 +159,9 @@ def _unexpected(err):
     return 1
 
 
-def _stopped(what):
-    """Ctrl-C: one line, exit 130."""
-    print(f"\nbrian2-delgrad: {what}; run the same command to continue", file=sys.stderr)
+def _stopped(what, how=None):
+    """Ctrl-C: one line (what was done, how to go on), exit 130."""
+    print(f"\nbrian2-delgrad: {what}; {how or 'run the same command to continue'}", file=sys.stderr)
     return INTERRUPTED
 
 
@@ -424,7 +424,7 @@ def _train_into(args, description, out):
     import pandas as pd
     from brian2 import us
 
-    from .checkpoints import load_checkpoint
+    from .checkpoints import history_log, load_checkpoint
     from .config import ConfigError
     from .losses import predict_labels
     from .plots import plot_training
@@ -434,6 +434,9 @@ def _train_into(args, description, out):
 
     epochs = description.training["epochs"] if args.epochs is None else args.epochs
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"
+    if args.restart:                                 # the old training goes, so that nothing mixes with the new
+        for stale in (checkpoint, history_log(checkpoint), out / "summary.json"):
+            stale.unlink(missing_ok=True)
     # the model file's substrate, with its profile's noise: the exact one, Brian2 or any registered one
     options = {k: v for k, v in dict(dt=None if args.dt is None else args.dt * us, timing=args.timing).items()
                if v is not None}
@@ -468,7 +471,8 @@ def _train_into(args, description, out):
                               epochs=epochs, checkpoint=checkpoint, resume=resume)
     except KeyboardInterrupt:                          # what is saved: the epoch of the last checkpoint written
         return _stopped(f"stopped after epoch {load_checkpoint(checkpoint).epoch} (saved in {checkpoint})"
-                        if checkpoint.exists() else "stopped before the first epoch ended")
+                        if checkpoint.exists() else "stopped before the first epoch ended",
+                        "run the same command without --restart to continue" if args.restart else None)
     history.insert(0, "seed", args.seed)
     history.insert(0, "model", description.name)
     write_csv(history, out / "history.csv")

@@ -6,6 +6,7 @@ value is a :class:`~brian2_delgrad.config.ConfigError` naming the file and the
 field. See ``models/yinyang_h30_ws.toml`` for a complete, commented example.
 """
 import inspect
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -457,9 +458,15 @@ def _check_equations(section, model):
             raise section.error("equations", f"d{name}/dt is not the LIF model's d{name}/dt = {expected}")
 
 
+#: Points (v, I) where a file's right-hand sides must equal the LIF model's: a few plain ones and generic ones,
+#: on which no other expression of the grammar agrees with the linear model by chance.
+_PROBES = ((1.0, 0.0), (0.0, 1.0), (0.7, -1.3), (math.pi / 3, -math.e / 5), (-math.sqrt(2), math.log(3)),
+           (math.sqrt(7) / 3, math.sqrt(5)), (-0.1 * math.pi, -math.sqrt(3)))
+
+
 def _same_function(got, expected, model):
-    """Whether two right-hand sides agree at several points (v, I) with the file's time constants."""
-    for v, current in ((1.0, 0.0), (0.0, 1.0), (0.7, -1.3)):
+    """Whether two right-hand sides agree at the points :data:`_PROBES` with the file's time constants."""
+    for v, current in _PROBES:
         point = dict(v=v, I=current, tau_m=model.tau_m_, tau_s=model.tau_s_)
         try:
             a, b = evaluate(got, point), evaluate(expected, point)

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 import uuid
 import zipfile
@@ -26,6 +27,9 @@ __all__ = ["atomic_write", "write_text", "write_json", "write_csv", "write_archi
 
 #: The file in an output folder that its one writer holds locked (it names the writer).
 LOCK_FILE = ".lock"
+
+#: Temporary files of :func:`atomic_write`: ``.<name>.<pid>.<8 hex digits>.tmp``.
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
 
 #: Version of the archive layout written now.
 ARCHIVE_VERSION = 2
@@ -78,10 +82,26 @@ def only_writer(folder, what):
         handle.write(f"process {os.getpid()} on {socket.gethostname()} ({what})")
         handle.flush()
         for leftover in [*folder.glob(".*.tmp"), *folder.glob("*/.*.tmp")]:
-            leftover.unlink(missing_ok=True)
+            if _abandoned(leftover, folder):
+                leftover.unlink(missing_ok=True)
         yield
     finally:
         handle.close()                               # releases the lock
+
+
+def _abandoned(path, folder):
+    """Whether ``path`` is a temporary file of :func:`atomic_write` whose writer is gone, in ``folder`` or a subfolder
+    that no other run holds (a folder of its own, with its own lock, is left alone)."""
+    match = _TEMPORARY.fullmatch(path.name)
+    if match is None or (path.parent != folder and (path.parent / LOCK_FILE).exists()):
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return int(match["pid"]) == os.getpid()
 
 
 def atomic_write(path, write, binary=False):
@@ -152,7 +172,10 @@ def read_archive(path, kind):
         was written by a newer layout version; the message says which.
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError, zipfile.BadZipFile, zlib.error) as err:

@@ -6,7 +6,7 @@ Layout of a study's output folder::
     parameters/<trial>.last.npz, .best.npz
                               the trained network at its last epoch and at its best validation epoch
     checkpoints/<trial>.npz   training checkpoint of an unfinished trial and its history log
-    checkpoints/<trial>.history.jsonl   (both deleted when it finishes)
+    checkpoints/<trial>.npz.history.jsonl   (both deleted when it finishes)
     log.jsonl                 one line per finished trial: which run finished it, how long it took
                               ("kind": "evaluation": a saved network re-tested under new [evaluate] settings)
     results.csv / .parquet    all trials: one row per trial x epoch x split, plus test rows per noise condition
@@ -334,7 +334,7 @@ def _saved_table(out, trial):
     try:
         table = pd.read_csv(path, dtype={"evaluation": str})
         problem = _table_damage(table, trial)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:   # EmptyDataError is a ValueError
+    except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError) as err:   # EmptyDataError: a ValueError
         table, problem = None, f"not a readable table: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     if problem is None:
         return table
@@ -354,7 +354,7 @@ def _table_damage(table, trial):
         if epochs != list(range(first, trial.epochs + 1)):
             return f"its {split} epochs are not {first} ... {trial.epochs}"
     test = table[(table.split == "test") & (table.noise == "none")]
-    if sorted(test.selection) != sorted(SELECTIONS):
+    if sorted(test.selection.astype(str)) != sorted(SELECTIONS):           # a cut last row: NaN, 'nan'
         return "its test rows of the last and the best epoch are missing"
     accuracy = pd.to_numeric(table.accuracy, errors="coerce")
     if not accuracy.between(0, 1).all():

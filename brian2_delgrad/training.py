@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import labels_array, seed_value, times_in_seconds
-from .checkpoints import Checkpoint, load_checkpoint, network_identity, rewrite_history_log, save_checkpoint
+from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_checkpoint
 from .gradients import MAX_WEIGHT_GRADIENT, backward
 from .losses import ShiftInvariantMSE, predict_labels
 from .delays import DELAY_RANGE
@@ -157,7 +157,8 @@ class Trainer:
         return self._history
 
     def _reset(self):
-        self._history, self._rows, self._logged = pd.DataFrame(), [], 0     # _logged: rows in the history log
+        self._history, self._rows = pd.DataFrame(), []
+        self._logged = (None, 0)                       # (checkpoint path, rows its history log holds)
         self.epoch_ = 0
         self._rng = np.random.default_rng(self.seed)
         self.best_epoch_, self._best = None, None
@@ -360,10 +361,11 @@ class Trainer:
     def _save(self, path):
         """Write everything needed to continue bit-identically (:mod:`~brian2_delgrad.checkpoints`)."""
         best = None if self._best is None else (self.best_epoch_, self._best[0], self._best[1])
-        self._logged = save_checkpoint(path, Checkpoint(
+        logged = self._logged[1] if self._logged[0] == str(path) else 0     # another path: a log of its own
+        self._logged = str(path), save_checkpoint(path, Checkpoint(
             epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(),
             **self._optimiser.state(), best=best, rng=self._rng.bit_generator.state,
-            substrate=getattr(self.substrate, "random_state", None), history=self._rows), self._logged)
+            substrate=getattr(self.substrate, "random_state", None), history=self._rows), logged)
 
     def _load(self, path, epochs):
         """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another
@@ -376,9 +378,7 @@ class Trainer:
         if checkpoint.substrate is not None:
             self.substrate.random_state = checkpoint.substrate
         self.epoch_ = checkpoint.epoch
-        self._history, self._rows = pd.DataFrame(), checkpoint.history
-        rewrite_history_log(path, self._rows)         # rows of an epoch whose checkpoint was never written go
-        self._logged = len(self._rows)
+        self._history, self._rows = pd.DataFrame(), checkpoint.history      # (_reset: the next log is written anew)
         if checkpoint.best is not None:
             self.best_epoch_, accuracy, parameters = checkpoint.best
             self._best = (accuracy, parameters)

@@ -70,6 +70,26 @@ def test_an_equation_that_would_run_code_or_hang_is_refused_in_one_line(tmp_path
     assert not marker.exists() and not (tmp_path / "out").exists()
 
 
+def assert_is_the_lif_model(text):
+    """An accepted text has the LIF model's right-hand sides: checked at random points the reader never saw."""
+    from brian2_delgrad.equation_text import evaluate, parse_equations
+
+    got, lif = parse_equations(text), parse_equations(LIF)
+    rng = random.Random(text)
+    for _ in range(5):
+        point = dict(v=rng.uniform(-5, 5), I=rng.uniform(-5, 5), tau_m=0.01, tau_s=0.005)
+        for name in ("v", "I"):
+            assert evaluate(got[name], point) == pytest.approx(evaluate(lif[name], point), rel=1e-9, abs=1e-9), text
+
+
+def test_an_equation_that_agrees_with_the_model_at_a_few_points_only_is_refused(tmp_path):
+    model = tmp_path / "model.toml"
+    model.write_text(with_equations("dv/dt = -v/tau_m + I/tau_s + 1000*v*(v-1)*(v-0.7)*(I+1.3)/tau_s : 1\n"
+                                    "dI/dt = -I/tau_s : 1"))
+    with pytest.raises(ConfigError, match="neuron.equations: dv/dt is not the LIF model's"):
+        load_model_file(model)
+
+
 def mutations(rng, count):
     """Random printable strings, and the LIF equations with characters inserted, deleted or replaced."""
     alphabet = string.printable + "αé\u00a0\u2028"
@@ -104,6 +124,7 @@ def test_fuzzed_equations_are_accepted_or_refused_in_one_line_never_hang_never_a
         with deadline(1):
             try:
                 load_model_file(path)
+                assert_is_the_lif_model(text)
                 verdicts["accepted"] += 1
             except ConfigError as err:
                 message = str(err)

@@ -28,22 +28,31 @@ def test_an_unexpected_error_is_one_line_with_a_file_of_details(tmp_path, capsys
     assert "Traceback" in text and "plot_training" in text and "second line" in text
 
 
-def test_a_full_disk_is_named_as_such_and_earlier_files_stay(tmp_path, capsys, monkeypatch):
+def test_a_full_disk_is_named_as_such_and_what_was_written_resumes(tmp_path, capsys, monkeypatch):
+    """The disk fills up in the middle of a training (at its fourth synced file): one line naming it, no temporary
+    file left, and the run, continued once there is room, ends with the numbers of one never interrupted."""
+    import numpy as np
+
     out = tmp_path / "out"
-    assert main(["train", "yinyang_h5_ws", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = storage.os.fsync
+    real, calls = storage.os.fsync, []
 
     def full(descriptor):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        calls.append(descriptor)
+        if len(calls) >= 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(descriptor)
 
     monkeypatch.setattr(storage.os, "fsync", full)
-    assert main(["train", "yinyang_h5_ws", "--epochs", "2", "--out", str(out), "--quiet"]) == 1
-    monkeypatch.setattr(storage.os, "fsync", real)
-    line, = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 1
+    monkeypatch.undo()
+    line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("brian2-delgrad: error: disk full: no space left to write "), line
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before     # nothing half-written
     assert not [p for p in out.iterdir() if p.suffix == ".tmp"]
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(tmp_path / "straight"), "--quiet"]) == 0
+    with np.load(out / "parameters.npz") as a, np.load(tmp_path / "straight" / "parameters.npz") as b:
+        assert all(np.array_equal(a[key], b[key]) for key in a.files)
 
 
 def test_an_uncaught_error_leaves_no_brian2_debug_files(tmp_path):
@@ -91,7 +100,7 @@ DAMAGE = {
 MESSAGES = {"truncated": "cannot read", "empty": "cannot read", "negative epoch": "must be counts",
             "huge weights": "weights beyond 1e+06 theta", "NaN moments": "infinite or NaN",
             "fake history": "training epochs are not 1 ... 2", "other shapes": "its weights have the shapes",
-            "history log cut": "holds 0 rows, its checkpoint 5"}
+            "history log cut": "history.jsonl holds 0 rows, its checkpoint 5; --restart starts again"}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +132,7 @@ TABLE_DAMAGE = {
     "garbage": lambda path: path.write_bytes(bytes(range(256)) * 4),
     "truncated": lambda path: path.write_bytes(path.read_bytes()[:len(path.read_bytes()) * 2 // 3]),
     "another trial's": lambda path: path.write_text(path.read_text().replace(path.stem, "someone_else")),
+    "cut in its last row": lambda path: path.write_bytes(path.read_bytes().rstrip(b"\n")[:-3] + b"\n"),
 }
 
 
@@ -272,3 +282,60 @@ def test_train_and_a_study_killed_at_20_random_moments_each_resume_bit_identical
                            str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("kills landed mid-run") == 2, done.stdout
+
+
+def test_the_history_log_goes_with_its_checkpoint(tmp_path):
+    """Resuming from one checkpoint and saving to another gives the second a whole log of its own; rows of an
+    epoch whose checkpoint was never written are dropped on resume; two checkpoints whose names differ only after
+    their last dot keep their own logs. Every resumed history equals an uninterrupted one."""
+    import pandas as pd
+
+    from brian2_delgrad import load_model_file
+    from brian2_delgrad.checkpoints import history_log, load_checkpoint
+
+    model = load_model_file("yinyang_h5_ws")
+    (X, y), validation = model.data("train"), model.data("validation")
+    data = (X[:300], y[:300]), (validation[0][:100], validation[1][:100])
+
+    def fit(epochs, seed=0, **kwargs):
+        trainer = model.trainer(model.network(seed=seed), seed=seed, progress=False)
+        return trainer.fit(*data[0], validation=data[1], epochs=epochs, **kwargs).drop(columns="wall_time")
+
+    straight = fit(4)
+    fit(2, checkpoint=tmp_path / "a.npz")
+    resumed = fit(4, resume=tmp_path / "a.npz", checkpoint=tmp_path / "b.npz")
+    def logged(path):
+        return pd.DataFrame(load_checkpoint(path).history).drop(columns="wall_time")
+
+    assert resumed.equals(straight) and logged(tmp_path / "b.npz").equals(straight)
+    assert fit(4, resume=tmp_path / "b.npz").equals(straight)          # b resumes on its own log
+    with open(history_log(tmp_path / "a.npz"), "a") as log:           # an epoch logged, its checkpoint never written
+        log.write('{"epoch": 3, "split": "train", "loss": 0.0}\n{"epoch": 3, "spl')
+    assert fit(4, resume=tmp_path / "a.npz", checkpoint=tmp_path / "a.npz").equals(straight)
+    assert len(history_log(tmp_path / "a.npz").read_text().splitlines()) == 9
+    fit(2, seed=1, checkpoint=tmp_path / "run.seed1")
+    fit(3, seed=2, checkpoint=tmp_path / "run.seed2")
+    assert logged(tmp_path / "run.seed1").equals(fit(2, seed=1))
+
+
+def test_restart_starts_afresh_and_a_stop_after_it_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    import brian2_delgrad.training as training
+
+    out = tmp_path / "out"
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    real = training.Trainer._save
+
+    def stop_after_one(self, path):                           # Ctrl-C right after the new run's first epoch
+        real(self, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.Trainer, "_save", stop_after_one)
+    capsys.readouterr()
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet", "--restart"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"brian2-delgrad: stopped after epoch 1 (saved in {out / 'checkpoint.npz'}); run the same command without "
+        "--restart to continue")
+    assert not (out / "summary.json").exists()                # the old run's summary went with it
+    monkeypatch.undo()
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    assert "resuming from" in capsys.readouterr().out

@@ -45,12 +45,19 @@ def read_file(path):
 
 
 def _read_npz(path):
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            _check_memory(path, sum(data.zip.getinfo(f"{key}.npy").file_size for key in data.files))
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+    except unreadable as err:
         raise ValueError(f"{path}: not a readable .npz file ({err or type(err).__name__})") from None
+    with data:
+        _check_memory(path, sum(info.file_size for info in data.zip.infolist()))
+        try:
+            arrays = {key: data[key] for key in data.files}
+        except unreadable as err:
+            raise ValueError(f"{path}: not a readable .npz file ({err or type(err).__name__})") from None
     kinds = [key for key in ("features", "times") if key in arrays]
     if len(kinds) != 1:
         raise ValueError(f"{path}: needs exactly one of the arrays 'features' (values in [0, 1]) and 'times' "
@@ -69,6 +76,13 @@ def _read_npz(path):
 def _read_csv(path):
     """Read in two passes: count the rows, check the memory they need, then fill arrays row by row (no table of
     Python strings: a CSV needs about the memory of its numbers)."""
+    try:
+        return _read_csv_rows(path)
+    except csv.Error as err:                          # e.g. a field longer than the csv module takes
+        raise ValueError(f"{path}: not a readable CSV file ({err})") from None
+
+
+def _read_csv_rows(path):
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader, [])]
@@ -111,6 +125,7 @@ def _check_memory(path, data_bytes):
     """Refuse (:class:`~brian2_delgrad.memory.MemoryLimitError`) a data file whose numbers would not fit: they are
     held about four times over (the file's arrays, the splits, a split's copy, its spike times)."""
     check_fits(4 * data_bytes, f"{path}: reading its {describe_bytes(data_bytes)} of numbers")
+
 
 
 _MNIST = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -68,7 +68,7 @@ def resolve(source, kind, base=None):
     """
     source = str(source)
     path = Path(source) if base is None else Path(base) / source
-    candidates = [path] if path.suffix == ".toml" else [path, path.with_name(path.name + ".toml")]
+    candidates = [path] if path.suffix == ".toml" or not path.name else [path, path.with_name(path.name + ".toml")]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
