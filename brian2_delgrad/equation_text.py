@@ -26,7 +26,7 @@ naming the line and what is wrong.
 import math
 import re
 
-__all__ = ["parse_equations", "evaluate", "names_in", "MAX_LENGTH", "MAX_TOKENS", "MAX_DEPTH", "NAMES", "FUNCTIONS"]
+__all__ = ["parse_equations", "evaluate", "MAX_LENGTH", "MAX_TOKENS", "MAX_DEPTH", "NAMES", "FUNCTIONS"]
 
 #: Longest equations text accepted (characters).
 MAX_LENGTH = 2000
@@ -105,13 +105,6 @@ def evaluate(tree, values):
         return FUNCTIONS[tree[1]](evaluate(tree[2], values))
     a, b = evaluate(tree[1], values), evaluate(tree[2], values)
     return {"+": a + b, "-": a - b, "*": a * b}[kind] if kind != "/" else a / b
-
-
-def names_in(tree):
-    """The names an expression tree uses (set of str)."""
-    if tree[0] == "name":
-        return {tree[1]}
-    return set().union(*(names_in(part) for part in tree[1:] if isinstance(part, tuple)))
 
 
 class _Parser:

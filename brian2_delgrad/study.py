@@ -262,12 +262,16 @@ def _run_study(study, out, workers, scheduler, progress, threads):
         (out / folder).mkdir(parents=True, exist_ok=True)
     write_json(out / "study.json", dict(study=study.name, file=str(study.path), description=study.description,
                                         trials=[t.id for t in study.trials]))
-    tables = {trial.id: _saved_table(out, trial) for trial in study.trials}      # damaged ones set aside
-    saved = {trial.id: out / "trials" / f"{trial.id}.csv" for trial in study.trials if tables[trial.id] is not None}
+    evaluations = {}                                  # the evaluation id of every checked saved table
+    for trial in study.trials:
+        table = _saved_table(out, trial)              # (damaged ones are set aside)
+        if table is not None:
+            evaluations[trial.id] = _evaluation_of(table)
+    saved = {trial_id: out / "trials" / f"{trial_id}.csv" for trial_id in evaluations}
     trained = {trial.id for trial in study.trials if trial.id in saved and _saved_networks(out, trial)}
     pending = [trial for trial in study.trials if trial.id not in trained]
     stale = [trial for trial in study.trials if trial.id in trained     # new [evaluate]: test again
-             and _evaluation_of(tables[trial.id]) != trial.evaluation_id]
+             and evaluations[trial.id] != trial.evaluation_id]
     failures = []
     if pending or stale:
         from tqdm.auto import tqdm
