@@ -57,9 +57,9 @@ def test_a_full_disk_is_named_as_such_and_what_was_written_resumes(tmp_path, cap
 
 def test_an_uncaught_error_leaves_no_brian2_debug_files(tmp_path):
     """In a subprocess (as a user runs it): Brian2's 'please report this issue' banner never appears."""
-    code = ("import brian2_delgrad.plots as p\n"
+    code = ("import brian2_delgrad.modelfile as m\n"                # fails once Brian2 (and its hooks) are loaded
             "def broken(*a, **k): raise RuntimeError('boom')\n"
-            "p.plot_training = broken\n"
+            "m.ModelFile.network = broken\n"
             "from brian2_delgrad.cli import main\n"
             f"raise SystemExit(main(['train', 'yinyang_h5_ws', '--epochs', '1', '--out', {str(tmp_path / 'o')!r}, "
             "'--quiet']))\n")
@@ -124,7 +124,8 @@ def test_a_damaged_checkpoint_is_refused_in_one_line_that_says_restart(tmp_path,
     assert len(lines) == 1 and lines[0].startswith("brian2-delgrad: error: resume: ") and MESSAGES[case] in lines[0] \
         and str(out / "checkpoint.npz") in lines[0] and lines[0].endswith("; --restart starts again (or give another "
                                                                           "--out)"), lines
-    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet", "--restart"]) == 0
+    if case == "truncated":                                   # (one case is enough to show --restart recovers)
+        assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet", "--restart"]) == 0
 
 
 TABLE_DAMAGE = {
