@@ -122,7 +122,7 @@ def main(argv=None):
     try:                                               # the files, before Brian2, SymPy and numba are loaded
         if args.command in ("train", "plot"):
             args.model = find_file(args.model, "models")
-            read_toml(args.model)
+            args.model_data = read_toml(args.model).data
         elif args.command == "study":
             args.study = find_file(args.study, "studies")
             read_toml(args.study)
@@ -200,7 +200,7 @@ def _command(parser, args):
         from .memory import MemoryLimitError
 
         try:
-            _refuse_what_cannot_fit(args.model)
+            _refuse_what_cannot_fit(args.model_data, Path(args.model).stem)
         except MemoryLimitError as err:
             return _error(err)
     import brian2  # noqa: F401  (every command below loads it; its SIGINT handler would only stop a Brian2 run)
@@ -262,27 +262,23 @@ def _command(parser, args):
         return _error(err)
 
 
-def _refuse_what_cannot_fit(path):
+def _refuse_what_cannot_fit(top, name):
     """Refuse a model file whose training cannot fit in memory before Brian2, SymPy and numba are loaded.
 
-    Reads only ``network.sizes`` and ``training.batch_size`` (without one, a batch of one sample: a lower
-    bound); anything else, or a malformed value, is left to the model-file reader; the
-    :class:`~brian2_delgrad.Trainer` checks the memory again with its batch size, its substrate's noise and
-    the data's size.
+    ``top`` is the file's parsed TOML (a dict), ``name`` its stem. Reads only ``network.sizes`` and
+    ``training.batch_size`` (without one, a batch of one sample: a lower bound); anything else, or a malformed
+    value, is left to the model-file reader; the :class:`~brian2_delgrad.Trainer` checks the memory again with
+    its batch size, its substrate's noise and the data's size.
     """
-    import tomllib
-
     from .memory import check_training
 
     try:
-        with open(path, "rb") as handle:
-            top = tomllib.load(handle)
         sizes, batch_size = top["network"]["sizes"], top.get("training", {}).get("batch_size", 1)
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return
     if (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n > 0 for n in sizes)
             and type(batch_size) is int and batch_size > 0):
-        check_training(sizes, batch_size, name=Path(path).stem)
+        check_training(sizes, batch_size, name=name)
 
 
 def _gradcheck(args):
