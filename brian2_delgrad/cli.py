@@ -5,6 +5,7 @@ before it loads Brian2, SymPy and numba, so a mistake is reported at once;
 errors are one line and exit 2, Ctrl-C exits 130 with a line on how to go on.
 """
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -131,11 +132,24 @@ def main(argv=None):
     except ConfigError as err:
         return _error(err)
     try:
-        return _command(parser, args)
+        with _ctrl_c():
+            return _command(parser, args)
     except KeyboardInterrupt:                          # before training started (train and study say more)
         return _stopped("stopped")
     except Exception as err:                           # ours to report: one line, the details in a file
         return _unexpected(err)
+
+
+@contextlib.contextmanager
+def _ctrl_c():
+    """Ctrl-C as a KeyboardInterrupt wherever it lands: one that lands while a compiled (numba) kernel returns reaches
+    Python as a ``SystemError`` ('returned a result with an exception set') caused by the KeyboardInterrupt."""
+    try:
+        yield
+    except SystemError as err:
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            raise KeyboardInterrupt from err
+        raise
 
 
 def _unexpected(err):
@@ -311,8 +325,9 @@ def _study(args):
     out = Path(args.out or Path("results") / study.name)
     print(f"{study.name}: {len(study.trials)} trials -> {out}")
     try:
-        run_study(study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
-                  threads=args.threads)
+        with _ctrl_c():
+            run_study(study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
+                      threads=args.threads)
     except KeyboardInterrupt:
         finished = {path.stem for path in (out / "trials").glob("*.csv")} & {t.id for t in study.trials}
         return _stopped(f"stopped after {len(finished)} of {len(study.trials)} trials (each finished trial is saved)")
@@ -463,8 +478,9 @@ def _train_into(args, description, out):
     if resume is not None:
         print(f"resuming from {checkpoint}")
     try:
-        history = trainer.fit(*description.data("train"), validation=description.data("validation"),
-                              epochs=epochs, checkpoint=checkpoint, resume=resume)
+        with _ctrl_c():
+            history = trainer.fit(*description.data("train"), validation=description.data("validation"),
+                                  epochs=epochs, checkpoint=checkpoint, resume=resume)
     except KeyboardInterrupt:                          # what is saved: the epoch of the last checkpoint written
         return _stopped(f"stopped after epoch {load_checkpoint(checkpoint).epoch} (saved in {checkpoint})"
                         if checkpoint.exists() else "stopped before the first epoch ended",

@@ -320,15 +320,17 @@ def test_the_history_log_goes_with_its_checkpoint(tmp_path):
 
 
 def test_restart_starts_afresh_and_a_stop_after_it_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    """--restart removes the old run; a Ctrl-C that lands in a compiled kernel (a SystemError caused by the
+    KeyboardInterrupt) is a stop like any other."""
     import brian2_delgrad.training as training
 
     out = tmp_path / "out"
     assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
     real = training.Trainer._save
 
-    def stop_after_one(self, path):                           # Ctrl-C right after the new run's first epoch
-        real(self, path)
-        raise KeyboardInterrupt
+    def stop_after_one(self, path):                           # Ctrl-C right after the new run's first epoch,
+        real(self, path)                                      # as it reaches Python when it lands in a kernel
+        raise SystemError("CPUDispatcher(backward) returned a result with an exception set") from KeyboardInterrupt()
 
     monkeypatch.setattr(training.Trainer, "_save", stop_after_one)
     capsys.readouterr()
