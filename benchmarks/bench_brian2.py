@@ -21,7 +21,7 @@ import numpy as np
 from brian2 import us
 
 from brian2_delgrad import Brian2Substrate, backward
-from brian2_delgrad.modelfile import load_model_file
+from brian2_delgrad.files.modelfile import load_model_file
 
 
 def main():

@@ -19,8 +19,8 @@ import numpy as np
 from brian2 import us
 
 from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate, backward
-from brian2_delgrad.losses import predict_labels
-from brian2_delgrad.modelfile import load_model_file
+from brian2_delgrad.training.losses import predict_labels
+from brian2_delgrad.files.modelfile import load_model_file
 
 BATCH = 150
 

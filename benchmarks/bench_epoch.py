@@ -24,7 +24,11 @@ HERE = Path(__file__).resolve().parent.parent
 #: Run in the checkout's own process: the CLI, with the end of every checkpoint write timed.
 DRIVER = """
 import json, sys, time
-from brian2_delgrad import cli, training
+from brian2_delgrad import cli
+try:
+    from brian2_delgrad.training import trainer as training      # the layered tree
+except ImportError:
+    from brian2_delgrad import training                          # a checkout from before it
 assert training.__file__.startswith(sys.argv.pop(1)), training.__file__
 ends = []
 save = training.Trainer._save

@@ -12,7 +12,7 @@ import glob
 import time
 from pathlib import Path
 
-from brian2_delgrad.modelfile import load_model_file
+from brian2_delgrad.files.modelfile import load_model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,12 +8,15 @@ import importlib.util
 
 #: Public name -> the module that holds it.
 _PUBLIC = {
-    "LIFModel": "model", "DelayNetwork": "network", "ExactSubstrate": "substrates",
-    "Brian2Substrate": "substrates", "Noise": "substrates", "backward": "gradients", "Gradients": "gradients",
-    "Trainer": "training", "ShiftInvariantMSE": "losses", "TTFSCrossEntropy": "losses",
-    "load_model_file": "modelfile", "HardwareProfile": "profiles", "PROFILES": "profiles",
-    "get_profile": "profiles", "load_study": "studyfile", "run_study": "study",
-    "set_num_threads": "threads", "get_num_threads": "threads",
+    "LIFModel": "core.lif", "DelayNetwork": "core.network", "ExactSubstrate": "substrates.exact",
+    "Brian2Substrate": "substrates.brian2", "Noise": "substrates.noise", "backward": "exact.gradients",
+    "Gradients": "exact.gradients", "gradcheck": "exact.gradcheck", "to_brian2": "brian2_io.export",
+    "simulation_time": "brian2_io.export",
+    "from_brian2": "brian2_io.reader", "Trainer": "training.trainer", "ShiftInvariantMSE": "training.losses",
+    "TTFSCrossEntropy": "training.losses", "load_model_file": "files.modelfile",
+    "HardwareProfile": "substrates.profiles", "PROFILES": "substrates.profiles", "get_profile": "substrates.profiles",
+    "load_study": "files.studyfile", "run_study": "experiments.study",
+    "set_num_threads": "utils.threads", "get_num_threads": "utils.threads",
 }
 __all__ = list(_PUBLIC)
 __version__ = "0.3.0"
@@ -22,7 +25,7 @@ __version__ = "0.3.0"
 def __getattr__(name):
     if name in _PUBLIC:
         value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:     # a submodule: brian2_delgrad.tables
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:     # a subpackage: brian2_delgrad.datasets
         value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'brian2_delgrad' has no attribute {name!r}")

@@ -118,7 +118,7 @@ def main(argv=None):
         return _list()
     if args.command == "copy":
         return _copy(args)
-    from .config import ConfigError, check_file, find_file, read_toml
+    from .files.toml import ConfigError, check_file, find_file, read_toml
 
     try:                                               # the files, before Brian2, SymPy and numba are loaded
         if args.command in ("train", "plot"):
@@ -185,7 +185,7 @@ def _error(err):
 
 
 def _list():
-    from .shipped import KINDS, describe, shipped_folder, shipped_names
+    from .files.shipped import KINDS, describe, shipped_folder, shipped_names
 
     for kind, command in zip(KINDS, ("train", "study")):
         print(f"{kind} (brian2-delgrad {command} NAME):")
@@ -198,7 +198,7 @@ def _list():
 
 
 def _copy(args):
-    from .shipped import ShippedError, copy_shipped
+    from .files.shipped import ShippedError, copy_shipped
 
     try:
         target = copy_shipped(args.name, args.to, overwrite=args.force)
@@ -211,7 +211,7 @@ def _copy(args):
 def _command(parser, args):
     """Run a parsed command whose files are checked; one-line errors (exit 2) for what the user can mend."""
     if args.command == "train":
-        from .memory import MemoryLimitError
+        from .utils.memory import MemoryLimitError
 
         try:
             _refuse_what_cannot_fit(args.model_data, Path(args.model).stem)
@@ -220,7 +220,7 @@ def _command(parser, args):
     import brian2  # noqa: F401  (every command below loads it; its SIGINT handler would only stop a Brian2 run)
 
     signal.signal(signal.SIGINT, signal.default_int_handler)    # Ctrl-C stops the command: KeyboardInterrupt
-    from .threads import get_num_threads, set_num_threads
+    from .utils.threads import get_num_threads, set_num_threads
 
     try:
         if args.command == "study" and args.scheduler is not None:
@@ -238,7 +238,7 @@ def _command(parser, args):
     if args.command == "report":
         return _report(Path(args.folder))
     if args.command == "plot":
-        from .config import ConfigError
+        from .files.toml import ConfigError
 
         try:
             return _plot(args)
@@ -250,7 +250,7 @@ def _command(parser, args):
         if args.workers is not None and args.scheduler is not None:
             parser.error("--workers sets up a local cluster; with --scheduler the cluster has its own workers")
     else:
-        from .training import EPOCHS
+        from .training.trainer import EPOCHS
 
         if args.epochs is not None and EPOCHS.inspect(args.epochs)[0] is not None:
             parser.error(f"--epochs {EPOCHS.inspect(args.epochs)[0]}")
@@ -263,10 +263,10 @@ def _command(parser, args):
         for option in ("dt", "timing"):
             if getattr(args, option) is not None and option not in SUBSTRATES[args.substrate].options:
                 parser.error(f"--{option}: the substrate {args.substrate!r} has no {option} option")
-    from .config import ConfigError
-    from .checkpoints import CheckpointError
-    from .memory import MemoryLimitError
-    from .storage import FolderInUse
+    from .files.toml import ConfigError
+    from .training.checkpoints import CheckpointError
+    from .utils.memory import MemoryLimitError
+    from .utils.storage import FolderInUse
 
     try:
         return _study(args) if args.command == "study" else _train(args)
@@ -284,7 +284,7 @@ def _refuse_what_cannot_fit(top, name):
     value, is left to the model-file reader; the :class:`~brian2_delgrad.Trainer` checks the memory again with
     its batch size, its substrate's noise and the data's size.
     """
-    from .memory import check_training
+    from .utils.memory import check_training
 
     try:
         sizes, batch_size = top["network"]["sizes"], top.get("training", {}).get("batch_size", 1)
@@ -298,7 +298,7 @@ def _refuse_what_cannot_fit(top, name):
 def _gradcheck(args):
     import pandas as pd
 
-    from .gradcheck import gradcheck_sweep
+    from .exact.gradcheck import gradcheck_sweep
 
     table = gradcheck_sweep(batch=args.batch, seed=args.seed, progress=True)
     summary = table.groupby(["placement", "ratio", "sizes"], sort=False).agg(
@@ -318,8 +318,8 @@ def _gradcheck(args):
 
 
 def _study(args):
-    from .study import StudyError, run_study
-    from .studyfile import load_study
+    from .experiments.study import StudyError, run_study
+    from .files.studyfile import load_study
 
     study = load_study(args.study)
     out = Path(args.out or Path("results") / study.name)
@@ -341,9 +341,9 @@ def _study(args):
 def _plot(args):
     import dataclasses
 
-    from .modelfile import load_model_file
-    from .network import DelayNetwork
-    from .network_plots import plot_decision_map, plot_delays, plot_raster
+    from .core.network import DelayNetwork
+    from .experiments.network_plots import plot_decision_map, plot_delays, plot_raster
+    from .files.modelfile import load_model_file
 
     description = load_model_file(args.model)
     net = DelayNetwork.load(args.parameters)
@@ -376,10 +376,10 @@ def _plot(args):
 def _report(folder):
     import pandas as pd
 
-    from .plots import plot_study
-    from .study import stability_table, summarize, write_table
-    from .studyfile import TRAIN_NOISE
-    from .tables import STABILITY_WINDOW
+    from .experiments.plots import plot_study
+    from .experiments.study import stability_table, summarize, write_table
+    from .experiments.tables import STABILITY_WINDOW
+    from .substrates.noise import TRAIN_NOISE
 
     path = folder / "results.csv"
     if not path.exists():
@@ -416,8 +416,8 @@ _RUN_KEYS = dict(seed="seed", substrate="substrate", dt_us="dt (us)", timing="ti
 
 
 def _train(args):
-    from .modelfile import load_model_file
-    from .storage import only_writer
+    from .files.modelfile import load_model_file
+    from .utils.storage import only_writer
 
     description = load_model_file(args.model)
     out = Path(args.out or Path("results") / description.name / f"seed{args.seed}")
@@ -435,13 +435,13 @@ def _train_into(args, description, out):
     import pandas as pd
     from brian2 import us
 
-    from .checkpoints import history_log, load_checkpoint
-    from .config import ConfigError
-    from .losses import predict_labels
-    from .plots import plot_training
-    from .storage import write_csv, write_json
+    from .experiments.plots import plot_training
+    from .experiments.tables import reported_selection, stability
+    from .files.toml import ConfigError
     from .substrates import Brian2Substrate
-    from .tables import reported_selection, stability
+    from .training.checkpoints import history_log, load_checkpoint
+    from .training.losses import predict_labels
+    from .utils.storage import write_csv, write_json
 
     epochs = description.training["epochs"] if args.epochs is None else args.epochs
     checkpoint, run_file = out / "checkpoint.npz", out / "run.json"

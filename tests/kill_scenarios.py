@@ -18,7 +18,7 @@ import pandas as pd
 import tqdm
 
 from brian2_delgrad import DelayNetwork, load_study, run_study
-from brian2_delgrad.checkpoints import load_checkpoint
+from brian2_delgrad.training.checkpoints import load_checkpoint
 from brian2_delgrad.cli import main
 
 KILLS = 20

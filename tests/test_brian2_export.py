@@ -1,11 +1,11 @@
-"""DelayNetwork.to_brian2: the trained network as plain Brian2 objects that run to the exact substrate's spikes."""
+"""to_brian2: the trained network as plain Brian2 objects that run to the exact substrate's spikes."""
 import brian2 as b2
 import numpy as np
 import pytest
 from brian2 import ms, us
 
-from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate
-from brian2_delgrad.network import random_connectivity
+from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate, simulation_time, to_brian2
+from brian2_delgrad.core.network import random_connectivity
 from conftest import yin_yang_like_inputs
 
 pytestmark = pytest.mark.brian2
@@ -35,11 +35,11 @@ def test_the_exported_network_runs_to_the_exact_spike_times(numpy_target, delays
     masks = random_connectivity((4, 12, 6, 3), [0.6, 0.7, 1.0], 2)
     net = DelayNetwork([4, 12, 6, 3], delays=delays, weight_init=(1.5, 1.0), seed=2, connectivity=masks)
     inputs = yin_yang_like_inputs(6, seed=2)
-    network = net.to_brian2(inputs * b2.second, dt=50 * us)           # precise timing: exact for any dt
+    network = to_brian2(net, inputs * b2.second, dt=50 * us)           # precise timing: exact for any dt
     assert len(network["synapses_1"]) == 6 * masks[0].sum()                 # only the existing synapses
     state = b2.StateMonitor(network["neurons_1"], "v", record=[0, 1])
     network.add(state)
-    network.run(net.simulation_time(inputs))
+    network.run(simulation_time(net, inputs))
     exact = ExactSubstrate().run(net, inputs)[1:]
     assert sum(np.isfinite(t).sum() for t in exact) > 30
     for a, b in zip(exact, recorded(network, net, len(inputs))):
@@ -51,17 +51,17 @@ def test_the_exported_network_runs_to_the_exact_spike_times(numpy_target, delays
 def test_grid_timing_is_within_two_steps_and_the_objects_are_where_the_docs_say(numpy_target):
     net = DelayNetwork([4, 10, 3], delays="synaptic", weight_init=(1.5, 1.0), seed=4)
     inputs = yin_yang_like_inputs(8, seed=4)
-    network = net.to_brian2(inputs, dt=10 * us, timing="grid")
+    network = to_brian2(net, inputs, dt=10 * us, timing="grid")
     synapses = network["synapses_1"]
     np.testing.assert_array_equal(synapses.w[:], np.tile(net.weights[0].ravel(), 8))          # sample-major copies
     np.testing.assert_array_equal(synapses.d_syn_[:], np.tile(net.delays[0]["synaptic"].ravel(), 8))
-    network.run(net.simulation_time(inputs))
+    network.run(simulation_time(net, inputs))
     exact = ExactSubstrate().run(net, inputs)[-1]
     grid = recorded(network, net, len(inputs))[-1]
     finite = np.isfinite(exact) & np.isfinite(grid)
     assert finite.sum() >= 0.9 * np.isfinite(exact).sum() and np.abs(exact - grid)[finite].max() <= 2 * 10e-6
     with pytest.raises(ValueError, match="dt = 0.001 s is too coarse"):
-        net.to_brian2(inputs, dt=1 * ms)
+        to_brian2(net, inputs, dt=1 * ms)
 
 
 def test_the_brian2_substrate_builds_only_existing_synapses(numpy_target):
@@ -83,7 +83,7 @@ def test_a_trained_network_exported_decides_and_spikes_like_the_exact_substrate(
     from pathlib import Path
 
     from brian2_delgrad.datasets import encode_times, yin_yang_split
-    from brian2_delgrad.losses import predict_labels
+    from brian2_delgrad.training.losses import predict_labels
 
     net = DelayNetwork.load(Path(__file__).parent / "data" / "yinyang_h30_ws_trained.npz")
     features, labels = yin_yang_split("test")
@@ -92,8 +92,8 @@ def test_a_trained_network_exported_decides_and_spikes_like_the_exact_substrate(
     decisions = predict_labels(exact[-1])
     assert np.mean(decisions == labels) > 0.97                      # a trained network
     for timing in ("grid", "precise"):
-        network = net.to_brian2(inputs, dt=10 * us, timing=timing)
-        network.run(net.simulation_time(inputs))
+        network = to_brian2(net, inputs, dt=10 * us, timing=timing)
+        network.run(simulation_time(net, inputs))
         simulated = recorded(network, net, len(inputs))
         assert np.mean(predict_labels(simulated[-1]) == decisions) >= 0.995
         if timing == "precise":                                     # spike times to rounding

@@ -1,12 +1,12 @@
-"""DelayNetwork.from_brian2: a user's own Brian2 network in, exactly; what cannot be represented, a clear error."""
+"""from_brian2: a user's own Brian2 network in, exactly; what cannot be represented, a clear error."""
 import brian2 as b2
 import numpy as np
 import pytest
 from brian2 import ms, us
 
-from brian2_delgrad import DelayNetwork, ExactSubstrate
-from brian2_delgrad.gradcheck import CHECKED_PLACEMENTS
-from brian2_delgrad.network import random_connectivity
+from brian2_delgrad import DelayNetwork, ExactSubstrate, from_brian2, to_brian2
+from brian2_delgrad.exact.gradcheck import CHECKED_PLACEMENTS
+from brian2_delgrad.core.network import random_connectivity
 from conftest import robust_decisions
 
 pytestmark = pytest.mark.brian2
@@ -31,7 +31,7 @@ def test_the_round_trip_is_the_identity(placement, hidden, sparse):
     sizes = [4, *hidden, 3]
     masks = random_connectivity(sizes, 0.4, 3) if sparse else None
     net = DelayNetwork(sizes, delays=placement, seed=3, connectivity=masks)
-    back = DelayNetwork.from_brian2(net.to_brian2(np.full(4, 1e-3)))
+    back = from_brian2(to_brian2(net, np.full(4, 1e-3)))
     assert back.sizes == net.sizes and back.placements == net.placements and back.model == net.model
     for a, b in zip(back.weights + back.connectivity, net.weights + net.connectivity):
         np.testing.assert_array_equal(a, b)
@@ -62,7 +62,7 @@ def test_an_independent_brian2_network_agrees_with_the_exact_substrate():
     rng = np.random.default_rng(11)
     b2.defaultclock.dt = 1 * us
     network, inputs, monitors = user_network(rng)
-    net = DelayNetwork.from_brian2(network)
+    net = from_brian2(network)
     assert net.placements == [("synaptic",)] * 2 and 0.4 < net.connectivity[0].mean() < 0.6
     samples = np.round(rng.uniform(0.75, 10, size=(3, 12)) * 1000) * 1e-6      # input times on the grid
     exact = ExactSubstrate().run(net, samples)
@@ -98,10 +98,10 @@ def test_models_are_compared_symbolically_and_constants_found_like_brian2():
                                                "dI/dt = -I/(5*ms) : 1", threshold="v > 2*theta")
     synapses.connect()
     synapses.w = 1.5
-    net = DelayNetwork.from_brian2([inputs, layer, synapses], namespace=dict(tau_m=20 * ms, tau_s=5 * ms, theta=0.5))
+    net = from_brian2([inputs, layer, synapses], namespace=dict(tau_m=20 * ms, tau_s=5 * ms, theta=0.5))
     assert net.model.tau_m == 20 * ms and net.model.tau_s == 5 * ms and net.model.theta == 1.0
     assert net.placements == [()] and np.all(net.weights[0] == 1.5)
-    assert DelayNetwork.from_brian2([inputs, layer, synapses], namespace=dict(tau_m=20 * ms, tau_s=5 * ms,
+    assert from_brian2([inputs, layer, synapses], namespace=dict(tau_m=20 * ms, tau_s=5 * ms,
                                                                               theta=0.5)).n_parameters == 6
 
 
@@ -109,11 +109,11 @@ def test_per_synapse_delays_can_be_read_as_another_placement():
     inputs, layer, synapses = simple()
     synapses.connect()
     synapses.delay = "(1 + i) * ms"                     # one delay per presynaptic neuron: axonal
-    net = DelayNetwork.from_brian2([inputs, layer, synapses], delays="axonal")
+    net = from_brian2([inputs, layer, synapses], delays="axonal")
     np.testing.assert_allclose(net.delays[0]["axonal"], [1e-3, 2e-3, 3e-3])
     with pytest.raises(ValueError, match="links: dendritic delays are one per postsynaptic neuron, but the synapses "
                                          "of neuron 0 have different delays"):
-        DelayNetwork.from_brian2([inputs, layer, synapses], delays="dendritic")
+        from_brian2([inputs, layer, synapses], delays="dendritic")
 
 
 BAD = {
@@ -142,7 +142,7 @@ def test_what_cannot_be_represented_is_named(case):
     inputs, layer, synapses = simple(**options)
     synapses.connect()
     with pytest.raises(ValueError, match=message):
-        DelayNetwork.from_brian2([inputs, layer, synapses])
+        from_brian2([inputs, layer, synapses])
 
 
 def test_recurrent_skipping_and_repeated_synapses_are_named():
@@ -151,38 +151,38 @@ def test_recurrent_skipping_and_repeated_synapses_are_named():
     recurrent = b2.Synapses(layer, layer, "w : 1", on_pre="I_post += w", name="recurrent")
     recurrent.connect(condition="i != j")
     with pytest.raises(ValueError, match="recurrent: recurrent synapses"):
-        DelayNetwork.from_brian2([inputs, layer, synapses, recurrent])
+        from_brian2([inputs, layer, synapses, recurrent])
     second = b2.NeuronGroup(2, EQUATIONS, threshold="v > 1", name="second")
     into_second = b2.Synapses(layer, second, "w : 1", on_pre="I_post += w", name="forward")
     skipping = b2.Synapses(inputs, second, "w : 1", on_pre="I_post += w", name="skipping")
     into_second.connect()
     skipping.connect()
     with pytest.raises(ValueError, match="second: receives several Synapses"):
-        DelayNetwork.from_brian2([inputs, layer, second, synapses, into_second, skipping])
+        from_brian2([inputs, layer, second, synapses, into_second, skipping])
     twice = simple()
     twice[2].connect(i=[0, 0, 1], j=[1, 1, 0])
     with pytest.raises(ValueError, match="links: several synapses from 0 to 1"):
-        DelayNetwork.from_brian2(list(twice))
+        from_brian2(list(twice))
     axonal = simple()
     axonal[2].connect()
     axonal[2].delay = "j * ms"
     with pytest.raises(ValueError, match="links: axonal delays are one per presynaptic neuron, but the synapses of "
                                          "neuron 0 have different delays"):
-        DelayNetwork.from_brian2(list(axonal), delays="axonal")
+        from_brian2(list(axonal), delays="axonal")
     with pytest.raises(ValueError, match="stray: a NetworkOperation is not part of a feed-forward network"):
-        DelayNetwork.from_brian2([*simple(), b2.NetworkOperation(lambda: None, name="stray")])
+        from_brian2([*simple(), b2.NetworkOperation(lambda: None, name="stray")])
 
 
 def test_constants_need_their_units_and_summed_variables_are_named():
     inputs, layer, synapses = simple()
     synapses.connect()
     with pytest.raises(ValueError, match="layer: its equations do not check out in Brian2"):
-        DelayNetwork.from_brian2([inputs, layer, synapses], namespace=dict(tau_m=10, tau_s=5 * ms))
+        from_brian2([inputs, layer, synapses], namespace=dict(tau_m=10, tau_s=5 * ms))
     target = b2.NeuronGroup(2, EQUATIONS + "\nIs : 1", threshold="v > 1", name="target")
     summed = b2.Synapses(inputs, target, "w : 1\nIs_post = w : 1 (summed)", on_pre="I_post += w", name="summing")
     summed.connect()
     with pytest.raises(ValueError, match="summing: summed variables"):
-        DelayNetwork.from_brian2([inputs, target, summed])
+        from_brian2([inputs, target, summed])
 
 
 def test_exact_constants_and_placement_values_of_unconnected_neurons():
@@ -195,6 +195,6 @@ def test_exact_constants_and_placement_values_of_unconnected_neurons():
     synapses.connect(i=[0, 1], j=[0, 1])
     inputs.d_axon = [1, 2, 3] * ms
     synapses.delay = [1, 2] * ms
-    net = DelayNetwork.from_brian2([inputs, layer, synapses])
+    net = from_brian2([inputs, layer, synapses])
     assert net.model.tau_m_ == float(odd / b2.second) and net.model.tau_s_ == float(odd / b2.second)
     np.testing.assert_array_equal(net.delays[0]["axonal"], [1e-3, 2e-3, 0.0])

@@ -103,7 +103,7 @@ def test_gradients_from_recorded_spikes_point_the_same_way(numpy_substrate):
     inputs = yin_yang_like_inputs(150, seed=7)
     exact, simulated = ExactSubstrate().run(net, inputs), numpy_substrate.run(net, inputs)
     labels = np.random.default_rng(7).integers(0, 3, size=150)
-    from brian2_delgrad.losses import ShiftInvariantMSE
+    from brian2_delgrad.training.losses import ShiftInvariantMSE
     grads = [backward(net, times, ShiftInvariantMSE()(times[-1], labels, 5e-3)[1]) for times in (exact, simulated)]
     pairs = [(a, b) for a, b in zip(grads[0].weights, grads[1].weights)]
     pairs += [(a[p], b[p]) for a, b in zip(grads[0].delays, grads[1].delays) for p in a]

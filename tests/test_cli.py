@@ -8,7 +8,7 @@ from brian2_delgrad.cli import main
 
 
 def test_gradcheck_command_reports_every_placement(capsys, monkeypatch):
-    import brian2_delgrad.gradcheck as gc
+    import brian2_delgrad.exact.gradcheck as gc
 
     real = gc.gradcheck_sweep
     monkeypatch.setattr(gc, "gradcheck_sweep", lambda **kw: real(hidden=((5,),), ratios=(2.0,), **kw))
@@ -21,7 +21,7 @@ def test_gradcheck_command_reports_every_placement(capsys, monkeypatch):
 
 
 def test_gradcheck_fails_when_the_tolerance_is_impossible(monkeypatch, capsys):
-    import brian2_delgrad.gradcheck as gc
+    import brian2_delgrad.exact.gradcheck as gc
 
     real = gc.gradcheck_sweep
     monkeypatch.setattr(gc, "gradcheck_sweep",
@@ -60,7 +60,7 @@ def test_plot_draws_a_trained_network(tmp_path, capsys):
 def test_the_package_loads_its_parts_when_they_are_used():
     """``import brian2_delgrad`` is light (the CLI answers at once); public names and submodules load on use."""
     code = ("import sys, brian2_delgrad as b; assert 'brian2' not in sys.modules; "
-            "assert b.tables.stability and b.datasets.load_dataset and b.DelayNetwork.__name__ == 'DelayNetwork'; "
+            "assert b.datasets.load_dataset and b.DelayNetwork.__name__ == 'DelayNetwork'; "
             "assert 'brian2' in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

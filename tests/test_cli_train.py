@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brian2_delgrad.checkpoints import load_checkpoint
+from brian2_delgrad.training.checkpoints import load_checkpoint
 from brian2_delgrad.cli import main
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")
@@ -143,7 +143,7 @@ def test_train_on_the_brian2_substrate_agrees_with_the_exact_one(tmp_path, capsy
 def test_a_profile_model_trained_on_brian2_from_the_cli_has_the_profile_noise(tmp_path, monkeypatch):
     """`train models/yinyang_bss2_wa.toml --substrate numpy`: the Brian2 substrate carries the profile's noise
     and applies it (its spike times differ from a noise-free Brian2 run of the same network)."""
-    from brian2_delgrad.modelfile import ModelFile, load_model_file
+    from brian2_delgrad.files.modelfile import ModelFile, load_model_file
     from brian2_delgrad.substrates import SUBSTRATES, Brian2Substrate
     from brian2_delgrad.substrates.registry import SubstrateEntry
 

@@ -6,8 +6,8 @@ import pytest
 from scipy.special import lambertw
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, backward
-from brian2_delgrad.compiled import _lambert_w0, compiled_layer
-from brian2_delgrad.kernel import derive_kernel
+from brian2_delgrad.exact.compiled import _lambert_w0, compiled_layer
+from brian2_delgrad.exact.kernel import derive_kernel
 from conftest import yin_yang_like_inputs
 
 

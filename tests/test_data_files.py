@@ -9,7 +9,7 @@ import pytest
 from brian2_delgrad import DelayNetwork, ExactSubstrate, load_model_file
 from brian2_delgrad.cli import main
 from brian2_delgrad.datasets import encode_times, load_dataset, stratified_split
-from brian2_delgrad.losses import predict_labels
+from brian2_delgrad.training.losses import predict_labels
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")
 

@@ -4,8 +4,8 @@ import pytest
 from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel
-from brian2_delgrad.kernel import derive_kernel
-from brian2_delgrad.substrates.exact import layer_spike_times
+from brian2_delgrad.exact.kernel import derive_kernel
+from brian2_delgrad.exact.forward import layer_spike_times
 from conftest import TAU_S, reference_psp, yin_yang_like_inputs
 
 

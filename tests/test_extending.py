@@ -14,11 +14,11 @@ import pytest
 from brian2_delgrad import DelayNetwork, ExactSubstrate, load_model_file
 from brian2_delgrad.cli import main
 from brian2_delgrad.datasets import DATASETS, Dataset, register_dataset
-from brian2_delgrad.delays import PLACEMENTS, Placement
-from brian2_delgrad.gradcheck import gradcheck
-from brian2_delgrad.losses import LOSSES, predict_labels, register_loss
-from brian2_delgrad.profiles import PROFILES, HardwareProfile, register_profile
-from brian2_delgrad.settings import Setting
+from brian2_delgrad.core.delays import PLACEMENTS, Placement
+from brian2_delgrad.exact.gradcheck import gradcheck
+from brian2_delgrad.training.losses import LOSSES, predict_labels, register_loss
+from brian2_delgrad.substrates.profiles import PROFILES, HardwareProfile, register_profile
+from brian2_delgrad.utils.settings import Setting
 from brian2_delgrad.substrates import SUBSTRATES, Substrate, make_substrate, register_substrate
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")

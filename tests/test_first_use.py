@@ -14,8 +14,8 @@ import pytest
 
 from brian2_delgrad import load_model_file
 from brian2_delgrad.cli import main
-from brian2_delgrad.config import ConfigError
-from brian2_delgrad.shipped import shipped_folder, shipped_names
+from brian2_delgrad.files.toml import ConfigError
+from brian2_delgrad.files.shipped import shipped_folder, shipped_names
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -165,8 +165,9 @@ def test_a_finished_training_says_so_and_a_checkpoint_of_another_names_what_diff
 def test_long_first_time_work_is_announced(monkeypatch, capsys, tmp_path):
     import brian2 as b2
 
-    from brian2_delgrad import DelayNetwork, notices
-    from brian2_delgrad.substrates.builder import build
+    from brian2_delgrad import DelayNetwork
+    from brian2_delgrad.utils import notices
+    from brian2_delgrad.brian2_io.builder import build
 
     monkeypatch.setattr(notices, "_announced", set())
     monkeypatch.setattr(b2.prefs.codegen.runtime.cython, "cache_dir", str(tmp_path / "empty cache"))
@@ -249,8 +250,8 @@ def test_the_wheel_runs_its_main_job_from_an_empty_folder(tmp_path):
                     str(source)], check=True, capture_output=True)
     wheel, = wheels.glob("brian2_delgrad-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "brian2_delgrad/shipped/studies/quickstart.toml" in names
-    assert {f"brian2_delgrad/shipped/models/{n}.toml" for n in shipped_names("models")} <= set(names)
+    assert "brian2_delgrad/files/shipped/studies/quickstart.toml" in names
+    assert {f"brian2_delgrad/files/shipped/models/{n}.toml" for n in shipped_names("models")} <= set(names)
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,

@@ -4,8 +4,8 @@ import pytest
 from brian2 import ms, second
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, backward
-from brian2_delgrad.gradcheck import CHECKED_PLACEMENTS, gradcheck
-from brian2_delgrad.gradients import membrane_slopes, spike_time_derivatives
+from brian2_delgrad.exact.gradcheck import CHECKED_PLACEMENTS, gradcheck
+from brian2_delgrad.exact.gradients import membrane_slopes, spike_time_derivatives
 from conftest import yin_yang_like_inputs
 
 
@@ -24,7 +24,7 @@ def test_backward_matches_finite_differences(model, placement, hidden):
 
 def test_finite_differences_catch_a_wrong_gradient(monkeypatch):
     """The check is not vacuous: a gradient off by 1e-5 relative is reported."""
-    import brian2_delgrad.gradcheck as gc
+    import brian2_delgrad.exact.gradcheck as gc
 
     real = gc.backward
 

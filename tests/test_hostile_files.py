@@ -10,8 +10,8 @@ import pytest
 
 from brian2_delgrad import load_model_file
 from brian2_delgrad.cli import main
-from brian2_delgrad.config import ConfigError
-from brian2_delgrad.shipped import shipped_folder
+from brian2_delgrad.files.toml import ConfigError
+from brian2_delgrad.files.shipped import shipped_folder
 
 MODEL = (shipped_folder("models") / "yinyang_h5_ws.toml").read_text()
 LIF = "dv/dt = -v/tau_m + I/tau_s : 1\ndI/dt = -I/tau_s : 1\n"
@@ -72,7 +72,7 @@ def test_an_equation_that_would_run_code_or_hang_is_refused_in_one_line(tmp_path
 
 def assert_is_the_lif_model(text):
     """An accepted text has the LIF model's right-hand sides: checked at random points the reader never saw."""
-    from brian2_delgrad.equation_text import evaluate, parse_equations
+    from brian2_delgrad.files.equation_text import evaluate, parse_equations
 
     got, lif = parse_equations(text), parse_equations(LIF)
     rng = random.Random(text)

@@ -6,8 +6,8 @@ from brian2 import ms
 from scipy.integrate import solve_ivp
 
 from brian2_delgrad import LIFModel
-from brian2_delgrad.kernel import derive_kernel
-from brian2_delgrad.substrates.exact import layer_spike_times
+from brian2_delgrad.exact.kernel import derive_kernel
+from brian2_delgrad.exact.forward import layer_spike_times
 from conftest import reference_psp
 
 

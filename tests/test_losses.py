@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from brian2 import mV
 
-from brian2_delgrad.losses import ShiftInvariantMSE, TTFSCrossEntropy, predict_labels
+from brian2_delgrad.training.losses import ShiftInvariantMSE, TTFSCrossEntropy, predict_labels
 
 TAU = 5e-3
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import brian2_delgrad.memory as memory
+import brian2_delgrad.utils.memory as memory
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise, Trainer
 from brian2_delgrad.cli import main
-from brian2_delgrad.memory import MemoryLimitError, training_bytes
+from brian2_delgrad.utils.memory import MemoryLimitError, training_bytes
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -103,7 +103,7 @@ def test_a_forward_pass_in_chunks_gives_the_same_numbers(monkeypatch, compiled):
     x = np.random.default_rng(1).uniform(0.15, 2, size=(50, 20)) * 5e-3
     noise = Noise(delay_jitter=0.2e-3, threshold_trial=0.02)
     whole = ExactSubstrate(noise=noise, seed=3, compiled=compiled).run(net, x)
-    monkeypatch.setattr("brian2_delgrad.substrates.exact.chunk_rows",
+    monkeypatch.setattr("brian2_delgrad.exact.forward.chunk_rows",
                         lambda rows, per_row: memory.chunk_rows(rows, per_row, budget=7 * per_row))
     chunked = ExactSubstrate(noise=noise, seed=3, compiled=compiled).run(net, x)
     assert 0.2 < np.isfinite(whole[1]).mean() < 1

@@ -5,8 +5,8 @@ import pytest
 from brian2 import ms
 
 from brian2_delgrad import load_model_file
-from brian2_delgrad.config import ConfigError
-from brian2_delgrad.losses import ShiftInvariantMSE
+from brian2_delgrad.files.toml import ConfigError
+from brian2_delgrad.training.losses import ShiftInvariantMSE
 
 MODELS = os.path.join(os.path.dirname(__file__), "..", "models")
 PUBLISHED = {"yinyang_h30_w": 210, "yinyang_h30_wa": 244, "yinyang_h30_wd": 243, "yinyang_h30_ws": 420,

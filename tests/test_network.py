@@ -3,7 +3,7 @@ import pytest
 from brian2 import ms, mV
 
 from brian2_delgrad import DelayNetwork, LIFModel
-from brian2_delgrad.delays import parse_placements
+from brian2_delgrad.core.delays import parse_placements
 
 
 @pytest.mark.parametrize("hidden, placement, expected", [

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from brian2_delgrad.optim import Adam, delay_bounds, finite_or_zero, missing_spike_layer, step_decay
+from brian2_delgrad.training.optim import Adam, delay_bounds, finite_or_zero, missing_spike_layer, step_decay
 
 
 def test_adam_first_step_is_the_learning_rate_times_the_sign():
@@ -114,7 +114,7 @@ def test_the_missing_spike_rule_warns_once_when_it_stalls_training():
     import warnings
 
     from brian2_delgrad import DelayNetwork, Trainer
-    from brian2_delgrad.optim import STALLED_BUMPS
+    from brian2_delgrad.training.optim import STALLED_BUMPS
 
     net = DelayNetwork([2, 4, 3], delays="none", seed=0)
     X = np.tile([[1e-3, 2e-3], [np.inf, np.inf]], (STALLED_BUMPS + 2, 1))     # every other sample is silent

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from brian2_delgrad import delays as delays_module
-from brian2_delgrad.delays import PLACEMENTS, reduce_arrival_gradient, total_delay
+from brian2_delgrad.core import delays as delays_module
+from brian2_delgrad.core.delays import PLACEMENTS, reduce_arrival_gradient, total_delay
 
 
 @pytest.mark.parametrize("name", list(PLACEMENTS))

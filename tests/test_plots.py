@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 
 from brian2_delgrad import DelayNetwork
-from brian2_delgrad.network_plots import plot_decision_map, plot_delays, plot_raster
-from brian2_delgrad.plots import plot_training
+from brian2_delgrad.experiments.network_plots import plot_decision_map, plot_delays, plot_raster
+from brian2_delgrad.experiments.plots import plot_training
 
 
 def test_importing_the_figures_leaves_the_backend_alone():
-    code = "import matplotlib; import brian2_delgrad.network_plots; print(matplotlib.get_backend())"
+    code = "import matplotlib; import brian2_delgrad.experiments.network_plots; print(matplotlib.get_backend())"
     out = subprocess.run([sys.executable, "-c", code], env={"MPLBACKEND": "svg", "PATH": ""}, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "svg"

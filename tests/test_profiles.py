@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from brian2_delgrad import DelayNetwork, Trainer, load_model_file
-from brian2_delgrad.config import ConfigError
-from brian2_delgrad.optim import quantize_weights
-from brian2_delgrad.profiles import PROFILES, get_profile
+from brian2_delgrad.files.toml import ConfigError
+from brian2_delgrad.training.optim import quantize_weights
+from brian2_delgrad.substrates.profiles import PROFILES, get_profile
 
 MODELS = os.path.join(os.path.dirname(__file__), "..", "models")
 BSS2 = os.path.join(MODELS, "yinyang_bss2_wa.toml")

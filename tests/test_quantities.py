@@ -9,8 +9,8 @@ import pytest
 from brian2 import Hz, Mohm, amp, have_same_dimensions, kHz, mV, ms, nA, nS, pF, second, us, volt
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
-from brian2_delgrad import quantities
-from brian2_delgrad.quantities import UNITS, QuantityError, format_quantity, parse_quantity
+from brian2_delgrad.files import quantities
+from brian2_delgrad.files.quantities import UNITS, QuantityError, format_quantity, parse_quantity
 
 WHERE = "models/x.toml: neuron.tau_m"
 

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-import brian2_delgrad.storage as storage
+import brian2_delgrad.utils.storage as storage
 from brian2_delgrad.cli import main
 
 
 def test_an_unexpected_error_is_one_line_with_a_file_of_details(tmp_path, capsys, monkeypatch):
-    import brian2_delgrad.plots as plots
+    import brian2_delgrad.experiments.plots as plots
 
     def broken(*args, **kwargs):
         raise RuntimeError("the figure cannot be drawn\nsecond line")
@@ -57,7 +57,7 @@ def test_a_full_disk_is_named_as_such_and_what_was_written_resumes(tmp_path, cap
 
 def test_an_uncaught_error_leaves_no_brian2_debug_files(tmp_path):
     """In a subprocess (as a user runs it): Brian2's 'please report this issue' banner never appears."""
-    code = ("import brian2_delgrad.modelfile as m\n"                # fails once Brian2 (and its hooks) are loaded
+    code = ("import brian2_delgrad.files.modelfile as m\n"                # fails once Brian2 (and its hooks) are loaded
             "def broken(*a, **k): raise RuntimeError('boom')\n"
             "m.ModelFile.network = broken\n"
             "from brian2_delgrad.cli import main\n"
@@ -80,7 +80,7 @@ def rewrite_checkpoint(path, change):
 
 def fake_history(path):
     """A history log whose rows were edited: the second training epoch claims to be the first again."""
-    from brian2_delgrad.checkpoints import history_log
+    from brian2_delgrad.training.checkpoints import history_log
 
     log = history_log(path)
     log.write_text(log.read_text().replace('"epoch": 2, "split": "train"', '"epoch": 1, "split": "train"'))
@@ -93,7 +93,7 @@ DAMAGE = {
     "huge weights": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays["weights_0"].fill(1e308)),
     "NaN moments": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays["adam_v_1"].fill(float("nan"))),
     "fake history": fake_history,
-    "history log cut": lambda path: __import__("brian2_delgrad.checkpoints", fromlist=["x"]).history_log(path)
+    "history log cut": lambda path: __import__("brian2_delgrad.training.checkpoints", fromlist=["x"]).history_log(path)
     .write_text(""),
     "other shapes": lambda path: rewrite_checkpoint(path, lambda meta, arrays: arrays.update(weights_1=arrays["weights_1"][:2])),
 }
@@ -199,7 +199,7 @@ def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(t
     import time
 
     from brian2_delgrad import load_study, run_study
-    from brian2_delgrad.storage import FolderInUse, only_writer
+    from brian2_delgrad.utils.storage import FolderInUse, only_writer
 
     out = tmp_path / "out"
     with only_writer(out, "a test holding the folder"):
@@ -211,7 +211,7 @@ def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(t
         with pytest.raises(FolderInUse, match="in use by process"):
             run_study(load_study(tmp_path / "s.toml"), out, workers=0, progress=False)
     assert not (out / "checkpoint.npz").exists()                      # the refused runs wrote nothing
-    holder = subprocess.Popen([sys.executable, "-c", "import time; from brian2_delgrad.storage import only_writer\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from brian2_delgrad.utils.storage import only_writer\n"
                                f"with only_writer({str(out)!r}, 'killed'):\n    time.sleep(60)"])
     deadline = time.monotonic() + 60
     while "killed" not in (out / ".lock").read_text() and time.monotonic() < deadline:
@@ -227,9 +227,9 @@ def test_one_writer_per_output_folder_and_a_killed_writer_leaves_no_stale_lock(t
 def test_work_that_would_never_end_or_never_start_is_refused_at_once(tmp_path, capsys, monkeypatch):
     import numpy as np
 
-    import brian2_delgrad.memory as memory
+    import brian2_delgrad.utils.memory as memory
     from brian2_delgrad import load_model_file, load_study
-    from brian2_delgrad.config import ConfigError
+    from brian2_delgrad.files.toml import ConfigError
     from test_hostile_files import deadline
 
     grid = tmp_path / "huge.toml"
@@ -260,7 +260,7 @@ def test_work_that_would_never_end_or_never_start_is_refused_at_once(tmp_path, c
 def test_a_checkpoint_does_not_grow_with_the_epochs(tmp_path):
     """The history goes to an append-only log beside the checkpoint: the checkpoint stays the same size."""
     from brian2_delgrad import load_model_file
-    from brian2_delgrad.checkpoints import history_log
+    from brian2_delgrad.training.checkpoints import history_log
 
     model = load_model_file("yinyang_h5_ws")
     data, validation = model.data("train"), model.data("validation")
@@ -292,7 +292,7 @@ def test_the_history_log_goes_with_its_checkpoint(tmp_path):
     import pandas as pd
 
     from brian2_delgrad import load_model_file
-    from brian2_delgrad.checkpoints import history_log, load_checkpoint
+    from brian2_delgrad.training.checkpoints import history_log, load_checkpoint
 
     model = load_model_file("yinyang_h5_ws")
     (X, y), validation = model.data("train"), model.data("validation")
@@ -322,7 +322,7 @@ def test_the_history_log_goes_with_its_checkpoint(tmp_path):
 def test_restart_starts_afresh_and_a_stop_after_it_says_how_to_continue(tmp_path, capsys, monkeypatch):
     """--restart removes the old run; a Ctrl-C that lands in a compiled kernel (a SystemError caused by the
     KeyboardInterrupt) is a stop like any other."""
-    import brian2_delgrad.training as training
+    import brian2_delgrad.training.trainer as training
 
     out = tmp_path / "out"
     assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 0

@@ -9,11 +9,11 @@ from brian2 import ms
 from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate, LIFModel, ShiftInvariantMSE, Trainer
 from brian2_delgrad import TTFSCrossEntropy, load_model_file
 from brian2_delgrad.datasets import ENCODING_SETTINGS, encode_times
-from brian2_delgrad.delays import DELAY_RANGE
-from brian2_delgrad.modelfile import _TRAINING
-from brian2_delgrad.network import DELAY_INIT
-from brian2_delgrad.optim import DELAY_BOUNDS, DELAY_BOUNDS_SETTING, SigmoidBounds
-from brian2_delgrad.settings import Setting
+from brian2_delgrad.core.delays import DELAY_RANGE
+from brian2_delgrad.files.modelfile import _TRAINING
+from brian2_delgrad.core.network import DELAY_INIT
+from brian2_delgrad.training.optim import DELAY_BOUNDS, DELAY_BOUNDS_SETTING, SigmoidBounds
+from brian2_delgrad.utils.settings import Setting
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")
 

@@ -5,8 +5,8 @@ from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Trainer, backward, load_model_file
 from brian2_delgrad.datasets import encode_times, yin_yang_split
-from brian2_delgrad.gradcheck import CHECKED_PLACEMENTS, gradcheck
-from brian2_delgrad.network import random_connectivity
+from brian2_delgrad.exact.gradcheck import CHECKED_PLACEMENTS, gradcheck
+from brian2_delgrad.core.network import random_connectivity
 from conftest import yin_yang_like_inputs
 
 

@@ -8,9 +8,9 @@ import pytest
 from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise, Trainer
-from brian2_delgrad.checkpoints import CheckpointError, load_checkpoint
+from brian2_delgrad.training.checkpoints import CheckpointError, load_checkpoint
 from brian2_delgrad.datasets import encode_times, yin_yang_split
-from brian2_delgrad.storage import ARCHIVE_VERSION, ArchiveError, atomic_write, read_archive, write_archive
+from brian2_delgrad.utils.storage import ARCHIVE_VERSION, ArchiveError, atomic_write, read_archive, write_archive
 
 DATA = Path(__file__).parent / "data"
 

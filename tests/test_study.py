@@ -12,11 +12,11 @@ import pytest
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate
 from brian2_delgrad.cli import main
-from brian2_delgrad.config import ConfigError
-from brian2_delgrad.losses import predict_labels
-from brian2_delgrad.plots import plot_study
-from brian2_delgrad.study import collect, evaluate_trial, run_study, run_trial, stability_table, summarize
-from brian2_delgrad.studyfile import load_study
+from brian2_delgrad.files.toml import ConfigError
+from brian2_delgrad.training.losses import predict_labels
+from brian2_delgrad.experiments.plots import plot_study
+from brian2_delgrad.experiments.study import collect, evaluate_trial, run_study, run_trial, stability_table, summarize
+from brian2_delgrad.files.studyfile import load_study
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models"))
 
@@ -44,7 +44,7 @@ def test_grid_expands_into_stable_unique_trials(tmp_path):
     other = load_study(write_study(tmp_path, epochs=4, name="other.toml"))
     assert not {t.id for t in other.trials} & {t.id for t in study.trials}     # results depend on epochs
     trial = study.trials[-1]
-    assert trial.model.sizes == (4, 4, 3) and trial.epochs == 3 and trial.seed == 2
+    assert trial.model_file.sizes == (4, 4, 3) and trial.epochs == 3 and trial.seed == 2
     assert trial.columns["placement"] == "synaptic" and trial.columns["n_parameters"] == 14 * 4
     assert trial.columns["hidden"] == 4 and trial.columns["profile"] == "ideal"
 
@@ -110,7 +110,7 @@ def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evalu
     assert sorted(history[history.split == "train"].epoch) == [1, 2, 3]
     best = history[history.split == "validation"].set_index("epoch").accuracy
     best_epoch = max(e for e in best.index if best[e] == best.max() and e > 0)
-    X, y = trial.model.data("test")
+    X, y = trial.model_file.data("test")
     for selection, epoch in (("last", 3), ("best", best_epoch)):
         net = nets[selection]
         test = table[(table.split == "test") & (table.selection == selection)].set_index(["noise", "noise_level"])
@@ -125,7 +125,7 @@ def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evalu
         assert test.loc[("delay_jitter", 0.1), "repeats"] == 2
         assert test.loc[("threshold_noise", 0.2), "accuracy"] < clean     # 20 % threshold noise hurts
         assert test.loc[("spike_jitter", 0.3), "accuracy"] < clean        # and so does jitter of 0.3 tau_s
-    validation = trial.model.data("validation")
+    validation = trial.model_file.data("validation")
     for selection in ("last", "best"):        # each network is the one its epoch's validation row measured
         accuracy = np.mean(predict_labels(ExactSubstrate().run(nets[selection], validation[0])[-1]) == validation[1])
         assert accuracy == pytest.approx(best[3 if selection == "last" else best_epoch], abs=1e-12)
@@ -362,7 +362,7 @@ def test_membrane_noise_is_evaluated_on_brian2(tmp_path):
 def test_an_existing_cluster_is_used_and_left_running(tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    from brian2_delgrad.study import run_study
+    from brian2_delgrad.experiments.study import run_study
 
     study = load_study(write_study(tmp_path, epochs=2))
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -376,7 +376,7 @@ def test_an_existing_cluster_is_used_and_left_running(tmp_path):
 def test_a_failing_trial_is_reported_after_the_others_are_saved(tmp_path, capsys):
     import dataclasses
 
-    from brian2_delgrad.study import StudyError, run_study
+    from brian2_delgrad.experiments.study import StudyError, run_study
 
     study = load_study(write_study(tmp_path, epochs=2))
     broken = dataclasses.replace(study.trials[1], epochs=-1)             # Trainer.fit refuses it in the worker
@@ -398,7 +398,7 @@ def test_an_unreadable_checkpoint_is_put_aside_and_the_trial_starts_afresh(tmp_p
 
 def test_seeds_of_a_randomly_connected_model_are_one_condition():
     """Each seed draws its own connectivity, so its parameter count: the summary reports the median, one row."""
-    from brian2_delgrad.tables import quartiles
+    from brian2_delgrad.experiments.tables import quartiles
 
     rows = pd.DataFrame(dict(model="sparse", n_parameters=[186, 206, 208], accuracy=[0.95, 0.94, 0.96]))
     table = quartiles(rows, ["model", "n_parameters"])

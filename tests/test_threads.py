@@ -10,8 +10,8 @@ import pytest
 import brian2_delgrad
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise, backward, get_num_threads, set_num_threads
 from brian2_delgrad.cli import main
-from brian2_delgrad.compiled import _stable_sort
-from brian2_delgrad.threads import ENVIRONMENT
+from brian2_delgrad.exact.compiled import _stable_sort
+from brian2_delgrad.utils.threads import ENVIRONMENT
 from conftest import yin_yang_like_inputs
 
 MAX = numba.config.NUMBA_NUM_THREADS
@@ -113,7 +113,8 @@ def test_the_cli_refuses_a_bad_thread_count(capsys):
 
 
 def test_a_trainer_runs_its_backward_pass_on_its_substrates_threads(monkeypatch):
-    from brian2_delgrad import Trainer, gradients
+    from brian2_delgrad import Trainer
+    from brian2_delgrad.exact import gradients
 
     seen = []
     original = gradients.backward
@@ -122,7 +123,7 @@ def test_a_trainer_runs_its_backward_pass_on_its_substrates_threads(monkeypatch)
         seen.append(kwargs.get("threads"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr("brian2_delgrad.training.backward", spy)
+    monkeypatch.setattr("brian2_delgrad.training.trainer.backward", spy)
     net = DelayNetwork([4, 10, 3], seed=0)
     x, y = yin_yang_like_inputs(30), np.arange(30) % 3
     Trainer(net, substrate=ExactSubstrate(threads=1), batch_size=10, hidden_silence=1, output_silence=1,
@@ -133,7 +134,7 @@ def test_a_trainer_runs_its_backward_pass_on_its_substrates_threads(monkeypatch)
 @pytest.mark.parametrize("environment, expected", [({}, "1000"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "None")])
 def test_idle_openmp_threads_spin_briefly_unless_the_user_said_otherwise(environment, expected):
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    code = "import os, brian2_delgrad.threads; print(os.environ.get('GOMP_SPINCOUNT'))"
+    code = "import os, brian2_delgrad.utils.threads; print(os.environ.get('GOMP_SPINCOUNT'))"
     result = subprocess.run([sys.executable, "-c", code], env=dict(env, **environment), capture_output=True,
                             text=True, check=True)
     assert result.stdout.split() == [str(expected)]

@@ -4,8 +4,8 @@ from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise
 from brian2_delgrad.datasets import encode_times, yin_yang
-from brian2_delgrad.losses import ShiftInvariantMSE, TTFSCrossEntropy
-from brian2_delgrad.training import Trainer
+from brian2_delgrad.training.losses import ShiftInvariantMSE, TTFSCrossEntropy
+from brian2_delgrad.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

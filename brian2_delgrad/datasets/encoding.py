@@ -11,8 +11,8 @@ way), ``reference`` adds one input that spikes at ``t = 0`` in every sample
 """
 import numpy as np
 
-from ..checks import float_array, positive_time
-from ..settings import Setting, check_settings
+from ..utils.checks import float_array, positive_time
+from ..utils.settings import Setting, check_settings
 
 __all__ = ["ENCODING_SETTINGS", "check_encoding", "encode_times", "encoded_inputs"]
 

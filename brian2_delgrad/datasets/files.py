@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..memory import check_fits, describe_bytes
+from ..utils.memory import check_fits, describe_bytes
 from .splits import SPLITS
 
 __all__ = ["read_file"]
@@ -122,7 +122,7 @@ def _read_csv_rows(path):
 
 
 def _check_memory(path, data_bytes):
-    """Refuse (:class:`~brian2_delgrad.memory.MemoryLimitError`) a data file whose numbers would not fit: they are
+    """Refuse (:class:`~brian2_delgrad.utils.memory.MemoryLimitError`) a data file whose numbers would not fit: they are
     held about four times over (the file's arrays, the splits, a split's copy, its spike times)."""
     check_fits(4 * data_bytes, f"{path}: reading its {describe_bytes(data_bytes)} of numbers")
 

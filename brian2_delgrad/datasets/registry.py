@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.registry import Registry
 from .files import read_file
 from .splits import SPLITS, check_splits, stratified_split
 from .yinyang import YIN_YANG_FEATURES, yin_yang_features, yin_yang_split
@@ -46,28 +47,36 @@ class Dataset:
     from_plane: object = field(default=None, repr=False)
 
 
+def _check_dataset(name, dataset):
+    """A data set's contract: a Dataset registered under its own name."""
+    if not isinstance(dataset, Dataset):
+        raise ValueError(f"dataset {name!r} must be a Dataset, got {type(dataset).__name__}")
+    if dataset.name != name:
+        raise ValueError(f"dataset {dataset.name!r} registered as {name!r}: register it under its own name")
+
+
 #: Data sets by name (``[data] dataset`` of model files).
-DATASETS = {}
+DATASETS = Registry("dataset", _check_dataset)
 
 
-def register_dataset(dataset):
+def register_dataset(dataset, replace=False):
     """Make a :class:`Dataset` available to model files by its name.
 
     Parameters
     ----------
     dataset : Dataset
-        Registered as ``dataset.name`` (replacing one of the same name).
+        Registered as ``dataset.name``.
+    replace : bool
+        Replace a data set registered under that name (otherwise that is an error).
     """
     if not isinstance(dataset, Dataset):
         raise ValueError(f"dataset must be a Dataset, got {type(dataset).__name__}")
-    DATASETS[dataset.name] = dataset
+    DATASETS.register(dataset.name, dataset, replace=replace)
 
 
 def get_dataset(name):
     """The :class:`Dataset` registered as ``name``; the error lists the registered ones."""
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
-    return DATASETS[name]
+    return DATASETS.get_entry(name)
 
 
 def load_dataset(source, fractions=DEFAULT_FRACTIONS, seed=0):

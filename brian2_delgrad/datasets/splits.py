@@ -1,7 +1,7 @@
 """Train / validation / test splits: stratified by fractions and a seed, checked for what training needs."""
 import numpy as np
 
-from ..settings import Setting
+from ..utils.settings import Setting
 
 __all__ = ["SPLITS", "FRACTIONS", "stratified_split", "check_splits"]
 

@@ -36,7 +36,7 @@ import numbers
 
 import numpy as np
 
-from ..checks import float_array
+from ..utils.checks import float_array
 
 __all__ = ["YIN_YANG_FEATURES", "YIN_YANG_SPLITS", "yin_yang", "yin_yang_split", "yin_yang_class", "yin_yang_features"]
 

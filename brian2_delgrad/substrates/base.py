@@ -1,8 +1,8 @@
 """The base of every substrate: inputs checked once, declared noise support, the noise state checkpoints keep."""
 import numpy as np
 
-from ..checks import times_in_seconds
-from ..network import check_network
+from ..core.network import check_network
+from ..utils.checks import times_in_seconds
 from .noise import Noise, NoiseSource, check_batch_size
 
 __all__ = ["Substrate"]

@@ -1,8 +1,8 @@
 """Brian2 substrate: the batched network simulated by Brian2, spike times recorded, nothing else.
 
 One Brian2 network holds the whole batch as block-diagonal copies of the
-:class:`~brian2_delgrad.network.DelayNetwork`, built by
-:mod:`~brian2_delgrad.substrates.builder` (as ``DelayNetwork.to_brian2`` is):
+:class:`~brian2_delgrad.core.network.DelayNetwork`, built by
+:mod:`~brian2_delgrad.brian2_io.builder` (as ``DelayNetwork.to_brian2`` is):
 one ``NeuronGroup`` per layer with the model's own equations, inputs that fire
 once at their times, each neuron's first spike only (a ``fired`` flag in the
 threshold), the existing synapses only, a ``SpikeMonitor`` per layer and no
@@ -14,7 +14,7 @@ timing rounded down to the grid).
 Time discretisation: Brian2 applies a synaptic effect at the end of a time
 step and detects a threshold crossing at the end of a step. With
 ``timing='precise'`` (default) the model's linearity undoes both (see
-:mod:`~brian2_delgrad.substrates.precise`): within a step, layer by layer,
+:mod:`~brian2_delgrad.brian2_io.precise`): within a step, layer by layer,
 each synapse adds what its input would have done since its exact arrival
 before the threshold is tested, a neuron already above threshold when an
 input arrives fires whatever that input does, and each neuron's crossing is
@@ -44,11 +44,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..settings import Setting, check_settings
+from ..brian2_io.builder import DT, TIMING, assign, build, check_time_step, parameter_values, set_delays, simulated_time
+from ..brian2_io.precise import order_notes_hidden
+from ..utils.settings import Setting, check_settings
 from .base import Substrate
-from .builder import DT, TIMING, assign, build, check_time_step, parameter_values, set_delays, simulated_time
 from .noise import forward_passes
-from .precise import order_notes_hidden
 
 __all__ = ["Brian2Substrate", "TARGETS"]
 
@@ -59,7 +59,7 @@ TARGETS = ("numpy", "cython", "cpp_standalone")
 
 
 class Brian2Substrate(Substrate):
-    """Forward pass of a :class:`~brian2_delgrad.network.DelayNetwork` in Brian2.
+    """Forward pass of a :class:`~brian2_delgrad.core.network.DelayNetwork` in Brian2.
 
     Parameters
     ----------
@@ -191,7 +191,7 @@ class Brian2Substrate(Substrate):
 
 
 class _Simulation:
-    """One built Brian2 network (:func:`~brian2_delgrad.substrates.builder.build`): ``size`` block-diagonal copies
+    """One built Brian2 network (:func:`~brian2_delgrad.brian2_io.builder.build`): ``size`` block-diagonal copies
     of a network shape.
 
     Runtime targets assign the parameters of every run after restoring the

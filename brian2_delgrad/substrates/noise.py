@@ -3,10 +3,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import float_array, seed_value, times_in_seconds
-from ..settings import Setting
+from ..utils.checks import float_array, seed_value, times_in_seconds
+from ..utils.settings import Setting
 
-__all__ = ["Noise", "NoiseSource", "forward_passes", "check_batch_size", "BATCH_SIZE"]
+__all__ = ["Noise", "NoiseSource", "forward_passes", "check_batch_size", "BATCH_SIZE", "NOISE_KINDS", "TRAIN_NOISE",
+           "noise_in_units"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,28 @@ class Noise:
     def is_ideal(self):
         """Whether there is no noise at all."""
         return self == Noise()
+
+
+#: The noise of studies by kind: the :class:`Noise` field it sets and the unit of its level (``'tau_s'`` or
+#: ``'theta'``); the one vocabulary of study files, trial columns, figures and :func:`noise_in_units`.
+NOISE_KINDS = {"spike_jitter": ("spike_jitter", "tau_s"), "delay_jitter": ("delay_jitter", "tau_s"),
+               "threshold_noise": ("threshold_trial", "theta"), "membrane_noise": ("membrane", "theta")}
+
+#: The kinds a network can be trained under (a study's grid keys ``train_<kind>``); membrane noise needs Brian2.
+TRAIN_NOISE = ("spike_jitter", "delay_jitter", "threshold_noise")
+
+
+def noise_in_units(levels, tau_s, theta):
+    """A :class:`Noise` from ``{kind: level}``, kinds of :data:`NOISE_KINDS`, levels in units of ``tau_s`` (seconds)
+    or ``theta``.
+
+    Examples
+    --------
+    >>> noise_in_units({"delay_jitter": 0.1, "threshold_noise": 0.05}, tau_s=5e-3, theta=1.0)
+    Noise(threshold_pattern=(0.0, 0.0), threshold_trial=0.05, delay_jitter=0.0005, membrane=0.0, spike_jitter=0.0, threshold_batch=0.0)
+    """
+    units = dict(tau_s=float(tau_s), theta=float(theta))
+    return Noise(**{NOISE_KINDS[kind][0]: level * units[NOISE_KINDS[kind][1]] for kind, level in levels.items()})
 
 
 class NoiseSource:

@@ -7,6 +7,7 @@ Model files, the CLI (``--substrate``) and studies all go through
 import inspect
 from dataclasses import dataclass, field
 
+from ..utils.registry import Registry
 from .base import Substrate
 from .brian2 import TARGETS, Brian2Substrate
 from .exact import ExactSubstrate
@@ -46,23 +47,36 @@ class SubstrateEntry:
         return self.cls.unsupported_noise(**self.fixed)
 
 
+def _check_entry(name, entry):
+    """A registered substrate's contract: a Substrate subclass that takes the common options."""
+    if not isinstance(entry, SubstrateEntry):
+        raise ValueError(f"substrate {name!r}: register a SubstrateEntry, got {type(entry).__name__}")
+    if not (isinstance(entry.cls, type) and issubclass(entry.cls, Substrate)):
+        raise ValueError(f"substrate {name!r}: {entry.cls!r} is not a subclass of Substrate")
+    missing = [option for option in COMMON_OPTIONS if option not in inspect.signature(entry.cls).parameters]
+    if missing:
+        raise ValueError(f"substrate {name!r}: {entry.cls.__name__} does not take {', '.join(missing)}")
+
+
 #: Registered substrates by name.
-SUBSTRATES = {}
+SUBSTRATES = Registry("substrate", _check_entry)
 
 
-def register_substrate(name, cls, description="", **fixed):
+def register_substrate(name, cls, description="", replace=False, **fixed):
     """Make a substrate available by ``name`` to model files, the CLI and studies.
 
     Parameters
     ----------
     name : str
-        An identifier (replacing a substrate of that name).
+        An identifier.
     cls : type
         A :class:`~brian2_delgrad.substrates.base.Substrate` subclass whose
         constructor takes at least ``noise``, ``seed``, ``pattern_seed`` and
         ``batch_size``.
     description : str
         One line for ``--help``.
+    replace : bool
+        Replace a substrate registered under ``name`` (otherwise that is an error).
     **fixed
         Constructor options the name implies.
 
@@ -74,14 +88,7 @@ def register_substrate(name, cls, description="", **fixed):
     False
     >>> del SUBSTRATES["exact_root_finding"]
     """
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValueError(f"substrate name must be an identifier like 'my_chip', got {name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, Substrate)):
-        raise ValueError(f"substrate {name!r}: {cls!r} is not a subclass of Substrate")
-    missing = [option for option in COMMON_OPTIONS if option not in inspect.signature(cls).parameters]
-    if missing:
-        raise ValueError(f"substrate {name!r}: {cls.__name__} does not take {', '.join(missing)}")
-    SUBSTRATES[name] = SubstrateEntry(cls, dict(fixed), description)
+    SUBSTRATES.register(name, SubstrateEntry(cls, dict(fixed), description), replace=replace)
 
 
 def make_substrate(name, noise=None, seed=None, pattern_seed=None, batch_size=None, **options):
@@ -122,9 +129,7 @@ def make_substrate(name, noise=None, seed=None, pattern_seed=None, batch_size=No
     >>> make_substrate("exact", batch_size=100).batch_size
     100
     """
-    if name not in SUBSTRATES:
-        raise ValueError(f"substrate must be one of {', '.join(map(repr, SUBSTRATES))}, got {name!r}")
-    entry = SUBSTRATES[name]
+    entry = SUBSTRATES.get_entry(name)
     unknown = sorted(set(options) - set(entry.options))
     if unknown:
         raise ValueError(f"substrate {name!r} takes no {', '.join(unknown)} (its options: "

@@ -15,8 +15,8 @@ from brian2 import ms
 
 from brian2_delgrad import DelayNetwork, Trainer
 from brian2_delgrad.datasets import encode_times, yin_yang_split
-from brian2_delgrad.network_plots import plot_decision_map
-from brian2_delgrad.plots import plot_training
+from brian2_delgrad.experiments.network_plots import plot_decision_map
+from brian2_delgrad.experiments.plots import plot_training
 
 # %%
 # Data: four input spike times per point
@@ -63,7 +63,7 @@ print(f"best validation accuracy {validation.accuracy.max():.1%} at epoch {train
 # Training curves
 # ---------------
 # The history is a tidy :class:`pandas.DataFrame`; epoch 0 is the untrained network.
-# :func:`~brian2_delgrad.plots.plot_training` draws it.
+# :func:`~brian2_delgrad.experiments.plots.plot_training` draws it.
 
 plot_training(history, title="4-30-3 + synaptic delays: loss and accuracy per epoch")
 plt.show()
@@ -71,7 +71,7 @@ plt.show()
 # %%
 # Decision map
 # ------------
-# :func:`~brian2_delgrad.network_plots.plot_decision_map` runs the trained network on a grid over
+# :func:`~brian2_delgrad.experiments.network_plots.plot_decision_map` runs the trained network on a grid over
 # the unit square and draws the class it decides at every point, with the test points on top
 # (misclassified ones circled). It needs a function from points ``(x, y)`` to input spike times;
 # given a ``path`` it writes a PNG file, without one it returns the figure.

@@ -6,8 +6,8 @@ The backward pass of DelGrad needs only spike times, so the forward pass can run
 exact event-based simulator, in a clock-driven Brian2 simulation or on a chip. Here a small network
 trained on Yin-Yang runs in Brian2 through :class:`~brian2_delgrad.Brian2Substrate`; we compare
 its spike times and the gradients computed from them with those of the exact substrate, then
-build the trained network as a plain ``brian2.Network`` with ``net.to_brian2`` (a method of
-:class:`~brian2_delgrad.DelayNetwork`), record it with Brian2's own ``SpikeMonitor`` and
+build the trained network as a plain ``brian2.Network`` with
+:func:`~brian2_delgrad.to_brian2`, record it with Brian2's own ``SpikeMonitor`` and
 draw a spike raster of three samples.
 """
 import brian2 as b2
@@ -15,9 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from brian2 import ms, us
 
-from brian2_delgrad import Brian2Substrate, DelayNetwork, ExactSubstrate, ShiftInvariantMSE, Trainer, backward
+from brian2_delgrad import (Brian2Substrate, DelayNetwork, ExactSubstrate, ShiftInvariantMSE, Trainer, backward,
+                            simulation_time, to_brian2)
 from brian2_delgrad.datasets import encode_times, yin_yang_split
-from brian2_delgrad.substrates.precise import order_notes_hidden
+from brian2_delgrad.brian2_io.precise import order_notes_hidden
 
 # %%
 # A network to run
@@ -100,11 +101,11 @@ for k in range(len(net.weights)):
 
 chosen = [int(np.flatnonzero(labels == c)[0]) for c in range(3)]    # one test sample per class
 samples = inputs[chosen]
-network = net.to_brian2(samples, dt=dt)
+network = to_brian2(net, samples, dt=dt)
 input_monitor = b2.SpikeMonitor(network["inputs"], variables=["t_spike"])
 network.add(input_monitor)
 with order_notes_hidden():
-    network.run(net.simulation_time(samples), namespace={})
+    network.run(simulation_time(net, samples), namespace={})
 
 monitors = [input_monitor, network["spikes_1"], network["spikes_2"]]
 layer_names = ["input", "hidden", "output"]

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from brian2_delgrad import ExactSubstrate, Noise, PROFILES, get_profile, load_model_file
-from brian2_delgrad.losses import predict_labels
-from brian2_delgrad.optim import quantize_weights
+from brian2_delgrad.training.losses import predict_labels
+from brian2_delgrad.training.optim import quantize_weights
 from brian2_delgrad.substrates.noise import NoiseSource
 
 profile = get_profile("brainscales2")

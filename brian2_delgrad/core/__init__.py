@@ -1,0 +1,1 @@
+"""The network's description: the LIF model, delay placements, DelayNetwork (parameters only)."""

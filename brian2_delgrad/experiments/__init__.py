@@ -1,0 +1,1 @@
+"""Experiments: the study runner, tidy tables, figures."""

@@ -1,0 +1,1 @@
+"""Files as data: strict TOML, quantities, model and study files, the shipped files by name."""

@@ -1,0 +1,1 @@
+"""Training: losses, the optimiser and delay bounds, checkpoints, the Trainer."""

@@ -1,0 +1,476 @@
+"""Optimisation: Adam, bounded delays, the missing-spike rule and the non-finite guard."""
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numba
+import numpy as np
+
+from ..core.delays import DELAY_RANGE
+from ..utils.registry import Registry
+from ..utils.settings import Setting
+
+__all__ = ["Adam", "DelayBounds", "SigmoidBounds", "ClipBounds", "DELAY_BOUNDS", "DELAY_BOUNDS_SETTING", "delay_bounds",
+           "NetworkOptimiser", "step_decay", "missing_spike_layer", "finite_or_zero", "quantize_weights"]
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba) over a list of arrays, updated in place.
+
+    Parameters
+    ----------
+    beta1, beta2, eps : float
+        The usual Adam constants.
+    steps : int
+        Updates made so far (0 for a new optimiser; given to continue one).
+    moments : list of tuple of ndarray
+        First and second moment of every parameter array, each of that
+        array's shape (empty: zeros at the first :meth:`step`).
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    steps: int = 0
+    moments: list = field(default_factory=list)
+
+    def step(self, parameters, gradients, learning_rates):
+        """Update ``parameters`` in place.
+
+        Parameters
+        ----------
+        parameters : list of ndarray
+            Writeable C-contiguous float64 arrays of any shape, changed in place.
+        gradients : list of array_like
+            One per parameter, of its shape.
+        learning_rates : list of float
+            One learning rate per array.
+
+        Raises
+        ------
+        ValueError
+            If a parameter (or a moment given to the constructor) cannot be updated in place or a gradient
+            has another shape; nothing is changed then.
+        """
+        moments = self.moments or [(np.zeros_like(p), np.zeros_like(p)) for p in parameters]
+        gradients = [np.asarray(g, dtype=np.float64) for g in gradients]
+        if not len(parameters) == len(gradients) == len(learning_rates) == len(moments):
+            raise ValueError(f"Adam: {len(parameters)} parameters, {len(gradients)} gradients, {len(learning_rates)} "
+                             f"learning rates and {len(moments)} moments; they must match")
+        for k, (p, g, pair) in enumerate(zip(parameters, gradients, moments)):
+            for name, array in (("parameter", p), ("first moment", pair[0]), ("second moment", pair[1])):
+                if not (isinstance(array, np.ndarray) and array.dtype == np.float64 and array.flags.c_contiguous
+                        and array.flags.writeable and array.shape == np.shape(p)):
+                    raise ValueError(f"Adam: {name} {k} must be a writeable C-contiguous float64 array of the "
+                                     f"parameter's shape (updated in place), got {type(array).__name__} "
+                                     f"{getattr(array, 'dtype', '')} {np.shape(array)}")
+            if g.shape != p.shape:
+                raise ValueError(f"Adam: gradient {k} has shape {g.shape}, its parameter {p.shape}")
+        self.moments = moments
+        self.steps += 1
+        correction1 = 1 - self.beta1 ** self.steps
+        correction2 = 1 - self.beta2 ** self.steps
+        for p, g, lr, (m, v) in zip(parameters, gradients, learning_rates, self.moments):
+            _adam_update(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1), lr,
+                         self.beta1, 1 - self.beta1, self.beta2, 1 - self.beta2, correction1, correction2, self.eps)
+
+
+@numba.njit(error_model="numpy")
+def _adam_update(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, correction1, correction2, eps):
+    """One Adam update of flat arrays in place, element by element, with NumPy's roundings (one per operation)."""
+    for i in range(p.size):
+        m[i] = m[i] * beta1
+        m[i] = m[i] + one_minus_beta1 * g[i]
+        v[i] = v[i] * beta2
+        v[i] = v[i] + one_minus_beta2 * g[i] * g[i]
+        p[i] = p[i] - lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+
+
+@dataclass(frozen=True)
+class DelayBounds:
+    """How delays are kept in ``[low, high]`` while they learn: the base of one small class per method.
+
+    The optimiser works on a *free* parameter per delay; a method says how
+    it maps to the delay, how the gradient follows and how a step is kept
+    in range. :data:`DELAY_BOUNDS` maps the method names of ``Trainer`` and
+    model files to the classes; :func:`delay_bounds` makes one by name.
+
+    Parameters
+    ----------
+    low, high : float
+        Bounds in seconds, ``0 <= low < high``.
+    tau_s : float
+        Synaptic time constant in seconds.
+
+    Notes
+    -----
+    A method names itself in the class variable ``method`` and implements
+    ``to_free(delays)``, ``to_delays(free)`` and ``free_gradient(free,
+    delay_gradient)`` (see :class:`SigmoidBounds`), and :meth:`project` if a
+    step can leave the range; all work elementwise on arrays of any shape.
+    """
+
+    low: float
+    high: float
+    tau_s: float
+    method: ClassVar[str] = None
+
+    def __post_init__(self):
+        DELAY_RANGE.check((self.low, self.high))
+
+    def project(self, free):
+        """Keep the free parameter inside the range after a step, in place (nothing to do by default).
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The free parameters of some delays, changed in place.
+        """
+
+
+@dataclass(frozen=True)
+class SigmoidBounds(DelayBounds):
+    """``d = low + (high - low) * sigmoid(free)`` (the published recipe): always in range.
+
+    Parameters
+    ----------
+    low, high : float
+        Bounds in seconds, ``0 <= low < high``.
+    tau_s : float
+        Synaptic time constant in seconds (not used by this method).
+
+    Examples
+    --------
+    >>> bounds = SigmoidBounds(0.0, 5e-3, 5e-3)
+    >>> bounds.to_delays(np.array([0.0]))
+    array([0.0025])
+    >>> bounds.to_free(np.array([0.0025]))
+    array([0.])
+    """
+
+    method: ClassVar[str] = "sigmoid"
+
+    def to_free(self, delays):
+        """Optimiser parameters for actual delays.
+
+        Parameters
+        ----------
+        delays : ndarray of float64, any shape
+            Seconds; clipped to ``1e-12`` of the range's width inside ``[low, high]``,
+            so that the bounds have finite parameters.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``delays``
+            ``logit((delays - low) / (high - low))``, dimensionless.
+        """
+        fraction = np.clip((delays - self.low) / (self.high - self.low), 1e-12, 1 - 1e-12)
+        return np.log(fraction / (1 - fraction))
+
+    def to_delays(self, free):
+        """Actual delays for optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            Dimensionless.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            Seconds, within ``[low, high]``.
+        """
+        return self.low + (self.high - self.low) / (1 + np.exp(-free))
+
+    def free_gradient(self, free, delay_gradient):
+        """Chain rule from the gradient of the delays to that of the optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The optimiser parameters (dimensionless).
+        delay_gradient : ndarray of float64, the shape of ``free``
+            ``dL/dd``, 1/second.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            ``dL/dfree = dL/dd * (high - low) * sigmoid'(free)``, dimensionless.
+        """
+        sigmoid = 1 / (1 + np.exp(-free))
+        return delay_gradient * (self.high - self.low) * sigmoid * (1 - sigmoid)
+
+
+@dataclass(frozen=True)
+class ClipBounds(DelayBounds):
+    """The free parameter is ``d / tau_s``, clipped to the range after every step.
+
+    Parameters
+    ----------
+    low, high : float
+        Bounds in seconds, ``0 <= low < high``.
+    tau_s : float
+        Synaptic time constant in seconds: the unit of the free parameter.
+
+    Examples
+    --------
+    >>> bounds = ClipBounds(0.0, 5e-3, 5e-3)
+    >>> bounds.to_free(np.array([2.5e-3, 7e-3]))
+    array([0.5, 1. ])
+    """
+
+    method: ClassVar[str] = "clip"
+
+    def to_free(self, delays):
+        """Optimiser parameters for actual delays.
+
+        Parameters
+        ----------
+        delays : ndarray of float64, any shape
+            Seconds; clipped to ``[low, high]`` first.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``delays``
+            The delays in units of ``tau_s``.
+        """
+        return np.clip(delays, self.low, self.high) / self.tau_s
+
+    def to_delays(self, free):
+        """Actual delays for optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            Delays in units of ``tau_s``.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            Seconds, ``free * tau_s`` clipped to ``[low, high]``.
+        """
+        return np.clip(free * self.tau_s, self.low, self.high)
+
+    def free_gradient(self, free, delay_gradient):
+        """Chain rule from the gradient of the delays to that of the optimiser parameters.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The optimiser parameters, in units of ``tau_s`` (not needed: the map is linear).
+        delay_gradient : ndarray of float64, the shape of ``free``
+            ``dL/dd``, 1/second.
+
+        Returns
+        -------
+        ndarray of float64, the shape of ``free``
+            ``dL/dfree = dL/dd * tau_s``, dimensionless.
+        """
+        return delay_gradient * self.tau_s
+
+    def project(self, free):
+        """Clip the free parameters to ``[low, high] / tau_s`` after a step, in place.
+
+        Parameters
+        ----------
+        free : ndarray of float64, any shape
+            The free parameters of some delays, changed in place.
+        """
+        np.clip(free, self.low / self.tau_s, self.high / self.tau_s, out=free)
+
+
+def _check_bounds(name, cls):
+    """A delay-bound method's contract: a DelayBounds subclass whose ``method`` is its name."""
+    if not (isinstance(cls, type) and issubclass(cls, DelayBounds) and cls.method == name):
+        raise ValueError(f"delay bounds {name!r}: register a DelayBounds subclass with method = {name!r}, "
+                         f"got {cls!r}")
+
+
+#: Delay-bound methods by name: the one place a name becomes a class.
+DELAY_BOUNDS = Registry("delay bounds", _check_bounds)
+for _bounds in (SigmoidBounds, ClipBounds):
+    DELAY_BOUNDS.register(_bounds.method, _bounds)
+
+#: The setting that names a method, for :class:`~brian2_delgrad.training.trainer.Trainer` and model files.
+DELAY_BOUNDS_SETTING = Setting("delay_bounds", "choice", choices=lambda: tuple(DELAY_BOUNDS),
+                               doc="how delays stay in delay_range")
+
+
+def delay_bounds(method, low, high, tau_s):
+    """The :class:`DelayBounds` of ``method`` (a key of :data:`DELAY_BOUNDS`) for ``[low, high]`` seconds."""
+    return DELAY_BOUNDS[DELAY_BOUNDS_SETTING.check(method)](low, high, tau_s)
+
+
+#: Consecutive skipped batches after which the missing-spike rule warns that training has stalled
+#: (the bump is then 2**20 times its first value).
+STALLED_BUMPS = 20
+
+
+class NetworkOptimiser:
+    """The optimiser's side of a network: Adam on its weights and bounded delays, its weight grid, the missing-spike bump.
+
+    The optimiser works on float *shadow* weights and on the delays' free
+    parameters (``bounds``); after every change the network gets their
+    realisation: weights clipped to ``+-weight_limit`` and rounded to
+    multiples of ``weight_step``, delays ``bounds.to_delays(free)``.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+        Changed in place; its parameters now are the starting point.
+    bounds : DelayBounds
+    bump : float
+        First weight bump of the missing-spike rule (doubling while it repeats).
+    weight_step, weight_limit : float or None
+        The substrate's weight grid (``None``: none).
+    """
+
+    def __init__(self, net, bounds, bump, weight_step=None, weight_limit=None):
+        self.net, self.bounds, self.bump = net, bounds, bump
+        self.weight_step, self.weight_limit = weight_step, weight_limit
+        self._used = [net.used_delays(k) for k in range(len(net.weights))]     # the others stay 0
+        self.restore(weights=[np.array(w, dtype=np.float64) for w in net.weights],
+                     free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays],
+                     adam_steps=0, adam_moments=[], bump=bump)
+
+    def step(self, grads, lr_weights, lr_delays):
+        """One Adam step from :class:`~brian2_delgrad.exact.gradients.Gradients`; returns how many non-finite
+        gradient entries were zeroed (nothing non-finite gets through)."""
+        names = [(k, p) for k, layer in enumerate(self.free) for p in layer]
+        gradients = list(grads.weights) + [self.bounds.free_gradient(self.free[k][p], grads.delays[k][p])
+                                           for k, p in names]
+        nonfinite = finite_or_zero(gradients)
+        parameters = self.weights + [self.free[k][p] for k, p in names]
+        self.adam.step(parameters, gradients, [lr_weights] * len(self.weights) + [lr_delays] * len(names))
+        for k, p in names:
+            self.bounds.project(self.free[k][p])
+        self._realise()
+        self.bump_now = self.bump
+        return nonfinite
+
+    def bump_silent(self, layer, silent):
+        """The missing-spike rule: raise the weights into the ``silent`` neurons (bool, (n,)) of ``layer``
+        (1 = first hidden layer) by the current bump, which doubles for the next time."""
+        # on a weight grid, a bump smaller than a grid step would not change the network; missing synapses stay 0
+        self.weights[layer - 1][:, silent] += np.where(self.net.connectivity[layer - 1][:, silent],
+                                                       max(self.bump_now, self.weight_step or 0.0), 0.0)
+        self._realise()
+        self.bump_now *= 2
+        if self.bump_now == self.bump * 2.0 ** STALLED_BUMPS:
+            warnings.warn(f"missing-spike rule: {STALLED_BUMPS} batches in a row skipped without a step; the bump "
+                          f"into the silent neurons of layer {layer} is now {self.bump_now:g} and keeps doubling. "
+                          "Their inputs may be silent themselves (is hidden_silence too permissive?), or the "
+                          "network too weak to fire: consider larger initial weights", RuntimeWarning, stacklevel=2)
+
+    def state(self):
+        """Everything needed to continue bit-identically: ``weights``, ``free``, ``adam_steps``, ``adam_moments``,
+        ``bump`` (the keyword arguments of :meth:`restore`)."""
+        return dict(weights=self.weights, free=self.free, adam_steps=self.adam.steps, adam_moments=self.adam.moments,
+                    bump=self.bump_now)
+
+    def restore(self, weights, free, adam_steps, adam_moments, bump):
+        """Continue from a :meth:`state`; the network gets the parameters it represents."""
+        # the arrays Adam updates in place: C-contiguous float64 whatever order they were given (or saved) in
+        self.weights = [_in_place(w) for w in weights]
+        self.free = [{p: _in_place(f) for p, f in layer.items()} for layer in free]
+        self.bump_now = bump
+        self.adam = Adam(steps=adam_steps, moments=[tuple(_in_place(a) for a in pair) for pair in adam_moments])
+        # The delays become exactly what the free parameters represent (a change of an ulp at most),
+        # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
+        self._realise()
+
+    def _realise(self):
+        if self.weight_limit is not None:
+            for w in self.weights:
+                np.clip(w, -self.weight_limit, self.weight_limit, out=w)
+        self.net.weights = [quantize_weights(w, self.weight_step) for w in self.weights]
+        self.net.delays = [{p: np.where(used[p], self.bounds.to_delays(f), 0.0) for p, f in layer.items()}
+                           for layer, used in zip(self.free, self._used)]
+
+
+def _in_place(array):
+    """``array`` as a writeable C-contiguous float64 array (itself where it is one)."""
+    return np.require(array, np.float64, ("C", "W"))
+
+
+def step_decay(rate, epoch, factor, every):
+    """Learning rate of 1-based ``epoch``: ``rate * factor ** ((epoch - 1) // every)``."""
+    return rate * factor ** ((epoch - 1) // every)
+
+
+def missing_spike_layer(spike_times, hidden_limit=0.3, output_limit=0.0, receiving=None):
+    """The earliest layer with too many silent neurons in a batch, or ``None``.
+
+    Parameters
+    ----------
+    spike_times : list of ndarray
+        Spike times of every layer (input layer first), (batch, n) each.
+    hidden_limit, output_limit : float
+        Largest acceptable fraction of ``inf`` spike times in a hidden layer and
+        in the output layer.
+    receiving : list of ndarray of bool, optional
+        Per non-input layer, ``(n,)``: the neurons that have inputs (in a
+        sparse network some may have none; they cannot spike and are not
+        counted). Default: all.
+
+    Returns
+    -------
+    int or None
+        Index into ``spike_times`` (1 = first hidden layer).
+    """
+    last = len(spike_times) - 1
+    for layer in range(1, last + 1):
+        limit = output_limit if layer == last else hidden_limit
+        times = spike_times[layer]
+        if receiving is not None and not receiving[layer - 1].all():
+            times = times[:, receiving[layer - 1]]
+        if times.size and np.count_nonzero(~np.isfinite(times)) / times.size > limit:
+            return layer
+    return None
+
+
+def finite_or_zero(arrays):
+    """Replace non-finite entries by 0 in place; return how many there were."""
+    count = 0
+    for array in arrays:
+        bad = ~np.isfinite(array)
+        if bad.any():
+            count += int(bad.sum())
+            array[bad] = 0.0
+    return count
+
+
+def quantize_weights(weights, step=None, limit=None):
+    """Weights as a substrate with a weight grid realises them: clipped to ``+-limit``, rounded to ``step``.
+
+    With both, the result stays within the largest grid value not above ``limit``.
+
+    Parameters
+    ----------
+    weights : array_like of float, any shape
+    step, limit : float or None
+        ``None`` leaves that constraint out.
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``weights``
+        A new array (the input is not changed).
+
+    Examples
+    --------
+    >>> quantize_weights([0.05, -3.0], step=1/30, limit=2.1)
+    array([ 0.06666667, -2.1       ])
+    >>> quantize_weights([2.149], step=0.1, limit=2.15)
+    array([2.1])
+    """
+    weights = np.array(weights, dtype=np.float64)
+    if limit is not None:
+        np.clip(weights, -limit, limit, out=weights)
+    if step is not None:
+        weights = np.round(weights / step) * step
+        if limit is not None:
+            top = np.floor(limit / step + 1e-9) * step
+            np.clip(weights, -top, top, out=weights)
+    return weights

@@ -1,0 +1,1 @@
+"""Settings, argument checks, threads, memory estimates, atomic storage, notices."""
