@@ -426,21 +426,20 @@ def _train(args):
 
 
 def _train_into(args, description, out):
-    """``train`` once the output folder is ours."""
+    """``train`` once the output folder is ours: one trial of the model file (the one a study would run), then its
+    files."""
     import dataclasses
     import hashlib
     import json
 
-    import numpy as np
-    import pandas as pd
     from brian2 import us
 
     from .experiments.plots import plot_training
     from .experiments.tables import reported_selection, stability
+    from .experiments.trial import run_trial
+    from .files.studyfile import make_trial
     from .files.toml import ConfigError
-    from .substrates import Brian2Substrate
     from .training.checkpoints import history_log, load_checkpoint
-    from .training.losses import predict_labels
     from .utils.storage import write_csv, write_json
 
     epochs = description.training["epochs"] if args.epochs is None else args.epochs
@@ -449,14 +448,11 @@ def _train_into(args, description, out):
         for stale in (checkpoint, history_log(checkpoint), out / "summary.json"):
             stale.unlink(missing_ok=True)
     # the model file's substrate, with its profile's noise: the exact one, Brian2 or any registered one
-    options = {k: v for k, v in dict(dt=None if args.dt is None else args.dt * us, timing=args.timing).items()
-               if v is not None}
-    substrate = description.substrate(target=args.substrate, seed=args.seed, **options)
+    options = {k: v for k, v in dict(target=args.substrate, dt=None if args.dt is None else args.dt * us,
+                                     timing=args.timing).items() if v is not None}
+    substrate = description.substrate(seed=args.seed, **options)
     run = dict(model=str(args.model), sha256=hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
-               seed=args.seed, substrate=args.substrate)
-    if isinstance(substrate, Brian2Substrate):       # its settings (run.json files from before --timing have none)
-        run.update(dt_us=round(substrate.dt * 1e6, 9), timing=substrate.timing)
-    resume = None
+               seed=args.seed, substrate=args.substrate, **substrate.recorded_settings())
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
         differ = [f"{_RUN_KEYS[k]} {previous.get(k)!r}, not {run[k]!r}" if k != "sha256" else
@@ -471,46 +467,35 @@ def _train_into(args, description, out):
             print(f"{out}: already trained for {done} epochs (test accuracy in summary.json); --epochs N trains on "
                   "to N epochs, --restart starts again")
             return 0
-        resume = checkpoint
-    write_json(run_file, run)
-    net = description.network(seed=args.seed)
-    trainer = description.trainer(net, seed=args.seed, substrate=substrate, progress=not args.quiet)
-    if resume is not None:
         print(f"resuming from {checkpoint}")
+    write_json(run_file, run)
     try:
         with _ctrl_c():
-            history = trainer.fit(*description.data("train"), validation=description.data("validation"),
-                                  epochs=epochs, checkpoint=checkpoint, resume=resume)
+            trial = run_trial(make_trial(description, args.seed, epochs), checkpoint, options,
+                              progress=not args.quiet)
     except KeyboardInterrupt:                          # what is saved: the epoch of the last checkpoint written
         return _stopped(f"stopped after epoch {load_checkpoint(checkpoint).epoch} (saved in {checkpoint})"
                         if checkpoint.exists() else "stopped before the first epoch ended",
                         "run the same command without --restart to continue" if args.restart else None)
+    trainer, history = trial.trainer, trial.history
     history.insert(0, "seed", args.seed)
     history.insert(0, "model", description.name)
     write_csv(history, out / "history.csv")
-    net.save(out / "parameters.npz")
+    trainer.net.save(out / "parameters.npz")
     plot_training(history, out / "training.png", title=f"{description.name}, seed {args.seed}",
-                  n_classes=net.sizes[-1])
-    test_inputs, test_labels = description.data("test")
-    noise_state = getattr(trainer.substrate, "random_state", None)
-    tested = trainer.selected_networks()
-    for selection, (epoch, network) in tested.items():
-        if noise_state is not None:                  # both networks meet the same noise draws: a paired comparison
-            trainer.substrate.random_state = noise_state
-        tested[selection] = dict(epoch=epoch, accuracy=float(np.mean(
-            predict_labels(trainer.substrate.run(network, test_inputs)[-1]) == test_labels)))
+                  n_classes=trainer.net.sizes[-1])
+    tests = trial.table[(trial.table.split == "test") & (trial.table.noise == "none")].set_index("selection")
     selection = reported_selection(trainer.keep_best)
-    accuracy = tested[selection]["accuracy"]
+    accuracy = float(tests.accuracy[selection])
     summary = dict(model=description.name, seed=args.seed, substrate=args.substrate,
                    noise=dataclasses.asdict(substrate.noise),
                    **{k: run[k] for k in ("dt_us", "timing") if k in run}, epochs=trainer.epoch_,
-                   n_parameters=net.n_parameters, test_accuracy=accuracy, selection=selection,
-                   selected_epoch=tested[selection]["epoch"],
-                   last_epoch=tested["last"]["epoch"], test_accuracy_last=tested["last"]["accuracy"],
-                   best_epoch=tested["best"]["epoch"], test_accuracy_best=tested["best"]["accuracy"],
+                   n_parameters=trainer.net.n_parameters, test_accuracy=accuracy, selection=selection,
+                   selected_epoch=int(tests.epoch[selection]),
+                   last_epoch=int(tests.epoch["last"]), test_accuracy_last=float(tests.accuracy["last"]),
+                   best_epoch=int(tests.epoch["best"]), test_accuracy_best=float(tests.accuracy["best"]),
                    **stability(history),
-                   seconds_per_epoch=float(pd.Series(
-                       history.loc[history.split == "train", "wall_time"]).median()))
+                   seconds_per_epoch=float(history.loc[history.split == "train", "wall_time"].median()))
     write_json(out / "summary.json", summary)
     print(f"wrote {out}/history.csv, parameters.npz, training.png, summary.json")
     print(f"test accuracy: {accuracy:.3f}")

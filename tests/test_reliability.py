@@ -100,7 +100,7 @@ DAMAGE = {
 MESSAGES = {"truncated": "cannot read", "empty": "cannot read", "negative epoch": "must be counts",
             "huge weights": "weights beyond 1e+06 theta", "NaN moments": "infinite or NaN",
             "fake history": "training epochs are not 1 ... 2", "other shapes": "its weights have the shapes",
-            "history log cut": "history.jsonl holds 0 rows, its checkpoint 5; --restart starts again"}
+            "history log cut": "history.jsonl holds 0 rows, its checkpoint 5"}
 
 
 @pytest.fixture(scope="module")
@@ -113,19 +113,37 @@ def trained_twice(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", sorted(DAMAGE))
-def test_a_damaged_checkpoint_is_refused_in_one_line_that_says_restart(tmp_path, capsys, trained_twice, case):
+def test_a_damaged_checkpoint_is_recognised_as_damage_naming_what(tmp_path, trained_twice, case):
+    """Every kind of damage is a DamagedCheckpoint naming the file and what is wrong, before anything trains."""
+    from brian2_delgrad import load_model_file
+    from brian2_delgrad.training.checkpoints import DamagedCheckpoint
 
     out = tmp_path / "out"
     shutil.copytree(trained_twice, out)
     DAMAGE[case](out / "checkpoint.npz")
+    description = load_model_file("yinyang_h5_ws")
+    trainer = description.trainer(description.network(seed=0), progress=False)
+    with pytest.raises(DamagedCheckpoint) as caught:
+        trainer.fit(*description.data("train"), epochs=3, resume=out / "checkpoint.npz")
+    assert MESSAGES[case] in str(caught.value) and str(out / "checkpoint.npz") in str(caught.value)
+
+
+def test_a_damaged_checkpoint_is_set_aside_in_one_line_and_the_training_starts_again(tmp_path, capsys,
+                                                                                      trained_twice):
+    """The one resume rule of train and of every study trial: nothing is lost, nothing damaged is resumed."""
+    import json
+
+    out = tmp_path / "out"
+    shutil.copytree(trained_twice, out)
+    DAMAGE["truncated"](out / "checkpoint.npz")
     capsys.readouterr()
-    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("brian2-delgrad: error: resume: ") and MESSAGES[case] in lines[0] \
-        and str(out / "checkpoint.npz") in lines[0] and lines[0].endswith("; --restart starts again (or give another "
-                                                                          "--out)"), lines
-    if case == "truncated":                                   # (one case is enough to show --restart recovers)
-        assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet", "--restart"]) == 0
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()
+             and not line.startswith("brian2-delgrad: compiling")]
+    assert len(lines) == 1 and "cannot read checkpoint" in lines[0] and lines[0].endswith(
+        "set aside as checkpoint.npz.unreadable; the training starts again"), lines
+    assert (out / "checkpoint.npz.unreadable").exists()
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 3
 
 
 TABLE_DAMAGE = {

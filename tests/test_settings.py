@@ -148,3 +148,40 @@ def test_a_setting_names_what_is_allowed():
         rate.check(1.5)
     assert DELAY_RANGE.check(None) is None and DELAY_RANGE.check((0 * ms, 5 * ms)) == (0.0, 0.005)
     assert np.isclose(LIFModel.SETTINGS[0].check(10 * ms), 0.01)
+
+
+def test_every_default_is_declared_once_and_read_by_the_signatures_and_the_model_files(tmp_path):
+    """A signature's default of a declared setting is the setting's; a model file of sizes and data alone makes the
+    objects the API makes with no arguments; a ``name=...`` that names no declared default is refused at once."""
+    import inspect
+
+    from brian2_delgrad import to_brian2
+    from brian2_delgrad.datasets import check_encoding
+    from brian2_delgrad.training.trainer import EPOCHS
+    from brian2_delgrad.brian2_io.builder import DT, TIMING
+    from brian2_delgrad.utils.settings import takes_settings
+
+    configurables = [(LIFModel, LIFModel.SETTINGS), (Trainer, Trainer.SETTINGS), (Trainer.fit, (EPOCHS,)),
+                     (DelayNetwork, (DELAY_RANGE, DELAY_INIT)), (ExactSubstrate, ExactSubstrate.SETTINGS),
+                     (Brian2Substrate, Brian2Substrate.SETTINGS), (encode_times, ENCODING_SETTINGS),
+                     (check_encoding, ENCODING_SETTINGS), (to_brian2, (DT, TIMING)),
+                     (ShiftInvariantMSE, ShiftInvariantMSE.SETTINGS), (TTFSCrossEntropy, TTFSCrossEntropy.SETTINGS)]
+    checked = 0
+    for function, settings in configurables:
+        parameters = inspect.signature(function).parameters
+        for setting in settings:
+            assert setting.default is not ..., setting.name
+            if setting.name in parameters:
+                assert parameters[setting.name].default is setting.default, (function, setting.name)
+                checked += 1
+    assert checked >= 30
+    path = tmp_path / "minimal.toml"
+    path.write_text('[network]\nsizes = [4, 5, 3]\n[data]\ndataset = "yin_yang"\n')
+    description = load_model_file(path)
+    assert repr(description.network(seed=2)) == repr(DelayNetwork([4, 5, 3], seed=2))
+    assert description.loss == ShiftInvariantMSE() and description.training["epochs"] == EPOCHS.default
+    trainer = description.trainer(description.network(seed=2), progress=False)
+    api = Trainer(DelayNetwork([4, 5, 3], seed=2), progress=False)
+    assert all(getattr(trainer, s.name) == getattr(api, s.name) for s in Trainer.SETTINGS if s.name != "progress")
+    with pytest.raises(TypeError, match="rate=... names no setting with a default"):
+        takes_settings(DELAY_INIT)(lambda rate=...: rate)

@@ -15,7 +15,8 @@ from brian2_delgrad.cli import main
 from brian2_delgrad.files.toml import ConfigError
 from brian2_delgrad.training.losses import predict_labels
 from brian2_delgrad.experiments.plots import plot_study
-from brian2_delgrad.experiments.study import collect, evaluate_trial, run_study, run_trial, stability_table, summarize
+from brian2_delgrad.experiments.study import collect, run_study, stability_table, summarize
+from brian2_delgrad.experiments.trial import evaluate_trial, run_trial
 from brian2_delgrad.files.studyfile import load_study
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "models"))
@@ -102,7 +103,8 @@ def test_hidden_grid_needs_single_hidden_layer_models(tmp_path):
 def test_trial_table_holds_history_and_test_rows_that_match_an_independent_evaluation(tmp_path):
     text = SMALL + "\n[evaluate]\ndelay_jitter = [0.0, 0.1]\nthreshold_noise = [0.2]\nspike_jitter = [0.3]\nrepeats = 2\n"
     trial = load_study(write_study(tmp_path, text)).trials[4]          # 4-4-3 synaptic, seed 1
-    table, nets = run_trial(trial, tmp_path)
+    run = run_trial(trial, tmp_path / f"{trial.id}.npz")
+    table, nets = run.table, run.nets
     assert (tmp_path / f"{trial.id}.npz").exists()                    # run_study removes it once the result is saved
     assert (table.trial == trial.id).all() and (table.seed == 1).all() and (table.placement == "synaptic").all()
     history = table[table.split != "test"]
@@ -351,7 +353,7 @@ def _fake_results():
 def test_membrane_noise_is_evaluated_on_brian2(tmp_path):
     text = SMALL + '\n[evaluate]\nmembrane_noise = [0.0, 0.3]\nrepeats = 1\nbrian2_target = "numpy"\n'
     trial = load_study(write_study(tmp_path, text, epochs=15)).trials[3]    # 4-4-3 synaptic, seed 0
-    table, _ = run_trial(trial)
+    table = run_trial(trial).table
     test = table[(table.split == "test") & (table.selection == "best")].set_index(["noise", "noise_level"]).accuracy
     # Brian2 without noise decides like the exact substrate for nearly every sample (dt = 10 us) ...
     assert abs(test[("membrane_noise", 0.0)] - test[("none", 0.0)]) <= 0.02
@@ -391,7 +393,7 @@ def test_a_failing_trial_is_reported_after_the_others_are_saved(tmp_path, capsys
 def test_an_unreadable_checkpoint_is_put_aside_and_the_trial_starts_afresh(tmp_path):
     trial = load_study(write_study(tmp_path, epochs=2)).trials[0]
     (tmp_path / f"{trial.id}.npz").write_bytes(b"cut short")
-    table, _ = run_trial(trial, tmp_path)
+    table = run_trial(trial, tmp_path / f"{trial.id}.npz").table
     assert (tmp_path / f"{trial.id}.npz.unreadable").read_bytes() == b"cut short"
     assert sorted(table[table.split == "train"].epoch) == [1, 2]
 
@@ -420,7 +422,7 @@ def test_workers_zero_runs_the_trials_in_the_calling_process(tmp_path):
     results = pd.read_csv(tmp_path / "out" / "results.csv")
     assert sorted(results.trial.unique()) == sorted(t.id for t in study.trials)
     (tmp_path / "alone").mkdir()
-    table, _ = run_trial(study.trials[0], tmp_path / "alone")
+    table = run_trial(study.trials[0], tmp_path / "alone" / "checkpoint.npz").table
     mine = results[(results.trial == study.trials[0].id) & (results.split == "validation")]
     np.testing.assert_array_equal(mine.sort_values("epoch").accuracy.to_numpy(),
                                   table[table.split == "validation"].sort_values("epoch").accuracy.to_numpy())

@@ -1,4 +1,4 @@
-"""One builder of Brian2 objects for a DelayNetwork, used by the batched substrate and by ``DelayNetwork.to_brian2``.
+"""One builder of Brian2 objects for a DelayNetwork, used by the batched substrate and by :func:`~brian2_delgrad.to_brian2`.
 
 :func:`build` makes the objects for ``copies`` block-diagonal copies of a
 network (one copy per sample: neuron ``k`` of a layer of ``n`` neurons in
@@ -37,10 +37,10 @@ from .precise import NEVER, VARIABLES, arrival_code, crossing_code, free_solutio
 
 __all__ = ["Brian2Objects", "build", "parameter_values", "assign", "simulated_time", "check_time_step", "DT", "TIMING"]
 
-#: The time step, declared once for Brian2Substrate and DelayNetwork.to_brian2 (``None``: 10 us).
-DT = Setting("dt", "time", low=0, low_open=True, optional=True, doc="time step (default 10 us)")
-#: Spike timing, declared once for Brian2Substrate and DelayNetwork.to_brian2.
-TIMING = Setting("timing", "choice", choices=("precise", "grid"),
+#: The time step, declared once for Brian2Substrate and to_brian2 (``None``: 10 us).
+DT = Setting("dt", "time", low=0, low_open=True, optional=True, doc="time step (default 10 us)", default=None)
+#: Spike timing, declared once for Brian2Substrate and to_brian2.
+TIMING = Setting("timing", "choice", choices=("precise", "grid"), default="precise",
                  doc="'precise': exact arrivals and crossings between grid points; 'grid': plain clock-driven")
 
 

@@ -8,12 +8,14 @@ import numpy as np
 
 from ..core.network import check_network
 from ..utils.checks import times_in_seconds
+from ..utils.settings import takes_settings
 from .builder import DT, TIMING, assign, build, parameter_values, simulated_time
 
 __all__ = ["to_brian2", "simulation_time"]
 
 
-def to_brian2(net, input_times, dt=None, timing="precise"):
+@takes_settings(DT, TIMING)
+def to_brian2(net, input_times, dt=..., timing=...):
     """The network as a plain ``brian2.Network`` for the given inputs, ready to ``run``.
 
     One copy of the network per sample, the trained weights and delays, only

@@ -110,24 +110,29 @@ class Placement:
         return tuple(slice(None) if axis in self.axes else None for axis in _AXES)
 
 
-def _check_placement(name, placement):
-    """A placement's contract: a Placement registered under its own name."""
-    if not isinstance(placement, Placement) or placement.name != name:
-        raise ValueError(f"placement {name!r}: register a Placement named {name!r}, got {placement!r}")
-
-
 #: The delay placements by name, in canonical order.
-PLACEMENTS = Registry("placement", _check_placement)
-for _placement in (Placement("axonal", ("pre",), "d_axon", "presynaptic neuron, shared by its outgoing synapses"),
-                   Placement("dendritic", ("post",), "d_dend", "postsynaptic neuron, shared by its inputs"),
-                   Placement("synaptic", ("pre", "post"), "d_syn", "synapse")):
-    PLACEMENTS.register(_placement.name, _placement)
+PLACEMENTS = Registry("placement", Placement)
+PLACEMENTS.add(Placement("axonal", ("pre",), "d_axon", "presynaptic neuron, shared by its outgoing synapses"))
+PLACEMENTS.add(Placement("dendritic", ("post",), "d_dend", "postsynaptic neuron, shared by its inputs"))
+PLACEMENTS.add(Placement("synaptic", ("pre", "post"), "d_syn", "synapse"))
 
 
 #: The range delays start in and stay in while they learn (default ``(0, tau_s)``), declared once for
 #: :class:`~brian2_delgrad.core.network.DelayNetwork`, :class:`~brian2_delgrad.training.trainer.Trainer` and model files.
 DELAY_RANGE = Setting("delay_range", "time_range", low=0, optional=True,
-                      doc="(low, high) of the delays; default (0, tau_s)")
+                      doc="(low, high) of the delays; default (0, tau_s)", default=None)
+
+
+def delay_range_in_seconds(delay_range, tau_s):
+    """``(low, high)`` of the delays in seconds: ``delay_range`` checked (:data:`DELAY_RANGE`), or the default
+    ``(0, tau_s)`` when it is ``None`` (the one place of that default: networks, trainers and model files).
+
+    Examples
+    --------
+    >>> delay_range_in_seconds(None, 5e-3)
+    (0.0, 0.005)
+    """
+    return DELAY_RANGE.check(delay_range) or (0.0, float(tau_s))
 
 
 def parse_placements(spec, n_layers):

@@ -13,7 +13,7 @@ spike per sample (time-to-first-spike coding).
 """
 from brian2 import Equations, ms, second
 
-from ..utils.settings import Setting, check_settings
+from ..utils.settings import Setting, check_settings, takes_settings
 
 __all__ = ["LIFModel"]
 
@@ -51,12 +51,13 @@ class LIFModel:
     on_pre = "I += w"
 
     #: The settings, declared once for the constructor and model files (``[neuron]``).
-    SETTINGS = (Setting("tau_m", "time", low=0, low_open=True, doc="membrane time constant"),
-                Setting("tau_s", "time", low=0, low_open=True, doc="synaptic time constant"),
-                Setting("theta", "number", low=0, low_open=True, unit="v", doc="firing threshold"))
+    SETTINGS = (Setting("tau_m", "time", low=0, low_open=True, doc="membrane time constant", default=10 * ms),
+                Setting("tau_s", "time", low=0, low_open=True, doc="synaptic time constant", default=5 * ms),
+                Setting("theta", "number", low=0, low_open=True, unit="v", doc="firing threshold", default=1.0))
 
-    def __init__(self, tau_m=10 * ms, tau_s=5 * ms, theta=1.0):
-        values = check_settings(self.SETTINGS, dict(tau_m=tau_m, tau_s=tau_s, theta=theta))
+    @takes_settings(SETTINGS)
+    def __init__(self, tau_m=..., tau_s=..., theta=...):
+        values = check_settings(self.SETTINGS, locals())
         self._tau_m, self._tau_s, self._theta = values["tau_m"], values["tau_s"], values["theta"]
         self._equations = None
 

@@ -7,17 +7,20 @@ import numpy as np
 
 from ..utils.checks import float_array, seed_value, times_in_seconds
 from ..utils.memory import check_fits, network_bytes
-from ..utils.settings import Setting
+from ..utils.settings import Setting, takes_settings
 from ..utils.storage import read_archive, write_archive
-from .delays import (DELAY_RANGE, delay_groups as _delay_groups, delay_shape, expand_delays, groups_as_lists,
-                     parse_placements, placement_label, reduce_arrival_gradient, total_delay)
+from .delays import (DELAY_RANGE, delay_groups as _delay_groups, delay_range_in_seconds, delay_shape, expand_delays,
+                     groups_as_lists, parse_placements, placement_label, reduce_arrival_gradient, total_delay)
 from .lif import LIFModel
 
-__all__ = ["DelayNetwork", "DELAY_INIT", "CONNECTION_PROBABILITY", "check_sizes", "check_weight_init",
+__all__ = ["DelayNetwork", "DELAY_INIT", "DEFAULT_DELAYS", "DEFAULT_WEIGHT_INIT", "CONNECTION_PROBABILITY", "check_sizes", "check_weight_init",
            "random_connectivity"]
 
 #: Spread of the initial delays (the std of the sigmoid's argument), declared once for the API and model files.
-DELAY_INIT = Setting("delay_init", "number", low=0, doc="std of the initial delays' sigmoid argument")
+DELAY_INIT = Setting("delay_init", "number", low=0, doc="std of the initial delays' sigmoid argument", default=0.25)
+#: The defaults of the two arguments that are not settings (a placement spec, per-layer pairs), for the API and
+#: model files.
+DEFAULT_DELAYS, DEFAULT_WEIGHT_INIT = "synaptic", (1.0, 1.0)
 
 
 class DelayNetwork:
@@ -86,8 +89,9 @@ class DelayNetwork:
     420
     """
 
-    def __init__(self, sizes, delays="synaptic", model=None, weight_init=(1.0, 1.0),
-                 delay_range=None, seed=0, delay_init=0.25, delay_groups=None, connectivity=None):
+    @takes_settings(DELAY_RANGE, DELAY_INIT)
+    def __init__(self, sizes, delays=DEFAULT_DELAYS, model=None, weight_init=DEFAULT_WEIGHT_INIT,
+                 delay_range=..., seed=0, delay_init=..., delay_groups=None, connectivity=None):
         self.sizes = check_sizes(sizes)
         check_fits(network_bytes(self.sizes), f"a {list(self.sizes)} network")
         n_layers = len(self.sizes) - 1
@@ -101,7 +105,7 @@ class DelayNetwork:
         groups = [None] * n_layers if delay_groups is None else _check_list(delay_groups, n_layers, "delay_groups")
         self.delay_groups = [_delay_groups(g, n_pre, f"delay_groups[{k}]")
                              for k, (g, (n_pre, _)) in enumerate(zip(groups, self.layer_shapes))]
-        low, high = DELAY_RANGE.check(delay_range) or (0.0, self.model.tau_s_)
+        low, high = delay_range_in_seconds(delay_range, self.model.tau_s_)
         masks = [None] * n_layers if connectivity is None else _check_list(connectivity, n_layers, "connectivity")
         self.connectivity = [_check_mask(mask, shape, f"connectivity[{k}]")
                              for k, (mask, shape) in enumerate(zip(masks, self.layer_shapes))]

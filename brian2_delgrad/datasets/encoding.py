@@ -12,32 +12,35 @@ way), ``reference`` adds one input that spikes at ``t = 0`` in every sample
 import numpy as np
 
 from ..utils.checks import float_array, positive_time
-from ..utils.settings import Setting, check_settings
+from ..utils.settings import Setting, check_settings, takes_settings
 
 __all__ = ["ENCODING_SETTINGS", "check_encoding", "encode_times", "encoded_inputs"]
 
 
 #: The latency code's settings, declared once for :func:`encode_times` and model files (``[data]``).
-ENCODING_SETTINGS = (Setting("t_early", "number", low=0, unit="tau_s", doc="the earliest spike time"),
-                     Setting("t_late", "number", low=0, low_open=True, unit="tau_s", doc="the latest spike time"),
-                     Setting("polarity", "choice", choices=("small_early", "large_early"),
+ENCODING_SETTINGS = (Setting("t_early", "number", low=0, unit="tau_s", doc="the earliest spike time", default=0.15),
+                     Setting("t_late", "number", low=0, low_open=True, unit="tau_s", doc="the latest spike time",
+                             default=2.0),
+                     Setting("polarity", "choice", choices=("small_early", "large_early"), default="small_early",
                              doc="'small_early': 0 spikes at t_early, 1 at t_late; 'large_early': bright = early"),
-                     Setting("silent_zero", "boolean", doc="a feature of exactly 0 sends no spike"),
-                     Setting("mirror", "boolean", doc="add the complement 1 - v of every feature as an input"),
-                     Setting("reference", "boolean", doc="add one input that spikes at t = 0 in every sample"))
+                     Setting("silent_zero", "boolean", doc="a feature of exactly 0 sends no spike", default=False),
+                     Setting("mirror", "boolean", doc="add the complement 1 - v of every feature as an input",
+                             default=False),
+                     Setting("reference", "boolean", doc="add one input that spikes at t = 0 in every sample",
+                             default=False))
 
 
-def check_encoding(t_early=0.15, t_late=2.0, polarity="small_early", silent_zero=False, mirror=False,
-                   reference=False):
+@takes_settings(ENCODING_SETTINGS)
+def check_encoding(t_early=..., t_late=..., polarity=..., silent_zero=..., mirror=..., reference=...):
     """The encoding's settings checked (as declared, and ``t_early < t_late``), as a dict."""
-    values = check_settings(ENCODING_SETTINGS, dict(t_early=t_early, t_late=t_late, polarity=polarity,
-                                                    silent_zero=silent_zero, mirror=mirror, reference=reference))
+    values = check_settings(ENCODING_SETTINGS, locals())
     if values["t_early"] >= values["t_late"]:
         raise ValueError(f"t_late must be larger than t_early, got t_early={t_early!r}, t_late={t_late!r}")
     return values
 
 
-def encoded_inputs(n_features, mirror=False, reference=False):
+@takes_settings(ENCODING_SETTINGS)
+def encoded_inputs(n_features, mirror=..., reference=...):
     """Input channels of :func:`encode_times` for ``n_features`` features (int).
 
     >>> encoded_inputs(2, mirror=True, reference=True)
@@ -46,8 +49,8 @@ def encoded_inputs(n_features, mirror=False, reference=False):
     return n_features * (2 if mirror else 1) + (1 if reference else 0)
 
 
-def encode_times(features, tau_s, t_early=0.15, t_late=2.0, polarity="small_early", silent_zero=False, mirror=False,
-                 reference=False):
+@takes_settings(ENCODING_SETTINGS)
+def encode_times(features, tau_s, t_early=..., t_late=..., polarity=..., silent_zero=..., mirror=..., reference=...):
     """Time-to-first-spike encoding of features in ``[0, 1]``: one input spike per feature (and its mirror).
 
     With ``polarity='small_early'`` (default) a value ``v`` spikes at

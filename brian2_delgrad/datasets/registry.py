@@ -47,16 +47,8 @@ class Dataset:
     from_plane: object = field(default=None, repr=False)
 
 
-def _check_dataset(name, dataset):
-    """A data set's contract: a Dataset registered under its own name."""
-    if not isinstance(dataset, Dataset):
-        raise ValueError(f"dataset {name!r} must be a Dataset, got {type(dataset).__name__}")
-    if dataset.name != name:
-        raise ValueError(f"dataset {dataset.name!r} registered as {name!r}: register it under its own name")
-
-
 #: Data sets by name (``[data] dataset`` of model files).
-DATASETS = Registry("dataset", _check_dataset)
+DATASETS = Registry("dataset", Dataset)
 
 
 def register_dataset(dataset, replace=False):
@@ -69,9 +61,7 @@ def register_dataset(dataset, replace=False):
     replace : bool
         Replace a data set registered under that name (otherwise that is an error).
     """
-    if not isinstance(dataset, Dataset):
-        raise ValueError(f"dataset must be a Dataset, got {type(dataset).__name__}")
-    DATASETS.register(dataset.name, dataset, replace=replace)
+    DATASETS.add(dataset, replace)
 
 
 def get_dataset(name):

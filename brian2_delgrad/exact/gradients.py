@@ -31,7 +31,8 @@ __all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes",
 
 #: The per-sample grazing guard, declared once for :func:`backward`, the Trainer and model files.
 MAX_WEIGHT_GRADIENT = Setting("max_weight_gradient", "number", low=0, low_open=True, optional=True,
-                              doc="largest per-sample weight gradient before a sample-neuron error is dropped")
+                              doc="largest per-sample weight gradient before a sample-neuron error is dropped",
+                              default=None)
 
 
 @dataclass

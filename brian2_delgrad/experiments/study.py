@@ -25,20 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from brian2 import second
 
 from ..files.studyfile import Study
-from ..substrates.noise import noise_in_units
-from ..training.checkpoints import CheckpointError, history_log
-from ..training.losses import predict_labels
-from ..utils.notices import notice
+from ..training.checkpoints import history_log
 from ..utils.settings import Setting
 from ..utils.storage import atomic_write, only_writer, write_csv, write_json
 from ..utils.threads import THREADS, check_threads, default_threads, get_num_threads
-from .tables import quartiles, reported_selection, selections, stability
+from .tables import quartiles, selections, stability
+from .trial import SELECTIONS, reevaluate_trial, run_trial, set_aside
 
-__all__ = ["run_trial", "evaluate_trial", "reevaluate_trial", "run_study", "collect", "summarize",
-           "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS", "SELECTIONS"]
+__all__ = ["run_study", "collect", "summarize", "stability_table", "write_table", "StudyError", "CONDITION_COLUMNS"]
 
 #: Columns that define a condition of the summary (everything but the seed and the results).
 CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_parameters", "epochs", "tau_m_ms",
@@ -46,168 +42,11 @@ CONDITION_COLUMNS = ["model", "placement", "profile", "hidden", "sizes", "n_para
                      "train_spike_jitter", "train_delay_jitter", "train_threshold_noise", "selection", "noise",
                      "noise_level"]
 
-#: The networks of a trial that are tested: its last epoch's and its best validation epoch's.
-SELECTIONS = ("last", "best")
-#: Worker processes of a local cluster (0: the trials run in the calling process).
 WORKERS = Setting("workers", "integer", low=0, optional=True, doc="worker processes of the local cluster")
 
 
 class StudyError(RuntimeError):
     """Some trials of a study failed; the others are saved."""
-
-
-def run_trial(trial, checkpoint_dir=None):
-    """Train one trial's network and evaluate it on the test split, clean and under noise.
-
-    Parameters
-    ----------
-    trial : Trial
-        One of ``study.trials`` (:func:`~brian2_delgrad.load_study`).
-    checkpoint_dir : str or Path, optional
-        Where the training checkpoint lives while the trial runs; a checkpoint
-        left there by an interrupted run is continued (an unreadable one is
-        renamed ``*.unreadable`` and the trial starts afresh). The caller
-        deletes it once the result is saved.
-
-    Returns
-    -------
-    table : pandas.DataFrame
-        The trial's id (``trial``), the id of its evaluation settings
-        (``evaluation``) and its configuration columns, then the training history (``split`` ``'train'``
-        and ``'validation'``, ``noise`` ``'none'``: measured on the training
-        substrate, i.e. under the training noise ``train_*``) and ``'test'`` rows of the
-        network of each ``selection`` (``'last'`` epoch, ``'best'`` validation epoch):
-        ``noise`` ``'none'`` (the profile's own noise only) and, for the
-        network the recipe reports (``keep_best``: the best, else the last),
-        one row per evaluation kind and level, ``accuracy`` and ``loss``
-        averaged over ``repeats`` noise draws.
-    nets : dict
-        ``'last'`` and ``'best'``: the trained network at its last epoch and at its best validation epoch.
-    """
-    model_file, seed = trial.model_file, trial.seed
-    extra = _extra_noise(model_file, trial.train_noise)
-    net = model_file.network(seed=seed)
-    substrate = model_file.substrate(seed=seed, extra_noise=extra)
-    trainer = model_file.trainer(net, seed=seed, substrate=substrate, progress=False)
-    checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{trial.id}.npz"
-    resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
-    try:
-        history = trainer.fit(*model_file.data("train"), validation=model_file.data("validation"),
-                              epochs=trial.epochs, checkpoint=checkpoint, resume=resume)
-    except CheckpointError as err:                   # unreadable or damaged: keep it aside, start afresh
-        _set_aside(checkpoint, str(err), trial)
-        history = trainer.fit(*model_file.data("train"), validation=model_file.data("validation"),
-                              epochs=trial.epochs, checkpoint=checkpoint)
-    history = history.assign(noise="none", noise_level=0.0, repeats=1)
-    selected = trainer.selected_networks()
-    nets, epochs = ({s: selected[s][k] for s in SELECTIONS} for k in (1, 0))
-    return _trial_table(trial, history, _test_rows(trial, nets, epochs)), nets
-
-
-def _test_rows(trial, nets, epochs):
-    """Test rows of both selections: the network the recipe reports under every condition, the other clean
-    (the same network tested once when both epochs are one)."""
-    reported = reported_selection(trial.model_file.training["keep_best"])
-    tables = {}
-    for selection in sorted(SELECTIONS, key=lambda s: s != reported):
-        clean_only = selection != reported
-        same = [s for s in tables if epochs[s] == epochs[selection]]
-        table = tables[same[0]] if same else evaluate_trial(trial, nets[selection], epochs[selection], clean_only)
-        tables[selection] = table[table.noise == "none"] if clean_only else table
-        tables[selection] = tables[selection].assign(selection=selection)
-    return pd.concat([tables[s] for s in SELECTIONS], ignore_index=True)
-
-
-def evaluate_trial(trial, net, epoch, clean_only=False):
-    """Test rows of a trained network: clean (the profile's own noise only) and per ``[evaluate]`` condition.
-
-    Parameters
-    ----------
-    trial : Trial
-    net : DelayNetwork
-        One of the trial's trained networks.
-    epoch : int
-        The epoch it comes from (the rows' ``epoch``).
-    clean_only : bool
-        Only the clean condition.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``split`` ``'test'``, ``noise``, ``noise_level``, ``repeats`` and
-        ``accuracy`` and ``loss`` averaged over the noise draws. Every
-        condition draws its noise from ``(seed, condition index)``, on the
-        network's own threshold pattern.
-    """
-    model_file, seed = trial.model_file, trial.seed
-    test = model_file.data("test")
-    noisy_profile = not model_file.noise().is_ideal
-    conditions = [("none", 0.0)] + [(kind, level) for kind, levels in
-                                    (trial.evaluation.levels.items() if trial.evaluation else []) for level in levels]
-    if clean_only:
-        conditions = conditions[:1]
-    rows = []
-    for index, (kind, level) in enumerate(conditions):
-        repeats = trial.evaluation.repeats if trial.evaluation and (noisy_profile or level > 0) else 1
-        substrate = _evaluation_substrate(model_file, kind, level, trial.evaluation, len(test[1]),
-                                          pattern_seed=seed,
-                                          seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
-        accuracy, loss = np.mean([_accuracy_and_loss(substrate, net, model_file, *test) for _ in range(repeats)],
-                                 axis=0)
-        rows.append(dict(epoch=epoch, split="test", loss=loss, accuracy=accuracy, noise=kind,
-                         noise_level=level, repeats=repeats))
-    return pd.DataFrame(rows)
-
-
-def _trial_table(trial, history, test):
-    """History and test rows, with the trial's id, evaluation id and configuration columns in front."""
-    table = pd.concat([history, test], ignore_index=True)
-    for position, (name, value) in enumerate(dict(trial=trial.id, evaluation=trial.evaluation_id,
-                                                  **trial.columns).items()):
-        table.insert(position, name, value)
-    return table
-
-
-def reevaluate_trial(trial, table, parameters):
-    """A saved trial's table with its test rows made again under ``trial.evaluation`` (no training).
-
-    Parameters
-    ----------
-    trial : Trial
-    table : pandas.DataFrame
-        The trial's saved rows (``trials/<id>.csv``).
-    parameters : dict
-        Selection (``'last'``, ``'best'``) -> path of its trained network (``parameters/<id>.<selection>.npz``).
-    """
-    from ..core.network import DelayNetwork
-
-    history = table[table.split != "test"].drop(columns=["trial", "evaluation", "selection", *trial.columns],
-                                                errors="ignore")
-    test = table[table.split == "test"]
-    epochs = {s: int(test.loc[test.selection == s, "epoch"].iloc[0]) for s in SELECTIONS}
-    nets = {s: DelayNetwork.load(parameters[s]) for s in SELECTIONS}
-    return _trial_table(trial, history, _test_rows(trial, nets, epochs))
-
-
-def _extra_noise(model_file, levels):
-    """The :class:`~brian2_delgrad.substrates.Noise` of ``{kind: level}`` for a model file's neurons."""
-    return noise_in_units(levels, model_file.model.tau_s_, model_file.model.theta)
-
-
-def _evaluation_substrate(model_file, kind, level, evaluation, n_samples, seed, pattern_seed):
-    """The substrate of one condition: the trained network's "chip" (its threshold pattern), new trial noise,
-    forward passes of the training batch size; Brian2 (all samples in one simulation) for membrane noise."""
-    extra = _extra_noise(model_file, {} if kind == "none" else {kind: level})
-    if kind == "membrane_noise":
-        return model_file.substrate(target=evaluation.target, dt=evaluation.dt * second, seed=seed,
-                                    extra_noise=extra, pattern_seed=pattern_seed, copies=n_samples)
-    return model_file.substrate(seed=seed, extra_noise=extra, pattern_seed=pattern_seed)
-
-
-def _accuracy_and_loss(substrate, net, model_file, inputs, labels):
-    output = substrate.run(net, inputs)[-1]
-    losses, _ = model_file.loss(output, labels, model_file.model.tau_s_)
-    return float(np.mean(predict_labels(output) == labels)), float(np.mean(losses))
 
 
 def run_study(study, out, workers=None, scheduler=None, progress=True, threads=None):
@@ -289,8 +128,8 @@ def _run_study(study, out, workers, scheduler, progress, threads):
             from dask.distributed import as_completed
 
             checkpoints = str((out / "checkpoints").resolve())
-            submitted = {client.submit(_timed, threads, run_trial, trial, checkpoints, key=trial.id): (trial, "training")
-                         for trial in pending}
+            submitted = {client.submit(_timed, threads, _train_trial, trial, checkpoints, key=trial.id):
+                         (trial, "training") for trial in pending}
             submitted.update({client.submit(_timed, threads, _reevaluate_saved, trial, str(saved[trial.id].resolve()),
                                             {s: str(p.resolve()) for s, p in _parameters_paths(out, trial).items()},
                                             key=f"{trial.id}-evaluation"): (trial, "evaluation")
@@ -320,6 +159,12 @@ def _timed(threads, function, *args):
         return function(*args), time.perf_counter() - start
 
 
+def _train_trial(trial, checkpoints):
+    """A trial on a worker: its table and networks (the trainer stays there); its checkpoint in ``checkpoints``."""
+    run = run_trial(trial, Path(checkpoints) / f"{trial.id}.npz")
+    return run.table, run.nets
+
+
 def _reevaluate_saved(trial, table_path, parameters):
     return reevaluate_trial(trial, pd.read_csv(table_path), parameters), None
 
@@ -342,7 +187,7 @@ def _saved_table(out, trial):
         table, problem = None, f"not a readable table: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     if problem is None:
         return table
-    _set_aside(path, f"{path}: damaged ({problem})", trial)
+    set_aside(path, f"{path}: damaged ({problem})", f"{trial.id} runs again")
     return None
 
 
@@ -376,16 +221,9 @@ def _saved_networks(out, trial):
         try:
             read_archive(path, "network")
         except ArchiveError as err:
-            _set_aside(path, str(err), trial)
+            set_aside(path, str(err), f"{trial.id} runs again")
             return False
     return True
-
-
-def _set_aside(path, what, trial):
-    """Rename a damaged file of ``trial`` to ``<name>.unreadable`` and say so in one line (``what``: the damage)."""
-    aside = path.with_name(path.name + ".unreadable")
-    os.replace(path, aside)
-    notice(f"{what}: set aside as {aside.name}; {trial.id} runs again")
 
 
 def _cores():

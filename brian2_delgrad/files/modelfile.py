@@ -5,7 +5,6 @@ without evaluation, and any unknown key, wrong type, wrong unit or impossible
 value is a :class:`~brian2_delgrad.files.toml.ConfigError` naming the file and the
 field. See ``models/yinyang_h30_ws.toml`` for a complete, commented example.
 """
-import inspect
 import math
 import re
 from dataclasses import dataclass, field
@@ -14,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from brian2 import second
 
-from ..core.delays import DELAY_RANGE, delay_groups, parse_placements
+from ..core.delays import DELAY_RANGE, delay_groups, delay_range_in_seconds, parse_placements
 from ..core.lif import LIFModel
-from ..core.network import (CONNECTION_PROBABILITY, DELAY_INIT, DelayNetwork, check_sizes, check_weight_init,
-                      random_connectivity)
-from ..datasets import (DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, encoded_inputs, get_dataset,
-                       load_dataset)
+from ..core.network import (CONNECTION_PROBABILITY, DEFAULT_DELAYS, DEFAULT_WEIGHT_INIT, DELAY_INIT, DelayNetwork,
+                            check_sizes, check_weight_init, random_connectivity)
+from ..datasets import (DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, encoded_inputs,
+                        get_dataset, load_dataset)
 from ..datasets.splits import FRACTIONS
 from ..substrates import make_substrate
 from ..substrates.profiles import PROFILES, HardwareProfile, get_profile
@@ -317,8 +316,9 @@ def load_model_file(path):
     Notes
     -----
     Only ``[network] sizes`` and the data (``[data] dataset``, or ``path`` of
-    a file) are required. Every other key defaults to the Python API's default:
-    :class:`~brian2_delgrad.LIFModel`'s neuron, :class:`~brian2_delgrad.DelayNetwork`'s
+    a file) are required. Every other key takes the default its
+    :class:`~brian2_delgrad.utils.settings.Setting` declares, which the Python
+    API's signatures read too: :class:`~brian2_delgrad.LIFModel`'s neuron, :class:`~brian2_delgrad.DelayNetwork`'s
     placement and initialisation, :class:`~brian2_delgrad.ShiftInvariantMSE`, the
     :class:`~brian2_delgrad.Trainer`'s recipe and 300 epochs. Two defaults differ
     from the API: ``lr_delays`` is the file's ``lr_weights`` when only that is
@@ -339,13 +339,13 @@ def load_model_file(path):
     network = top.section("network")
     network.only(_NETWORK_KEYS)
     sizes = _checked(network, "sizes", check_sizes, network.list("sizes"))
-    delays = network.raw("delays", _api_default(DelayNetwork, "delays"))
+    delays = network.raw("delays", DEFAULT_DELAYS)
     try:
         placements = parse_placements(delays, len(sizes) - 1)
     except ValueError as err:
         raise network.error("delays", str(err).removeprefix("delays: ")) from None
-    low, high = network.setting(DELAY_RANGE, None) or (0.0, model.tau_s_)
-    delay_bounds = network.setting(DELAY_BOUNDS_SETTING, _api_default(Trainer, "delay_bounds"))
+    low, high = delay_range_in_seconds(network.setting(DELAY_RANGE, None), model.tau_s_)
+    delay_bounds = network.setting(DELAY_BOUNDS_SETTING)
     delay_groups, resolved, groups_error = _delay_groups(network, sizes)
     connection_probability = _connection_probability(network, len(sizes) - 1)
     connection_seed = network.number("connection_seed", None, minimum=0, integer=True)
@@ -376,8 +376,8 @@ def load_model_file(path):
     init = top.section("init", required=False)
     init.only(("weights", "delays"))
     weight_init = _checked(init, "weights", check_weight_init,
-                           init.raw("weights", _api_default(DelayNetwork, "weight_init")), len(sizes) - 1, "weights")
-    delay_init = init.setting(DELAY_INIT, _api_default(DelayNetwork, "delay_init"), key="delays")
+                           init.raw("weights", DEFAULT_WEIGHT_INIT), len(sizes) - 1, "weights")
+    delay_init = init.setting(DELAY_INIT, key="delays")
     encoding = {key: code[key] for key in ("t_early", "t_late")}
     loss = _loss(top.section("loss", required=False))
     training = _training(top.section("training", required=False))
@@ -394,16 +394,10 @@ _ENCODED = {(True, True): ", mirrored (v and 1 - v), and a reference spike", (Tr
             (False, True): " and a reference spike", (False, False): ""}
 
 
-def _api_default(function, name):
-    """The default of the argument ``name`` of ``function`` (or of a class's constructor)."""
-    return inspect.signature(function).parameters[name].default
-
-
 def _encoding(section, dataset, is_file):
     """The ``[data]`` encoding keys, checked: ``mirror`` and ``reference`` default to on for a data file."""
-    defaults = {name: _api_default(encode_times, name) for name in (s.name for s in ENCODING_SETTINGS)}
-    defaults.update(mirror=is_file, reference=is_file)
-    code = {setting.name: section.setting(setting, defaults[setting.name]) for setting in ENCODING_SETTINGS}
+    files = dict(mirror=is_file, reference=is_file)          # the documented exception of data files
+    code = {setting.name: section.setting(setting, files.get(setting.name, ...)) for setting in ENCODING_SETTINGS}
     _checked(section, "t_late", check_encoding, *code.values())
     if dataset.kind == "times":
         written = [key for key in code if section.has(key)]
@@ -424,8 +418,7 @@ def _checked(section, key, check, *args):
 
 def _neuron(section):
     section.only(_NEURON_KEYS)
-    model = LIFModel(**{setting.name: section.setting(setting, _api_default(LIFModel, setting.name))
-                        for setting in LIFModel.SETTINGS})
+    model = LIFModel(**{setting.name: section.setting(setting) for setting in LIFModel.SETTINGS})
     for key, expected in (("threshold", LIFModel.threshold), ("on_pre", LIFModel.on_pre)):
         value = section.string(key, expected)
         if re.sub(r"\s+", "", value) != re.sub(r"\s+", "", expected):
@@ -556,8 +549,8 @@ _TRAINING = ("batch_size", "lr_weights", "lr_delays", "lr_decay", "decay_every",
 def _training(section):
     section.only(("epochs", *_TRAINING))
     declared = {setting.name: setting for setting in Trainer.SETTINGS}
-    training = dict(epochs=section.setting(EPOCHS, _api_default(Trainer.fit, "epochs")))
-    training.update({key: section.setting(declared[key], _api_default(Trainer, key)) for key in _TRAINING})
+    training = dict(epochs=section.setting(EPOCHS))
+    training.update({key: section.setting(declared[key]) for key in _TRAINING})
     if section.has("lr_weights") and not section.has("lr_delays"):
         training["lr_delays"] = training["lr_weights"]
     return training

@@ -23,7 +23,7 @@ from ..utils.settings import Setting
 from .modelfile import load_model_file
 from .toml import ConfigError, find_file, read_toml
 
-__all__ = ["Study", "Trial", "Evaluation", "load_study", "placement_name", "MAX_TRIALS"]
+__all__ = ["Study", "Trial", "Evaluation", "load_study", "make_trial", "placement_name", "MAX_TRIALS"]
 
 #: Most trials one study file may expand into (a grid beyond it is refused before anything is expanded).
 MAX_TRIALS = 10_000
@@ -59,7 +59,7 @@ class Evaluation:
 class Trial:
     """One training of a study: a model file's network and recipe at one grid point.
 
-    :func:`~brian2_delgrad.load_study` makes them; :func:`~brian2_delgrad.experiments.study.run_trial` runs one.
+    :func:`~brian2_delgrad.load_study` makes them; :func:`~brian2_delgrad.experiments.trial.run_trial` runs one.
 
     Parameters
     ----------
@@ -194,7 +194,7 @@ def load_study(path):
     for model, size, seed, *levels in itertools.product(models, hidden or [None], seeds,
                                                         *(train_noise[kind] for kind in TRAIN_NOISE)):
         try:
-            trials.append(_trial(model, size, seed, epochs, dict(zip(TRAIN_NOISE, levels)), evaluation))
+            trials.append(make_trial(model, seed, epochs, size, dict(zip(TRAIN_NOISE, levels)), evaluation))
         except ValueError as err:                    # a hidden size the model's tied delays do not fit
             if size is None:
                 raise
@@ -249,7 +249,27 @@ def _membrane_noise_substrates():
                  if "membrane" not in entry.unsupported_noise and {"dt", "copies"} <= set(entry.options))
 
 
-def _trial(model, hidden, seed, epochs, train_noise, evaluation):
+def make_trial(model, seed, epochs=None, hidden=None, train_noise=None, evaluation=None):
+    """One trial of a model file: the network and recipe of ``model`` for ``seed``, as a study makes them.
+
+    Parameters
+    ----------
+    model : ModelFile
+    seed : int
+    epochs : int, optional
+        Default: the model file's.
+    hidden : int, optional
+        The hidden layer's size, instead of the file's (one hidden layer).
+    train_noise : dict, optional
+        ``{kind: level}`` of :data:`~brian2_delgrad.substrates.noise.TRAIN_NOISE` (default none).
+    evaluation : Evaluation, optional
+        The test conditions besides the clean one.
+
+    Returns
+    -------
+    Trial
+    """
+    train_noise = {kind: 0.0 for kind in TRAIN_NOISE} if train_noise is None else train_noise
     if hidden is not None:
         model = dataclasses.replace(model, sizes=(model.sizes[0], hidden, model.sizes[-1]))
     epochs = model.training["epochs"] if epochs is None else epochs

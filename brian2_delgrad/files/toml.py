@@ -175,12 +175,14 @@ class Section:
         """The value of a declared :class:`~brian2_delgrad.utils.settings.Setting`, checked exactly as the Python API checks it.
 
         Times are written as quantity strings (``"5*ms"``), a time range as a
-        list of two. Absent and ``default`` given: ``default`` (unchecked).
+        list of two. Absent: ``default`` if given, else the setting's own
+        default (unchecked); without either, an error that names the key.
         Returns the canonical value (float seconds for times).
         """
         from brian2 import second
 
         key = key or setting.name
+        default = setting.default if default is ... else default
         if key not in self.data and default is not ...:
             return default
         value = self.raw(key)

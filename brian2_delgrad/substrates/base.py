@@ -35,10 +35,15 @@ class Substrate:
     ----------
     noise : Noise
     batch_size : int or None
+    threads : int or None
+        Threads of its kernels, which a :class:`~brian2_delgrad.Trainer`'s
+        backward pass uses too (``None``: the process default).
     """
 
     #: Earliest input time the substrate can take, in seconds (``None``: any).
     earliest_input = None
+    #: Threads of the kernels (``None``: the process default); a subclass with kernels of its own sets it.
+    threads = None
 
     def __init__(self, noise=None, seed=None, pattern_seed=None, batch_size=None, **options):
         self.batch_size = check_batch_size(batch_size)
@@ -90,6 +95,11 @@ class Substrate:
     def _run(self, net, times):
         """The forward pass of checked, non-empty input times (float64 seconds, (batch, n_in))."""
         raise NotImplementedError
+
+    def recorded_settings(self):
+        """The settings a training's results depend on beyond the network, the noise and the target name, for a
+        run's record (``run.json``): a resumed run must have the same (dict of JSON values; none by default)."""
+        return {}
 
     @property
     def random_state(self):

@@ -2,7 +2,7 @@
 
 One Brian2 network holds the whole batch as block-diagonal copies of the
 :class:`~brian2_delgrad.core.network.DelayNetwork`, built by
-:mod:`~brian2_delgrad.brian2_io.builder` (as ``DelayNetwork.to_brian2`` is):
+:mod:`~brian2_delgrad.brian2_io.builder` (as :func:`~brian2_delgrad.to_brian2` is):
 one ``NeuronGroup`` per layer with the model's own equations, inputs that fire
 once at their times, each neuron's first spike only (a ``fired`` flag in the
 threshold), the existing synapses only, a ``SpikeMonitor`` per layer and no
@@ -46,7 +46,7 @@ import numpy as np
 
 from ..brian2_io.builder import DT, TIMING, assign, build, check_time_step, parameter_values, set_delays, simulated_time
 from ..brian2_io.precise import order_notes_hidden
-from ..utils.settings import Setting, check_settings
+from ..utils.settings import Setting, check_settings, takes_settings
 from .base import Substrate
 from .noise import forward_passes
 
@@ -105,10 +105,18 @@ class Brian2Substrate(Substrate):
         noise is seeded per simulation, so it depends on ``copies``.
     """
 
-    def __init__(self, dt=None, target="cython", batch_size=None, window=3.0, noise=None, seed=None,
-                 directory=None, pattern_seed=None, timing="precise", copies=None):
-        values = check_settings(self.SETTINGS, dict(dt=dt, target=target, window=window, timing=timing,
-                                                    copies=copies))
+    #: The Brian2 settings, declared once (``batch_size`` and the noise are every substrate's).
+    SETTINGS = (DT, Setting("target", "choice", choices=TARGETS, doc="Brian2 code generation", default="cython"),
+                Setting("window", "number", low=0, low_open=True, unit="tau_m", doc="time simulated after the inputs",
+                        default=3.0),
+                TIMING,
+                Setting("copies", "integer", low=1, optional=True, doc="network copies simulated at once",
+                        default=None))
+
+    @takes_settings(SETTINGS)
+    def __init__(self, dt=..., target=..., batch_size=None, window=..., noise=None, seed=None,
+                 directory=None, pattern_seed=None, timing=..., copies=...):
+        values = check_settings(self.SETTINGS, locals())
         super().__init__(noise, seed, pattern_seed, batch_size, target=target)
         self.dt = 10e-6 if values["dt"] is None else values["dt"]
         self.target, self.window, self.timing, self.copies = (values[k] for k in ("target", "window", "timing",
@@ -121,11 +129,10 @@ class Brian2Substrate(Substrate):
     #: The simulation starts at 0: inputs are ``>= 0``.
     earliest_input = 0.0
 
-    #: The Brian2 settings, declared once (``batch_size`` and the noise are every substrate's).
-    SETTINGS = (DT, Setting("target", "choice", choices=TARGETS, doc="Brian2 code generation"),
-                Setting("window", "number", low=0, low_open=True, unit="tau_m", doc="time simulated after the inputs"),
-                TIMING,
-                Setting("copies", "integer", low=1, optional=True, doc="network copies simulated at once"))
+    def recorded_settings(self):
+        """``dt_us`` and ``timing``: a run resumed on another time step or timing would not continue the same
+        numbers."""
+        return dict(dt_us=round(self.dt * 1e6, 9), timing=self.timing)
 
     @classmethod
     def unsupported_noise(cls, target="cython", **options):

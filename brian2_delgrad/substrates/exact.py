@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..exact.forward import forward
-from ..utils.settings import Setting, check_settings
+from ..utils.settings import Setting, check_settings, takes_settings
 from ..utils.threads import check_threads
 from .base import Substrate
 from .noise import forward_passes
@@ -51,12 +51,13 @@ class ExactSubstrate(Substrate):
     """
 
     #: Its own settings, declared once (``batch_size`` and the noise are every substrate's).
-    SETTINGS = (Setting("closed_form", "boolean", doc="closed-form crossings for tau_m/tau_s in {1, 2}"),
-                Setting("compiled", "boolean", doc="the numba-compiled layer kernel"))
+    SETTINGS = (Setting("closed_form", "boolean", doc="closed-form crossings for tau_m/tau_s in {1, 2}", default=True),
+                Setting("compiled", "boolean", doc="the numba-compiled layer kernel", default=True))
 
-    def __init__(self, closed_form=True, compiled=True, noise=None, seed=None, pattern_seed=None, batch_size=None,
+    @takes_settings(SETTINGS)
+    def __init__(self, closed_form=..., compiled=..., noise=None, seed=None, pattern_seed=None, batch_size=None,
                  threads=None):
-        values = check_settings(self.SETTINGS, dict(closed_form=closed_form, compiled=compiled))
+        values = check_settings(self.SETTINGS, locals())
         self.closed_form, self.compiled = values["closed_form"], values["compiled"]
         self.threads = check_threads(threads)
         super().__init__(noise, seed, pattern_seed, batch_size)

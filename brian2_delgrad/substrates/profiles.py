@@ -142,18 +142,10 @@ class HardwareProfile:
         return found
 
 
-def _check_profile(name, profile):
-    """A profile's contract: a HardwareProfile registered under its own name."""
-    if not isinstance(profile, HardwareProfile):
-        raise ValueError(f"profile {name!r} must be a HardwareProfile, got {type(profile).__name__}")
-    if profile.name != name:
-        raise ValueError(f"profile {profile.name!r} registered as {name!r}: register it under its own name")
-
-
 #: Profiles by the names model files use (``profile = "brainscales2"``).
-PROFILES = Registry("profile", _check_profile)
-PROFILES.register("ideal", HardwareProfile("ideal"))
-PROFILES.register("brainscales2", HardwareProfile(
+PROFILES = Registry("profile", HardwareProfile)
+PROFILES.add(HardwareProfile("ideal"))
+PROFILES.add(HardwareProfile(
     "brainscales2", tau_ratio=1.0, theta=2.6, weight_step=1 / 30, weight_limit=2.1,
     threshold_pattern=(0.13, 0.08), threshold_batch=0.04, delay_jitter=0.01, placements=("axonal",),
     delay_range=(2.0, 3.5), input_replicas=5))
@@ -169,9 +161,7 @@ def register_profile(profile, replace=False):
     replace : bool
         Replace a profile registered under that name (otherwise that is an error).
     """
-    if not isinstance(profile, HardwareProfile):
-        raise ValueError(f"profile must be a HardwareProfile, got {type(profile).__name__}")
-    PROFILES.register(profile.name, profile, replace=replace)
+    PROFILES.add(profile, replace)
 
 
 def get_profile(name):

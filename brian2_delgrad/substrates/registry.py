@@ -53,7 +53,9 @@ def _check_entry(name, entry):
         raise ValueError(f"substrate {name!r}: register a SubstrateEntry, got {type(entry).__name__}")
     if not (isinstance(entry.cls, type) and issubclass(entry.cls, Substrate)):
         raise ValueError(f"substrate {name!r}: {entry.cls!r} is not a subclass of Substrate")
-    missing = [option for option in COMMON_OPTIONS if option not in inspect.signature(entry.cls).parameters]
+    parameters = inspect.signature(entry.cls).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    missing = [option for option in COMMON_OPTIONS if option not in parameters and not takes_any]
     if missing:
         raise ValueError(f"substrate {name!r}: {entry.cls.__name__} does not take {', '.join(missing)}")
 

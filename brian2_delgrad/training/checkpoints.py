@@ -35,7 +35,7 @@ import numpy as np
 from ..core.delays import groups_as_lists
 from ..utils.storage import ArchiveError, read_archive, write_archive, write_text
 
-__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "network_identity",
+__all__ = ["Checkpoint", "CheckpointError", "DamagedCheckpoint", "save_checkpoint", "load_checkpoint", "network_identity",
            "LARGEST_WEIGHT", "history_log"]
 
 #: Largest weight magnitude a checkpoint may hold, in units of the threshold theta: one such input alone drives a
@@ -46,6 +46,10 @@ LARGEST_WEIGHT = 1e6
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be read or belongs to another network, recipe or run."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint (or its history log) that cannot be read or holds impossible values: set aside, never resumed."""
 
 
 @dataclass
@@ -100,7 +104,7 @@ class Checkpoint:
             raise CheckpointError(f"resume: checkpoint {path} belongs to another network")
         problem = self._damage(state, net.model.theta)
         if problem is not None:
-            raise CheckpointError(f"resume: checkpoint {path} is damaged: {problem}")
+            raise DamagedCheckpoint(f"resume: checkpoint {path} is damaged: {problem}")
         differ = sorted(k for k, v in self.settings.items() if settings.get(k) != v)
         if differ:
             raise CheckpointError(f"resume: checkpoint {path} was trained with other settings ({', '.join(differ)}); "
@@ -244,11 +248,11 @@ def load_checkpoint(path):
                           adam_moments=moments, best=best, bump=meta["bump"], rng=meta["rng"],
                           substrate=meta["substrate"], history=history)
     except ArchiveError as err:
-        raise CheckpointError(f"resume: cannot read checkpoint {path}: {err}") from None
+        raise DamagedCheckpoint(f"resume: cannot read checkpoint {path}: {err}") from None
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"resume: cannot read checkpoint {path}: it lacks {err}") from None
+        raise DamagedCheckpoint(f"resume: cannot read checkpoint {path}: it lacks {err}") from None
 
 
 def _read_history(path, meta):
@@ -259,7 +263,7 @@ def _read_history(path, meta):
         return [dict(zip(columns, values)) for values in zip(*columns.values())]
     count, log = meta["history_rows"], history_log(path)
     if not isinstance(count, int) or count < 0:
-        raise CheckpointError(f"resume: checkpoint {path} is damaged: history_rows {count!r} must be a count")
+        raise DamagedCheckpoint(f"resume: checkpoint {path} is damaged: history_rows {count!r} must be a count")
     rows = []
     try:
         with open(log) as handle:
@@ -268,7 +272,7 @@ def _read_history(path, meta):
                     break
                 rows.append(json.loads(line))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"resume: cannot read the history log {log} of checkpoint {path} ({err})") from None
+        raise DamagedCheckpoint(f"resume: cannot read the history log {log} of checkpoint {path} ({err})") from None
     if len(rows) != count:
-        raise CheckpointError(f"resume: the history log {log} holds {len(rows)} rows, its checkpoint {count}")
+        raise DamagedCheckpoint(f"resume: the history log {log} holds {len(rows)} rows, its checkpoint {count}")
     return rows

@@ -16,12 +16,17 @@ import numpy as np
 
 from ..utils.checks import labels_array, positive_time, times_in_seconds
 from ..utils.registry import Registry
-from ..utils.settings import Setting
+from ..utils.settings import Setting, check_settings
 
 __all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES", "register_loss"]
 
 
-_SILENT_LOSS = Setting("silent_loss", "number", low=0, doc="loss of a sample whose label neuron is silent")
+_SILENT_LOSS = Setting("silent_loss", "number", low=0, doc="loss of a sample whose label neuron is silent", default=1.0)
+_MARGIN = Setting("margin", "number", low=0, low_open=True, unit="tau_s", doc="desired lead of the label neuron",
+                  default=0.2)
+_XI = Setting("xi", "number", low=0, low_open=True, unit="tau_s", doc="softmax temperature", default=0.2)
+_ALPHA = Setting("alpha", "number", low=0, doc="weight of the regulariser", default=0.005)
+_BETA = Setting("beta", "number", low=0, low_open=True, unit="tau_s", doc="time scale of the regulariser", default=1.0)
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,11 @@ class ShiftInvariantMSE:
         Loss of a sample whose label neuron is silent.
     """
 
-    margin: float = 0.2
-    silent_loss: float = 1.0
+    margin: float = _MARGIN.default
+    silent_loss: float = _SILENT_LOSS.default
 
     #: The settings, declared once for the constructor and model files (``[loss]``).
-    SETTINGS: ClassVar[tuple] = (
-        Setting("margin", "number", low=0, low_open=True, unit="tau_s", doc="desired lead of the label neuron"),
-        _SILENT_LOSS)
+    SETTINGS: ClassVar[tuple] = (_MARGIN, _SILENT_LOSS)
 
     def __post_init__(self):
         _check_settings(self)
@@ -98,17 +101,13 @@ class TTFSCrossEntropy:
         Loss of a sample whose label neuron is silent.
     """
 
-    xi: float = 0.2
-    alpha: float = 0.005
-    beta: float = 1.0
-    silent_loss: float = 1.0
+    xi: float = _XI.default
+    alpha: float = _ALPHA.default
+    beta: float = _BETA.default
+    silent_loss: float = _SILENT_LOSS.default
 
     #: The settings, declared once for the constructor and model files (``[loss]``).
-    SETTINGS: ClassVar[tuple] = (
-        Setting("xi", "number", low=0, low_open=True, unit="tau_s", doc="softmax temperature"),
-        Setting("alpha", "number", low=0, doc="weight of the regulariser"),
-        Setting("beta", "number", low=0, low_open=True, unit="tau_s", doc="time scale of the regulariser"),
-        _SILENT_LOSS)
+    SETTINGS: ClassVar[tuple] = (_XI, _ALPHA, _BETA, _SILENT_LOSS)
 
     def __post_init__(self):
         _check_settings(self)
@@ -199,9 +198,8 @@ def predict_labels(output_times):
 
 def _check_settings(loss):
     """Every declared field of a loss checked and stored in canonical form."""
-    for setting in loss.SETTINGS:
-        value = setting.check(getattr(loss, setting.name), f"{type(loss).__name__}: {setting.name}")
-        object.__setattr__(loss, setting.name, value)
+    for name, value in check_settings(loss.SETTINGS, vars(loss), f"{type(loss).__name__}: ").items():
+        object.__setattr__(loss, name, value)
 
 
 def _prepare(output_times, labels, tau_s):

@@ -295,7 +295,7 @@ for _bounds in (SigmoidBounds, ClipBounds):
 
 #: The setting that names a method, for :class:`~brian2_delgrad.training.trainer.Trainer` and model files.
 DELAY_BOUNDS_SETTING = Setting("delay_bounds", "choice", choices=lambda: tuple(DELAY_BOUNDS),
-                               doc="how delays stay in delay_range")
+                               doc="how delays stay in delay_range", default="sigmoid")
 
 
 def delay_bounds(method, low, high, tau_s):

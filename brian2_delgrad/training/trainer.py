@@ -6,14 +6,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..core.delays import DELAY_RANGE
+from ..core.delays import DELAY_RANGE, delay_range_in_seconds
 from ..core.network import check_network
 from ..exact.gradients import MAX_WEIGHT_GRADIENT, backward
-from ..substrates import ExactSubstrate
+from ..substrates import ExactSubstrate, Substrate
 from ..substrates.noise import BATCH_SIZE
 from ..utils.checks import labels_array, seed_value, times_in_seconds
 from ..utils.memory import check_training
-from ..utils.settings import Setting, check_settings
+from ..utils.settings import Setting, check_settings, takes_settings
 from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_checkpoint
 from .losses import ShiftInvariantMSE, predict_labels
 from .optim import DELAY_BOUNDS_SETTING, NetworkOptimiser, delay_bounds as make_delay_bounds, missing_spike_layer, \
@@ -26,7 +26,7 @@ __all__ = ["Trainer"]
 #: The number of epochs of :meth:`Trainer.fit` (and of model and study files).
 #: Most epochs one training may ask for: a million Yin-Yang epochs take about a day; more is a typo.
 MAX_EPOCHS = 1_000_000
-EPOCHS = Setting("epochs", "integer", low=0, high=MAX_EPOCHS, doc="epochs to train in total")
+EPOCHS = Setting("epochs", "integer", low=0, high=MAX_EPOCHS, doc="epochs to train in total", default=300)
 
 
 class Trainer:
@@ -105,40 +105,47 @@ class Trainer:
     #: The settings, declared once for the constructor, checkpoints and model files (``[training]``, and
     #: ``delay_bounds``, ``delay_range`` in ``[network]``).
     SETTINGS = (
-        Setting("lr_weights", "number", low=0, low_open=True, doc="Adam learning rate of the weights"),
-        Setting("lr_delays", "number", low=0, low_open=True, doc="Adam learning rate of the delays' parameters"),
-        BATCH_SIZE,
-        Setting("lr_decay", "number", low=0, high=1, low_open=True, doc="factor of the rates every decay_every epochs"),
-        Setting("decay_every", "integer", low=1, doc="epochs between learning-rate decays"),
+        Setting("lr_weights", "number", low=0, low_open=True, doc="Adam learning rate of the weights",
+                default=0.01),
+        Setting("lr_delays", "number", low=0, low_open=True, doc="Adam learning rate of the delays' parameters",
+                default=0.003),
+        BATCH_SIZE.with_default(150),
+        Setting("lr_decay", "number", low=0, high=1, low_open=True, doc="factor of the rates every decay_every epochs",
+                default=0.95),
+        Setting("decay_every", "integer", low=1, doc="epochs between learning-rate decays", default=20),
         DELAY_BOUNDS_SETTING,
         DELAY_RANGE,
-        Setting("hidden_silence", "number", low=0, high=1, doc="largest fraction of silent hidden spikes in a batch"),
-        Setting("output_silence", "number", low=0, high=1, doc="largest fraction of silent output spikes in a batch"),
-        Setting("bump", "number", low=0, low_open=True, doc="first weight bump of the missing-spike rule"),
+        Setting("hidden_silence", "number", low=0, high=1, doc="largest fraction of silent hidden spikes in a batch",
+                default=0.3),
+        Setting("output_silence", "number", low=0, high=1, doc="largest fraction of silent output spikes in a batch",
+                default=0.0),
+        Setting("bump", "number", low=0, low_open=True, doc="first weight bump of the missing-spike rule",
+                default=5e-4),
         MAX_WEIGHT_GRADIENT,
-        Setting("weight_step", "number", low=0, low_open=True, optional=True, doc="weight grid"),
-        Setting("weight_limit", "number", low=0, low_open=True, optional=True, doc="largest weight magnitude"),
-        Setting("keep_best", "boolean", doc="end with the best validation epoch's parameters"),
-        Setting("progress", "boolean", doc="show a progress bar"),
+        Setting("weight_step", "number", low=0, low_open=True, optional=True, doc="weight grid", default=None),
+        Setting("weight_limit", "number", low=0, low_open=True, optional=True, doc="largest weight magnitude",
+                default=None),
+        Setting("keep_best", "boolean", doc="end with the best validation epoch's parameters", default=True),
+        Setting("progress", "boolean", doc="show a progress bar", default=True),
     )
 
-    def __init__(self, net, substrate=None, loss=None, lr_weights=0.01, lr_delays=0.003, batch_size=150,
-                 lr_decay=0.95, decay_every=20, delay_bounds="sigmoid", delay_range=None,
-                 hidden_silence=0.3, output_silence=0.0, bump=5e-4, max_weight_gradient=None, weight_step=None,
-                 weight_limit=None, keep_best=True, seed=0, progress=True):
+    @takes_settings(SETTINGS)
+    def __init__(self, net, substrate=None, loss=None, lr_weights=..., lr_delays=..., batch_size=...,
+                 lr_decay=..., decay_every=..., delay_bounds=..., delay_range=...,
+                 hidden_silence=..., output_silence=..., bump=..., max_weight_gradient=..., weight_step=...,
+                 weight_limit=..., keep_best=..., seed=0, progress=...):
         self.net = check_network(net)
         self.substrate = ExactSubstrate() if substrate is None else substrate
-        if not callable(getattr(self.substrate, "run", None)):
-            raise ValueError(f"substrate must have a run(net, input_times) method (e.g. ExactSubstrate()), "
-                             f"got {substrate!r}")
+        if not isinstance(self.substrate, Substrate):
+            raise ValueError(f"substrate must be a Substrate (e.g. ExactSubstrate(); subclass Substrate for one of "
+                             f"your own), got {substrate!r}")
         self.loss = ShiftInvariantMSE() if loss is None else loss
         if isinstance(self.loss, type) or not callable(self.loss):
             raise ValueError(f"loss must be a loss object such as ShiftInvariantMSE(), got {loss!r}")
         for name, value in check_settings(self.SETTINGS, locals()).items():    # the arguments of the same names
             setattr(self, name, value)
         tau_s = net.model.tau_s_
-        self.delay_range = (0.0, tau_s) if self.delay_range is None else self.delay_range
-        low, high = self.delay_range
+        self.delay_range = low, high = delay_range_in_seconds(self.delay_range, tau_s)
         for k, layer in enumerate(net.delays):
             for p, used in net.used_delays(k).items():
                 d = layer[p][used]                     # values that delay no synapse are 0 and never trained
@@ -166,7 +173,8 @@ class Trainer:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def fit(self, X, y, validation=None, epochs=300, checkpoint=None, resume=None):
+    @takes_settings(EPOCHS)
+    def fit(self, X, y, validation=None, epochs=..., checkpoint=None, resume=None):
         """Train for ``epochs`` epochs in total (counting those of a resumed run).
 
         Parameters
@@ -207,7 +215,7 @@ class Trainer:
             validation = self._check_data(*validation, "validation[0]", "validation[1]")
         epochs = EPOCHS.check(epochs)
         check_training(self.net.sizes, min(self.batch_size, max(len(y), 1)),
-                       bool(getattr(getattr(self.substrate, "noise", None), "delay_jitter", 0)))
+                       bool(self.substrate.noise.delay_jitter))
         if resume is not None:
             self._load(resume, epochs)
             checkpoint = resume if checkpoint is None else checkpoint
@@ -320,7 +328,7 @@ class Trainer:
                 totals["skipped"] += 1
                 continue
             grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient,
-                             threads=getattr(self.substrate, "threads", None))
+                             threads=self.substrate.threads)
             totals["guarded"] += grads.guarded
             totals["nonfinite"] += self._optimiser.step(grads, lr_w, lr_d)
         n = len(y)
@@ -365,7 +373,7 @@ class Trainer:
         self._logged = str(path), save_checkpoint(path, Checkpoint(
             epoch=self.epoch_, network=network_identity(self.net), settings=self._settings(),
             **self._optimiser.state(), best=best, rng=self._rng.bit_generator.state,
-            substrate=getattr(self.substrate, "random_state", None), history=self._rows), logged)
+            substrate=self.substrate.random_state, history=self._rows), logged)
 
     def _load(self, path, epochs):
         """Continue from the checkpoint at ``path``; refused, with nothing changed, if it belongs to another

@@ -17,9 +17,11 @@ class Registry(MutableMapping):
     ----------
     kind : str
         What the entries are, for messages: ``'substrate'``, ``'loss'``, ...
-    check : callable, optional
+    check : callable or type, optional
         ``check(name, entry)`` raises ``ValueError`` for an entry that does
-        not keep the kind's contract; called on every registration.
+        not keep the kind's contract; called on every registration. A class
+        instead: entries are its instances, each registered under its own
+        ``name`` (:meth:`add`).
 
     Examples
     --------
@@ -38,8 +40,23 @@ class Registry(MutableMapping):
 
     def __init__(self, kind, check=None):
         self.kind = kind
-        self._check = check
+        self._check = self._named(check) if isinstance(check, type) else check
         self._entries = {}
+
+    def _named(self, cls):
+        """The check of a registry of ``cls`` instances registered under their own names."""
+        def check(name, entry):
+            if not isinstance(entry, cls):
+                raise ValueError(f"{self.kind} {name!r} must be a {cls.__name__}, got {type(entry).__name__}")
+            if entry.name != name:
+                raise ValueError(f"{self.kind} {entry.name!r} registered as {name!r}: register it under its own name")
+        return check
+
+    def add(self, entry, replace=False):
+        """Register ``entry`` under its own ``entry.name`` (see :meth:`register`) and return it."""
+        if not isinstance(getattr(entry, "name", None), str):
+            raise ValueError(f"{self.kind} must have a name, got {entry!r}")
+        return self.register(entry.name, entry, replace)
 
     def register(self, name, entry, replace=False):
         """Register ``entry`` as ``name`` and return it.

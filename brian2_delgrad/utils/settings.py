@@ -8,6 +8,7 @@ is accepted by a model file exactly when the Python API accepts it. Errors
 name the argument (``lr_decay must be in (0, 1], got 1.5``) or the file and
 field (``model.toml: training.lr_decay: must be in (0, 1], got 1.5``).
 """
+import dataclasses
 import numbers
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 from brian2 import Quantity, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
-__all__ = ["Setting", "check_settings", "KINDS"]
+__all__ = ["Setting", "check_settings", "takes_settings", "KINDS"]
 
 #: The kinds of setting: what a value must be before its range is checked.
 KINDS = ("integer", "number", "boolean", "choice", "time", "time_range")
@@ -49,6 +50,10 @@ class Setting:
         Unit of a plain number, for documentation (``'tau_s'``, ``'theta'``, ``'1'``).
     doc : str
         One line for documentation.
+    default : object
+        The value when none is given, for the Python API and model files
+        alike (``...``: a value must be given). A function's parameters take
+        it through :func:`takes_settings`.
     """
 
     name: str
@@ -61,10 +66,15 @@ class Setting:
     optional: bool = False
     unit: str = ""
     doc: str = ""
+    default: object = ...
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"Setting {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+
+    def with_default(self, default):
+        """This setting with another default (a shared setting whose users differ, e.g. ``batch_size``)."""
+        return dataclasses.replace(self, default=default)
 
     def allowed(self):
         """The allowed choices (tuple), for a choice."""
@@ -184,18 +194,63 @@ def _shown(value):
     return f"{kinds[type(value)]} {value!r}" if type(value) in kinds else repr(value)
 
 
-def check_settings(settings, values):
-    """Check ``values`` (name -> value) against their declarations.
+def takes_settings(*settings):
+    """Give a function's parameters written ``name=...`` the default of the setting of that name.
+
+    The ``def`` names the parameters; their defaults live in one place, the
+    :class:`Setting`, and the signature (``help``, ``inspect``, the API
+    pages) shows the values.
+
+    Parameters
+    ----------
+    *settings : Setting or sequence of Setting
+
+    Examples
+    --------
+    >>> RATE = Setting("rate", "number", low=0, default=0.5)
+    >>> @takes_settings(RATE)
+    ... def train(data, rate=...):
+    ...     return rate
+    >>> train([])
+    0.5
+    """
+    declared = {setting.name: setting for group in settings
+                for setting in (group if isinstance(group, (tuple, list)) else (group,))}
+
+    def default(function, name, value):
+        if value is not ...:
+            return value
+        if name not in declared or declared[name].default is ...:
+            raise TypeError(f"{function.__qualname__}: {name}=... names no setting with a default")
+        return declared[name].default
+
+    def decorate(function):
+        code = function.__code__
+        if function.__defaults__:
+            names = code.co_varnames[:code.co_argcount][-len(function.__defaults__):]
+            function.__defaults__ = tuple(default(function, n, v) for n, v in zip(names, function.__defaults__))
+        if function.__kwdefaults__:
+            function.__kwdefaults__ = {n: default(function, n, v) for n, v in function.__kwdefaults__.items()}
+        return function
+
+    return decorate
+
+
+def check_settings(settings, values, where=""):
+    """Check ``values`` (name -> value) against their declarations: the one check of a configurable's settings.
 
     Parameters
     ----------
     settings : sequence of Setting
     values : dict
-        Must hold a value for every setting (extra entries are ignored).
+        Must hold a value for every setting (extra entries are ignored):
+        a constructor passes ``locals()``, a dataclass ``vars(self)``.
+    where : str
+        Starts every message (``'TTFSCrossEntropy: '``).
 
     Returns
     -------
     dict
         Name -> canonical value, in the order of ``settings``.
     """
-    return {setting.name: setting.check(values[setting.name]) for setting in settings}
+    return {setting.name: setting.check(values[setting.name], f"{where}{setting.name}") for setting in settings}

@@ -5,7 +5,7 @@ Delay placements compared
 Where should a learnable delay sit: on the axon (one value per presynaptic neuron), on the
 dendrite (one per postsynaptic neuron), on every synapse, or nowhere (weights only)? This example
 trains small Yin-Yang networks with each placement, using the project's own study machinery (a
-study file, :func:`~brian2_delgrad.load_study`, one :func:`~brian2_delgrad.experiments.study.run_trial` per
+study file, :func:`~brian2_delgrad.load_study`, one :func:`~brian2_delgrad.experiments.trial.run_trial` per
 grid point, and the tidy results table), and plots test accuracy against the number of trained
 parameters: how much accuracy each placement buys per parameter.
 
@@ -31,7 +31,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from brian2_delgrad import load_study
-from brian2_delgrad.experiments.study import run_trial, summarize
+from brian2_delgrad.experiments.study import summarize
+from brian2_delgrad.experiments.trial import run_trial
 
 PLACEMENTS = {"none": "yinyang_h30_w", "axonal": "yinyang_h30_wa", "dendritic": "yinyang_h30_wd",
               "synaptic": "yinyang_h30_ws", "axonal+dendritic": "yinyang_h30_wad"}
@@ -60,14 +61,10 @@ print(f"{len(study.trials)} trials, e.g. {study.trials[0].id}")
 #
 # :func:`~brian2_delgrad.run_study` would run the trials in parallel on a dask cluster and write
 # ``results.csv``, ``summary.csv`` and figures to a folder; here, to stay in one process, each
-# trial is run directly with :func:`~brian2_delgrad.experiments.study.run_trial`, which trains the network
+# trial is run directly with :func:`~brian2_delgrad.experiments.trial.run_trial`, which trains the network
 # with its recipe and tests it on the 1000 test samples. Each returns the trial's rows of the
-# tidy results table (one row per epoch and split, plus the test rows) and the trained networks.
-tables = []
-for trial in study.trials:
-    table, trained = run_trial(trial)      # trained: {'last': network, 'best': network}
-    tables.append(table)
-results = pd.concat(tables, ignore_index=True)
+# tidy results table (one row per epoch and split, plus the test rows), the trained networks and more.
+results = pd.concat([run_trial(trial).table for trial in study.trials], ignore_index=True)
 print(results.shape, "columns:", ", ".join(results.columns[:12]), "...")
 
 # %%
