@@ -10,7 +10,7 @@ import pytest
 import brian2_delgrad
 from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise, backward, get_num_threads, set_num_threads
 from brian2_delgrad.cli import main
-from brian2_delgrad.exact.compiled import _stable_sort
+from brian2_delgrad.exact.sort import stable_sort
 from brian2_delgrad.utils.threads import ENVIRONMENT
 from conftest import yin_yang_like_inputs
 
@@ -74,7 +74,7 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
               "one": np.array([0.5]),
               "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]])}[case]
     order = np.empty(values.size, dtype=np.int64)
-    n_finite = _stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64),
+    n_finite = stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64),
                             np.empty((2, values.size), dtype=np.int64))
     expected = np.argsort(values, kind="stable")
     assert n_finite == np.isfinite(values).sum()

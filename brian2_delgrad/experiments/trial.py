@@ -31,7 +31,7 @@ SELECTIONS = ("last", "best")
 class TrialRun:
     """One trial, run: what :func:`run_trial` gives.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         The trial's id, evaluation id and configuration columns, then its

@@ -97,8 +97,13 @@ class Substrate:
         raise NotImplementedError
 
     def recorded_settings(self):
-        """The settings a training's results depend on beyond the network, the noise and the target name, for a
-        run's record (``run.json``): a resumed run must have the same (dict of JSON values; none by default)."""
+        """The settings a training's results depend on beyond the network, the noise and the target name.
+
+        Returns
+        -------
+        dict
+            JSON values for a run's record (``run.json``): a run resumes only with the same; none by default.
+        """
         return {}
 
     @property

@@ -130,8 +130,13 @@ class Brian2Substrate(Substrate):
     earliest_input = 0.0
 
     def recorded_settings(self):
-        """``dt_us`` and ``timing``: a run resumed on another time step or timing would not continue the same
-        numbers."""
+        """The time step and the timing: a run resumed with others would not continue the same numbers.
+
+        Returns
+        -------
+        dict
+            ``dt_us`` (microseconds) and ``timing``.
+        """
         return dict(dt_us=round(self.dt * 1e6, 9), timing=self.timing)
 
     @classmethod
