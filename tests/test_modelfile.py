@@ -46,7 +46,10 @@ def test_equivalent_equations_are_accepted(tmp_path, equations):
 @pytest.mark.parametrize("old, new, message", [
     ("dI/dt = -I/tau_s : 1", "dI/dt = -I/tau_s : 1\ndw/dt = 0/ms : 1", "neuron.equations"),
     ("dv/dt = -v/tau_m + I/tau_s : 1", "dv/dt = -v/tau_m + I/tau_s : volt", "neuron.equations"),
-    ("dv/dt = -v/tau_m + I/tau_s : 1", "dv/dt = -v/tau_m + 2*I/tau_s : 1", "neuron.equations"),
+    ("dv/dt = -v/tau_m + I/tau_s : 1", "dv/dt = -v/tau_m + 2*I/tau_s : 1",
+     "neuron.equations: dv/dt = .*2.I/tau_s is not -v/tau_m . I/tau_s with tau_m > 0 and the tau_s of dI/dt"),
+    ("dv/dt = -v/tau_m + I/tau_s : 1", "dv/dt = -v/tau_s + I/tau_s : 1",            # the check a Brian2 network
+     "neuron.equations: give the LIF model with the file's tau_m: they have tau_m = 0.005 s"),   # meets too
     ('threshold = "v > theta"', 'threshold = "v > 2*theta"', "neuron.threshold"),
     ("theta = 1.0", "theta = -1.0", "neuron.theta: must be positive"),
     ('tau_s = "5*ms"', 'tau_s = "5*mV"', "neuron.tau_s: expected a time"),

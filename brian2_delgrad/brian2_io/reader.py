@@ -6,8 +6,10 @@ What can be read, and nothing else (anything else is a ``ValueError`` naming the
   ``NeuronGroup``), one ``NeuronGroup`` per layer, one ``Synapses`` from each
   group to the next (no recurrent or layer-skipping synapses, no subgroups,
   at most one synapse per pair of neurons); monitors are ignored;
-* every layer the LIF model with exponential current synapses, compared
-  symbolically (SymPy), not as text: differential equations of ``v`` and
+* every layer the LIF model with exponential current synapses, not compared
+  as text: the group's constants substituted (SymPy), the right-hand sides are
+  checked by :func:`~brian2_delgrad.core.lif.lif_time_constants` (as a model
+  file's equations are): differential equations of ``v`` and
   ``I`` (dimensionless) that are ``dv/dt = -v/tau_m + I/tau_s`` and
   ``dI/dt = -I/tau_s`` for some ``tau_m``, ``tau_s`` (written in any
   equivalent form, with constants from the group's namespace, its
@@ -33,7 +35,7 @@ import numpy as np
 import sympy
 
 from ..core.delays import PLACEMENTS, parse_placements, placement_label
-from ..core.lif import LIFModel
+from ..core.lif import LIFModel, lif_time_constants
 from ..core.network import DelayNetwork
 
 __all__ = ["from_brian2"]
@@ -44,7 +46,7 @@ def from_brian2(objects, delays=None, namespace=None, level=0):
 
     What can be read is listed in this module's docstring (:mod:`~brian2_delgrad.brian2_io.reader`):
     a feed-forward chain of ``NeuronGroup`` objects with the LIF model
-    (compared symbolically), ``Synapses`` with ``w`` and ``on_pre =
+    (compared as functions, not as text), ``Synapses`` with ``w`` and ``on_pre =
     'I_post += w'``, delays from the placement variables ``d_axon``,
     ``d_dend``, ``d_syn`` or from each synapse's ``delay``. Anything else
     is a ``ValueError`` naming the Brian2 object; nothing is guessed. The
@@ -201,14 +203,12 @@ def _group_model(group, namespace):
     constants = {}
     rates = {name: _numeric(group, equations[name].expr.code, namespace, (v, current), constants)
              for name in ("v", "I")}
-    di, dv = (_linear(group, rates[name], v, current, f"d{name}/dt") for name in ("I", "v"))
-    if di[0] != 0 or not di[1] < 0:
-        raise ValueError(f"{group.name}: dI/dt = {equations['I'].expr.code} is not -I/tau_s with tau_s > 0")
-    tau_s = _snap(-1.0 / di[1], constants)
-    if not dv[0] < 0 or not np.isclose(dv[1], 1.0 / tau_s, rtol=1e-9, atol=0):
-        raise ValueError(f"{group.name}: dv/dt = {equations['v'].expr.code} is not -v/tau_m + I/tau_s with "
-                         f"tau_m > 0 and the tau_s of dI/dt ({tau_s:g} s)")
-    tau_m = _snap(-1.0 / dv[0], constants)
+    try:
+        tau_m, tau_s = lif_time_constants(*(_at(rates[name], v, current) for name in ("v", "I")),
+                                          equations["v"].expr.code, equations["I"].expr.code)
+    except ValueError as err:
+        raise ValueError(f"{group.name}: {err}") from None
+    tau_m, tau_s = _snap(tau_m, constants), _snap(tau_s, constants)
     candidate = LIFModel(tau_m=tau_m, tau_s=tau_s, theta=1.0)          # theta found below
     return LIFModel(tau_m=tau_m, tau_s=tau_s, theta=_threshold(group, candidate, namespace))
 
@@ -292,18 +292,9 @@ def _numeric(group, code, namespace, keep, constants):
                             for s in expression.free_symbols})
 
 
-def _linear(group, expression, v, current, label):
-    """``(coefficient of v, coefficient of I)`` of a linear, homogeneous right-hand side (floats, 1/s)."""
-    try:
-        poly = sympy.Poly(sympy.expand(expression), v, current)
-        linear = poly.total_degree() <= 1 and float(poly.coeff_monomial(1)) == 0
-        coefficients = float(poly.coeff_monomial(v)), float(poly.coeff_monomial(current))
-    except (sympy.PolynomialError, TypeError, ValueError):
-        linear = False
-    if not linear or not np.all(np.isfinite(coefficients)):
-        raise ValueError(f"{group.name}: {label} = {expression} is not linear in v and I without a constant term "
-                         "(the LIF model with exponential current synapses)")
-    return coefficients
+def _at(expression, v, current):
+    """A right-hand side (SymPy, constants substituted) as a function ``(v, I) -> float``."""
+    return lambda x, y: float(expression.subs({v: x, current: y}))
 
 
 def _same_code(a, b):

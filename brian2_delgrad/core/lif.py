@@ -11,11 +11,74 @@ A presynaptic spike arriving at a synapse of weight ``w`` does ``I += w``; the
 neuron spikes when ``v`` crosses ``theta`` from below and emits at most one
 spike per sample (time-to-first-spike coding).
 """
+import math
+
 from brian2 import Equations, ms, second
 
 from ..utils.settings import Setting, check_settings, takes_settings
 
-__all__ = ["LIFModel"]
+__all__ = ["LIFModel", "lif_time_constants"]
+
+#: Points (v, I) where right-hand sides must equal a linear model: a few plain ones and generic ones, on which no
+#: other expression of a model file's grammar agrees with the linear model by chance.
+PROBES = ((1.0, 0.0), (0.0, 1.0), (0.7, -1.3), (math.pi / 3, -math.e / 5), (-math.sqrt(2), math.log(3)),
+          (math.sqrt(7) / 3, math.sqrt(5)), (-0.1 * math.pi, -math.sqrt(3)))
+
+
+def lif_time_constants(rate_v, rate_i, shown_v, shown_i):
+    """``(tau_m, tau_s)`` of the equations ``dv/dt = rate_v(v, I)``, ``dI/dt = rate_i(v, I)``, if they are the LIF
+    model with exponential current synapses: the one check of a user's Brian2 network and of a model file.
+
+    The right-hand sides must be linear in ``v`` and ``I`` without a constant term (compared with the linear
+    function of their coefficients at :data:`PROBES`), ``dI/dt = -I/tau_s`` and ``dv/dt = -v/tau_m + I/tau_s``
+    with positive time constants and the same ``tau_s``.
+
+    Parameters
+    ----------
+    rate_v, rate_i : callable
+        ``(v, I) -> float``, 1/s; raising ``ArithmeticError`` or ``ValueError`` where undefined.
+    shown_v, shown_i : str
+        The right-hand sides as written, for messages.
+
+    Returns
+    -------
+    tuple of float
+        ``tau_m`` and ``tau_s`` in seconds.
+
+    Raises
+    ------
+    ValueError
+        Naming the equation and what it is not.
+
+    Examples
+    --------
+    >>> lif_time_constants(lambda v, I: -v / 0.01 + I / 0.005, lambda v, I: -I / 0.005, "", "")
+    (0.01, 0.005)
+    """
+    di = _coefficients(rate_i, f"dI/dt = {shown_i}")
+    if di[0] != 0 or not di[1] < 0:
+        raise ValueError(f"dI/dt = {shown_i} is not -I/tau_s with tau_s > 0")
+    tau_s = -1.0 / di[1]
+    dv = _coefficients(rate_v, f"dv/dt = {shown_v}")
+    if not dv[0] < 0 or not math.isclose(dv[1], 1.0 / tau_s, rel_tol=1e-9):
+        raise ValueError(f"dv/dt = {shown_v} is not -v/tau_m + I/tau_s with tau_m > 0 and the tau_s of dI/dt "
+                         f"({tau_s:g} s)")
+    return -1.0 / dv[0], tau_s
+
+
+def _coefficients(rate, shown):
+    """``(coefficient of v, coefficient of I)`` of a right-hand side that is linear without a constant term."""
+    try:
+        constant, a_v, a_i = rate(0.0, 0.0), rate(1.0, 0.0), rate(0.0, 1.0)
+        linear = constant == 0 and all(math.isfinite(a) for a in (a_v, a_i)) and all(
+            abs(rate(v, i) - (a_v * v + a_i * i)) <= 1e-12 * max(abs(a_v * v) + abs(a_i * i), abs(rate(v, i)))
+            for v, i in PROBES)
+    except (ArithmeticError, ValueError, TypeError):
+        linear = False
+    if not linear:
+        raise ValueError(f"{shown} is not linear in v and I without a constant term (the LIF model with "
+                         "exponential current synapses)")
+    return a_v, a_i
 
 
 class LIFModel:

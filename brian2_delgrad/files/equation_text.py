@@ -26,7 +26,7 @@ naming the line and what is wrong.
 import math
 import re
 
-__all__ = ["parse_equations", "evaluate", "MAX_LENGTH", "MAX_TOKENS", "MAX_DEPTH", "NAMES", "FUNCTIONS"]
+__all__ = ["parse_equations", "right_hand_sides", "evaluate", "MAX_LENGTH", "MAX_TOKENS", "MAX_DEPTH", "NAMES", "FUNCTIONS"]
 
 #: Longest equations text accepted (characters).
 MAX_LENGTH = 2000
@@ -85,6 +85,13 @@ def parse_equations(text):
     if not equations:
         raise ValueError("holds no equation; write 'dv/dt = -v/tau_m + I/tau_s : 1' and 'dI/dt = -I/tau_s : 1'")
     return equations
+
+
+def right_hand_sides(text):
+    """The right-hand sides of ``text`` as written (variable name -> str), for messages; ``text`` has passed
+    :func:`parse_equations`."""
+    matches = (_LINE.fullmatch(line.split("#", 1)[0]) for line in text.splitlines())
+    return {match["variable"]: match["rhs"].strip() for match in matches if match is not None}
 
 
 def evaluate(tree, values):

@@ -14,7 +14,7 @@ import numpy as np
 from brian2 import second
 
 from ..core.delays import DELAY_RANGE, delay_groups, delay_range_in_seconds, parse_placements
-from ..core.lif import LIFModel
+from ..core.lif import LIFModel, lif_time_constants
 from ..core.network import (CONNECTION_PROBABILITY, DEFAULT_DELAYS, DEFAULT_WEIGHT_INIT, DELAY_INIT, DelayNetwork,
                             check_sizes, check_weight_init, random_connectivity)
 from ..datasets import (DEFAULT_FRACTIONS, ENCODING_SETTINGS, check_encoding, encode_times, encoded_inputs,
@@ -25,7 +25,7 @@ from ..substrates.profiles import PROFILES, HardwareProfile, get_profile
 from ..training.losses import LOSSES
 from ..training.optim import DELAY_BOUNDS_SETTING
 from ..training.trainer import EPOCHS, Trainer
-from .equation_text import evaluate, parse_equations
+from .equation_text import evaluate, parse_equations, right_hand_sides
 from .toml import find_file, read_toml
 
 __all__ = ["ModelFile", "load_model_file", "TABLES"]
@@ -429,40 +429,34 @@ def _neuron(section):
 
 
 def _check_equations(section, model):
-    """``equations``, when the file writes them, must be the LIF model's (any equivalent form).
+    """``equations``, when the file writes them, must be the LIF model's with the file's ``tau_m`` and ``tau_s``.
 
-    Read by the strict grammar of :mod:`~brian2_delgrad.files.equation_text` and compared numerically: the text
-    never reaches Brian2 or SymPy (whose parsers evaluate strings)."""
+    Read by the strict grammar of :mod:`~brian2_delgrad.files.equation_text` and checked as functions by
+    :func:`~brian2_delgrad.core.lif.lif_time_constants`, the check of a user's Brian2 network too: the text never
+    reaches Brian2 or SymPy (whose parsers evaluate strings)."""
+    text = section.string("equations")
     try:
-        equations = parse_equations(section.string("equations"))
+        equations = parse_equations(text)
     except ValueError as err:
         raise section.error("equations", str(err)) from None
     if set(equations) != set(_LIF):
         raise section.error("equations", "must define exactly dv/dt and dI/dt of the LIF model with "
                                          "exponential current synapses: " + "; ".join(
                                              f"d{k}/dt = {v} : 1" for k, v in _LIF.items()))
-    for name, expected in _LIF.items():                # (the grammar lets only v, I, tau_m and tau_s through)
-        if not _same_function(equations[name], parse_equations(f"d{name}/dt = {expected} : 1")[name], model):
-            raise section.error("equations", f"d{name}/dt is not the LIF model's d{name}/dt = {expected}")
+    written = right_hand_sides(text)
+    constants = dict(tau_m=model.tau_m_, tau_s=model.tau_s_)
 
+    def rate(name):            # the grammar lets only v, I, tau_m and tau_s through
+        return lambda v, current: evaluate(equations[name], dict(constants, v=v, I=current))
 
-#: Points (v, I) where a file's right-hand sides must equal the LIF model's: a few plain ones and generic ones,
-#: on which no other expression of the grammar agrees with the linear model by chance.
-_PROBES = ((1.0, 0.0), (0.0, 1.0), (0.7, -1.3), (math.pi / 3, -math.e / 5), (-math.sqrt(2), math.log(3)),
-           (math.sqrt(7) / 3, math.sqrt(5)), (-0.1 * math.pi, -math.sqrt(3)))
-
-
-def _same_function(got, expected, model):
-    """Whether two right-hand sides agree at the points :data:`_PROBES` with the file's time constants."""
-    for v, current in _PROBES:
-        point = dict(v=v, I=current, tau_m=model.tau_m_, tau_s=model.tau_s_)
-        try:
-            a, b = evaluate(got, point), evaluate(expected, point)
-        except (ArithmeticError, ValueError):
-            return False
-        if not abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0):
-            return False
-    return True
+    try:
+        found = lif_time_constants(rate("v"), rate("I"), written["v"], written["I"])
+    except ValueError as err:
+        raise section.error("equations", str(err)) from None
+    for key, value, wanted in zip(("tau_m", "tau_s"), found, (model.tau_m_, model.tau_s_)):
+        if not math.isclose(value, wanted, rel_tol=1e-9):
+            raise section.error("equations", f"give the LIF model with the file's {key}: they have {key} = "
+                                             f"{value:g} s, [neuron] {key} = {wanted:g} s")
 
 
 def _data_source(section, model_path):
