@@ -6,6 +6,7 @@ errors are one line and exit 2, Ctrl-C exits 130 with a line on how to go on.
 """
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ QUICKSTART = "quickstart"
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
+#: Exit code when the reader of the output has gone (128 + SIGPIPE), as shells report it.
+BROKEN_PIPE = 141
 
 
 def _parser():
@@ -112,6 +115,14 @@ def _parser():
 
 def main(argv=None):
     """Entry point of ``brian2-delgrad``; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:                          # the reader went away (`brian2-delgrad list | head`): stop
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # quietly, nothing more to flush
+        return BROKEN_PIPE
+
+
+def _main(argv):
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "list":

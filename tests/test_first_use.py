@@ -64,6 +64,16 @@ def test_list_and_copy(tmp_path, capsys):
     assert "quikstart: not a shipped file; shipped models: " in capsys.readouterr().err
 
 
+def test_output_read_by_a_pipe_that_closes_early_ends_quietly():
+    """`brian2-delgrad list | head -1`: no traceback when the reader goes away; exit 141 (128 + SIGPIPE)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"{sys.executable} -m brian2_delgrad list | head -c 10; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", capture_output=True, text=True)
+    assert done.stdout == "models (br" and done.stderr == "" and done.returncode == 141, done
+
+
 def test_version_and_help_without_markup(capsys):
     from brian2_delgrad import __version__
 
