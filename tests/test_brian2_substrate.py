@@ -318,13 +318,13 @@ def test_noise_stays_draw_for_draw_identical_when_chunked_padded_and_repeated():
     noise = Noise(threshold_pattern=(0.05, 0.1), threshold_trial=0.05, delay_jitter=0.1 * ms, threshold_batch=0.05)
     # one forward pass per run, simulated in chunks of the built size (15: the first run's) + padding: 15+15+10
     exact = ExactSubstrate(noise=noise, seed=3)
-    simulated = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=3)
+    simulated = Brian2Substrate(dt=10 * us, target="cython", noise=noise, seed=3)
     # passes of 15 samples: 15+15+10, each its own batch-noise draw
     exact_passes = ExactSubstrate(noise=noise, seed=3, batch_size=15)
-    simulated_passes = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=3, batch_size=15)
+    simulated_passes = Brian2Substrate(dt=10 * us, target="cython", noise=noise, seed=3, batch_size=15)
     # ... and the same passes in one simulation of 40 copies
     exact_again = ExactSubstrate(noise=noise, seed=3, batch_size=15)
-    one_simulation = Brian2Substrate(dt=10 * us, target="numpy", noise=noise, seed=3, batch_size=15, copies=40)
+    one_simulation = Brian2Substrate(dt=10 * us, target="cython", noise=noise, seed=3, batch_size=15, copies=40)
     for a, b in ((exact, simulated), (exact_passes, simulated_passes), (exact_again, one_simulation)):
         for batch in (inputs[:15], inputs):
             differences, mismatches = compare(a.run(net, batch), b.run(net, batch))
