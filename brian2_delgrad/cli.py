@@ -466,7 +466,7 @@ def _train_into(args, description, out):
                seed=args.seed, substrate=args.substrate, **substrate.recorded_settings())
     if checkpoint.exists() and not args.restart:
         previous = json.loads(run_file.read_text()) if run_file.exists() else {}
-        differ = [f"{_RUN_KEYS[k]} {previous.get(k)!r}, not {run[k]!r}" if k != "sha256" else
+        differ = [f"{_RUN_KEYS.get(k, k)} {previous.get(k)!r}, not {run[k]!r}" if k != "sha256" else
                   f"another version of {Path(args.model).name}" for k in run
                   if k != "model" and previous.get(k) != run[k]]
         if differ:
@@ -500,7 +500,7 @@ def _train_into(args, description, out):
     accuracy = float(tests.accuracy[selection])
     summary = dict(model=description.name, seed=args.seed, substrate=args.substrate,
                    noise=dataclasses.asdict(substrate.noise),
-                   **{k: run[k] for k in ("dt_us", "timing") if k in run}, epochs=trainer.epoch_,
+                   **substrate.recorded_settings(), epochs=trainer.epoch_,
                    n_parameters=trainer.net.n_parameters, test_accuracy=accuracy, selection=selection,
                    selected_epoch=int(tests.epoch[selection]),
                    last_epoch=int(tests.epoch["last"]), test_accuracy_last=float(tests.accuracy["last"]),

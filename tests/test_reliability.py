@@ -143,7 +143,29 @@ def test_a_damaged_checkpoint_is_set_aside_in_one_line_and_the_training_starts_a
     assert len(lines) == 1 and "cannot read checkpoint" in lines[0] and lines[0].endswith(
         "set aside as checkpoint.npz.unreadable; the training starts again"), lines
     assert (out / "checkpoint.npz.unreadable").exists()
+    assert len((out / "checkpoint.npz.unreadable.history.jsonl").read_text().splitlines()) == 1 + 2 * 2   # its log
     assert json.loads((out / "summary.json").read_text())["epochs"] == 3
+
+
+def test_a_checkpoint_of_a_newer_version_is_refused_not_set_aside(tmp_path, capsys, trained_twice):
+    """Readable, but written by a version of the package this one cannot read: not damage."""
+    import json
+
+    import numpy as np
+
+    out = tmp_path / "out"
+    shutil.copytree(trained_twice, out)
+    with np.load(out / "checkpoint.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    arrays["meta"] = np.frombuffer(json.dumps(dict(meta, version=99)).encode(), dtype=np.uint8)
+    np.savez(out / "checkpoint.npz", **arrays)
+    capsys.readouterr()
+    assert main(["train", "yinyang_h5_ws", "--epochs", "3", "--out", str(out), "--quiet"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "layout version 99 is not one this brian2_delgrad reads" in line and line.endswith(
+        "--restart starts again (or give another --out)"), line
+    assert (out / "checkpoint.npz").exists() and not (out / "checkpoint.npz.unreadable").exists()
 
 
 TABLE_DAMAGE = {

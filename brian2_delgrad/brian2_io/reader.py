@@ -220,7 +220,7 @@ def _snap(value, constants):
 
 
 def _threshold(group, model, namespace):
-    """``theta`` of ``v > theta`` (or of :meth:`to_brian2`'s precise threshold)."""
+    """``theta`` of ``v > theta`` (or of :func:`~brian2_delgrad.brian2_io.export.to_brian2`'s precise threshold)."""
     from brian2.parsing.expressions import parse_expression_dimensions
 
     from .precise import threshold_code

@@ -16,7 +16,7 @@ import pandas as pd
 from brian2 import second
 
 from ..substrates.noise import noise_in_units
-from ..training.checkpoints import DamagedCheckpoint
+from ..training.checkpoints import DamagedCheckpoint, history_log
 from ..training.losses import predict_labels
 from ..utils.notices import notice
 from .tables import reported_selection
@@ -96,7 +96,7 @@ def run_trial(trial, checkpoint=None, substrate_options=None, progress=False):
         history = trainer.fit(*model_file.data("train"), **fit,
                               resume=checkpoint if checkpoint is not None and checkpoint.exists() else None)
     except DamagedCheckpoint as err:                 # unreadable or damaged: keep it aside, start afresh
-        set_aside(checkpoint, str(err), "the training starts again")
+        set_aside(checkpoint, str(err), "the training starts again", history_log(checkpoint))
         history = trainer.fit(*model_file.data("train"), **fit)
     selected = trainer.selected_networks()
     nets, epochs = ({s: selected[s][k] for s in SELECTIONS} for k in (1, 0))
@@ -215,9 +215,12 @@ def _accuracy_and_loss(substrate, net, model_file, inputs, labels):
     return float(np.mean(predict_labels(output) == labels)), float(np.mean(losses))
 
 
-def set_aside(path, what, then):
+def set_aside(path, what, then, companion=None):
     """Rename a damaged file to ``<name>.unreadable`` and say so in one line: ``what`` (the damage), ``then`` (what
-    happens next)."""
+    happens next); a ``companion`` file that belongs to it (a checkpoint's history log) goes with it, renamed
+    ``<name>.unreadable<its suffix>``."""
     aside = path.with_name(path.name + ".unreadable")
+    if companion is not None and companion.exists():
+        os.replace(companion, aside.with_name(aside.name + companion.name[len(path.name):]))
     os.replace(path, aside)
     notice(f"{what}: set aside as {aside.name}; {then}")

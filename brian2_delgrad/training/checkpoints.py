@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.delays import groups_as_lists
-from ..utils.storage import ArchiveError, read_archive, write_archive, write_text
+from ..utils.storage import ArchiveError, ForeignArchive, read_archive, write_archive, write_text
 
 __all__ = ["Checkpoint", "CheckpointError", "DamagedCheckpoint", "save_checkpoint", "load_checkpoint", "network_identity",
            "LARGEST_WEIGHT", "history_log"]
@@ -247,6 +247,8 @@ def load_checkpoint(path):
                           weights=[arrays[f"weights_{k}"] for k in layers], free=free, adam_steps=meta["adam_steps"],
                           adam_moments=moments, best=best, bump=meta["bump"], rng=meta["rng"],
                           substrate=meta["substrate"], history=history)
+    except ForeignArchive as err:                    # readable, but not ours to resume: refused, never set aside
+        raise CheckpointError(f"resume: cannot resume checkpoint {path}: {err}") from None
     except ArchiveError as err:
         raise DamagedCheckpoint(f"resume: cannot read checkpoint {path}: {err}") from None
     except CheckpointError:

@@ -41,6 +41,11 @@ class ArchiveError(ValueError):
     """A file is not an archive of the expected kind, or of a version this package cannot read."""
 
 
+class ForeignArchive(ArchiveError):
+    """A readable archive of another kind, or written by a version of the package this one cannot read: not
+    damage."""
+
+
 class FolderInUse(RuntimeError):
     """Another run writes into the output folder; the message names it."""
 
@@ -184,9 +189,9 @@ def read_archive(path, kind):
         raise ArchiveError(f"{path}: its meta entry is not a JSON object")
     found = meta.get("kind", "checkpoint" if "epoch" in meta else "network")      # version 1 files have no kind
     if found != kind:
-        raise ArchiveError(f"{path} is a {found} file, not a {kind} file")
+        raise ForeignArchive(f"{path} is a {found} file, not a {kind} file")
     version = meta.get("version", 1)
     if not isinstance(version, int) or not 1 <= version <= ARCHIVE_VERSION:
-        raise ArchiveError(f"{path}: layout version {version!r} is not one this brian2_delgrad reads "
+        raise ForeignArchive(f"{path}: layout version {version!r} is not one this brian2_delgrad reads "
                            f"(1 to {ARCHIVE_VERSION}); it was written by another version of the package")
     return meta, arrays
