@@ -71,8 +71,8 @@ def _coefficients(rate, shown):
     try:
         constant, a_v, a_i = rate(0.0, 0.0), rate(1.0, 0.0), rate(0.0, 1.0)
         linear = constant == 0 and all(math.isfinite(a) for a in (a_v, a_i)) and all(
-            abs(rate(v, i) - (a_v * v + a_i * i)) <= 1e-12 * max(abs(a_v * v) + abs(a_i * i), abs(rate(v, i)))
-            for v, i in PROBES)
+            abs(value - (a_v * v + a_i * i)) <= 1e-12 * max(abs(a_v * v) + abs(a_i * i), abs(value))
+            for v, i, value in ((v, i, rate(v, i)) for v, i in PROBES))
     except (ArithmeticError, ValueError, TypeError):
         linear = False
     if not linear:
