@@ -1,17 +1,25 @@
 """Shared fixtures and helpers for the test suite."""
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 from brian2 import ms
 
 from brian2_delgrad import ExactSubstrate, LIFModel
+from brian2_delgrad.exact.kernel_cache import CACHE_ENVIRONMENT
 
 TAU_S = 5e-3
 
-# Every subprocess of the suite (command-line runs, dask workers) compiles the kernels anew, and the
-# one-thread kernels compile in half the time. The several-thread kernels are held to them bit for bit
-# in test_threads.py, which asks for its thread counts explicitly.
+# The suite compiles its kernels into a kernel cache of its own, empty at the start (as on a new machine) and
+# shared by its subprocesses (command-line runs, dask workers); set BRIAN2_DELGRAD_CACHE_DIR to keep one.
+if CACHE_ENVIRONMENT not in os.environ:
+    os.environ[CACHE_ENVIRONMENT] = tempfile.mkdtemp(prefix="brian2_delgrad_test_kernels_")
+    atexit.register(shutil.rmtree, os.environ[CACHE_ENVIRONMENT], True)
+# One thread unless a test asks for more: the one-thread kernels compile in half the time. The several-thread
+# kernels are held to them bit for bit in test_threads.py, which asks for its thread counts explicitly.
 os.environ.setdefault("BRIAN2_DELGRAD_THREADS", "1")
 
 

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from scipy.special import lambertw
 
-from brian2_delgrad import DelayNetwork, ExactSubstrate, backward
+from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, backward
 from brian2_delgrad.exact.compiled import compiled_layer
-from brian2_delgrad.exact.lambert import lambert_w0
-from brian2_delgrad.exact.kernel import derive_kernel
+from brian2_delgrad.exact.kernel_cache import kernel_module
 from conftest import yin_yang_like_inputs
 
 
 def test_lambert_w_matches_scipy():
+    lambert_w0 = kernel_module(LIFModel()).lambert_w0     # as compiled into the kernels
     x = np.concatenate([np.linspace(-0.36, 5, 200), np.logspace(1, 8, 20)])
     ours = np.array([lambert_w0(v) for v in x])
     np.testing.assert_allclose(ours, lambertw(x).real, rtol=1e-14, atol=1e-15)
@@ -30,7 +30,7 @@ def test_compiled_forward_matches_numpy(model, closed_form):
     x[np.random.default_rng(1).random(x.shape) < 0.1] = np.inf
     fast = ExactSubstrate(closed_form=closed_form).run(net, x)
     reference = ExactSubstrate(closed_form=closed_form, compiled=False).run(net, x)
-    assert compiled_layer(derive_kernel(model, closed_form)) is not None
+    assert compiled_layer(model, closed_form) is not None
     spiking = np.concatenate([np.isfinite(t).ravel() for t in fast[1:]])
     assert 0.3 < spiking.mean() < 0.95
     for a, b in zip(fast[1:], reference[1:]):
@@ -41,7 +41,7 @@ def test_compiled_forward_matches_numpy(model, closed_form):
 def test_forward_through_every_layer_in_one_call_equals_layer_by_layer(model):
     """One call takes each sample through all layers (one parallel region): the same numbers, bit for bit."""
     net = DelayNetwork([4, 30, 10, 3], delays="axonal+synaptic", model=model, weight_init=(0.6, 1.0), seed=3)
-    tau, compiled = model.tau_s_, compiled_layer(derive_kernel(model))
+    tau, compiled = model.tau_s_, compiled_layer(model)
     x = yin_yang_like_inputs(100, seed=3) / tau
     rng = np.random.default_rng(3)
     x[rng.random(x.shape) < 0.2] = np.inf
@@ -60,7 +60,7 @@ def test_forward_through_every_layer_in_one_call_equals_layer_by_layer(model):
 
 def test_compiled_passes_take_any_array_and_refuse_layers_that_do_not_chain():
     model = DelayNetwork([4, 3], seed=0).model
-    compiled, tau = compiled_layer(derive_kernel(model)), model.tau_s_
+    compiled, tau = compiled_layer(model), model.tau_s_
     net = DelayNetwork([4, 6, 2], delays="synaptic", seed=4, weight_init=(0.8, 0.5))
     x = (yin_yang_like_inputs(20, seed=4) / tau).astype(np.float32)
     delays = [net.total_delays(k) / tau for k in range(2)]

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from brian2 import ms
 
@@ -27,7 +28,12 @@ def _legacy_run():
     return net, trainer, data, validation
 
 
-def test_a_checkpoint_written_before_the_archive_layout_resumes_bit_identically(tmp_path):
+#: The old files were written by the kernels of their time, which computed each exponential on its own; today's
+#: share one per kernel function, so the same training gives the same numbers to a few ulp, not bit for bit.
+ULPS = dict(rtol=1e-12, atol=1e-15)
+
+
+def test_a_checkpoint_written_before_the_archive_layout_resumes_with_its_numbers(tmp_path):
     shutil.copy(DATA / "checkpoint_v1.npz", tmp_path / "old.npz")
     _, resumed, data, validation = _legacy_run()
     resumed.fit(*data, validation=validation, epochs=3, resume=tmp_path / "old.npz")
@@ -37,20 +43,21 @@ def test_a_checkpoint_written_before_the_archive_layout_resumes_bit_identically(
         a, b = getattr(resumed, selection), getattr(straight, selection)
         for x, y in zip(a["weights"] + [d for layer in a["delays"] for d in layer.values()],
                         b["weights"] + [d for layer in b["delays"] for d in layer.values()]):
-            np.testing.assert_array_equal(x, y)
+            np.testing.assert_allclose(x, y, **ULPS)
     assert resumed.best_epoch_ == straight.best_epoch_
-    assert resumed.history_.drop(columns="wall_time").equals(straight.history_.drop(columns="wall_time"))
+    pd.testing.assert_frame_equal(resumed.history_.drop(columns="wall_time"),
+                                  straight.history_.drop(columns="wall_time"), check_exact=False, **ULPS)
     assert read_archive(tmp_path / "old.npz", "checkpoint")[0]["version"] == ARCHIVE_VERSION   # rewritten
 
 
 def test_a_network_saved_before_the_archive_layout_loads_with_its_numbers():
     old = DelayNetwork.load(DATA / "network_v1.npz")
     net, trainer, data, validation = _legacy_run()
-    trainer.fit(*data, validation=validation, epochs=2)          # same seeds, same numbers
+    trainer.fit(*data, validation=validation, epochs=2)          # same seeds, same numbers (to a few ulp)
     assert old.placements == net.placements and old.delay_groups[0].tolist() == [0, 0, 1, 1]
     for a, b in zip(old.weights + [d for layer in old.delays for d in layer.values()],
                     net.weights + [d for layer in net.delays for d in layer.values()]):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, **ULPS)
 
 
 def test_archives_refuse_other_kinds_and_newer_versions_naming_them(tmp_path):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import brian2_delgrad
-from brian2_delgrad import DelayNetwork, ExactSubstrate, Noise, backward, get_num_threads, set_num_threads
+from brian2_delgrad import (DelayNetwork, ExactSubstrate, LIFModel, Noise, backward, get_num_threads,
+                            set_num_threads)
 from brian2_delgrad.cli import main
-from brian2_delgrad.exact.sort import stable_sort
-from brian2_delgrad.utils.threads import ENVIRONMENT
+from brian2_delgrad.exact.kernel_cache import kernel_module
+from brian2_delgrad.utils.threads import ENVIRONMENT, ThreadChooser
 from conftest import yin_yang_like_inputs
 
 MAX = numba.config.NUMBA_NUM_THREADS
@@ -66,6 +67,7 @@ def test_a_wide_layer_agrees_with_the_numpy_reference(ratio, mean_weight, delays
 
 @pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "subnormal"])
 def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
+    stable_sort = kernel_module(LIFModel()).stable_sort   # as compiled into the kernels
     rng = np.random.default_rng(0)
     values = {"spread": rng.uniform(0, 3, 500),
               "ties": np.round(rng.uniform(0, 3, 500), 1),
@@ -103,6 +105,25 @@ def test_the_thread_count_comes_from_the_argument_the_process_default_or_the_env
         backward(DelayNetwork([2, 2]), [np.zeros((1, 2)), np.full((1, 2), np.inf)], np.zeros((1, 2)),
                  threads=MAX + 1)
     assert "set_num_threads" in brian2_delgrad.__all__
+
+
+def test_the_default_thread_count_is_the_faster_one_as_measured_and_follows_the_load():
+    """One thread or all, whichever the last calls of a kind measured faster; a change of load changes it."""
+    chooser = ThreadChooser()
+
+    def calls(n, seconds):
+        counts = []
+        for _ in range(n):
+            counts.append(chooser.choose("pass", 2))
+            chooser.record("pass", counts[-1], seconds[counts[-1]])
+        return counts
+
+    busy = calls(200, {1: 1.0, 2: 3.0})                   # another process keeps a core busy
+    assert busy[:8] == [2, 2, 2, 2, 1, 1, 1, 1]          # both measured, the first call of each untimed
+    assert busy.count(2) == 4 + len(busy) // ThreadChooser.RECHECK      # then one, rechecking two
+    quiet = calls(400, {1: 1.0, 2: 0.6})                 # the machine is quiet again
+    assert quiet[-100:].count(1) <= 100 // ThreadChooser.RECHECK + 1
+    assert calls(1, {1: 1.0, 2: 0.6}) == [2] and chooser.choose("another pass", 2) == 2    # kinds apart
 
 
 def test_the_cli_refuses_a_bad_thread_count(capsys):

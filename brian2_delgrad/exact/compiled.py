@@ -1,31 +1,28 @@
-"""Numba-compiled layer kernels: the same SymPy-derived formulas, one loop per (sample, neuron).
+"""The compiled layer kernels: the same SymPy-derived formulas, one loop per (sample, neuron), compiled once per machine.
 
 The vectorised NumPy passes in :mod:`~brian2_delgrad.exact.forward` and
 :mod:`~brian2_delgrad.exact.gradients` evaluate every prefix of every neuron's
 sorted inputs; at the small batches of training (150 samples) their cost is
-dominated by array-call overhead. Here the SymPy expressions of
-:mod:`~brian2_delgrad.exact.kernel` are lambdified to scalar ``math`` code and
-compiled with numba, and a loop over (sample, neuron) stops at the first
+dominated by array-call overhead. Here each kernel's SymPy expressions are printed as
+scalar ``math`` code into a module with the loops
+(:mod:`~brian2_delgrad.exact.forward_kernel`, :mod:`~brian2_delgrad.exact.backward_kernel`, their sort
+:mod:`~brian2_delgrad.exact.sort`, Lambert W :mod:`~brian2_delgrad.exact.lambert`), compiled by numba and
+cached on disk (:mod:`~brian2_delgrad.exact.kernel_cache`); a loop over (sample, neuron) stops at the first
 valid crossing. Results agree with the NumPy passes to rounding (tested).
 Used automatically where the kernel has two input statistics (true for
 every ratio of the LIF model); the NumPy passes are the reference and the
-fallback. This module binds a kernel's functions into the loops and runs
-them on threads; the loops are :mod:`~brian2_delgrad.exact.forward_kernel`
-and :mod:`~brian2_delgrad.exact.backward_kernel`, their sort
-:mod:`~brian2_delgrad.exact.sort`, Lambert W :mod:`~brian2_delgrad.exact.lambert`.
+fallback. This module calls a kernel's loops on threads.
 """
 import functools
+import time
+from pathlib import Path
 
-import numba
 import numpy as np
-import sympy as sp
 
 from ..utils.memory import BLOCK_BYTES, chunk_size
-from ..utils.notices import announce_once
+from ..utils.notices import announce_once, notice
 from ..utils.threads import kernel_threads
-from .backward_kernel import make_backward
-from .forward_kernel import make_forward
-from .lambert import lambert_w0
+from .kernel_cache import cache_folder, kernel_module
 
 __all__ = ["compiled_layer", "CompiledLayer"]
 
@@ -36,9 +33,10 @@ class CompiledLayer:
     Each takes one layer or several consecutive ones in one call. The forward pass is one parallel
     region (each thread takes its samples through every layer); the backward pass runs the layers one
     after the other, each in two parallel regions back to back. Both run on
-    :func:`~brian2_delgrad.utils.threads.get_num_threads` ``(threads)`` threads and give the same numbers, bit
-    for bit, for any thread count; on one thread they do not touch numba's threading layer (so a process
-    that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per thread, the
+    :func:`~brian2_delgrad.utils.threads.get_num_threads` ``(threads)`` threads (by default one or all, whichever
+    has measured faster for calls of the same kind and size: :func:`~brian2_delgrad.utils.threads.kernel_threads`)
+    and give the same numbers, bit for bit, for any thread count; on one thread they do not touch numba's
+    threading layer (so a process that forks afterwards stays safe). Working memory: a few vectors of ``n_pre`` per thread, the
     transposed parameters and gradients, ``(n_pre, n_post)`` each, and in the backward pass the PSPs and
     weighted PSP slopes of a block of samples, 16 bytes per sample and synapse (at most
     :data:`~brian2_delgrad.utils.memory.BLOCK_BYTES`, or one sample's); nothing else of size ``batch x
@@ -46,9 +44,8 @@ class CompiledLayer:
     (copied where they are not); shapes that do not chain raise ``ValueError``.
     """
 
-    def __init__(self, forward, backward):
-        self._forward = forward                        # (one thread, several threads)
-        self._backward = backward
+    def __init__(self, module):
+        self._module = module                          # the kernel's module (kernel_cache)
 
     def forward(self, pre_times, weights, delays, thresholds, tau, jitters=None, threads=None):
         """Spike times in seconds of one or several consecutive layers, in one call (one parallel region).
@@ -87,10 +84,12 @@ class CompiledLayer:
             [w.T for w in weights], [d.T for d in delays], thresholds,
             [np.zeros((0, 0, 0)) if j is None else j for j in jitters])]
         outs = [np.empty(shape) for shape in shapes]
-        with kernel_threads(threads) as count:
-            _announce_compilation(self._forward[count > 1])
-            self._forward[count > 1](pre_times, *arguments, float(tau), tuple(outs),
-                                     tuple(np.empty(shape) for shape in shapes))
+        arguments = (pre_times, *arguments, float(tau), tuple(outs), tuple(np.empty(shape) for shape in shapes))
+        with kernel_threads(threads, ("forward", batch, tuple(np.shape(w) for w in weights))) as count:
+            if count > 1:
+                _call(self._module.forward_parallel, "forward pass", *arguments, count)
+            else:
+                _call(self._module.forward_serial, "forward pass", *arguments)
         return outs
 
     def backward(self, times, weights, delays, delta, limit, connected, threads=None):
@@ -127,18 +126,30 @@ class CompiledLayer:
         blocks = tuple(chunk_size(len(delta), 16 * w.size, BLOCK_BYTES) for w in weights)
         grad_w = tuple(np.empty(w.T.shape) for w in weights)
         grad_arrival = tuple(np.empty(w.T.shape) for w in weights)
-        with kernel_threads(threads) as count:
-            _announce_compilation(self._backward[count > 1])
-            grad_input, guarded = self._backward[count > 1](
-                tuple(times), tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays), delta,
-                float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), blocks, grad_w, grad_arrival)
+        arguments = (tuple(times), tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays), delta,
+                     float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), blocks, grad_w, grad_arrival)
+        with kernel_threads(threads, ("backward", len(delta), tuple(np.shape(w) for w in weights))) as count:
+            if count > 1:
+                grad_input, guarded = _call(self._module.backward_parallel, "backward pass", *arguments, count)
+            else:
+                grad_input, guarded = _call(self._module.backward_serial, "backward pass", *arguments)
         return [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, guarded
 
 
-def _announce_compilation(dispatcher):
-    """Say that the process compiles the kernels (numba compiles at the first call), once per process."""
-    if not dispatcher.signatures:
-        announce_once("kernels", "compiling the exact simulator's kernels (10-20 s, once in every new process)")
+def _call(dispatcher, what, *args):
+    """``dispatcher(*args)``; where it compiles (nothing in the disk cache for these argument types), say so before
+    and how long it took after."""
+    if dispatcher.overloads:                           # compiled in this process already, for some types
+        return dispatcher(*args)
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if not Path(getattr(cache_file, "_index_path", "")).is_file():
+        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (10-20 s, once; cached "
+                                 f"in {cache_folder()})")
+    misses, start = sum(dispatcher.stats.cache_misses.values()), time.perf_counter()
+    result = dispatcher(*args)
+    if sum(dispatcher.stats.cache_misses.values()) > misses:
+        notice(f"compiled the {what} in {time.perf_counter() - start:.1f} s")
+    return result
 
 
 def _c_array(array, dtype=np.float64):
@@ -166,42 +177,20 @@ def _check_layers(name, n_in, weights, like_weights, per_layer):
                              f"got {[np.shape(v) for v in values]}")
 
 
-def compiled_layer(kernel):
-    """The compiled layer for ``kernel``, or ``None`` where only the NumPy passes apply."""
-    if len(kernel.statistics) != 2:
-        return None
-    e = kernel.expressions
-    return _compile(e["psp"], e["statistics"], e["symbols"], e["membrane"], e["slope"], e["peak"],
-                    e["crossing"], e["ratio"])
+def compiled_layer(model, closed_form=True):
+    """The compiled layer of ``model``'s kernel, or ``None`` where only the NumPy passes apply.
 
-
-@functools.lru_cache(maxsize=16)
-def _compile(psp, statistics, symbols, membrane, slope, peak, crossing, ratio):
-    s, t, T = sp.Symbol("s", positive=True), sp.Symbol("t", real=True), sp.Symbol("T", real=True)
-    theta = sp.Symbol("theta", positive=True)
-    values = {sp.Symbol("r", positive=True): ratio}
-
-    def scalar(expr, *args):
-        source = sp.lambdify(args, expr.subs(values), modules=[{"LambertW": lambert_w0}, "math"])
-        return numba.njit(error_model="numpy", inline="always")(source)
-
-    crossing_function = None if crossing is None else scalar(crossing, *symbols, theta)
-    G = sp.symbols("G0:2", positive=True)
-    forward = make_forward(scalar(statistics[0], t), scalar(statistics[1], t), scalar(membrane, T, *symbols),
-                            scalar(slope, T, *symbols), scalar(peak, *symbols), crossing_function,
-                            scalar(_in_statistics(membrane, statistics, G, t, T), T, *symbols, *G),
-                            scalar(_in_statistics(slope, statistics, G, t, T), T, *symbols, *G))
-    return CompiledLayer(forward, make_backward(scalar(psp, s), scalar(sp.diff(psp, s), s)))
-
-
-def _in_statistics(expr, statistics, G, t, T):
-    """``expr(T)`` with every ``exp(-k T)`` written ``1/G_j`` where ``g_j(t) = exp(k t)`` and ``G_j = g_j(T)``.
-
-    The forward pass has ``g_j`` of the next arrival at hand (it needs them for the next causal set), so
-    the membrane there costs divisions instead of exponentials. Unchanged where no statistic is a pure
-    exponential.
+    Parameters
+    ----------
+    model : LIFModel
+        Any model :func:`~brian2_delgrad.exact.kernel.derive_kernel` takes.
+    closed_form : bool
+        The closed-form crossing where the ratio has one; ``False``: root finding.
     """
-    for g, symbol in zip(statistics, G):
-        if isinstance(g, sp.exp):
-            expr = expr.subs(sp.exp(-g.args[0].subs(t, T)), 1 / symbol)
-    return expr
+    module = kernel_module(model, closed_form)
+    return None if module is None else _layer(module)
+
+
+@functools.lru_cache(maxsize=32)
+def _layer(module):
+    return CompiledLayer(module)

@@ -41,8 +41,8 @@ def forward(net, times, thresholds=None, closed_form=True, compiled=True, thread
     list of ndarray
         ``times`` first, then one ``(batch, n)`` array per layer, seconds; ``inf`` = no spike.
     """
-    kernel = derive_kernel(net.model, closed_form=closed_form)
-    compiled = compiled_layer(kernel) if compiled else None
+    compiled = compiled_layer(net.model, closed_form) if compiled else None
+    kernel = derive_kernel(net.model, closed_form=closed_form) if compiled is None else None
     tau = net.model.tau_s_
     if thresholds is None:
         thresholds = [np.full((len(times), n), net.model.theta) for n in net.sizes[1:]]

@@ -1,7 +1,11 @@
 """The compiled forward pass: the first spike time of every (sample, neuron), layer after layer.
 
-Built by :func:`make_forward` with a kernel's SymPy-derived functions bound in (see
-:mod:`~brian2_delgrad.exact.compiled`); the vectorised NumPy pass (:mod:`~brian2_delgrad.exact.forward`) is the
+Plain Python here, compiled into each kernel's module (:mod:`~brian2_delgrad.exact.kernel_source`) after the
+kernel's SymPy-derived functions, which the loops call by name: ``membrane(T, S0, S1)``, ``slope``,
+``peak(S0, S1)``, ``crossing(S0, S1, theta)`` (the closed form, where ``CLOSED``), the statistics
+``statistics_at(t)`` = ``(g0(t), g1(t))`` and their values ``FIRST_G0``, ``FIRST_G1`` at 0, and
+``membrane_at(T, S0, S1, G0, G1)``, ``slope_at``: the membrane and its slope from ``G_j = g_j(T)``, used only to
+decide where no crossing can be. The vectorised NumPy pass (:mod:`~brian2_delgrad.exact.forward`) is the
 reference.
 """
 import math
@@ -9,153 +13,149 @@ import math
 import numba
 import numpy as np
 
+from .jit import jit
 from .sort import GROUP, stable_sort, still_sorted
 
-__all__ = ["make_forward"]
+__all__ = ["forward_serial", "forward_parallel"]
 
 
-def make_forward(g0, g1, membrane, slope, peak, crossing, membrane_at, slope_at):
-    """Compile the forward loop with the kernel's functions bound in (inlined, no indirect calls).
+@jit()
+def root(start, S0, S1, theta):
+    """First upward crossing after ``start`` (NaN if none); as ``exact._root_find``."""
+    top = peak(S0, S1)
+    if not (top > start) or not (membrane(start, S0, S1) < theta) or not (slope(start, S0, S1) > 0):
+        return math.nan
+    if not (membrane(top, S0, S1) >= theta):
+        return math.nan
+    low, high = start, top
+    x = 0.5 * (low + high)
+    last = math.inf
+    for _ in range(200):
+        excess = membrane(x, S0, S1) - theta
+        if excess < 0:
+            low = x
+        else:
+            high = x
+        newton = x - excess / slope(x, S0, S1)
+        new = newton if low <= newton <= high else 0.5 * (low + high)
+        step = abs(new - x)
+        x = new
+        if step == 0 or (step <= 1e-12 * max(1.0, abs(new)) and step >= last):
+            break
+        last = step
+    return x
 
-    ``membrane_at(T, S0, S1, G0, G1)`` and ``slope_at`` are the membrane and its slope at ``T`` from
-    ``G_j = g_j(T)`` (see :func:`_in_statistics`), used only to decide where no crossing can be.
+
+@jit(inline="always")
+def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
+    """First spike of neuron ``j`` from its arrivals sorted by ``orders[g]`` (units of tau_s; inf if none).
+
+    Walks the causal sets in arrival order and stops at the first valid crossing. The crossing of
+    a set is only computed where the membrane can reach threshold before the next arrival: the
+    membrane of a fixed set has at most one extremum, so with ``V`` below threshold at both ends
+    of the interval it cannot cross unless it rises at the start and falls at the end. Rows are
+    indexed, not sliced: a slice is a new array, whose reference count costs atomic operations.
     """
-    closed = crossing is not None
-    first_g0, first_g1 = g0(0.0), g1(0.0)              # the statistics of the first arrival (start 0): constants
-
-    @numba.njit(error_model="numpy")
-    def root(start, S0, S1, theta):
-        """First upward crossing after ``start`` (NaN if none); as ``exact._root_find``."""
-        top = peak(S0, S1)
-        if not (top > start) or not (membrane(start, S0, S1) < theta) or not (slope(start, S0, S1) > 0):
-            return math.nan
-        if not (membrane(top, S0, S1) >= theta):
-            return math.nan
-        low, high = start, top
-        x = 0.5 * (low + high)
-        last = math.inf
-        for _ in range(200):
-            excess = membrane(x, S0, S1) - theta
-            if excess < 0:
-                low = x
-            else:
-                high = x
-            newton = x - excess / slope(x, S0, S1)
-            new = newton if low <= newton <= high else 0.5 * (low + high)
-            step = abs(new - x)
-            x = new
-            if step == 0 or (step <= 1e-12 * max(1.0, abs(new)) and step >= last):
-                break
-            last = step
-        return x
-
-    @numba.njit(error_model="numpy", inline="always")
-    def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
-        """First spike of neuron ``j`` from its arrivals sorted by ``orders[g]`` (units of tau_s; inf if none).
-
-        Walks the causal sets in arrival order and stops at the first valid crossing. The crossing of
-        a set is only computed where the membrane can reach threshold before the next arrival: the
-        membrane of a fixed set has at most one extremum, so with ``V`` below threshold at both ends
-        of the interval it cannot cross unless it rises at the start and falls at the end. Rows are
-        indexed, not sliced: a slice is a new array, whose reference count costs atomic operations.
-        """
-        if n_finite == 0:
-            return math.inf
-        reference = arrivals[orders[g, 0]]
-        # Below this, V is certainly under threshold: far beyond the rounding of V (about 1e-16 of the summed
-        # weights) and of the closed forms and the root finder (~1e-12), so skipping changes no spike time.
-        below = theta - 1e-6 * abs(theta)
-        weight_sum = 0.0
-        S0 = 0.0
-        S1 = 0.0
-        v_start = 0.0                                  # V at the first arrival: the PSP starts at 0
-        start = 0.0
-        G0 = first_g0
-        G1 = first_g1
-        for k in range(n_finite):
-            weight = weights[j, orders[g, k]]
-            S0 += weight * G0
-            S1 += weight * G1
-            weight_sum += abs(weight)
-            end = math.inf
-            v_end = math.nan
-            if k + 1 < n_finite:
-                end = arrivals[orders[g, k + 1]] - reference
-                start_G0, start_G1 = G0, G1
-                G0 = g0(end)                           # the next set's statistics, here to judge this one
-                G1 = g1(end)
-                v_end = membrane_at(end, S0, S1, G0, G1)
-                low = below - 1e-9 * weight_sum
-                if (v_start < low and v_end < low and G0 * G0 < math.inf and G1 * G1 < math.inf
-                        and (slope_at(end, S0, S1, G0, G1) >= 0 or slope_at(start, S0, S1, start_G0, start_G1) <= 0)):
-                    v_start = v_end
-                    start = end
-                    continue
-            T = crossing(S0, S1, theta) if closed else root(start, S0, S1, theta)
-            if start <= T < end and slope(T, S0, S1) > 0:
-                return T + reference
-            v_start = v_end
-            start = end
+    if n_finite == 0:
         return math.inf
+    reference = arrivals[orders[g, 0]]
+    # Below this, V is certainly under threshold: far beyond the rounding of V (about 1e-16 of the summed
+    # weights) and of the closed forms and the root finder (~1e-12), so skipping changes no spike time.
+    below = theta - 1e-6 * abs(theta)
+    weight_sum = 0.0
+    S0 = 0.0
+    S1 = 0.0
+    v_start = 0.0                                  # V at the first arrival: the PSP starts at 0
+    start = 0.0
+    G0 = FIRST_G0
+    G1 = FIRST_G1
+    for k in range(n_finite):
+        weight = weights[j, orders[g, k]]
+        S0 += weight * G0
+        S1 += weight * G1
+        weight_sum += abs(weight)
+        end = math.inf
+        v_end = math.nan
+        if k + 1 < n_finite:
+            end = arrivals[orders[g, k + 1]] - reference
+            start_G0, start_G1 = G0, G1
+            G0, G1 = statistics_at(end)            # the next set's statistics, here to judge this one
+            v_end = membrane_at(end, S0, S1, G0, G1)
+            low = below - 1e-9 * weight_sum
+            if (v_start < low and v_end < low and G0 * G0 < math.inf and G1 * G1 < math.inf
+                    and (slope_at(end, S0, S1, G0, G1) >= 0 or slope_at(start, S0, S1, start_G0, start_G1) <= 0)):
+                v_start = v_end
+                start = end
+                continue
+        T = crossing(S0, S1, theta) if CLOSED else root(start, S0, S1, theta)
+        if start <= T < end and slope(T, S0, S1) > 0:
+            return T + reference
+        v_start = v_end
+        start = end
+    return math.inf
 
-    @numba.njit(error_model="numpy")
-    def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
-        """Spike times of the samples ``first`` to ``last - 1`` (one thread's share).
 
-        Samples go in groups of :data:`GROUP`, neuron by neuron: a neuron's weights and delays stay in
-        the cache while its group's samples use them, and each sample keeps its own arrival order for
-        the next neuron.
-        """
-        n_pre = pre.shape[1]
-        jittered = jitter.shape[0] > 0
-        n_post = weights.shape[0]
-        arrivals = np.empty(n_pre)
-        order = np.empty(n_pre, dtype=np.int64)
-        orders = np.empty((GROUP, n_pre), dtype=np.int64)
-        n_finite = np.empty(GROUP, dtype=np.int64)
-        counts = np.empty(n_pre + 1, dtype=np.int64)
-        runs = np.empty((2, n_pre), dtype=np.int64)
-        for group in range(first, last, GROUP):
-            n_finite[:] = -1
-            for j in range(n_post):
-                for b in range(group, min(group + GROUP, last)):
-                    g = b - group
+@jit()
+def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
+    """Spike times of the samples ``first`` to ``last - 1`` (one thread's share).
+
+    Samples go in groups of :data:`GROUP`, neuron by neuron: a neuron's weights and delays stay in
+    the cache while its group's samples use them, and each sample keeps its own arrival order for
+    the next neuron.
+    """
+    n_pre = pre.shape[1]
+    jittered = jitter.shape[0] > 0
+    n_post = weights.shape[0]
+    arrivals = np.empty(n_pre)
+    order = np.empty(n_pre, dtype=np.int64)
+    orders = np.empty((GROUP, n_pre), dtype=np.int64)
+    n_finite = np.empty(GROUP, dtype=np.int64)
+    counts = np.empty(n_pre + 1, dtype=np.int64)
+    runs = np.empty((2, n_pre), dtype=np.int64)
+    for group in range(first, last, GROUP):
+        n_finite[:] = -1
+        for j in range(n_post):
+            for b in range(group, min(group + GROUP, last)):
+                g = b - group
+                for i in range(n_pre):
+                    arrivals[i] = pre[b, i] + delays[j, i]
+                    if jittered:
+                        arrivals[i] += jitter[b, i, j]
+                if n_finite[g] < 0 or not still_sorted(arrivals, orders, g, n_finite[g]):
+                    n_finite[g] = stable_sort(arrivals, order, counts, runs)
                     for i in range(n_pre):
-                        arrivals[i] = pre[b, i] + delays[j, i]
-                        if jittered:
-                            arrivals[i] += jitter[b, i, j]
-                    if n_finite[g] < 0 or not still_sorted(arrivals, orders, g, n_finite[g]):
-                        n_finite[g] = stable_sort(arrivals, order, counts, runs)
-                        for i in range(n_pre):
-                            orders[g, i] = order[i]
-                    out[b, j] = first_spike(arrivals, orders, g, n_finite[g], weights, j, thresholds[b, j])
+                        orders[g, i] = order[i]
+                out[b, j] = first_spike(arrivals, orders, g, n_finite[g], weights, j, thresholds[b, j])
 
-    @numba.njit(error_model="numpy")
-    def network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, first, last):
-        """Every layer's spike times of the samples ``first`` to ``last - 1``, layer after layer (one thread's share).
 
-        ``outs[k]`` receives layer ``k``'s in seconds, ``scaled[k]`` the same back in units of tau_s (the next
-        layer's inputs): a sample's next layer needs only its own spike times, so no thread waits for another.
-        """
-        for k in range(len(weights)):
-            pre = inputs if k == 0 else scaled[k - 1]
-            out = outs[k]
-            forward_samples(pre, weights[k], delays[k], thresholds[k], jitters[k], out, first, last)
-            for b in range(first, last):
-                for j in range(out.shape[1]):
-                    out[b, j] *= tau
-                    scaled[k][b, j] = out[b, j] / tau
+@jit()
+def network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, first, last):
+    """Every layer's spike times of the samples ``first`` to ``last - 1``, layer after layer (one thread's share).
 
-    @numba.njit(error_model="numpy")
-    def forward(inputs, weights, delays, thresholds, jitters, tau, outs, scaled):
-        network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, 0, inputs.shape[0])
+    ``outs[k]`` receives layer ``k``'s in seconds, ``scaled[k]`` the same back in units of tau_s (the next
+    layer's inputs): a sample's next layer needs only its own spike times, so no thread waits for another.
+    """
+    for k in range(len(weights)):
+        pre = inputs if k == 0 else scaled[k - 1]
+        out = outs[k]
+        forward_samples(pre, weights[k], delays[k], thresholds[k], jitters[k], out, first, last)
+        for b in range(first, last):
+            for j in range(out.shape[1]):
+                out[b, j] *= tau
+                scaled[k][b, j] = out[b, j] / tau
 
-    @numba.njit(error_model="numpy", parallel=True)
-    def forward_parallel(inputs, weights, delays, thresholds, jitters, tau, outs, scaled):
-        n_batch = inputs.shape[0]
-        n_parts = min(n_batch, 4 * numba.get_num_threads())
-        for part in numba.prange(n_parts):              # samples split across threads: no shared writes
-            network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled,
-                            part * n_batch // n_parts, (part + 1) * n_batch // n_parts)
 
-    return forward, forward_parallel
+@jit()
+def forward_serial(inputs, weights, delays, thresholds, jitters, tau, outs, scaled):
+    network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, 0, inputs.shape[0])
+
+
+@jit(parallel=True)
+def forward_parallel(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, threads):
+    """:func:`forward_serial` on ``threads`` threads, the samples in ``4 * threads`` parts (numba's
+    ``get_num_threads`` in compiled code would keep it out of the disk cache)."""
+    n_batch = inputs.shape[0]
+    n_parts = min(n_batch, 4 * threads)
+    for part in numba.prange(n_parts):              # samples split across threads: no shared writes
+        network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled,
+                        part * n_batch // n_parts, (part + 1) * n_batch // n_parts)

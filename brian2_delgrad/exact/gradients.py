@@ -112,7 +112,7 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
     tau = net.model.tau_s_
     delta = delta * tau                                   # dL/dT in units of tau_s
     delay_grads = []
-    compiled = compiled_layer(derive_kernel(net.model)) if compiled else None
+    compiled = compiled_layer(net.model) if compiled else None
     limit = MAX_WEIGHT_GRADIENT.check(max_weight_gradient)
     limit = np.inf if limit is None else limit
     threads = check_threads(threads)

@@ -30,7 +30,7 @@ from brian2.parsing.sympytools import str_to_sympy
 
 from ..core.lif import LIFModel
 
-__all__ = ["Kernel", "derive_kernel"]
+__all__ = ["Kernel", "derive_kernel", "kernel_spec", "derive_expressions"]
 
 #: Ratios tau_m/tau_s with a closed-form first crossing.
 CLOSED_FORM_RATIOS = (1.0, 2.0)
@@ -119,14 +119,31 @@ def _lif_kernel(model, closed_form):
 
 
 def _model_kernel(model, closed_form):
+    return _bound(*kernel_spec(model, closed_form), model.theta)
+
+
+def kernel_spec(model, closed_form=True):
+    """What the kernel's formulas depend on: ``(equations, threshold, on_pre, exact_ratio, ratio)``.
+
+    Text and numbers only (the SymPy derivation takes these); ``exact_ratio`` is the ratio where the crossing
+    has a closed form and ``closed_form`` asks for it, else ``None``. The threshold's value is not among them:
+    the formulas take it as an argument.
+    """
     ratio = model.ratio
     exact_ratio = ratio if closed_form and ratio in CLOSED_FORM_RATIOS else None
-    return _bound(str(model.equations), model.threshold, model.on_pre, exact_ratio, ratio, model.theta)
+    return str(model.equations), model.threshold, model.on_pre, exact_ratio, ratio
 
 
 @functools.lru_cache(maxsize=64)
 def _bound(equations, threshold, on_pre, exact_ratio, ratio, theta):
     return _bind(_derive(equations, threshold, on_pre, exact_ratio), ratio, theta)
+
+
+def derive_expressions(spec):
+    """The SymPy expressions of the kernel of ``spec`` (:func:`kernel_spec`), as :attr:`Kernel.expressions`
+    without ``'theta'``."""
+    equations, threshold, on_pre, exact_ratio, ratio = spec
+    return dict(_derive(equations, threshold, on_pre, exact_ratio), ratio=ratio)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,12 +1,13 @@
 """Lambert W's principal branch, for the closed-form crossings of the compiled kernels (numba has none)."""
 import math
 
-import numba
+from .jit import jit
 
-__all__ = ["lambert_w0", "lambert_w0_python"]
+__all__ = ["lambert_w0"]
 
 
-def lambert_w0_python(x):
+@jit()
+def lambert_w0(x):
     """Principal branch of Lambert W for real ``x >= -1/e`` (NaN below), by Halley iteration."""
     if not x >= -1.0 / math.e:
         return math.nan
@@ -31,6 +32,3 @@ def lambert_w0_python(x):
         if abs(step) <= 4e-16 * (1.0 + abs(w)):
             break
     return w
-
-
-lambert_w0 = numba.njit(error_model="numpy")(lambert_w0_python)

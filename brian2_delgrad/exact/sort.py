@@ -1,7 +1,7 @@
 """The compiled kernels' sort of a neuron's arrival times: stable, bucketed, and skipped when an order still holds."""
 import math
 
-import numba
+from .jit import jit
 
 __all__ = ["SMALL", "GROUP", "still_sorted", "stable_sort"]
 
@@ -12,7 +12,7 @@ SMALL = 16
 GROUP = 16
 
 
-@numba.njit(error_model="numpy", inline="always")
+@jit(inline="always")
 def still_sorted(values, orders, g, n_finite):
     """Whether ``orders[g]`` (an earlier neuron's) is the stable sort of ``values``, with ``n_finite`` finite ones.
 
@@ -32,7 +32,7 @@ def still_sorted(values, orders, g, n_finite):
             return False
     return True
 
-@numba.njit(error_model="numpy", _nrt=False)
+@jit(_nrt=False)
 def stable_sort(values, order, counts, runs):
     """Stable argsort of ``values`` into ``order``, non-finite last; returns the number of finite values.
 

@@ -1,0 +1,108 @@
+"""The compiled kernels' disk cache: compiled once per machine, shared by processes, damaged entries rebuilt."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from brian2_delgrad import LIFModel
+from brian2_delgrad.exact import kernel_cache
+from brian2_delgrad.exact.kernel_cache import CACHE_ENVIRONMENT, kernel_module
+
+#: A forward pass on one thread in a fresh process; prints a hash of the spike times.
+SCRIPT = """
+import hashlib, numpy as np
+from brian2_delgrad import DelayNetwork, ExactSubstrate
+net = DelayNetwork([4, 6, 2], delays="synaptic", seed=1, weight_init=(1.0, 0.5))
+x = np.random.default_rng(1).uniform(0.15, 2.0, size=(40, 4)) * 5e-3
+times = ExactSubstrate(threads=1).run(net, x)
+print(hashlib.sha256(b"".join(t.tobytes() for t in times)).hexdigest())
+"""
+
+
+def _run(folder, count=1):
+    """Run :data:`SCRIPT` in ``count`` processes at once with the cache ``folder``; their (stdout, stderr)."""
+    env = dict(os.environ, **{CACHE_ENVIRONMENT: str(folder)})
+    env.pop("BRIAN2_DELGRAD_QUIET", None)
+    processes = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    results = [process.communicate() for process in processes]
+    assert all(process.returncode == 0 for process in processes), results
+    return [(out.strip(), err) for out, err in results]
+
+
+def test_compiled_once_shared_by_processes_and_rebuilt_when_damaged_or_deleted(tmp_path):
+    """Two processes compile an empty cache at once (both announce it, with the time it took); the next one
+    loads it silently; a damaged module or damaged numba files are rebuilt with a notice; so is a deleted
+    cache. Every process computes the same spike times, bit for bit."""
+    folder = tmp_path / "kernels"
+    first = _run(folder, count=2)
+    expected = first[0][0]
+    for _, err in first:
+        assert "compiling the exact simulator's kernels for this machine" in err and str(folder) in err, err
+        assert "compiled the forward pass in " in err, err
+    (entry,) = folder.iterdir()
+    module = next(entry.glob("kernel_*.py"))
+    assert oct(entry.stat().st_mode & 0o777) == "0o700"
+    assert any(entry.glob("__pycache__/*.nbi")), "numba's cache is beside the module"
+
+    (out, err), = _run(folder)
+    assert out == expected and "compil" not in err, err                  # loaded, not compiled
+
+    module.write_text(module.read_text().replace("GROUP = 16", "GROUP = 17"))   # changed by hand
+    (out, err), = _run(folder)
+    assert out == expected and "damaged or not private: building it again" in err, err
+    assert "GROUP = 16" in module.read_text()
+
+    for path in entry.glob("__pycache__/*.nb[ic]"):                     # numba's files: garbage
+        path.write_bytes(b"\x80\x04garbage" + path.read_bytes()[:20])
+    (out, err), = _run(folder)
+    assert out == expected and "did not load" in err and "compiled the forward pass" in err, err
+
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    (out, err), = _run(folder)
+    assert out == expected and "compiled the forward pass in " in err, err
+
+
+def test_a_cache_folder_that_is_not_private_is_not_used(tmp_path, monkeypatch, capsys):
+    """A kernel folder others can write to is never imported from: the process builds in a temporary folder."""
+    monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
+    model = LIFModel(theta=1.25)                        # any model: the kernel does not depend on theta
+    own = kernel_module(model)
+    entry = os.path.dirname(own.__file__)
+    assert entry.startswith(str(tmp_path)) and capsys.readouterr().err == ""
+    os.chmod(entry, 0o777)
+    kernel_cache._lif_module.cache_clear()              # forget what this process found
+    kernel_cache._module.cache_clear()
+    try:
+        other = kernel_module(model)
+    finally:
+        kernel_cache._lif_module.cache_clear()
+        kernel_cache._module.cache_clear()
+    assert not other.__file__.startswith(str(tmp_path))
+    assert f"the kernel cache {entry} is writable by other users" in capsys.readouterr().err
+    with open(own.__file__, "rb") as a, open(other.__file__, "rb") as b:    # the same text
+        assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path / "mine"))
+    assert kernel_cache.cache_folder() == tmp_path / "mine"
+    monkeypatch.delenv(CACHE_ENVIRONMENT)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert kernel_cache.cache_folder() == tmp_path / "xdg" / "brian2_delgrad" / "kernels"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert kernel_cache.cache_folder() == tmp_path / "home" / ".cache" / "brian2_delgrad" / "kernels"
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0, 1.5])
+def test_the_kernel_module_shares_one_exponential(ratio):
+    """Each kernel function of one variable computes a single exponential (``exp(-s/2)**2`` for ``exp(-s)``)."""
+    from brian2 import ms
+
+    text = open(kernel_module(LIFModel(tau_m=ratio * 5 * ms, tau_s=5 * ms)).__file__).read()
+    for name in ("statistics_at", "membrane", "slope", "psp_and_slope"):
+        body = text.split(f"def {name}(")[1].split("\n\n")[0]
+        assert body.count("math.exp(") == 1, body
