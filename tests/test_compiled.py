@@ -96,11 +96,13 @@ def test_compiled_backward_matches_numpy(model, max_weight_gradient):
     assert fast.guarded == reference.guarded
     if max_weight_gradient is not None:
         assert fast.guarded > 0
+    # A PSP is a difference of exponentials that cancels near lag 0, and the passes compute them differently (one
+    # exponential and its powers, against each on its own): entries that nearly cancel agree to 1e-13 of the largest.
     for a, b in zip(fast.weights, reference.weights):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14 * np.abs(b).max())
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13 * np.abs(b).max())
     for a, b in zip(fast.delays, reference.delays):
         for placement in b:
-            np.testing.assert_allclose(a[placement], b[placement], rtol=1e-12, atol=1e-14 * np.abs(b[placement]).max())
+            np.testing.assert_allclose(a[placement], b[placement], rtol=1e-12, atol=1e-13 * np.abs(b[placement]).max())
     np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-12, atol=1e-12)
 
 

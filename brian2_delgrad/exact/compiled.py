@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.lif import LIFModel
 from ..utils.memory import BLOCK_BYTES, chunk_size
 from ..utils.notices import announce_once, notice
 from ..utils.threads import kernel_threads
@@ -186,7 +187,20 @@ def compiled_layer(model, closed_form=True):
         Any model :func:`~brian2_delgrad.exact.kernel.derive_kernel` takes.
     closed_form : bool
         The closed-form crossing where the ratio has one; ``False``: root finding.
+
+    Notes
+    -----
+    A process looks a :class:`~brian2_delgrad.core.lif.LIFModel`'s kernel up once (in the kernel cache folder
+    of that moment, :func:`~brian2_delgrad.exact.kernel_cache.cache_folder`); other models at every call.
     """
+    if type(model) is LIFModel:                 # immutable and hashed by its values
+        return _lif_layer(model, closed_form)
+    module = kernel_module(model, closed_form)
+    return None if module is None else _layer(module)
+
+
+@functools.lru_cache(maxsize=64)
+def _lif_layer(model, closed_form):
     module = kernel_module(model, closed_form)
     return None if module is None else _layer(module)
 

@@ -3,7 +3,8 @@
 Plain Python here, compiled into each kernel's module (:mod:`~brian2_delgrad.exact.kernel_source`) after the
 kernel's SymPy-derived functions, which the loops call by name: ``membrane(T, S0, S1)``, ``slope``,
 ``peak(S0, S1)``, ``crossing(S0, S1, theta)`` (the closed form, where ``CLOSED``), the statistics
-``statistics_at(t)`` = ``(g0(t), g1(t))`` and their values ``FIRST_G0``, ``FIRST_G1`` at 0, and
+``statistics_at(t)`` = ``(g0(t), g1(t))``, the same from ``E = exp(RATE t)``: ``statistics_from(t, E)``
+(``RATE`` is 0 where the statistics share no exponential), their values ``FIRST_G0``, ``FIRST_G1`` at 0, and
 ``membrane_at(T, S0, S1, G0, G1)``, ``slope_at``: the membrane and its slope from ``G_j = g_j(T)``, used only to
 decide where no crossing can be. The vectorised NumPy pass (:mod:`~brian2_delgrad.exact.forward`) is the
 reference.
@@ -15,6 +16,10 @@ import numpy as np
 
 from .jit import jit
 from .sort import GROUP, stable_sort, still_sorted
+
+#: The largest exponent ``RATE * t`` of the arrivals of a sample (first arrival 0) whose statistics the forward
+#: pass computes from products of exponentials; ``exp(2 * 300)`` is far from overflow.
+SPREAD = 300.0
 
 __all__ = ["forward_serial", "forward_parallel"]
 
@@ -47,7 +52,7 @@ def root(start, S0, S1, theta):
 
 
 @jit(inline="always")
-def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
+def first_spike(arrivals, scaled, direct, orders, g, n_finite, weights, j, theta):
     """First spike of neuron ``j`` from its arrivals sorted by ``orders[g]`` (units of tau_s; inf if none).
 
     Walks the causal sets in arrival order and stops at the first valid crossing. The crossing of
@@ -55,10 +60,14 @@ def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
     membrane of a fixed set has at most one extremum, so with ``V`` below threshold at both ends
     of the interval it cannot cross unless it rises at the start and falls at the end. Rows are
     indexed, not sliced: a slice is a new array, whose reference count costs atomic operations.
+    ``scaled[i]`` is ``exp(RATE * arrivals[i])`` times a constant of the sample, so that the statistics of
+    an arrival cost a division instead of an exponential (:func:`forward_samples`); with ``direct`` they
+    are computed from the arrival times themselves.
     """
     if n_finite == 0:
         return math.inf
     reference = arrivals[orders[g, 0]]
+    scale = 1.0 / scaled[orders[g, 0]]
     # Below this, V is certainly under threshold: far beyond the rounding of V (about 1e-16 of the summed
     # weights) and of the closed forms and the root finder (~1e-12), so skipping changes no spike time.
     below = theta - 1e-6 * abs(theta)
@@ -79,7 +88,10 @@ def first_spike(arrivals, orders, g, n_finite, weights, j, theta):
         if k + 1 < n_finite:
             end = arrivals[orders[g, k + 1]] - reference
             start_G0, start_G1 = G0, G1
-            G0, G1 = statistics_at(end)            # the next set's statistics, here to judge this one
+            if direct:                             # the next set's statistics, here to judge this one
+                G0, G1 = statistics_at(end)
+            else:
+                G0, G1 = statistics_from(end, scaled[orders[g, k + 1]] * scale)
             v_end = membrane_at(end, S0, S1, G0, G1)
             low = below - 1e-9 * weight_sum
             if (v_start < low and v_end < low and G0 * G0 < math.inf and G1 * G1 < math.inf
@@ -101,31 +113,54 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
 
     Samples go in groups of :data:`GROUP`, neuron by neuron: a neuron's weights and delays stay in
     the cache while its group's samples use them, and each sample keeps its own arrival order for
-    the next neuron.
+    the next neuron. ``exp(RATE t)`` of an arrival at ``t = t_i + d_ij`` is the product of one per input
+    and sample and one per synapse, each computed once (exponents within :data:`SPREAD` of 0: else, and
+    with jitter, the statistics come from the arrival times directly).
     """
     n_pre = pre.shape[1]
     jittered = jitter.shape[0] > 0
     n_post = weights.shape[0]
     arrivals = np.empty(n_pre)
+    scaled = np.empty(n_pre)
     order = np.empty(n_pre, dtype=np.int64)
     orders = np.empty((GROUP, n_pre), dtype=np.int64)
     n_finite = np.empty(GROUP, dtype=np.int64)
     counts = np.empty(n_pre + 1, dtype=np.int64)
     runs = np.empty((2, n_pre), dtype=np.int64)
+    input_scaled = np.empty((GROUP, n_pre))
+    direct = np.empty(GROUP, dtype=np.bool_)
+    delay_scaled = np.empty(weights.shape)
+    longest = 0.0
+    for j in range(n_post):
+        for i in range(n_pre):
+            delay_scaled[j, i] = math.exp(RATE * delays[j, i])
+            longest = max(longest, abs(delays[j, i]))
     for group in range(first, last, GROUP):
         n_finite[:] = -1
+        for b in range(group, min(group + GROUP, last)):
+            g = b - group
+            low, high = math.inf, -math.inf
+            for i in range(n_pre):
+                if math.isfinite(pre[b, i]):
+                    low = min(low, pre[b, i])
+                    high = max(high, pre[b, i])
+            direct[g] = jittered or not RATE * (high - low + longest) < SPREAD
+            for i in range(n_pre):
+                input_scaled[g, i] = math.exp(RATE * (pre[b, i] - low)) if not direct[g] else 1.0
         for j in range(n_post):
             for b in range(group, min(group + GROUP, last)):
                 g = b - group
                 for i in range(n_pre):
                     arrivals[i] = pre[b, i] + delays[j, i]
+                    scaled[i] = input_scaled[g, i] * delay_scaled[j, i]
                     if jittered:
                         arrivals[i] += jitter[b, i, j]
                 if n_finite[g] < 0 or not still_sorted(arrivals, orders, g, n_finite[g]):
                     n_finite[g] = stable_sort(arrivals, order, counts, runs)
                     for i in range(n_pre):
                         orders[g, i] = order[i]
-                out[b, j] = first_spike(arrivals, orders, g, n_finite[g], weights, j, thresholds[b, j])
+                out[b, j] = first_spike(arrivals, scaled, direct[g], orders, g, n_finite[g], weights, j,
+                                        thresholds[b, j])
 
 
 @jit()

@@ -81,7 +81,12 @@ def kernel_source(expressions, description):
     g0, g1 = expressions["statistics"]
     membrane, slope, crossing = expressions["membrane"], expressions["slope"], expressions["crossing"]
     psp = expressions["psp"]
-    functions = [("statistics_at", (g0, g1), (t,), t), ("membrane", membrane, (T, *S), T),
+    statistics = [sp.sympify(g).subs(values) for g in (g0, g1)]
+    rate = _shared_rate(statistics, t) or 0
+    E = sp.Symbol("E")
+    functions = [("statistics_at", (g0, g1), (t,), t),
+                 ("statistics_from", tuple(_with_exponential(g, rate, t, E) for g in statistics), (t, E), None),
+                 ("membrane", membrane, (T, *S), T),
                  ("slope", slope, (T, *S), T), ("peak", expressions["peak"], S, None),
                  ("crossing", crossing, (*S, theta), None),
                  ("membrane_at", _in_statistics(membrane, (g0, g1), G, t, T), (T, *S, *G), None),
@@ -92,7 +97,7 @@ def kernel_source(expressions, description):
         parts.append(f'@numba.njit(cache=True, error_model="numpy", inline="always")\n'
                      f'def {name}({", ".join(map(str, arguments))}):\n'
                      + _body(exprs, values, variable))
-    constants = dict(CLOSED=crossing is not None, FIRST_G0=float(g0.subs(values).subs(t, 0)),
+    constants = dict(CLOSED=crossing is not None, RATE=float(rate), FIRST_G0=float(g0.subs(values).subs(t, 0)),
                      FIRST_G1=float(g1.subs(values).subs(t, 0)))
     loops = [function for module in LOOP_MODULES for function in _marked(module)]
     for function in loops:
@@ -126,29 +131,42 @@ def _body(exprs, values, variable):
 def _one_exponential(exprs, x):
     """``exprs`` with their exponentials of ``x`` written as small powers of one, and the lines that compute them.
 
-    Where every rate ``a`` of an ``exp(a x)`` is a multiple ``k q`` (``1 <= k <= 8``) of one rate ``q``, each
+    Where there are several and every one is a power ``E**k`` of ``E = exp(q x)`` (:func:`_shared_rate`), each
     becomes a symbol ``E<k>`` with ``E1 = exp(q x)`` and ``E<k> = E<k-1> * E1``: one exponential where there
     were several (``exp(-s/2)`` and ``exp(-s)``: ``E1`` and ``E2``), the same value to a few ulp. Returns
-    ``(exprs, [(name, source), ...])``; ``(exprs, [])`` unchanged where there is nothing to share or the rates are
-    not such multiples.
+    ``(exprs, [(name, source), ...])``; ``(exprs, [])`` unchanged where there is nothing to share.
     """
-    rates = {}
+    q = _shared_rate(exprs, x)
+    exponentials = {e for expr in exprs for e in expr.atoms(sp.exp) if e.has(x)}
+    if q is None or len(exponentials) < 2:
+        return exprs, []
+    powers = {e: int(sp.simplify(e.args[0] / x) / q) for e in exponentials}
+    lines = [("E1", _PRINTER.doprint(sp.exp(q * x)))] + [(f"E{k}", f"E{k - 1} * E1")
+                                                          for k in range(2, max(powers.values()) + 1)]
+    return [expr.xreplace({e: sp.Symbol(f"E{k}") for e, k in powers.items()}) for expr in exprs], lines
+
+
+def _shared_rate(exprs, x):
+    """The rate ``q`` of the one exponential ``exp(q x)`` of which every exponential of ``x`` in ``exprs`` is a
+    power ``k`` from 1 to 8, or ``None`` (no exponential of ``x``, or rates that are not such multiples)."""
+    rates = set()
     for e in set().union(*(expr.atoms(sp.exp) for expr in exprs)):
         rate = sp.simplify(e.args[0] / x)
         if not e.has(x) or not rate.is_Rational:
-            return exprs, []
-        rates[e] = rate
-    if len(set(rates.values())) < 2:
-        return exprs, []
-    q = functools.reduce(sp.gcd, rates.values())
-    q = -q if all(rate < 0 for rate in rates.values()) else q
-    powers = {e: rate / q for e, rate in rates.items()}
-    if not all(k.is_Integer and 1 <= k <= 8 for k in powers.values()):
-        return exprs, []
-    top = int(max(powers.values()))
-    lines = [("E1", _PRINTER.doprint(sp.exp(q * x)))] + [(f"E{k}", f"E{k - 1} * E1") for k in range(2, top + 1)]
-    symbols = {e: sp.Symbol(f"E{int(k)}") for e, k in powers.items()}
-    return [expr.xreplace(symbols) for expr in exprs], lines
+            return None
+        rates.add(rate)
+    if not rates:
+        return None
+    q = functools.reduce(sp.gcd, rates)
+    q = -q if all(rate < 0 for rate in rates) else q
+    return q if all((rate / q).is_Integer and 1 <= rate / q <= 8 for rate in rates) else None
+
+
+def _with_exponential(expr, q, x, E):
+    """``expr`` with each ``exp(k q x)`` written ``E**k`` (unchanged for ``q = 0``: no shared exponential)."""
+    if q == 0:
+        return expr
+    return expr.xreplace({e: E ** int(sp.simplify(e.args[0] / x) / q) for e in expr.atoms(sp.exp) if e.has(x)})
 
 
 def _exact(ratio):
