@@ -1,23 +1,29 @@
 """``brian2-delgrad train`` from the command line: start-up, seconds per epoch, whole runs, threads, and the ratio
 to the authors' reference implementation, all measured side by side in one run.
 
-    python benchmarks/bench_cli.py [--model yinyang_h30_ws] [--epochs 300] [--repeats 3]
-                                   [--reference /path/to/run_reference.sh] [--busy]
+    python benchmarks/bench_cli.py [--model yinyang_h30_ws] [--epochs 300] [--repeats 3] [--busy]
+                                   [--reference CHECKOUT --reference-python PYTHON]
 
 1. Start-up: ``import brian2``; ``import brian2_delgrad.cli``; a one-epoch ``train`` with the kernels in the
    cache (warm) and with an empty kernel cache (cold: the run states its compile time).
 2. The whole ``train MODEL --epochs N`` start to finish on the default threads, one thread and two threads,
    taking turns, ``--repeats`` times; seconds per epoch = (whole run - one-epoch run) / (N - 1): everything an
    epoch costs (training, validation, history, checkpoint).
-3. ``--reference SCRIPT``: a script that runs the authors' implementation of the same network for ``$1`` epochs
-   and prints a last line ``REFERENCE_SECONDS <s> EPOCHS <n> SECONDS_PER_EPOCH <s>`` (its own reported training
-   duration); it runs 10 epochs between our runs, and its whole run is its duration for 10 epochs, scaled to N.
+3. ``--reference CHECKOUT``: the authors' implementation (a checkout of github.com/JulianGoeltz/fastAndDeep, run
+   with ``--reference-python``, a Python with PyTorch and its requirements) trains the same network, its published
+   ``experiment_configs/yin_yang_H30_WS.yaml`` (4-30-3, synaptic delays, batch 150), for 10 epochs on the CPU
+   between our runs. Its seconds per epoch are timed between its "Starting training" and "Ending training" lines
+   (validation included, as ours); its whole training is its own reported duration for 10 epochs, scaled to N.
+   Nothing of it is copied: it runs in its own process. (Its import of torchvision is only used for MNIST; where
+   no CPU build of torchvision installs, an empty ``torchvision`` package on ``PYTHONPATH`` does.)
 4. ``--busy``: all of it while another process keeps one core busy (a Python busy loop).
 
 Medians and ratios are printed; the machine is shared, so compare only figures of one run.
 """
 import argparse
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,14 +55,37 @@ def train(model, epochs, folder, threads=None, cache=None):
     return seconds, err
 
 
-def reference(script, epochs):
-    """The reference's own reported seconds for ``epochs`` epochs (its last line), and per epoch."""
-    _, out, _ = timed(["bash", str(script), str(epochs)])
-    words = out.strip().splitlines()[-1].split()
-    if words[:1] != ["REFERENCE_SECONDS"]:
-        raise SystemExit(f"{script}: its last line must be 'REFERENCE_SECONDS <s> EPOCHS <n> SECONDS_PER_EPOCH <s>'")
-    values = dict(zip(words[::2], words[1::2]))
-    return float(values["REFERENCE_SECONDS"]), float(values["SECONDS_PER_EPOCH"])
+#: The published configuration the reference trains, and what this benchmark changes in it (written by the
+#: reference's own Python, which has PyYAML).
+REFERENCE_CONFIG = "experiment_configs/yin_yang_H30_WS.yaml"
+WRITE_CONFIG = """import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+config["training_params"].update(epoch_number=int(sys.argv[3]), enforce_cpu=True)
+yaml.safe_dump(config, open(sys.argv[2], "w"))
+"""
+
+
+def reference(checkout, python, epochs, folder):
+    """The authors' implementation training for ``epochs`` epochs: (its own reported duration, seconds per epoch
+    between its "Starting training" and "Ending training" lines)."""
+    config, out = folder / f"reference-{epochs}.yaml", folder / "reference-run"
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run([str(python), "-c", WRITE_CONFIG, str(checkout / REFERENCE_CONFIG), str(config), str(epochs)],
+                   check=True)
+    env = dict(os.environ, MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([str(python), "experiment.py", "train", str(config), str(out)], cwd=checkout / "src",
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    marks, lines = {}, []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith(("Starting training", "Ending training")):
+            marks[line.split()[0]] = time.perf_counter()
+        found = re.match(r"Training \d+ epochs -> duration: ([0-9.eE+-]+) seconds", line)
+        if found:
+            marks["duration"] = float(found.group(1))
+    if process.wait() != 0 or len(marks) != 3:
+        raise SystemExit(f"the reference failed or printed no duration:\n{''.join(lines[-20:])}")
+    return marks["duration"], (marks["Ending"] - marks["Starting"]) / epochs
 
 
 def median(values):
@@ -68,7 +97,9 @@ def main():
     parser.add_argument("--model", default="yinyang_h30_ws", help="a shipped model's name or a model file")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--reference", type=Path, help="script that runs the authors' implementation (see above)")
+    parser.add_argument("--reference", type=Path, help="a checkout of the authors' implementation (see above)")
+    parser.add_argument("--reference-python", type=Path, default=Path(sys.executable),
+                        help="the Python that runs it (with PyTorch)")
     parser.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
     args = parser.parse_args()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
@@ -105,7 +136,7 @@ def run(args, folder):
                                         None if threads == "default" else threads)[0])
         if args.reference is not None:
             ours_10.append(train(args.model, 10, folder / "ten")[0])
-            seconds, per_epoch = reference(args.reference, 10)
+            seconds, per_epoch = reference(args.reference.resolve(), args.reference_python, 10, folder)
             theirs_10.append(seconds)
             theirs_epoch.append(per_epoch)
     print(f"whole training, start to finish ({args.epochs} epochs), and seconds per epoch")
@@ -119,8 +150,9 @@ def run(args, folder):
     if args.reference is not None:
         ours_epoch = (median(whole["default"])[0] - one) / (args.epochs - 1)
         theirs = median(theirs_10)[0] * args.epochs / 10
-        print(f"the authors' implementation, 10 epochs in turns with ours: {median(theirs_10)[0]:.2f} s "
-              f"[{median(theirs_10)[1]}], {median(theirs_epoch)[0]:.3f} s/epoch by its own log")
+        print(f"the authors' implementation, 10 epochs in turns with ours: its reported duration "
+              f"{median(theirs_10)[0]:.2f} s [{median(theirs_10)[1]}], {median(theirs_epoch)[0]:.3f} s/epoch "
+              f"[{median(theirs_epoch)[1]}]")
         print(f"  per epoch: {median(theirs_epoch)[0]:.3f} s against {ours_epoch:.4f} s: "
               f"{median(theirs_epoch)[0] / ours_epoch:.1f}x")
         print(f"  whole training of {args.epochs} epochs: {theirs:.1f} s (its 10 epochs scaled) against "
