@@ -65,7 +65,7 @@ def test_a_wide_layer_agrees_with_the_numpy_reference(ratio, mean_weight, delays
         np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-13)
 
 
-@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "subnormal"])
+@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "few", "subnormal"])
 def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
     stable_sort = kernel_module(LIFModel()).stable_sort   # as compiled into the kernels
     rng = np.random.default_rng(0)
@@ -74,6 +74,7 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
               "bunched": np.concatenate([rng.uniform(0, 1e-9, 499), [1e3]]),    # one bucket: the merge-sort fallback
               "silent": np.where(rng.random(500) < 0.5, np.inf, rng.uniform(0, 3, 500)),
               "one": np.array([0.5]),
+              "few": np.array([0.3, np.inf, 0.1, 0.3, 0.2, np.inf, 0.1, 0.05]),          # one insertion sort
               "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]])}[case]
     order = np.empty(values.size, dtype=np.int64)
     n_finite = stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64),
