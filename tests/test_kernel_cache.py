@@ -33,15 +33,16 @@ def _run(folder, count=1):
 
 
 def test_compiled_once_shared_by_processes_and_rebuilt_when_damaged_or_deleted(tmp_path):
-    """Two processes compile an empty cache at once (both announce it, with the time it took); the next one
-    loads it silently; a damaged module or damaged numba files are rebuilt with a notice; so is a deleted
-    cache. Every process computes the same spike times, bit for bit."""
+    """Two processes start on an empty cache at once (the first to compile announces it, with the time it took;
+    the other may load what the first wrote); the next one loads it silently; a damaged module or damaged numba
+    files are rebuilt with a notice; so is a deleted cache. Every process computes the same spike times, bit
+    for bit."""
     folder = tmp_path / "kernels"
     first = _run(folder, count=2)
     expected = first[0][0]
-    for _, err in first:
-        assert "compiling the exact simulator's kernels for this machine" in err and str(folder) in err, err
-        assert "compiled the forward pass in " in err, err
+    assert first[1][0] == expected
+    assert any("compiling the exact simulator's kernels for this machine" in err and str(folder) in err
+               and "compiled the forward pass in " in err for _, err in first), first
     (entry,) = folder.iterdir()
     module = next(entry.glob("kernel_*.py"))
     assert oct(entry.stat().st_mode & 0o777) == "0o700"
@@ -65,23 +66,39 @@ def test_compiled_once_shared_by_processes_and_rebuilt_when_damaged_or_deleted(t
     assert out == expected and "compiled the forward pass in " in err, err
 
 
-def test_a_cache_folder_that_is_not_private_is_not_used(tmp_path, monkeypatch, capsys):
-    """A kernel folder others can write to is never imported from: the process builds in a temporary folder."""
-    monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
-    model = LIFModel(theta=1.25)                        # any model: the kernel does not depend on theta
-    own = kernel_module(model)
-    entry = os.path.dirname(own.__file__)
-    assert entry.startswith(str(tmp_path)) and capsys.readouterr().err == ""
-    os.chmod(entry, 0o777)
-    kernel_cache._lif_module.cache_clear()              # forget what this process found
+def _found_again(model):
+    """``kernel_module(model)`` looked up afresh (this process forgets what it found before)."""
     kernel_cache._module.cache_clear()
     try:
-        other = kernel_module(model)
+        return kernel_module(model)
     finally:
-        kernel_cache._lif_module.cache_clear()
         kernel_cache._module.cache_clear()
-    assert not other.__file__.startswith(str(tmp_path))
-    assert f"the kernel cache {entry} is writable by other users" in capsys.readouterr().err
+
+
+def test_a_cache_folder_others_could_write_to_is_never_used(tmp_path, monkeypatch, capsys):
+    """A kernel folder of the user's that others can write to is deleted and built again; a cache inside a
+    folder others can write to (no sticky bit) is not used at all: the process builds in a temporary folder."""
+    root = tmp_path / "shared"
+    monkeypatch.setenv(CACHE_ENVIRONMENT, str(root / "kernels"))
+    model = LIFModel(theta=1.25)                        # any model: the kernel does not depend on theta
+    own = _found_again(model)
+    entry = os.path.dirname(own.__file__)
+    assert entry.startswith(str(root)) and capsys.readouterr().err == ""
+    planted = os.path.join(entry, "planted.txt")
+    open(planted, "w").close()
+    os.chmod(entry, 0o777)
+    again = _found_again(model)
+    assert again.__file__ == own.__file__ and not os.path.exists(planted)
+    assert oct(os.stat(entry).st_mode & 0o777) == "0o700"
+    assert f"the kernel cache folder {entry} was writable by other users: building it again" in \
+        capsys.readouterr().err
+    os.chmod(root, 0o777)                               # anyone could replace the folder inside
+    try:
+        other = _found_again(model)
+    finally:
+        os.chmod(root, 0o700)
+    assert not other.__file__.startswith(str(root))
+    assert f"is inside {root}, which other users can write to: compiling in" in capsys.readouterr().err
     with open(own.__file__, "rb") as a, open(other.__file__, "rb") as b:    # the same text
         assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
 
@@ -95,6 +112,12 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert kernel_cache.cache_folder() == tmp_path / "home" / ".cache" / "brian2_delgrad" / "kernels"
+    monkeypatch.delenv("HOME")
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+    monkeypatch.setattr(kernel_cache.Path, "home", no_home)   # no $HOME, no entry in the user database
+    assert kernel_cache.cache_folder().parts[-2:] == (f"brian2_delgrad-{os.getuid()}", "kernels")
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 1.5])

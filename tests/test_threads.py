@@ -12,7 +12,7 @@ from brian2_delgrad import (DelayNetwork, ExactSubstrate, LIFModel, Noise, backw
                             set_num_threads)
 from brian2_delgrad.cli import main
 from brian2_delgrad.exact.kernel_cache import kernel_module
-from brian2_delgrad.utils.threads import ENVIRONMENT, ThreadChooser
+from brian2_delgrad.utils.threads import CHOOSER, ENVIRONMENT, ThreadChooser
 from conftest import yin_yang_like_inputs
 
 MAX = numba.config.NUMBA_NUM_THREADS
@@ -125,6 +125,19 @@ def test_the_default_thread_count_is_the_faster_one_as_measured_and_follows_the_
     quiet = calls(400, {1: 1.0, 2: 0.6})                 # the machine is quiet again
     assert quiet[-100:].count(1) <= 100 // ThreadChooser.RECHECK + 1
     assert calls(1, {1: 1.0, 2: 0.6}) == [2] and chooser.choose("another pass", 2) == 2    # kinds apart
+
+
+def test_by_default_every_call_is_timed_and_gives_the_numbers_of_one_thread(monkeypatch):
+    """With no count given anywhere, the kernels run through the process's chooser: both counts get measured,
+    and every call gives the spike times of one thread, bit for bit."""
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    net = DelayNetwork([4, 20, 3], delays="synaptic", seed=6, weight_init=(1.0, 0.5))
+    x = yin_yang_like_inputs(37, seed=6)
+    one = ExactSubstrate(threads=1).run(net, x)
+    for _ in range(10):
+        assert all(np.array_equal(a, b) for a, b in zip(ExactSubstrate().run(net, x), one))
+    measured = {count for (kind, count), times in CHOOSER._times.items() if kind[1] == 37 and times}
+    assert measured == ({1, MAX} if MAX > 1 else set())
 
 
 def test_the_cli_refuses_a_bad_thread_count(capsys):

@@ -17,8 +17,9 @@ import numpy as np
 from .jit import jit
 from .sort import GROUP, stable_sort, still_sorted
 
-#: The largest exponent ``RATE * t`` of the arrivals of a sample (first arrival 0) whose statistics the forward
-#: pass computes from products of exponentials; ``exp(2 * 300)`` is far from overflow.
+#: The largest exponent ``|RATE| t`` of the arrivals of a sample (earliest input 0) whose statistics the forward
+#: pass computes from products of exponentials (far from overflow: ``exp(300)``, against the ``exp(709)`` a
+#: direct evaluation of ``exp(RATE t)`` allows).
 SPREAD = 300.0
 
 __all__ = ["forward_serial", "forward_parallel"]
@@ -144,7 +145,7 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
                 if math.isfinite(pre[b, i]):
                     low = min(low, pre[b, i])
                     high = max(high, pre[b, i])
-            direct[g] = jittered or not RATE * (high - low + longest) < SPREAD
+            direct[g] = jittered or not abs(RATE) * (high - low + longest) < SPREAD
             for i in range(n_pre):
                 input_scaled[g, i] = math.exp(RATE * (pre[b, i] - low)) if not direct[g] else 1.0
         for j in range(n_post):

@@ -10,33 +10,42 @@ rest, and numba's cache of its compiled functions in ``__pycache__``.
 
 A process finds a kernel it has compiled before in a few milliseconds, without SymPy. What it finds is checked,
 never trusted: a module whose hash does not match is written again, numba's files that do not load are
-deleted and compiled again, and a folder that is not the user's own (another owner, or writable by others)
-is not used: the process compiles in a private temporary folder instead. Two processes that build the same
-kernel at once are safe: the module is written under a temporary name and linked into place only if no other
-process has done so, and numba replaces its own files atomically.
+deleted and compiled again, a kernel folder of the user's that others could write to is deleted and built
+again, and where the folder belongs to another user, or a folder above it lets others replace it (writable by
+others, without the sticky bit), or it cannot be written, the process compiles in a private temporary folder
+instead (deleted at exit). Two processes that build the same kernel at once are safe: the module is written
+under a temporary name and linked into place only if no other process has done so, and numba replaces its own
+files atomically.
 """
+import atexit
 import functools
+import glob
 import hashlib
 import importlib.util
 import os
+import pickle
 import shutil
 import stat
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
-from ..core.lif import LIFModel
 from ..utils.notices import notice
 from . import jit, kernel, kernel_source
 
-__all__ = ["CACHE_ENVIRONMENT", "cache_folder", "kernel_module", "clear_numba_cache"]
+__all__ = ["CACHE_ENVIRONMENT", "cache_folder", "kernel_module"]
 
 #: The environment variable that names the cache folder.
 CACHE_ENVIRONMENT = "BRIAN2_DELGRAD_CACHE_DIR"
 
 
 def cache_folder():
-    """The folder of the compiled kernels (see the module's description); not created here."""
+    """The folder of the compiled kernels (see the module's description); not created here.
+
+    Without ``$HOME`` and a home directory the user database knows, a folder of the user's in the temporary
+    directory.
+    """
     return _folder(*(os.environ.get(name, "").strip() for name in (CACHE_ENVIRONMENT, "XDG_CACHE_HOME", "HOME")))
 
 
@@ -44,7 +53,13 @@ def cache_folder():
 def _folder(named, xdg, home):
     if named:
         return Path(named).expanduser()
-    return Path(xdg or Path(home or Path.home()) / ".cache") / "brian2_delgrad" / "kernels"
+    if xdg:
+        return Path(xdg) / "brian2_delgrad" / "kernels"
+    try:
+        home = Path(home or Path.home())
+    except (RuntimeError, KeyError):                   # no $HOME and no entry in the user database
+        return Path(tempfile.gettempdir()) / f"brian2_delgrad-{os.getuid()}" / "kernels"
+    return home / ".cache" / "brian2_delgrad" / "kernels"
 
 
 def kernel_module(model, closed_form=True):
@@ -64,56 +79,74 @@ def kernel_module(model, closed_form=True):
         are numba dispatchers that compile at their first call (from numba's cache where it holds them); its
         ``__file__`` is in the kernel's cache folder. ``None`` for a kernel without two input statistics.
     """
-    folder = cache_folder()
-    if type(model) is LIFModel:                 # immutable and hashed by its values: looked up once per model
-        return _lif_module(model, closed_form, folder)
-    return _module(kernel.kernel_spec(model, closed_form), folder)
+    return _module(kernel.kernel_spec(model, closed_form), cache_folder())
 
 
-@functools.lru_cache(maxsize=64)
-def _lif_module(model, closed_form, folder):
-    return _module(kernel.kernel_spec(model, closed_form), folder)
+_LOCK = threading.Lock()                                # one thread builds and imports a module at a time
 
 
 @functools.lru_cache(maxsize=32)
 def _module(spec, folder):
-    key = _key(spec)
-    entry = _private_entry(folder, key)
-    path = entry / f"kernel_{key[:16]}.py"
-    if _checked_text(path) is None:
-        expressions = kernel.derive_expressions(spec)
-        if len(expressions["statistics"]) != 2:
-            return None
-        closed = "closed-form crossing" if spec[3] is not None else "crossing by root finding"
-        _write(path, kernel_source.kernel_source(expressions, f"tau_m/tau_s = {spec[4]!r}, {closed}"))
+    with _LOCK:
+        key = _key(spec)
+        entry = _private_entry(folder, key)
+        path = entry / f"kernel_{key[:16]}.py"
+        if not _intact(path):
+            expressions = kernel.derive_expressions(spec)
+            if len(expressions["statistics"]) != 2:
+                return None
+            closed = "closed-form crossing" if spec[3] is not None else "crossing by root finding"
+            text = kernel_source.kernel_source(expressions, f"tau_m/tau_s = {spec[4]!r}, {closed}")
+            try:
+                _write(path, text)
+            except OSError as error:
+                entry = _temporary_entry(key, f"{entry} cannot be written ({error.strerror or error})")
+                path = entry / path.name
+                _write(path, text)
+        return _import(path)
+
+
+def _import(path):
+    """Import the kernel module at ``path`` under a name of its own (numba's cache looks it up by name), its
+    numba caches guarded (:func:`_guarded`)."""
     name = "brian2_delgrad_kernel_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
     module = sys.modules.get(name)
-    if module is None or getattr(module, "__file__", None) != str(path):
-        loader_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = module                      # numba's cache looks the module up by name
+    if module is not None and getattr(module, "__file__", None) == str(path):
+        return module
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module
+    try:
         loader_spec.loader.exec_module(module)
-        for function in vars(module).values():
-            cache = getattr(function, "_cache", None)     # a numba dispatcher's disk cache
-            if hasattr(cache, "load_overload"):
-                cache.load_overload = _guarded(cache.load_overload, module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    for function in vars(module).values():
+        cache = getattr(function, "_cache", None)         # a numba dispatcher's disk cache
+        if hasattr(cache, "load_overload"):
+            cache.load_overload = _guarded(cache)
     return module
 
 
-def clear_numba_cache(module):
-    """Delete numba's cached code of ``module`` (a kernel's): its functions compile again at their next call."""
-    shutil.rmtree(Path(module.__file__).parent / "__pycache__", ignore_errors=True)
+#: What a damaged numba cache file raises when it is loaded (truncated, overwritten, of another layout).
+DAMAGE = (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError,
+          IndexError, KeyError)
 
 
-def _guarded(load, module):
-    """numba's ``load_overload`` of a function of ``module``, where a cache file that does not load (damaged,
-    truncated) means: delete numba's cache of the module and compile (numba lets the error through)."""
+def _guarded(cache):
+    """numba's ``load_overload`` of ``cache`` (a function's), where a cache file that does not load means: delete
+    that function's index and data files and compile (numba lets the error through, and would again)."""
+    load = cache.load_overload
+
     def load_overload(sig, target_context):
         try:
             return load(sig, target_context)
-        except Exception as error:
-            notice(f"numba's cache of {module.__file__} did not load ({type(error).__name__}): compiling again")
-            clear_numba_cache(module)
+        except DAMAGE as error:
+            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+            notice(f"numba's cache {index} did not load ({type(error).__name__}): compiling again")
+            if index is not None:
+                for file in [index, *glob.glob(glob.escape(index[:-len(".nbi")]) + ".*.nbc")]:
+                    Path(file).unlink(missing_ok=True)
             return None
     return load_overload
 
@@ -139,47 +172,89 @@ def _key(spec):
 
 def _private_entry(root, key):
     """The kernel's folder under ``root``, created private to the user; a private temporary one where ``root``
-    cannot be written or the folder is not the user's own (said once in a notice)."""
+    cannot be written or is not safe (see the module's description; said once in a notice). A kernel folder of
+    the user's that others could write to is deleted and created again: nothing in it is used."""
     entry = root / key[:32]
     try:
         entry.mkdir(mode=0o700, parents=True, exist_ok=True)
-        problem = _not_private(entry)
+        problem = _unsafe_above(root) or _not_private(entry)
+        if problem == "is writable by other users" and entry.stat().st_uid == os.getuid():
+            notice(f"the kernel cache folder {entry} was writable by other users: building it again")
+            shutil.rmtree(entry)
+            entry.mkdir(mode=0o700)
+            problem = _not_private(entry)
     except OSError as error:
         problem = f"cannot be written ({error.strerror or error})"
-    if problem is None:
-        return entry
-    fallback = Path(tempfile.mkdtemp(prefix="brian2_delgrad_kernels_")) / key[:32]
-    fallback.mkdir(mode=0o700)
-    notice(f"the kernel cache {entry} {problem}: compiling in {fallback.parent} for this process only "
-           f"(set {CACHE_ENVIRONMENT} to a folder of your own)")
-    return fallback
+    return entry if problem is None else _temporary_entry(key, f"the kernel cache {entry} {problem}")
+
+
+def _temporary_entry(key, why):
+    """A private temporary kernel folder for this process (deleted at exit), with a notice saying ``why``."""
+    folder = Path(tempfile.mkdtemp(prefix="brian2_delgrad_kernels_"))
+    atexit.register(shutil.rmtree, folder, True)
+    notice(f"{why}: compiling in {folder} for this process only (set {CACHE_ENVIRONMENT} to a folder of your own)")
+    entry = folder / key[:32]
+    entry.mkdir(mode=0o700)
+    return entry
+
+
+def _unsafe_above(root):
+    """Why another user could replace ``root`` or a folder above it, or ``None``: each must belong to the user
+    or to the administrator (uid 0), and be writable by no one else unless it has the sticky bit (as /tmp)."""
+    for folder in [root, *root.parents]:
+        if not folder.exists():
+            continue
+        info = folder.stat()
+        if info.st_uid not in (os.getuid(), 0):
+            return f"is inside {folder}, which belongs to another user"
+        if _others_can_write(info) and not info.st_mode & stat.S_ISVTX:
+            return f"is inside {folder}, which other users can write to"
+    return None
 
 
 def _not_private(path):
     """Why ``path`` (a folder or file) may not be trusted, or ``None``: it must be the user's and not writable by
     others, since its code is run."""
     info = path.stat()
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+    if info.st_uid != os.getuid():
         return "belongs to another user"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if _others_can_write(info):
         return "is writable by other users"
     return None
 
 
-def _checked_text(path):
-    """The module's text if its first line holds the hash of the rest and the file is private, else ``None``
-    (a damaged or foreign module is deleted, with numba's cache beside it)."""
+def _others_can_write(info):
+    """Whether users other than this one may write to the file of ``info`` (an ``os.stat`` result): it is
+    writable by all, or by a group that is not the user's own private group (a group of its own name, with no
+    other members, as Debian gives every user)."""
+    if info.st_mode & stat.S_IWOTH:
+        return True
+    if not info.st_mode & stat.S_IWGRP:
+        return False
+    try:
+        import grp
+        import pwd
+
+        user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(info.st_gid)
+    except (ImportError, KeyError):
+        return True
+    return not (info.st_gid == os.getgid() and group.gr_name == user and set(group.gr_mem) <= {user})
+
+
+def _intact(path):
+    """Whether the module at ``path`` exists, its first line holds the hash of the rest and it is private (a
+    damaged or foreign module is deleted, with numba's cache beside it)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return None
+        return False
     first, _, rest = data.partition(b"\n")
-    if first != b"# sha256 " + hashlib.sha256(rest).hexdigest().encode() or _not_private(path) is not None:
-        notice(f"the kernel module {path} is damaged or not private: building it again")
-        path.unlink(missing_ok=True)
-        shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
-        return None
-    return rest.decode()
+    if first == b"# sha256 " + hashlib.sha256(rest).hexdigest().encode() and _not_private(path) is None:
+        return True
+    notice(f"the kernel module {path} is damaged or not private: building it again")
+    path.unlink(missing_ok=True)
+    shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
+    return False
 
 
 def _write(path, text):
@@ -196,5 +271,8 @@ def _write(path, text):
             os.link(temporary, path)
         except FileExistsError:
             pass
+        except OSError:                                 # a file system without hard links: replace (same text)
+            os.replace(temporary, path)
     finally:
-        os.unlink(temporary)
+        if os.path.exists(temporary):
+            os.unlink(temporary)

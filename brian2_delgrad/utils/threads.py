@@ -153,8 +153,8 @@ def _numba_threads(count):
 class ThreadChooser:
     """One thread or ``most``, per kind of call: whichever has been faster, measured as the calls go.
 
-    The first calls of a kind take turns between the two counts (the first call on each is not timed: it may
-    compile); from then on the count with the lower median of its last :attr:`KEEP` times is used, and every
+    The first calls of a kind are measured on each count, four on ``most`` then four on one (the first call on
+    each is not timed: it may compile or load the kernel); from then on the count with the lower median of its last :attr:`KEEP` times is used, and every
     :attr:`RECHECK`-th call runs on the other, so that a change of load (another process taking a core, or
     leaving it) changes the choice. The numbers never depend on it: every count gives the same results.
     """
