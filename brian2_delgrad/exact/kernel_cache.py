@@ -123,8 +123,8 @@ def _import(path):
         raise
     for function in vars(module).values():
         cache = getattr(function, "_cache", None)         # a numba dispatcher's disk cache
-        if hasattr(cache, "load_overload"):
-            cache.load_overload = _guarded(cache)
+        if hasattr(cache, "load_overload") and hasattr(cache, "save_overload"):
+            cache.load_overload, cache.save_overload = _guarded(cache), _saved_if_possible(cache)
     return module
 
 
@@ -149,6 +149,21 @@ def _guarded(cache):
                     Path(file).unlink(missing_ok=True)
             return None
     return load_overload
+
+
+def _saved_if_possible(cache):
+    """numba's ``save_overload`` of ``cache``, where a file that cannot be written (the folder deleted meanwhile,
+    a full disk) leaves the compiled code in memory only: the next process compiles it again."""
+    save = cache.save_overload
+
+    def save_overload(sig, data):
+        try:
+            save(sig, data)
+        except OSError as error:
+            name = getattr(getattr(cache, "_py_func", None), "__qualname__", "a kernel function")
+            notice(f"numba's cache of {name} could not be written ({error.strerror or error}): compiled for this "
+                   "process only")
+    return save_overload
 
 
 def _key(spec):
