@@ -5,7 +5,7 @@ kernel's SymPy-derived functions, which the loops call by name: ``membrane(T, S0
 ``peak(S0, S1)``, ``crossing(S0, S1, theta)`` (the closed form, where ``CLOSED``), the statistics
 ``statistics_at(t)`` = ``(g0(t), g1(t))``, the same from ``E = exp(RATE t)``: ``statistics_from(t, E)``
 (``RATE`` is 0 where the statistics share no exponential), their values ``FIRST_G0``, ``FIRST_G1`` at 0, and
-``membrane_at(T, S0, S1, G0, G1)``, ``slope_at``: the membrane and its slope from ``G_j = g_j(T)``, used only to
+``membrane_at(T, S0, S1, H0, H1)``, ``slope_at``: the membrane and its slope from ``H_j = 1 / g_j(T)``, used only to
 decide where no crossing can be. The vectorised NumPy pass (:mod:`~brian2_delgrad.exact.forward`) is the
 reference.
 """
@@ -79,6 +79,8 @@ def first_spike(arrivals, scaled, direct, orders, g, n_finite, weights, j, theta
     start = 0.0
     G0 = FIRST_G0
     G1 = FIRST_G1
+    H0 = 1.0 / G0                                  # inf where a statistic is 0 at 0 (t exp(t)): never used then
+    H1 = 1.0 / G1
     for k in range(n_finite):
         weight = weights[j, orders[g, k]]
         S0 += weight * G0
@@ -88,15 +90,16 @@ def first_spike(arrivals, scaled, direct, orders, g, n_finite, weights, j, theta
         v_end = math.nan
         if k + 1 < n_finite:
             end = arrivals[orders[g, k + 1]] - reference
-            start_G0, start_G1 = G0, G1
+            start_H0, start_H1 = H0, H1
             if direct:                             # the next set's statistics, here to judge this one
                 G0, G1 = statistics_at(end)
             else:
                 G0, G1 = statistics_from(end, scaled[orders[g, k + 1]] * scale)
-            v_end = membrane_at(end, S0, S1, G0, G1)
+            H0, H1 = 1.0 / G0, 1.0 / G1
+            v_end = membrane_at(end, S0, S1, H0, H1)
             low = below - 1e-9 * weight_sum
             if (v_start < low and v_end < low and G0 * G0 < math.inf and G1 * G1 < math.inf
-                    and (slope_at(end, S0, S1, G0, G1) >= 0 or slope_at(start, S0, S1, start_G0, start_G1) <= 0)):
+                    and (slope_at(end, S0, S1, H0, H1) >= 0 or slope_at(start, S0, S1, start_H0, start_H1) <= 0)):
                 v_start = v_end
                 start = end
                 continue

@@ -77,7 +77,7 @@ def kernel_source(expressions, description):
     s, t, T = sp.Symbol("s", positive=True), sp.Symbol("t", real=True), sp.Symbol("T", real=True)
     theta = sp.Symbol("theta", positive=True)
     values = {sp.Symbol("r", positive=True): _exact(expressions["ratio"])}
-    S, G = expressions["symbols"], sp.symbols("G0:2", positive=True)
+    S, H = expressions["symbols"], sp.symbols("H0:2", positive=True)
     g0, g1 = expressions["statistics"]
     membrane, slope, crossing = expressions["membrane"], expressions["slope"], expressions["crossing"]
     psp = expressions["psp"]
@@ -89,8 +89,8 @@ def kernel_source(expressions, description):
                  ("membrane", membrane, (T, *S), T),
                  ("slope", slope, (T, *S), T), ("peak", expressions["peak"], S, None),
                  ("crossing", crossing, (*S, theta), None),
-                 ("membrane_at", _in_statistics(membrane, (g0, g1), G, t, T), (T, *S, *G), None),
-                 ("slope_at", _in_statistics(slope, (g0, g1), G, t, T), (T, *S, *G), None),
+                 ("membrane_at", _in_statistics(membrane, (g0, g1), H, t, T), (T, *S, *H), None),
+                 ("slope_at", _in_statistics(slope, (g0, g1), H, t, T), (T, *S, *H), None),
                  ("psp_and_slope", (psp, sp.diff(psp, s)), (s,), s)]
     parts = [_HEADER.format(model=description, version=__version__)]
     for name, exprs, arguments, variable in functions:
@@ -176,16 +176,16 @@ def _exact(ratio):
     return sp.Rational(fraction.numerator, fraction.denominator) if float(fraction) == ratio else ratio
 
 
-def _in_statistics(expr, statistics, G, t, T):
-    """``expr(T)`` with every ``exp(-k T)`` written ``1/G_j`` where ``g_j(t) = exp(k t)`` and ``G_j = g_j(T)``.
+def _in_statistics(expr, statistics, H, t, T):
+    """``expr(T)`` with every ``exp(-k T)`` written ``H_j`` where ``g_j(t) = exp(k t)`` and ``H_j = 1 / g_j(T)``.
 
-    The forward pass has ``g_j`` of the next arrival at hand (it needs them for the next causal set), so
-    the membrane there costs divisions instead of exponentials. Unchanged where no statistic is a pure
-    exponential.
+    The forward pass has ``g_j`` of the next arrival at hand (it needs them for the next causal set), so the
+    membrane there costs a division and multiplications instead of exponentials. Unchanged where no statistic
+    is a pure exponential.
     """
-    for g, symbol in zip(statistics, G):
+    for g, symbol in zip(statistics, H):
         if isinstance(g, sp.exp):
-            expr = expr.subs(sp.exp(-g.args[0].subs(t, T)), 1 / symbol)
+            expr = expr.subs(sp.exp(-g.args[0].subs(t, T)), symbol)
     return expr
 
 
