@@ -147,23 +147,29 @@ def test_the_cli_refuses_a_bad_thread_count(capsys):
     assert "--threads must be >= 1, got 0" in capsys.readouterr().err
 
 
-def test_a_trainer_runs_its_backward_pass_on_its_substrates_threads(monkeypatch):
-    from brian2_delgrad import Trainer
-    from brian2_delgrad.exact import gradients
+@pytest.mark.parametrize("loss", ["built-in", "own"])
+def test_a_trainer_runs_its_passes_on_its_substrates_threads(monkeypatch, loss):
+    """A built-in loss: one compiled step per batch; any other: forward, loss and backward one after the other."""
+    from brian2_delgrad import ShiftInvariantMSE, Trainer
+    from brian2_delgrad.exact import compiled
 
     seen = []
-    original = gradients.backward
+    original = compiled.kernel_threads
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("threads"))
-        return original(*args, **kwargs)
+    def spy(threads=None, kind=None):
+        seen.append((kind[0], threads))
+        return original(threads, kind)
 
-    monkeypatch.setattr("brian2_delgrad.training.trainer.backward", spy)
+    class OwnLoss:
+        def __call__(self, *args):
+            return ShiftInvariantMSE()(*args)
+
+    monkeypatch.setattr(compiled, "kernel_threads", spy)
     net = DelayNetwork([4, 10, 3], seed=0)
     x, y = yin_yang_like_inputs(30), np.arange(30) % 3
-    Trainer(net, substrate=ExactSubstrate(threads=1), batch_size=10, hidden_silence=1, output_silence=1,
-            progress=False).fit(x, y, epochs=1)
-    assert seen and set(seen) == {1}
+    Trainer(net, substrate=ExactSubstrate(threads=1), loss=None if loss == "built-in" else OwnLoss(), batch_size=10,
+            hidden_silence=1, output_silence=1, progress=False).fit(x, y, epochs=1)
+    assert set(seen) == ({("step", 1)} if loss == "built-in" else {("forward", 1), ("backward", 1)})
 
 
 @pytest.mark.parametrize("environment, expected", [({}, "1000"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "None")])

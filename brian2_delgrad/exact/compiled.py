@@ -83,7 +83,7 @@ class CompiledLayer:
                                  f"n_post) per layer, got {np.shape(theta)} and {np.shape(jitter)}")
         arguments = [tuple(_c_array(a) for a in arrays) for arrays in (
             [w.T for w in weights], [d.T for d in delays], thresholds,
-            [np.zeros((0, 0, 0)) if j is None else j for j in jitters])]
+            [_NO_JITTER if j is None else j for j in jitters])]
         outs = [np.empty(shape) for shape in shapes]
         arguments = (pre_times, *arguments, float(tau), tuple(outs), tuple(np.empty(shape) for shape in shapes))
         with kernel_threads(threads, ("forward", batch, tuple(np.shape(w) for w in weights))) as count:
@@ -124,17 +124,92 @@ class CompiledLayer:
                 t.shape != (len(delta), w.shape[1]) for t, w in zip(times[1:], weights)):
             raise ValueError(f"backward: times must be one (batch, n) array per layer and delta (batch, n_out), got "
                              f"{[t.shape for t in times]} and {delta.shape}")
-        blocks = tuple(chunk_size(len(delta), 16 * w.size, BLOCK_BYTES) for w in weights)
-        grad_w = tuple(np.empty(w.T.shape) for w in weights)
-        grad_arrival = tuple(np.empty(w.T.shape) for w in weights)
         arguments = (tuple(times), tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays), delta,
-                     float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), blocks, grad_w, grad_arrival)
+                     float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), _block(len(delta), weights))
+        grad_w, grad_arrival = _gradient_arrays(weights)
         with kernel_threads(threads, ("backward", len(delta), tuple(np.shape(w) for w in weights))) as count:
             if count > 1:
-                grad_input, guarded = _call(self._module.backward_parallel, "backward pass", *arguments, count)
+                grad_input, guarded = _call(self._module.backward_parallel, "backward pass", *arguments, grad_w,
+                                            grad_arrival, count)
             else:
-                grad_input, guarded = _call(self._module.backward_serial, "backward pass", *arguments)
+                grad_input, guarded = _call(self._module.backward_serial, "backward pass", *arguments, grad_w,
+                                            grad_arrival)
         return [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, guarded
+
+    def step(self, pre_times, labels, weights, delays, thresholds, connected, tau, loss, limit, threads=None):
+        """One training step in one call: spike times, the loss of every sample and the gradients of their sum.
+
+        The forward pass of :meth:`forward`, a built-in loss (as :mod:`~brian2_delgrad.training.losses` computes
+        it) and the backward pass of :meth:`backward`, with the same numbers.
+
+        Parameters
+        ----------
+        pre_times : ndarray, shape (batch, n_in)
+            Input spike times in units of tau_s; ``inf`` = silent.
+        labels : ndarray of int64, shape (batch,)
+            Index of the output neuron that should fire first.
+        weights, delays, thresholds, tau
+            As for :meth:`forward`: every layer (weights 0 for a missing synapse).
+        connected : list of ndarray of bool
+            As for :meth:`backward`.
+        loss : tuple
+            ``(code, parameters)``: a loss of :mod:`~brian2_delgrad.exact.step_kernel` (``SHIFT_MSE``,
+            ``CROSS_ENTROPY``) and its parameters, float64.
+        limit : float
+            The grazing guard (``inf`` for none).
+        threads : int, optional
+            As for :meth:`forward`.
+
+        Returns
+        -------
+        times : list of ndarray
+            Per layer, ``(batch, n_post)`` spike times in seconds.
+        losses : ndarray, shape (batch,)
+            The loss of every sample.
+        correct : ndarray of bool, shape (batch,)
+            Whether the label neuron fired first.
+        grad_w, grad_arrival, grad_input, guarded
+            As :meth:`backward` returns them.
+        """
+        pre_times = _c_array(pre_times)
+        batch = pre_times.shape[0]
+        _check_layers("step", pre_times.shape[1:], weights, dict(delays=delays, connected=connected),
+                      dict(thresholds=thresholds))
+        if np.shape(labels) != (batch,) or any(np.shape(t) != (batch, w.shape[1]) for t, w in zip(thresholds, weights)):
+            raise ValueError(f"step: labels must be (batch,) and thresholds (batch, n_post) per layer, got "
+                             f"{np.shape(labels)} and {[np.shape(t) for t in thresholds]}")
+        outs = tuple(np.empty((batch, w.shape[1])) for w in weights)
+        grad_w, grad_arrival = _gradient_arrays(weights)
+        losses, correct = np.empty(batch), np.empty(batch, dtype=np.bool_)
+        code, parameters = loss
+        arguments = ((pre_times,) + tuple(np.empty(out.shape) for out in outs), _c_array(labels, np.int64),
+                     tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays),
+                     tuple(_c_array(t) for t in thresholds), (_NO_JITTER,) * len(weights),
+                     tuple(_c_array(c.T, np.bool_) for c in connected), float(tau), int(code),
+                     _c_array(parameters), float(limit), _block(batch, weights), outs, losses, correct, grad_w,
+                     grad_arrival)
+        with kernel_threads(threads, ("step", batch, tuple(np.shape(w) for w in weights))) as count:
+            if count > 1:
+                grad_input, guarded = _call(self._module.step_parallel, "training step", *arguments, count)
+            else:
+                grad_input, guarded = _call(self._module.step_serial, "training step", *arguments)
+        return (list(outs), losses, correct, [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival],
+                grad_input, int(guarded))
+
+
+#: The delay jitter of a layer without any.
+_NO_JITTER = np.zeros((0, 0, 0))
+
+
+def _block(batch, weights):
+    """Samples per block of a backward pass: their terms, 16 bytes per sample and synapse, within
+    :data:`~brian2_delgrad.utils.memory.BLOCK_BYTES` (at least one sample)."""
+    return chunk_size(batch, 16 * sum(np.size(w) for w in weights), BLOCK_BYTES)
+
+
+def _gradient_arrays(weights):
+    """Empty dL/dw and dL/dt~ of every layer, transposed ``(n_post, n_pre)``, as tuples."""
+    return tuple(np.empty(w.T.shape) for w in weights), tuple(np.empty(w.T.shape) for w in weights)
 
 
 def _call(dispatcher, what, *args):

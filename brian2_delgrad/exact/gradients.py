@@ -27,7 +27,7 @@ from ..utils.threads import check_threads
 from .compiled import compiled_layer
 from .kernel import derive_kernel
 
-__all__ = ["Gradients", "backward", "spike_time_derivatives", "membrane_slopes", "MAX_WEIGHT_GRADIENT"]
+__all__ = ["Gradients", "backward", "network_gradients", "spike_time_derivatives", "membrane_slopes", "MAX_WEIGHT_GRADIENT"]
 
 #: The per-sample grazing guard, declared once for :func:`backward`, the Trainer and model files.
 MAX_WEIGHT_GRADIENT = Setting("max_weight_gradient", "number", low=0, low_open=True, optional=True,
@@ -111,7 +111,6 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         raise ValueError("dL_dT_out must be 0 for output neurons that did not spike (inf)")
     tau = net.model.tau_s_
     delta = delta * tau                                   # dL/dT in units of tau_s
-    delay_grads = []
     compiled = compiled_layer(net.model) if compiled else None
     limit = MAX_WEIGHT_GRADIENT.check(max_weight_gradient)
     limit = np.inf if limit is None else limit
@@ -125,11 +124,29 @@ def backward(net, spike_times, dL_dT_out, max_weight_gradient=None, compiled=Tru
         for layer in reversed(range(len(net.weights))):
             weight_grads[layer], arrival_grads[layer], delta, count = _layer_backward(net, times, layer, delta, limit)
             guarded += count
+    return network_gradients(net, weight_grads, arrival_grads, delta, guarded)
+
+
+def network_gradients(net, weight_grads, arrival_grads, input_grads, guarded):
+    """The :class:`Gradients` of ``net`` from a backward pass's sums, times in units of tau_s.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+    weight_grads, arrival_grads : list of ndarray
+        Per connection layer, ``(n_pre, n_post)``: dL/dw (per unit weight, times in units of tau_s) and dL/dt~
+        summed over the batch.
+    input_grads : ndarray, shape (batch, n_in)
+        dL/dt of the input spike times.
+    guarded : int
+        (sample, neuron) errors dropped by the grazing guard.
+    """
+    tau = net.model.tau_s_
+    delay_grads = []
     for layer, grad_arrival in enumerate(arrival_grads):
         reduced = reduce_arrival_gradient(grad_arrival, net.placements[layer], net.delay_groups[layer])
         delay_grads.append({p: g / tau for p, g in reduced.items()})
-    return Gradients(weights=weight_grads, delays=delay_grads, input_times=delta / tau,
-                     guarded=guarded)
+    return Gradients(weights=weight_grads, delays=delay_grads, input_times=input_grads / tau, guarded=guarded)
 
 
 def _layer_backward(net, times, layer, delta, limit):

@@ -96,6 +96,33 @@ class Substrate:
         """The forward pass of checked, non-empty input times (float64 seconds, (batch, n_in))."""
         raise NotImplementedError
 
+    def step(self, net, times, labels, loss, limit):
+        """A training step in one call, where this substrate has one: the forward pass, a built-in loss and the
+        backward pass (as :func:`~brian2_delgrad.exact.step.training_step`), else ``None``.
+
+        A :class:`~brian2_delgrad.Trainer` asks every batch; with ``None`` it runs :meth:`run`, the loss and
+        :func:`~brian2_delgrad.exact.gradients.backward` one after the other (what a substrate without compiled
+        kernels, such as Brian2 or a chip, does).
+
+        Parameters
+        ----------
+        net : DelayNetwork
+        times : ndarray, shape (batch, n_in)
+            Checked input spike times in seconds.
+        labels : ndarray of int64, shape (batch,)
+        loss : tuple
+            ``(code, parameters)`` of :func:`~brian2_delgrad.training.losses.kernel_loss`.
+        limit : float
+            The grazing guard (``inf`` for none).
+
+        Returns
+        -------
+        tuple or None
+            ``(spike_times, losses, correct, gradients)`` as
+            :func:`~brian2_delgrad.exact.step.training_step` returns them.
+        """
+        return None
+
     def recorded_settings(self):
         """The settings a training's results depend on beyond the network, the noise and the target name.
 

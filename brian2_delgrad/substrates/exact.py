@@ -1,7 +1,9 @@
 """The exact event-based simulator as a substrate: :func:`~brian2_delgrad.exact.forward.forward` with a chip's noise."""
 import numpy as np
 
+from ..exact.compiled import compiled_layer
 from ..exact.forward import forward
+from ..exact.step import training_step
 from ..utils.settings import Setting, check_settings, takes_settings
 from ..utils.threads import check_threads
 from .base import Substrate
@@ -72,10 +74,28 @@ class ExactSubstrate(Substrate):
 
     def _run_pass(self, net, times):
         """One forward pass: the noise of a pass is drawn once for it."""
-        times = self._source.shift_spikes(times)
-        return forward(net, times, self._source.thresholds(net, len(times)), self.closed_form, self.compiled,
+        times, thresholds = self._pass_noise(net, times)
+        return forward(net, times, thresholds, self.closed_form, self.compiled,
                        self.threads, delay_jitter=self._source.jitter if self.noise.delay_jitter else None,
                        spike_jitter=self._source.shift_spikes if self.noise.spike_jitter else None)
+
+    def _pass_noise(self, net, times):
+        """The input spike times and the thresholds of one forward pass, its noise drawn."""
+        times = self._source.shift_spikes(times)
+        return times, self._source.thresholds(net, len(times))
+
+    def step(self, net, times, labels, loss, limit):
+        """A training step in one compiled call (:func:`~brian2_delgrad.exact.step.training_step`), with the noise
+        drawn as :meth:`run` draws it; ``None`` with the NumPy passes, delay or spike jitter (drawn between the
+        layers) or a model without compiled kernels. See :meth:`Substrate.step
+        <brian2_delgrad.substrates.base.Substrate.step>`."""
+        if (not self.compiled or self.noise.delay_jitter or self.noise.spike_jitter
+                or compiled_layer(net.model, self.closed_form) is None):
+            return None
+        passes = [self._pass_noise(net, times[k:k + size]) for k, size in forward_passes(len(times), self.batch_size)]
+        inputs = np.concatenate([pass_times for pass_times, _ in passes])
+        thresholds = [np.concatenate(layer) for layer in zip(*(pass_thresholds for _, pass_thresholds in passes))]
+        return training_step(net, inputs, thresholds, labels, loss, limit, self.closed_form, self.threads)
 
     def __repr__(self):
         noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"

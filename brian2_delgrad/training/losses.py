@@ -8,17 +8,22 @@ silent neurons. Inside, times are measured in units of ``tau_s``.
 
 A sample whose label neuron is silent costs the constant ``silent_loss`` and
 passes no gradient (the trainer's missing-spike rule deals with silence).
+
+Sums over the output neurons run in index order: the compiled training step
+(:mod:`~brian2_delgrad.exact.step_kernel`) computes the built-in losses with the
+same operations (:func:`kernel_loss`).
 """
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from ..exact.step_kernel import CROSS_ENTROPY, SHIFT_MSE
 from ..utils.checks import labels_array, positive_time, times_in_seconds
 from ..utils.registry import Registry
 from ..utils.settings import Setting, check_settings
 
-__all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES", "register_loss"]
+__all__ = ["ShiftInvariantMSE", "TTFSCrossEntropy", "predict_labels", "LOSSES", "register_loss", "kernel_loss"]
 
 
 _SILENT_LOSS = Setting("silent_loss", "number", low=0, doc="loss of a sample whose label neuron is silent", default=1.0)
@@ -78,8 +83,8 @@ class ShiftInvariantMSE:
             error = np.where(np.isfinite(t), t - target, 0.0)
         error[label_silent] = 0.0
         grad = error.copy()
-        grad[rows, labels] -= error.sum(axis=1)        # t_label enters every other term
-        loss = np.where(label_silent, self.silent_loss, 0.5 * (error ** 2).sum(axis=1))
+        grad[rows, labels] -= _row_sums(error)         # t_label enters every other term
+        loss = np.where(label_silent, self.silent_loss, 0.5 * _row_sums(error * error))
         return loss, grad / tau_s
 
 
@@ -137,11 +142,12 @@ class TTFSCrossEntropy:
         top = np.max(np.where(np.isfinite(scaled), scaled, -np.inf), axis=1, keepdims=True)
         top = np.where(np.isfinite(top), top, 0.0)
         weights = np.exp(scaled - top)
-        probabilities = weights / weights.sum(axis=1, keepdims=True)
+        total = _row_sums(weights)
+        probabilities = weights / total[:, None]
         regulariser = self.alpha * np.exp(safe_label / self.beta)
         grad = -probabilities / self.xi
         grad[rows, labels] += 1 / self.xi + regulariser / self.beta
-        loss = top[:, 0] + np.log(weights.sum(axis=1)) + regulariser     # -log p_label (label at 0)
+        loss = top[:, 0] + np.log(total) + regulariser                  # -log p_label (label at 0)
         grad[label_silent] = 0.0
         return np.where(label_silent, self.silent_loss, loss), grad / tau_s
 
@@ -194,6 +200,36 @@ def predict_labels(output_times):
     output_times = np.asarray(output_times, dtype=np.float64)
     winner = np.argmin(output_times, axis=1)
     return np.where(np.isfinite(output_times).any(axis=1), winner, -1)
+
+
+def kernel_loss(loss):
+    """``loss`` as the compiled training step computes it, or ``None`` where it cannot.
+
+    Parameters
+    ----------
+    loss : object
+        A loss; only the built-in classes themselves (not subclasses, which may compute otherwise) have a
+        compiled form.
+
+    Returns
+    -------
+    tuple or None
+        ``(code, parameters)``: a loss code of :mod:`~brian2_delgrad.exact.step_kernel` and the loss's
+        parameters as float64 (times in units of tau_s).
+    """
+    if type(loss) is ShiftInvariantMSE:
+        return SHIFT_MSE, np.array([loss.margin, loss.silent_loss])
+    if type(loss) is TTFSCrossEntropy:
+        return CROSS_ENTROPY, np.array([loss.xi, loss.alpha, loss.beta, loss.silent_loss])
+    return None
+
+
+def _row_sums(values):
+    """Sums of the rows of a (batch, n) array, adding the columns in index order (as the compiled step)."""
+    total = values[:, 0].copy()
+    for k in range(1, values.shape[1]):
+        total += values[:, k]
+    return total
 
 
 def _check_settings(loss):

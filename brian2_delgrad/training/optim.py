@@ -1,10 +1,8 @@
 """Optimisation: Adam, bounded delays, the missing-spike rule and the non-finite guard."""
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import numba
 import numpy as np
 
 from ..core.delays import DELAY_RANGE
@@ -72,20 +70,13 @@ class Adam:
         self.steps += 1
         correction1 = 1 - self.beta1 ** self.steps
         correction2 = 1 - self.beta2 ** self.steps
+        one_minus_beta1, one_minus_beta2 = 1 - self.beta1, 1 - self.beta2
         for p, g, lr, (m, v) in zip(parameters, gradients, learning_rates, self.moments):
-            _adam_update(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1), lr,
-                         self.beta1, 1 - self.beta1, self.beta2, 1 - self.beta2, correction1, correction2, self.eps)
-
-
-@numba.njit(error_model="numpy")
-def _adam_update(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, correction1, correction2, eps):
-    """One Adam update of flat arrays in place, element by element, with NumPy's roundings (one per operation)."""
-    for i in range(p.size):
-        m[i] = m[i] * beta1
-        m[i] = m[i] + one_minus_beta1 * g[i]
-        v[i] = v[i] * beta2
-        v[i] = v[i] + one_minus_beta2 * g[i] * g[i]
-        p[i] = p[i] - lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+            m *= self.beta1                               # in place, one rounding per operation
+            m += one_minus_beta1 * g
+            v *= self.beta2
+            v += one_minus_beta2 * g * g
+            p -= lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ..utils.checks import labels_array, seed_value, times_in_seconds
 from ..utils.memory import check_training
 from ..utils.settings import Setting, check_settings, takes_settings
 from .checkpoints import Checkpoint, load_checkpoint, network_identity, save_checkpoint
-from .losses import ShiftInvariantMSE, predict_labels
+from .losses import ShiftInvariantMSE, kernel_loss, predict_labels
 from .optim import DELAY_BOUNDS_SETTING, NetworkOptimiser, delay_bounds as make_delay_bounds, missing_spike_layer, \
     step_decay
 
@@ -315,20 +315,29 @@ class Trainer:
         receiving = [mask.any(axis=0) for mask in net.connectivity]   # a neuron without inputs cannot spike
         totals = dict(loss=0.0, correct=0, skipped=0, guarded=0, nonfinite=0)
         silent = np.zeros(len(net.sizes) - 1)
+        loss = kernel_loss(self.loss)                  # a built-in loss: one compiled call per batch, if the substrate can
+        limit = np.inf if self.max_weight_gradient is None else self.max_weight_gradient
         for begin in range(0, len(y), self.batch_size):
             batch = order[begin:begin + self.batch_size]
-            times = self.substrate.run(net, X[batch])
-            losses, dL_dT = self.loss(times[-1], y[batch], tau)
+            labels = y[batch]
+            step = None if loss is None else self.substrate.step(net, X[batch], labels, loss, limit)
+            if step is None:
+                times = self.substrate.run(net, X[batch])
+                losses, dL_dT = self.loss(times[-1], labels, tau)
+                correct, grads = predict_labels(times[-1]) == labels, None
+            else:                                      # the gradients too, used unless the batch is skipped
+                times, losses, correct, grads = step
             totals["loss"] += losses.sum()
-            totals["correct"] += int((predict_labels(times[-1]) == y[batch]).sum())
+            totals["correct"] += int(correct.sum())
             silent += [np.sum(~np.isfinite(t)) / t.shape[1] for t in times[1:]]
             layer = missing_spike_layer(times, self.hidden_silence, self.output_silence, receiving)
             if layer is not None:
                 self._optimiser.bump_silent(layer, ~np.isfinite(times[layer]).all(axis=0))
                 totals["skipped"] += 1
                 continue
-            grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient,
-                             threads=self.substrate.threads)
+            if grads is None:
+                grads = backward(net, times, dL_dT, max_weight_gradient=self.max_weight_gradient,
+                                 threads=self.substrate.threads)
             totals["guarded"] += grads.guarded
             totals["nonfinite"] += self._optimiser.step(grads, lr_w, lr_d)
         n = len(y)
