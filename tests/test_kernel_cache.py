@@ -42,7 +42,7 @@ def test_compiled_once_shared_by_processes_and_rebuilt_when_damaged_or_deleted(t
     expected = first[0][0]
     assert first[1][0] == expected
     assert any("compiling the exact simulator's kernels for this machine" in err and str(folder) in err
-               and "compiled the forward pass in " in err for _, err in first), first
+               and "compiled the forward pass and training step in " in err for _, err in first), first
     (entry,) = folder.iterdir()
     module = next(entry.glob("kernel_*.py"))
     assert oct(entry.stat().st_mode & 0o777) == "0o700"
@@ -59,11 +59,11 @@ def test_compiled_once_shared_by_processes_and_rebuilt_when_damaged_or_deleted(t
     for path in entry.glob("__pycache__/*.nb[ic]"):                     # numba's files: garbage
         path.write_bytes(b"\x80\x04garbage" + path.read_bytes()[:20])
     (out, err), = _run(folder)
-    assert out == expected and "did not load" in err and "compiled the forward pass" in err, err
+    assert out == expected and "did not load" in err and "compiled the forward pass and training step" in err, err
 
     subprocess.run(["rm", "-rf", str(folder)], check=True)
     (out, err), = _run(folder)
-    assert out == expected and "compiled the forward pass in " in err, err
+    assert out == expected and "compiled the forward pass and training step in " in err, err
 
 
 def _found_again(model):

@@ -24,6 +24,7 @@ from ..utils.memory import BLOCK_BYTES, chunk_size
 from ..utils.notices import announce_once, notice
 from ..utils.threads import kernel_threads
 from .kernel_cache import cache_folder, kernel_module
+from .step_kernel import NO_LOSS
 
 __all__ = ["compiled_layer", "CompiledLayer"]
 
@@ -81,17 +82,10 @@ class CompiledLayer:
             if np.shape(theta) != shape or (jitter is not None and np.shape(jitter) != shape[:1] + np.shape(w)):
                 raise ValueError(f"forward: thresholds must be (batch, n_post) = {shape} and jitters (batch, n_pre, "
                                  f"n_post) per layer, got {np.shape(theta)} and {np.shape(jitter)}")
-        arguments = [tuple(_c_array(a) for a in arrays) for arrays in (
-            [w.T for w in weights], [d.T for d in delays], thresholds,
-            [_NO_JITTER if j is None else j for j in jitters])]
-        outs = [np.empty(shape) for shape in shapes]
-        arguments = (pre_times, *arguments, float(tau), tuple(outs), tuple(np.empty(shape) for shape in shapes))
-        with kernel_threads(threads, ("forward", batch, tuple(np.shape(w) for w in weights))) as count:
-            if count > 1:
-                _call(self._module.forward_parallel, "forward pass", *arguments, count)
-            else:
-                _call(self._module.forward_serial, "forward pass", *arguments)
-        return outs
+        jitters = [_NO_JITTER if j is None else j for j in jitters]
+        return self._pass(pre_times, np.zeros(batch, dtype=np.int64), weights, delays, thresholds,
+                          jitters, [_NOT_CONNECTED] * len(weights), tau, (NO_LOSS, _NO_PARAMETERS), np.inf, 0,
+                          threads)[0]
 
     def backward(self, times, weights, delays, delta, limit, connected, threads=None):
         """Gradients of every layer, from the last to the first, in one call; all times in units of tau_s.
@@ -178,27 +172,40 @@ class CompiledLayer:
         if np.shape(labels) != (batch,) or any(np.shape(t) != (batch, w.shape[1]) for t, w in zip(thresholds, weights)):
             raise ValueError(f"step: labels must be (batch,) and thresholds (batch, n_post) per layer, got "
                              f"{np.shape(labels)} and {[np.shape(t) for t in thresholds]}")
+        outs, losses, correct, grad_w, grad_arrival, grad_input, guarded = self._pass(
+            pre_times, labels, weights, delays, thresholds, [_NO_JITTER] * len(weights), connected,
+            tau, loss, limit, _block(batch, weights), threads)
+        return outs, losses, correct, [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, \
+            guarded
+
+    def _pass(self, pre_times, labels, weights, delays, thresholds, jitters, connected, tau, loss, limit, block,
+              threads):
+        """The step kernel on the chosen threads: a forward pass, its loss (unless ``NO_LOSS``) and its backward
+        pass (unless ``block`` is 0); the arguments as :meth:`step` takes them, checked, ``jitters`` as
+        :meth:`forward`'s (no ``None``)."""
+        batch = pre_times.shape[0]
         outs = tuple(np.empty((batch, w.shape[1])) for w in weights)
-        grad_w, grad_arrival = _gradient_arrays(weights)
+        grad_w, grad_arrival = _gradient_arrays(weights if block else [_NOT_CONNECTED] * len(weights))
         losses, correct = np.empty(batch), np.empty(batch, dtype=np.bool_)
         code, parameters = loss
         arguments = ((pre_times,) + tuple(np.empty(out.shape) for out in outs), _c_array(labels, np.int64),
                      tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays),
-                     tuple(_c_array(t) for t in thresholds), (_NO_JITTER,) * len(weights),
-                     tuple(_c_array(c.T, np.bool_) for c in connected), float(tau), int(code),
-                     _c_array(parameters), float(limit), _block(batch, weights), outs, losses, correct, grad_w,
-                     grad_arrival)
-        with kernel_threads(threads, ("step", batch, tuple(np.shape(w) for w in weights))) as count:
+                     tuple(_c_array(t) for t in thresholds), tuple(_c_array(j) for j in jitters),
+                     tuple(_c_array(c.T, np.bool_) for c in connected), float(tau), int(code), _c_array(parameters),
+                     float(limit), block, outs, losses, correct, grad_w, grad_arrival)
+        kind = ("step" if block else "forward", batch, tuple(np.shape(w) for w in weights))
+        with kernel_threads(threads, kind) as count:
             if count > 1:
-                grad_input, guarded = _call(self._module.step_parallel, "training step", *arguments, count)
+                grad_input, guarded = _call(self._module.step_parallel, _STEP, *arguments, count)
             else:
-                grad_input, guarded = _call(self._module.step_serial, "training step", *arguments)
-        return (list(outs), losses, correct, [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival],
-                grad_input, int(guarded))
+                grad_input, guarded = _call(self._module.step_serial, _STEP, *arguments)
+        return list(outs), losses, correct, grad_w, grad_arrival, grad_input, int(guarded)
 
 
-#: The delay jitter of a layer without any.
-_NO_JITTER = np.zeros((0, 0, 0))
+#: What the step kernel is called where its compilation is announced.
+_STEP = "forward pass and training step"
+#: The delay jitter of a layer without any, the synapses and loss parameters of a forward pass.
+_NO_JITTER, _NOT_CONNECTED, _NO_PARAMETERS = np.zeros((0, 0, 0)), np.zeros((0, 0), dtype=np.bool_), np.zeros(0)
 
 
 def _block(batch, weights):
@@ -208,7 +215,7 @@ def _block(batch, weights):
 
 
 def _gradient_arrays(weights):
-    """Empty dL/dw and dL/dt~ of every layer, transposed ``(n_post, n_pre)``, as tuples."""
+    """Empty dL/dw and dL/dt~ of every layer, shaped as the transposed ``weights``, as tuples."""
     return tuple(np.empty(w.T.shape) for w in weights), tuple(np.empty(w.T.shape) for w in weights)
 
 
@@ -219,7 +226,7 @@ def _call(dispatcher, what, *args):
         return dispatcher(*args)
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     if not Path(getattr(cache_file, "_index_path", "")).is_file():
-        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (10-20 s, once; cached "
+        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (about 20 s, once; cached "
                                  f"in {cache_folder()})")
     misses, start = sum(dispatcher.stats.cache_misses.values()), time.perf_counter()
     result = dispatcher(*args)

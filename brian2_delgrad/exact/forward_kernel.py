@@ -11,7 +11,6 @@ reference.
 """
 import math
 
-import numba
 import numpy as np
 
 from .jit import jit
@@ -22,7 +21,7 @@ from .sort import GROUP, stable_sort, still_sorted
 #: direct evaluation of ``exp(RATE t)`` allows).
 SPREAD = 300.0
 
-__all__ = ["forward_serial", "forward_parallel"]
+__all__ = ["network_samples"]
 
 
 @jit()
@@ -182,19 +181,3 @@ def network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, sca
             for j in range(out.shape[1]):
                 out[b, j] *= tau
                 scaled[k][b, j] = out[b, j] / tau
-
-
-@jit()
-def forward_serial(inputs, weights, delays, thresholds, jitters, tau, outs, scaled):
-    network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, 0, inputs.shape[0])
-
-
-@jit(parallel=True)
-def forward_parallel(inputs, weights, delays, thresholds, jitters, tau, outs, scaled, threads):
-    """:func:`forward_serial` on ``threads`` threads, the samples in ``4 * threads`` parts (numba's
-    ``get_num_threads`` in compiled code would keep it out of the disk cache)."""
-    n_batch = inputs.shape[0]
-    n_parts = min(n_batch, 4 * threads)
-    for part in numba.prange(n_parts):              # samples split across threads: no shared writes
-        network_samples(inputs, weights, delays, thresholds, jitters, tau, outs, scaled,
-                        part * n_batch // n_parts, (part + 1) * n_batch // n_parts)

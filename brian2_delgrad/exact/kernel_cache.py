@@ -75,8 +75,8 @@ def kernel_module(model, closed_form=True):
     Returns
     -------
     module or None
-        Its functions ``forward_serial``, ``forward_parallel``, ``backward_serial`` and ``backward_parallel``
-        are numba dispatchers that compile at their first call (from numba's cache where it holds them); its
+        Its functions ``step_serial``, ``step_parallel`` (forward pass, loss and backward pass:
+        :mod:`~brian2_delgrad.exact.step_kernel`), ``backward_serial`` and ``backward_parallel`` are numba dispatchers that compile at their first call (from numba's cache where it holds them); its
         ``__file__`` is in the kernel's cache folder. ``None`` for a kernel without two input statistics.
     """
     return _module(kernel.kernel_spec(model, closed_form), cache_folder())

@@ -1,5 +1,7 @@
 """The compiled training step: forward pass, built-in loss and backward pass of a batch in one call.
 
+Also the compiled forward pass: a step without loss or backward pass (:data:`NO_LOSS`, ``block`` 0).
+
 Plain Python here, compiled into each kernel's module (:mod:`~brian2_delgrad.exact.kernel_source`) after the
 forward and backward loops it calls. A sample needs nothing of the other samples from its inputs to its
 errors at every layer, so on several threads each thread takes its samples through the forward pass, the loss
@@ -15,8 +17,10 @@ import numba
 
 from .jit import jit
 
-__all__ = ["SHIFT_MSE", "CROSS_ENTROPY", "step_serial", "step_parallel"]
+__all__ = ["NO_LOSS", "SHIFT_MSE", "CROSS_ENTROPY", "step_serial", "step_parallel"]
 
+#: Code of a pass without loss (a forward pass).
+NO_LOSS = -1
 #: Code of the shift-invariant mean squared error (:class:`~brian2_delgrad.training.losses.ShiftInvariantMSE`).
 SHIFT_MSE = 0
 #: Code of the time-to-first-spike cross-entropy (:class:`~brian2_delgrad.training.losses.TTFSCrossEntropy`).
@@ -73,56 +77,63 @@ def sample_loss(t, b, label, kind, parameters, tau, delta):
 
 @jit()
 def step_samples(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, outs,
-                 losses, correct, deltas, buffers, grad_w, grad_arrival, first, last, block_first, add):
-    """Samples ``first`` to ``last - 1`` (of the block at ``block_first``) through the forward pass, the loss and
-    the backward pass (:func:`~brian2_delgrad.exact.backward_kernel.sample_terms`; ``add``: on one thread, the
-    terms straight into the sums)."""
+                 losses, correct, deltas, buffers, grad_w, grad_arrival, first, last, block_first, backward, add):
+    """Samples ``first`` to ``last - 1`` (of the block at ``block_first``) through the forward pass, the loss (unless
+    :data:`NO_LOSS`) and, with ``backward``, the backward pass
+    (:func:`~brian2_delgrad.exact.backward_kernel.sample_terms`; ``add``: on one thread, the terms straight into
+    the sums)."""
     network_samples(times[0], weights, delays, thresholds, jitters, tau, outs, times[1:], first, last)
+    if kind == NO_LOSS:
+        return
     out, delta = times[len(times) - 1], deltas[len(deltas) - 1]
     for b in range(first, last):
         losses[b], correct[b] = sample_loss(out, b, labels[b], kind, parameters, tau, delta)
-    sample_terms(times, weights, delays, deltas, limit, connected, first, last, block_first, buffers, grad_w,
-                 grad_arrival, add)
+    if backward:
+        sample_terms(times, weights, delays, deltas, limit, connected, first, last, block_first, buffers, grad_w,
+                     grad_arrival, add)
 
 
 @jit()
 def step_serial(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, block,
                 outs, losses, correct, grad_w, grad_arrival):
     """One training step on one thread: spike times into ``outs`` (seconds) and ``times[1:]`` (units of tau_s),
-    each sample's loss and correctness, dL/dw and dL/dt~ into ``grad_w`` and ``grad_arrival`` (parameters
-    transposed). Returns (dL/dt of the inputs, the (sample, neuron) errors dropped by the grazing guard)."""
-    buffers, deltas = layer_buffers(times, weights, 1)
+    each sample's loss and correctness and, unless ``block`` is 0 (no backward pass), dL/dw and dL/dt~ into
+    ``grad_w`` and ``grad_arrival`` (parameters transposed). Returns (dL/dt of the inputs, the (sample, neuron)
+    errors dropped by the grazing guard)."""
+    buffers, deltas = layer_buffers(times, weights, min(block, 1))
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
         grad_arrival[k][:, :] = 0.0
     step_samples(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, outs,
-                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, True)
+                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, block > 0, True)
     return deltas[0], guarded_pairs(buffers)
 
 
 @jit(parallel=True)
 def step_block_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit,
-                        outs, losses, correct, deltas, buffers, grad_w, grad_arrival, first, size, n_parts):
+                        outs, losses, correct, deltas, buffers, grad_w, grad_arrival, first, size, backward, n_parts):
     for part in numba.prange(n_parts):              # the block's samples split across threads
         step_samples(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit,
                      outs, losses, correct, deltas, buffers, grad_w, grad_arrival, first + part * size // n_parts,
-                     first + (part + 1) * size // n_parts, first, False)
+                     first + (part + 1) * size // n_parts, first, backward, False)
 
 
 @jit()
 def step_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, block,
                   outs, losses, correct, grad_w, grad_arrival, threads):
     """:func:`step_serial` on ``threads`` threads, ``block`` samples at a time: two parallel regions per block,
-    ``4 * threads`` parts each."""
+    ``4 * threads`` parts each (one region for the whole batch without backward pass)."""
     buffers, deltas = layer_buffers(times, weights, block)
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
         grad_arrival[k][:, :] = 0.0
     batch = labels.shape[0]
-    for first in range(0, batch, block):
-        size = min(block, batch - first)
+    step = block if block > 0 else batch
+    for first in range(0, batch, step):
+        size = min(step, batch - first)
         step_block_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters,
                             limit, outs, losses, correct, deltas, buffers, grad_w, grad_arrival, first, size,
-                            min(size, 4 * threads))
-        sums_parallel(first, size, buffers, grad_w, grad_arrival, 4 * threads)
+                            block > 0, min(size, 4 * threads))
+        if block > 0:
+            sums_parallel(first, size, buffers, grad_w, grad_arrival, 4 * threads)
     return deltas[0], guarded_pairs(buffers)
