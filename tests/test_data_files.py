@@ -8,7 +8,7 @@ import pytest
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, load_model_file
 from brian2_delgrad.cli import main
-from brian2_delgrad.datasets import encode_times, load_dataset, stratified_split
+from brian2_delgrad.datasets import encode_times, load_dataset, registry, stratified_split
 from brian2_delgrad.training.losses import predict_labels
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "yinyang_h5_ws.toml")
@@ -104,6 +104,70 @@ def test_mnist_idx_files_as_downloaded(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x1e" + bytes(29))
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: holds 29 bytes of data, its header says 30"):
         load_dataset(tmp_path)
+
+
+def _idx_folder(folder, n_train, n_test, seed=0):
+    """A folder of MNIST-format files: n_train and n_test random 28x28 images, labels 0-9 in turn."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    images = {"train": rng.integers(0, 256, size=(n_train, 28, 28)), "t10k": rng.integers(0, 256, size=(n_test, 28, 28))}
+    for part, pixels in images.items():
+        write_idx(folder / f"{part}-images-idx3-ubyte.gz", pixels)
+        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", np.arange(len(pixels)) % 10)
+    return images
+
+
+@pytest.fixture
+def data_folders(tmp_path, monkeypatch):
+    """Named data sets looked for in tmp_path/user (the environment variable) and tmp_path/system, read afresh."""
+    monkeypatch.setenv(registry.DATA_FOLDER_VARIABLE, str(tmp_path / "user"))
+    monkeypatch.setattr(registry, "SYSTEM_DATA_FOLDER", tmp_path / "system")
+    registry._idx_splits.cache_clear()
+    yield tmp_path
+    registry._idx_splits.cache_clear()
+
+
+@pytest.mark.parametrize("place", ["user", "system"])
+def test_fashion_mnist_by_name_from_the_users_folder_or_the_systems(data_folders, place):
+    images = _idx_folder(data_folders / place / "fashion-mnist", 200, 50)
+    data = load_dataset("fashion_mnist")
+    assert (data.n_features, data.n_classes) == (784, 10)
+    assert [len(data.load(split)[1]) for split in ("train", "validation", "test")] == [150, 50, 50]
+    values, labels = data.load("test")
+    np.testing.assert_array_equal(values, images["t10k"].reshape(50, 784) / 255.0)
+    assert np.bincount(data.load("train")[1]).tolist() == [15] * 10             # 3 : 1, stratified
+
+
+def test_a_missing_data_set_says_where_it_looked_and_how_to_get_it(data_folders, tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"'fashion_mnist': its IDX files are not in .*user/fashion-mnist or "
+                                         r".*system/fashion-mnist; apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion_mnist")
+    model = os.path.join(os.path.dirname(__file__), "..", "models", "fashion_w.toml")
+    assert main(["train", model, "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fashion_w.toml: data.dataset: " in err and "apt-get install dataset-fa" in err
+    _idx_folder(data_folders / "user" / "fashion-mnist", 20, 10)
+    (data_folders / "user" / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte: missing"):
+        load_dataset("fashion_mnist").load("train")
+
+
+@pytest.mark.skipif(not (registry.SYSTEM_DATA_FOLDER / "fashion-mnist").is_dir(),
+                    reason="Debian's Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+def test_the_real_fashion_mnist_trains_from_its_model_file(monkeypatch):
+    """Debian's files: 45 000 / 15 000 / 10 000 images, every class a tenth; a few hundred of them train."""
+    monkeypatch.delenv(registry.DATA_FOLDER_VARIABLE, raising=False)
+    registry._idx_splits.cache_clear()
+    spec = load_model_file(os.path.join(os.path.dirname(__file__), "..", "models", "fashion_w.toml"))
+    data = load_dataset("fashion_mnist")
+    assert [len(data.load(split)[1]) for split in ("train", "validation", "test")] == [45000, 15000, 10000]
+    assert np.bincount(data.load("test")[1]).tolist() == [1000] * 10
+    X, y = spec.data("train")
+    assert X.shape == (45000, 784) and 0.3 < np.isinf(X).mean() < 0.7       # black pixels send no spike
+    net, rows = spec.network(seed=0), slice(0, 300)
+    history = spec.trainer(net, seed=0, progress=False).fit(X[rows], y[rows], epochs=3)
+    train = history[history.split == "train"]
+    assert train.loss.iloc[-1] < train.loss.iloc[0] and train.accuracy.iloc[-1] > 0.3
 
 
 def _broken(tmp_path, case):

@@ -1,4 +1,7 @@
-"""Data sets by name or path: the one entry point, :func:`load_dataset`, for Yin-Yang, digits and users' files."""
+"""Data sets by name or path: the one entry point, :func:`load_dataset`, for Yin-Yang, digits, (Fashion-)MNIST and
+users' files."""
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +12,8 @@ from .files import read_file
 from .splits import SPLITS, check_splits, stratified_split
 from .yinyang import YIN_YANG_FEATURES, yin_yang_features, yin_yang_split
 
-__all__ = ["Dataset", "DATASETS", "register_dataset", "get_dataset", "load_dataset", "DEFAULT_FRACTIONS"]
+__all__ = ["Dataset", "DATASETS", "register_dataset", "get_dataset", "load_dataset", "DEFAULT_FRACTIONS",
+           "DATA_FOLDER_VARIABLE", "idx_folder"]
 
 #: Train, validation and test fractions of data without a split of their own.
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -90,7 +94,9 @@ def load_dataset(source, fractions=DEFAULT_FRACTIONS, seed=0):
     Raises
     ------
     ValueError
-        One line naming the file and the field for any malformed file; an unknown name lists the registered ones.
+        One line naming the file and the field for any malformed file; an unknown name lists the registered ones;
+        for ``'fashion_mnist'`` and ``'mnist'`` without their files, where they were looked for and how to get them
+        (:func:`idx_folder`).
 
     Examples
     --------
@@ -99,6 +105,8 @@ def load_dataset(source, fractions=DEFAULT_FRACTIONS, seed=0):
     (64, 10, [1078, 360, 359])
     """
     if isinstance(source, str) and source in DATASETS:
+        if source in _IDX_DATASETS:
+            idx_folder(source)                       # missing files: said now, not when a split is read
         return DATASETS[source]
     if isinstance(source, str) and not any(sep in source for sep in "/\\.") and not Path(source).exists():
         return get_dataset(source)                   # a name that is not registered: say which are
@@ -139,5 +147,57 @@ def _digits(split):
     return values[chosen], labels[chosen]
 
 
+#: The environment variable naming a folder that holds data sets' folders (``fashion-mnist``, ``mnist``).
+DATA_FOLDER_VARIABLE = "BRIAN2_DELGRAD_DATASETS"
+#: The system's folder of data sets (Debian's ``dataset-*`` packages install there).
+SYSTEM_DATA_FOLDER = Path("/usr/share/datasets")
+#: The MNIST-format data sets by name: their folder's name and how to get them.
+_IDX_DATASETS = {
+    "fashion_mnist": ("fashion-mnist", "apt-get install dataset-fashion-mnist (Debian, Ubuntu), or download the four "
+                                       "files of github.com/zalandoresearch/fashion-mnist"),
+    "mnist": ("mnist", "download the four IDX files of MNIST"),
+}
+
+
+def idx_folder(name):
+    """The folder that holds the IDX files of the MNIST-format data set ``name``.
+
+    Looked for as ``$BRIAN2_DELGRAD_DATASETS/<folder>`` (where the variable is set), then in the system's
+    ``/usr/share/datasets/<folder>`` (``fashion-mnist`` for ``'fashion_mnist'``, ``mnist`` for ``'mnist'``).
+
+    Raises
+    ------
+    ValueError
+        One line, if neither holds the training images: where it looked and how to get the files.
+    """
+    folder_name, how = _IDX_DATASETS[name]
+    places = ([Path(os.environ[DATA_FOLDER_VARIABLE]) / folder_name] if os.environ.get(DATA_FOLDER_VARIABLE) else []) \
+        + [SYSTEM_DATA_FOLDER / folder_name]
+    for place in places:
+        if any((place / stem).is_file() for stem in ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz")):
+            return place
+    raise ValueError(f"dataset {name!r}: its IDX files are not in {' or '.join(map(str, places))}; {how}, and put "
+                     f"them in $%s/{folder_name} or give their folder as [data] dataset = \"FOLDER\""
+                     % DATA_FOLDER_VARIABLE)
+
+
+@functools.lru_cache(maxsize=2)
+def _idx_splits(name):
+    """The splits of an MNIST-format data set, read once per process: its 60 000 training images cut 3 : 1 into
+    train and validation (stratified, seed 0), its 10 000 test images the test split."""
+    folder = idx_folder(name)
+    dataset = _file_dataset(folder, DEFAULT_FRACTIONS, 0)
+    if dataset.n_features != 784 or dataset.n_classes > 10:
+        raise ValueError(f"dataset {name!r}: {folder} holds {dataset.n_features} pixels per image and "
+                         f"{dataset.n_classes} classes; 28x28 images of 10 classes expected")
+    return {split: dataset.load(split) for split in SPLITS}
+
+
+def _idx_loader(name):
+    return lambda split: _copy(_idx_splits(name)[split])
+
+
 register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split, from_plane=yin_yang_features))
 register_dataset(Dataset("digits", 64, 10, _digits))
+for _name in _IDX_DATASETS:
+    register_dataset(Dataset(_name, 784, 10, _idx_loader(_name)))
