@@ -122,6 +122,34 @@ def test_compiled_backward_matches_numpy(model, max_weight_gradient):
     np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("delays", ["none", "axonal"])
+def test_a_wide_layer_sharing_its_arrivals_takes_each_inputs_statistics_once(model, delays):
+    """At >= WIDE inputs whose delays do not depend on the neuron, PSPs come from per-input statistics (no
+    exponential per synapse): the NumPy pass's gradients to rounding, also for samples spread beyond the window
+    (every other one here), which take the direct PSPs."""
+    from brian2_delgrad.exact.backward_kernel import WIDE, WINDOW
+
+    n = WIDE + 20
+    net = DelayNetwork([n, 40, 3], delays=delays, model=model, weight_init=[(4.0 / n, 2.0 / n), (0.3, 0.3)], seed=4)
+    x = np.random.default_rng(4).uniform(0.15, 2.0, size=(40, n)) * model.tau_s_
+    x[::2, 0] -= (WINDOW + 1) * model.tau_s_ - x[::2, 0].min()      # an early outlier: beyond the window
+    x[1::3, 5:20] = np.inf
+    times = ExactSubstrate().run(net, x)
+    assert 0.3 < np.isfinite(times[1]).mean() and np.isfinite(times[2]).mean() > 0.3
+    error = np.where(np.isfinite(times[-1]), np.random.default_rng(4).normal(size=times[-1].shape), 0.0)
+    fast, reference = backward(net, times, error, threads=1), backward(net, times, error, compiled=False)
+    on_two = backward(net, times, error, threads=2)             # chunks of neurons across threads: the same sums
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(fast), _arrays(on_two)))
+    for a, b in zip(_arrays(fast)[:-1], _arrays(reference)[:-1]):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
+    np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-11, atol=1e-11)
+
+
+def _arrays(gradients):
+    """Every array of a Gradients: weights, delays, input times (last)."""
+    return gradients.weights + [d for layer in gradients.delays for d in layer.values()] + [gradients.input_times]
+
+
 def test_guard_drops_spikes_without_a_rising_membrane_in_both_passes():
     """A recorded spike before any input arrived (V'(T) = 0) is guarded, and no NaN reaches the gradients."""
     net = DelayNetwork([4, 8, 3], delays="synaptic", weight_init=(1.5, 0.5), seed=3)

@@ -5,6 +5,7 @@ import pytest
 from brian2_delgrad import DelayNetwork, ExactSubstrate, ShiftInvariantMSE, TTFSCrossEntropy, Trainer, backward
 from brian2_delgrad.core.network import random_connectivity
 from brian2_delgrad.exact import compiled
+from brian2_delgrad.exact.backward_kernel import WIDE
 from brian2_delgrad.substrates.noise import Noise
 from brian2_delgrad.training.losses import kernel_loss, predict_labels
 from conftest import yin_yang_like_inputs
@@ -13,6 +14,13 @@ from conftest import yin_yang_like_inputs
 def _data(n, seed):
     x = yin_yang_like_inputs(n, seed=seed)
     x[np.random.default_rng(seed).random(x.shape) < 0.1] = np.inf
+    return x, np.arange(n) % 3
+
+
+def _wide_data(n, n_in, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.15, 2.0, size=(n, n_in)) * 5e-3
+    x[rng.random(x.shape) < 0.3] = np.inf
     return x, np.arange(n) % 3
 
 
@@ -35,16 +43,19 @@ def _substrate(threads, noisy):
     ([4, 20, 10, 3], "axonal+dendritic", True, 2, 0.01, 7, False),
     ([4, 20, 10, 3], "axonal+synaptic", False, 1, 0.2, 7, True),
     ([4, 20, 10, 3], "dendritic", True, 2, None, 1, False),
+    ([WIDE + 10, 40, 3], "none", False, 2, 0.005, None, False),           # wide: layer by layer, chunks of neurons
+    ([WIDE + 10, 40, 3], "axonal+synaptic", True, 1, None, None, True),
 ])
 def test_the_step_equals_forward_loss_and_backward_bit_for_bit(monkeypatch, sizes, delays, sparse, threads, limit,
                                                                block, noisy):
     """Spike times, losses, predictions and every gradient, in blocks of samples or not, with threshold noise drawn
     per pass, the guard on or off, on one thread or two."""
-    net = DelayNetwork(sizes, delays=delays, weight_init=(0.6, 1.0), seed=2,
+    weight_init = (0.6, 1.0) if sizes[0] == 4 else [(6.0 / sizes[0], 2.0 / sizes[0]), (0.6, 0.3)]
+    net = DelayNetwork(sizes, delays=delays, weight_init=weight_init, seed=2,
                        connectivity=random_connectivity(sizes, 0.7, 2) if sparse else None)
     if block is not None:                          # blocks of `block` samples in the backward pass
         monkeypatch.setattr(compiled, "BLOCK_BYTES", 16 * sum(w.size for w in net.weights) * block)
-    x, y = _data(60, seed=2)
+    x, y = _data(60, seed=2) if sizes[0] == 4 else _wide_data(60, sizes[0], seed=2)
     loss = ShiftInvariantMSE()
     limit_value = np.inf if limit is None else limit
     times, losses, correct, gradients = _substrate(threads, noisy).step(net, x, y, kernel_loss(loss), limit_value)

@@ -98,14 +98,19 @@ def step_serial(times, labels, weights, delays, thresholds, jitters, connected, 
                 outs, losses, correct, grad_w, grad_arrival):
     """One training step on one thread: spike times into ``outs`` (seconds) and ``times[1:]`` (units of tau_s),
     each sample's loss and correctness and, unless ``block`` is 0 (no backward pass), dL/dw and dL/dt~ into
-    ``grad_w`` and ``grad_arrival`` (parameters transposed). Returns (dL/dt of the inputs, the (sample, neuron)
-    errors dropped by the grazing guard)."""
-    buffers, deltas = layer_buffers(times, weights, min(block, 1))
+    ``grad_w`` and ``grad_arrival`` (parameters transposed; a wide network goes back after the forward pass, layer
+    by layer: :func:`~brian2_delgrad.exact.backward_kernel.wide_backward_serial`). Returns (dL/dt of the inputs,
+    the (sample, neuron) errors dropped by the grazing guard)."""
+    wide = block > 0 and wide_network(weights)
+    buffers, deltas = layer_buffers(times, weights, delays, 0 if wide else min(block, 1))
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
         grad_arrival[k][:, :] = 0.0
     step_samples(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, outs,
-                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, block > 0, True)
+                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, block > 0 and not wide,
+                 True)
+    if wide:
+        return deltas[0], wide_backward_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival)
     return deltas[0], guarded_pairs(buffers)
 
 
@@ -122,18 +127,24 @@ def step_block_parallel(times, labels, weights, delays, thresholds, jitters, con
 def step_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, block,
                   outs, losses, correct, grad_w, grad_arrival, threads):
     """:func:`step_serial` on ``threads`` threads, ``block`` samples at a time: two parallel regions per block,
-    ``4 * threads`` parts each (one region for the whole batch without backward pass)."""
-    buffers, deltas = layer_buffers(times, weights, block)
+    ``4 * threads`` parts each (one region for the whole batch without backward pass; a wide network: the forward
+    pass in one region, then :func:`~brian2_delgrad.exact.backward_kernel.wide_backward_parallel`)."""
+    wide = block > 0 and wide_network(weights)
+    buffers, deltas = layer_buffers(times, weights, delays, 0 if wide else block)
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
         grad_arrival[k][:, :] = 0.0
     batch = labels.shape[0]
-    step = block if block > 0 else batch
+    backward = block > 0 and not wide
+    step = block if backward else batch
     for first in range(0, batch, step):
         size = min(step, batch - first)
         step_block_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters,
                             limit, outs, losses, correct, deltas, buffers, grad_w, grad_arrival, first, size,
-                            block > 0, min(size, 4 * threads))
-        if block > 0:
+                            backward, min(size, 4 * threads))
+        if backward:
             sums_parallel(first, size, buffers, grad_w, grad_arrival, 4 * threads)
+    if wide:
+        return deltas[0], wide_backward_parallel(times, weights, delays, deltas, limit, connected, grad_w,
+                                                 grad_arrival, threads)
     return deltas[0], guarded_pairs(buffers)
