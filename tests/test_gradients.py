@@ -22,6 +22,21 @@ def test_backward_matches_finite_differences(model, placement, hidden):
     assert table.max_rel_diff.max() <= 1e-6, table.to_string()
 
 
+@pytest.mark.parametrize("placement", ["none", "axonal", "synaptic"])
+def test_backward_matches_finite_differences_at_fan_in_784(placement):
+    """A wide layer (784 inputs, half of them silent, as Fashion-MNIST's black pixels): chunks of neurons and, where
+    the neurons share the arrivals, PSPs from per-input statistics; a random draw of each tensor's entries."""
+    net = DelayNetwork([784, 20, 3], delays=placement, weight_init=[(8 / 784, 3 / 784), (0.6, 0.3)], seed=3)
+    rng = np.random.default_rng(3)
+    inputs = rng.uniform(0.15, 2.0, size=(6, 784)) * 5e-3
+    inputs[rng.random(inputs.shape) < 0.5] = np.inf
+    table = gradcheck(net, inputs, seed=3, max_entries=40)
+    compared, excluded = table.compared.sum(), table.excluded.sum()
+    assert (table.entries <= 40).all() and table.nonzero.sum() >= 100
+    assert excluded <= 0.05 * (compared + excluded)
+    assert table.max_rel_diff.max() <= 1e-6, table.to_string()
+
+
 def test_finite_differences_catch_a_wrong_gradient(monkeypatch):
     """The check is not vacuous: a gradient off by 1e-5 relative is reported."""
     import brian2_delgrad.exact.gradcheck as gc

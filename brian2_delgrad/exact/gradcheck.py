@@ -37,7 +37,7 @@ from .gradients import backward, membrane_slopes
 __all__ = ["gradcheck", "ridders", "causal_counts", "normalised_slopes"]
 
 
-def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor=1e-5, seed=0):
+def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor=1e-5, seed=0, max_entries=None):
     """Largest relative difference between ``backward`` and finite differences.
 
     Parameters
@@ -60,7 +60,10 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
         (``tau_s`` in seconds for weights, 1 for delays and input times) are
         compared in absolute terms (see below).
     seed : int
-        Seed of the loss coefficients.
+        Seed of the loss coefficients (and of the entries drawn with ``max_entries``).
+    max_entries : int, optional
+        Check at most this many entries of each parameter tensor, drawn at random without repetition (a wide
+        layer has hundreds of thousands of weights, each needing a few dozen forward passes); default: all.
 
     Returns
     -------
@@ -69,8 +72,8 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
         (``'weights[0]'``, ``"delays[0]['synaptic']"``, ..., ``'input_times'``),
         ``compared`` (pairs compared), ``excluded`` (pairs excluded),
         ``nonzero`` (pairs with a nonzero gradient), ``below_floor`` (nonzero
-        pairs smaller than ``floor * s``) and ``max_rel_diff``, the largest
-        ``|a - f| / max(|a|, |f|, floor * s)``.
+        pairs smaller than ``floor * s``), ``entries`` (entries of the tensor checked)
+        and ``max_rel_diff``, the largest ``|a - f| / max(|a|, |f|, floor * s)``.
     """
     run = forward if substrate is None else substrate.run
     input_times = np.asarray(input_times, dtype=np.float64)
@@ -98,7 +101,10 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
         h = step if name.startswith("weights") else step * tau
         natural = tau if name.startswith("weights") else 1.0     # the derivative's natural scale
         pairs, excluded = [], 0
-        for index in np.ndindex(per_sample.shape[1:]):
+        indices = list(np.ndindex(per_sample.shape[1:]))
+        if max_entries is not None and len(indices) > max_entries:
+            indices = [indices[k] for k in np.sort(rng.choice(len(indices), max_entries, replace=False))]
+        for index in indices:
             estimate = np.full(len(grazing), np.nan)
             accepted = np.zeros(len(grazing), bool)
             for shrink in range(4):        # smaller steps where events moved or the estimate is uncertain
@@ -116,7 +122,7 @@ def gradcheck(net, input_times, substrate=None, step=2e-2, min_slope=1e-2, floor
         scale = np.maximum(np.abs(a), np.abs(f))
         relative = np.abs(a - f) / np.maximum(scale, floor * natural)
         rows.append(dict(parameter=name, compared=a.size, excluded=excluded, nonzero=int((scale > 0).sum()),
-                         below_floor=int(((scale > 0) & (scale < floor * natural)).sum()),
+                         below_floor=int(((scale > 0) & (scale < floor * natural)).sum()), entries=len(indices),
                          max_rel_diff=float(relative.max(initial=0.0))))
     return pd.DataFrame(rows)
 
