@@ -13,7 +13,7 @@ from .splits import SPLITS, check_splits, stratified_split
 from .yinyang import YIN_YANG_FEATURES, yin_yang_features, yin_yang_split
 
 __all__ = ["Dataset", "DATASETS", "register_dataset", "get_dataset", "load_dataset", "DEFAULT_FRACTIONS",
-           "DATA_FOLDER_VARIABLE", "idx_folder"]
+           "DATA_FOLDER_VARIABLE", "IDX_DATASETS", "idx_folder"]
 
 #: Train, validation and test fractions of data without a split of their own.
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -105,7 +105,7 @@ def load_dataset(source, fractions=DEFAULT_FRACTIONS, seed=0):
     (64, 10, [1078, 360, 359])
     """
     if isinstance(source, str) and source in DATASETS:
-        if source in _IDX_DATASETS:
+        if source in IDX_DATASETS:
             idx_folder(source)                       # missing files: said now, not when a split is read
         return DATASETS[source]
     if isinstance(source, str) and not any(sep in source for sep in "/\\.") and not Path(source).exists():
@@ -151,8 +151,9 @@ def _digits(split):
 DATA_FOLDER_VARIABLE = "BRIAN2_DELGRAD_DATASETS"
 #: The system's folder of data sets (Debian's ``dataset-*`` packages install there).
 SYSTEM_DATA_FOLDER = Path("/usr/share/datasets")
-#: The MNIST-format data sets by name: their folder's name and how to get them.
-_IDX_DATASETS = {
+#: The MNIST-format data sets by name (read from their files on this machine): their folder's name and how to
+#: get them.
+IDX_DATASETS = {
     "fashion_mnist": ("fashion-mnist", "apt-get install dataset-fashion-mnist (Debian, Ubuntu), or download the four "
                                        "files of github.com/zalandoresearch/fashion-mnist"),
     "mnist": ("mnist", "download the four IDX files of MNIST"),
@@ -170,7 +171,7 @@ def idx_folder(name):
     ValueError
         One line, if neither holds the training images: where it looked and how to get the files.
     """
-    folder_name, how = _IDX_DATASETS[name]
+    folder_name, how = IDX_DATASETS[name]
     places = ([Path(os.environ[DATA_FOLDER_VARIABLE]) / folder_name] if os.environ.get(DATA_FOLDER_VARIABLE) else []) \
         + [SYSTEM_DATA_FOLDER / folder_name]
     for place in places:
@@ -199,5 +200,5 @@ def _idx_loader(name):
 
 register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split, from_plane=yin_yang_features))
 register_dataset(Dataset("digits", 64, 10, _digits))
-for _name in _IDX_DATASETS:
+for _name in IDX_DATASETS:
     register_dataset(Dataset(_name, 784, 10, _idx_loader(_name)))
