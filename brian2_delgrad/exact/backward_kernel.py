@@ -194,15 +194,14 @@ def factorised_layer(weights, delays):
 
 
 @jit()
-def layer_buffers(times, weights, delays, block):
+def layer_buffers(times, weights, block, rows):
     """The working arrays of a backward pass ``block`` samples at a time: per connection layer ``(kernels, slopes,
     scale, active, dropped)`` as :func:`layer_terms` fills them, and dL/dt of every layer's spike times (zeros; the
-    last is the caller's to fill)."""
-    batch = times[0].shape[0]
+    last is the caller's to fill); all but the first two for ``rows`` samples (the batch; 0 for a forward pass)."""
     buffers = [(np.empty((block,) + weights[k].shape), np.empty((block,) + weights[k].shape),
-                np.empty((batch, weights[k].shape[0])), np.zeros((batch, weights[k].shape[0]), dtype=np.bool_),
-                np.zeros((batch, weights[k].shape[0]), dtype=np.bool_)) for k in range(len(weights))]
-    return buffers, [np.zeros(t.shape) for t in times]
+                np.empty((rows, weights[k].shape[0])), np.zeros((rows, weights[k].shape[0]), dtype=np.bool_),
+                np.zeros((rows, weights[k].shape[0]), dtype=np.bool_)) for k in range(len(weights))]
+    return buffers, [np.zeros((rows, t.shape[1])) for t in times]
 
 
 @jit(parallel=True)
@@ -240,7 +239,7 @@ def backward_serial(times, weights, delays, delta, limit, connected, block, grad
     fills ``grad_w`` and ``grad_arrival`` (parameters transposed; zeroed first), returns (dL/dt of the inputs,
     guarded)."""
     wide = wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, delays, 0 if wide else 1)
+    buffers, deltas = layer_buffers(times, weights, 0 if wide else 1, delta.shape[0])
     deltas[-1][:, :] = delta
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
@@ -258,7 +257,7 @@ def backward_parallel(times, weights, delays, delta, limit, connected, block, gr
     in ``4 * threads`` parts each (numba's ``get_num_threads`` in compiled code would keep it out of the disk
     cache); a wide network: :func:`wide_backward_parallel`."""
     wide = wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, delays, 0 if wide else block)
+    buffers, deltas = layer_buffers(times, weights, 0 if wide else block, delta.shape[0])
     deltas[-1][:, :] = delta
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0

@@ -102,7 +102,8 @@ def step_serial(times, labels, weights, delays, thresholds, jitters, connected, 
     by layer: :func:`~brian2_delgrad.exact.backward_kernel.wide_backward_serial`). Returns (dL/dt of the inputs,
     the (sample, neuron) errors dropped by the grazing guard)."""
     wide = block > 0 and wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, delays, 0 if wide else min(block, 1))
+    buffers, deltas = layer_buffers(times, weights, 0 if wide else min(block, 1),
+                                    0 if kind == NO_LOSS else labels.shape[0])
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
         grad_arrival[k][:, :] = 0.0
@@ -130,7 +131,7 @@ def step_parallel(times, labels, weights, delays, thresholds, jitters, connected
     ``4 * threads`` parts each (one region for the whole batch without backward pass; a wide network: the forward
     pass in one region, then :func:`~brian2_delgrad.exact.backward_kernel.wide_backward_parallel`)."""
     wide = block > 0 and wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, delays, 0 if wide else block)
+    buffers, deltas = layer_buffers(times, weights, 0 if wide else block, 0 if kind == NO_LOSS else labels.shape[0])
     for k in range(len(grad_w)):
         grad_w[k][:, :] = 0.0
         grad_arrival[k][:, :] = 0.0

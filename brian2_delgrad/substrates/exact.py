@@ -43,7 +43,8 @@ class ExactSubstrate(Substrate):
         Samples per forward pass: a larger input is run in passes of this
         size, each with its own draw of the batch-to-batch threshold noise
         (``Noise.threshold_batch``), as a chip runs a data set batch by batch.
-        Default: the whole input is one pass.
+        Default, and always without noise (nothing is drawn per pass): the
+        whole input is one pass.
     threads : int, optional
         Threads of the compiled kernel (the batch is split across them; the
         spike times are the same, bit for bit, for any count). Default: the
@@ -69,8 +70,13 @@ class ExactSubstrate(Substrate):
         return {"membrane": "it solves the noise-free equations exactly; use Brian2Substrate for membrane noise"}
 
     def _run(self, net, times):
-        passes = [self._run_pass(net, times[k:k + size]) for k, size in forward_passes(len(times), self.batch_size)]
+        passes = [self._run_pass(net, times[k:k + size]) for k, size in self._passes(len(times))]
         return [np.concatenate(layer) for layer in zip(*passes)]
+
+    def _passes(self, count):
+        """``(start, size)`` of the forward passes of ``count`` samples: without noise nothing is drawn per pass,
+        and all of them go in one (one parallel region of the compiled kernel)."""
+        return forward_passes(count, None if self.noise.is_ideal else self.batch_size)
 
     def _run_pass(self, net, times):
         """One forward pass: the noise of a pass is drawn once for it."""
@@ -92,7 +98,7 @@ class ExactSubstrate(Substrate):
         if (not self.compiled or self.noise.delay_jitter or self.noise.spike_jitter
                 or compiled_layer(net.model, self.closed_form) is None):
             return None
-        passes = [self._pass_noise(net, times[k:k + size]) for k, size in forward_passes(len(times), self.batch_size)]
+        passes = [self._pass_noise(net, times[k:k + size]) for k, size in self._passes(len(times))]
         inputs = np.concatenate([pass_times for pass_times, _ in passes])
         thresholds = [np.concatenate(layer) for layer in zip(*(pass_thresholds for _, pass_thresholds in passes))]
         return training_step(net, inputs, thresholds, labels, loss, limit, self.closed_form, self.threads)
