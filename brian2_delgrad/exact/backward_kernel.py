@@ -10,7 +10,7 @@ call by name; :mod:`~brian2_delgrad.exact.gradients` is the reference. Two schem
   samples split by samples, then the sums over the block split by synapses; on one thread each sample's terms
   are added as soon as they are known.
 - wide (MNIST-sized inputs): layer after layer, its neurons in fixed chunks split across threads, every sample in
-  order within a chunk (:func:`wide_backward_serial`): no working memory of size ``batch x synapses``; PSPs from
+  order within a chunk (:func:`wide_layers_serial`): no working memory of size ``batch x synapses``; PSPs from
   per-input statistics where the neurons share the arrivals.
 
 The one-thread pass never touches numba's threading layer.
@@ -22,16 +22,16 @@ import numpy as np
 
 from .jit import jit
 
-__all__ = ["backward_serial", "backward_parallel"]
+__all__ = ["backward_serial", "backward_parallel", "wide_backward_serial", "wide_backward_parallel", "WIDE"]
 
 #: A network with a layer of at least this many inputs is wide: it goes back layer by layer in chunks of neurons
-#: (:func:`wide_backward_serial`), and where a wide layer's neurons share the arrivals its PSPs come from one pair of
+#: (:func:`wide_layers_serial`), and where a wide layer's neurons share the arrivals its PSPs come from one pair of
 #: statistics per input and sample (:func:`pair_terms`); a narrow network's from an exponential per synapse.
 WIDE = 128
 #: The largest span, in units of tau_s, of a sample's arrivals and a spike from its first arrival for which the
 #: statistics are used (exponents far from overflow, cancellation below 1e-13 of the PSP's scale).
 WINDOW = 30.0
-#: Neurons per chunk of a wide network's backward pass (:func:`wide_backward_serial`): the unit of a thread's work,
+#: Neurons per chunk of a wide network's backward pass (:func:`wide_layers_serial`): the unit of a thread's work,
 #: fixed, so that every thread count sums in the same order.
 CHUNK = 16
 
@@ -40,6 +40,19 @@ CHUNK = 16
 def _columns(first, last, width, row):
     """The columns of ``row`` among the cells ``first`` to ``last - 1`` of a table ``width`` wide, row by row."""
     return max(first - row * width, 0), min(last - row * width, width)
+
+
+@jit(inline="always")
+def grazing(kernels, row, column, rise, error, limit):
+    """The grazing guard (with a finite ``limit``): whether ``V'(T) = rise`` is not positive (no gradient exists) or
+    some input's ``|error K / V'(T)|`` exceeds ``limit``."""
+    if not limit < math.inf:
+        return False
+    dropped = not rise > 0
+    for i in range(kernels.shape[2]):
+        if not abs(kernels[row, column, i] / rise * error) <= limit:
+            dropped = True
+    return dropped
 
 
 @jit(inline="always")
@@ -99,14 +112,9 @@ def pair_terms(pre, post, weights, delays, delta, limit, connected, b, j, kernel
         else:
             kernels[row, column, i] = 0.0
             slopes[row, column, i] = 0.0
-    if limit < math.inf:
-        grazing = not rise > 0                       # V'(T) <= 0 or NaN: no gradient exists
-        for i in range(weights.shape[1]):
-            if not abs(kernels[row, column, i] / rise * error) <= limit:
-                grazing = True
-        if grazing:                                  # drop this (sample, neuron) error
-            dropped[b, j] = True
-            return False
+    if grazing(kernels, row, column, rise, error, limit):     # drop this (sample, neuron) error
+        dropped[b, j] = True
+        return False
     scale[b, j] = error / rise
     active[b, j] = True
     return True
@@ -115,21 +123,45 @@ def pair_terms(pre, post, weights, delays, delta, limit, connected, b, j, kernel
 @jit()
 def layer_terms(pre, post, weights, delays, delta, limit, connected, first, last, block_first, kernels, slopes, scale,
                 active, dropped, grad_w, grad_arrival, grad_pre, add):
-    """:func:`pair_terms` of one layer for the samples ``first`` to ``last - 1`` of the block at ``block_first``,
-    sample ``b`` into row ``b - block_first`` of ``kernels`` and ``slopes`` (row 0 with ``add``), each PSP from
-    ``psp_and_slope`` (a narrow network's layer).
+    """The terms of the (sample, neuron) pairs of one layer for the samples ``first`` to ``last - 1`` of the block at
+    ``block_first``, sample ``b`` into row ``b - block_first`` of ``kernels`` and ``slopes`` (row 0 with ``add``), as
+    :func:`pair_terms` computes them with ``psp_and_slope`` (a narrow network's loop, kept apart: calling
+    pair_terms here made the Yin-Yang backward pass 13-30 % slower).
 
-    With ``add`` (samples in order, one thread) an active pair's terms go into the sums at once, as
-    :func:`synapse_sums` and :func:`input_sums` would add them. One call per range of samples: numba counts the
-    references to the arrays of a call with atomic operations, which threads contend for.
+    For a pair with an error, ``kernels[row, j, i]`` receives ``K(T_j - t~_ij)`` and ``slopes[row, j, i]``
+    ``w_ij K'(T_j - t~_ij)`` (0 outside the causal set), ``scale[b, j]`` the error over ``V'(T_j)``,
+    ``active[b, j]`` whether the error goes back and ``dropped[b, j]`` whether the grazing guard dropped it;
+    the rows of other pairs are left as they are. With ``add`` (samples in order, one thread) an active pair's
+    terms go into the sums at once, as :func:`synapse_sums` and :func:`input_sums` would add them. One call per
+    range of samples: numba counts the references to the arrays of a call with atomic operations, which threads
+    contend for.
     """
     n_post, n_pre = weights.shape
-    no_statistics = np.zeros((1, 0))
     for b in range(first, last):
         row = 0 if add else b - block_first
         for j in range(n_post):
-            if pair_terms(pre, post, weights, delays, delta, limit, connected, b, j, kernels, slopes, row, j, scale,
-                          active, dropped, no_statistics, no_statistics, 0, math.inf, math.inf) and add:
+            active[b, j] = False                     # no error leaves this (sample, neuron)
+            dropped[b, j] = False
+            error = delta[b, j]
+            T = post[b, j]
+            if error == 0.0 or not math.isfinite(T):
+                continue
+            slope = 0.0
+            for i in range(n_pre):
+                lag = T - pre[b, i] - delays[j, i]
+                if connected[j, i] and math.isfinite(lag) and lag > 0:
+                    kernels[row, j, i], rate = psp_and_slope(lag)
+                    slopes[row, j, i] = rate * weights[j, i]
+                    slope += slopes[row, j, i]
+                else:
+                    kernels[row, j, i] = 0.0
+                    slopes[row, j, i] = 0.0
+            if grazing(kernels, row, j, slope, error, limit):   # drop this (sample, neuron) error
+                dropped[b, j] = True
+                continue
+            scale[b, j] = error / slope
+            active[b, j] = True
+            if add:                                  # as the sums: every synapse, causal or not
                 factor = scale[b, j]
                 for i in range(n_pre):
                     grad_w[j, i] -= kernels[row, j, i] * factor
@@ -235,17 +267,9 @@ def terms_parallel(times, weights, delays, deltas, limit, connected, first, size
 
 @jit()
 def backward_serial(times, weights, delays, delta, limit, connected, block, grad_w, grad_arrival):
-    """Every sample through every layer on one thread, in order (a wide network: :func:`wide_backward_serial`):
-    fills ``grad_w`` and ``grad_arrival`` (parameters transposed; zeroed first), returns (dL/dt of the inputs,
-    guarded)."""
-    wide = wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, 0 if wide else 1, delta.shape[0])
-    deltas[-1][:, :] = delta
-    for k in range(len(grad_w)):
-        grad_w[k][:, :] = 0.0
-        grad_arrival[k][:, :] = 0.0
-    if wide:
-        return deltas[0], wide_backward_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival)
+    """A narrow network's backward pass: every sample through every layer on one thread, in order; fills ``grad_w``
+    and ``grad_arrival`` (parameters transposed), returns (dL/dt of the inputs, guarded)."""
+    buffers, deltas = backward_buffers(times, weights, delta, 1, grad_w, grad_arrival)
     sample_terms(times, weights, delays, deltas, limit, connected, 0, delta.shape[0], 0, buffers, grad_w, grad_arrival,
                  True)
     return deltas[0], guarded_pairs(buffers)
@@ -255,16 +279,8 @@ def backward_serial(times, weights, delays, delta, limit, connected, block, grad
 def backward_parallel(times, weights, delays, delta, limit, connected, block, grad_w, grad_arrival, threads):
     """:func:`backward_serial` on ``threads`` threads, ``block`` samples at a time: their terms, then their sums,
     in ``4 * threads`` parts each (numba's ``get_num_threads`` in compiled code would keep it out of the disk
-    cache); a wide network: :func:`wide_backward_parallel`."""
-    wide = wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, 0 if wide else block, delta.shape[0])
-    deltas[-1][:, :] = delta
-    for k in range(len(grad_w)):
-        grad_w[k][:, :] = 0.0
-        grad_arrival[k][:, :] = 0.0
-    if wide:
-        return deltas[0], wide_backward_parallel(times, weights, delays, deltas, limit, connected, grad_w,
-                                                 grad_arrival, threads)
+    cache)."""
+    buffers, deltas = backward_buffers(times, weights, delta, block, grad_w, grad_arrival)
     for first in range(0, delta.shape[0], block):
         size = min(block, delta.shape[0] - first)
         terms_parallel(times, weights, delays, deltas, limit, connected, first, size, buffers, grad_w, grad_arrival,
@@ -274,13 +290,30 @@ def backward_parallel(times, weights, delays, delta, limit, connected, block, gr
 
 
 @jit()
-def wide_network(weights):
-    """Whether a network goes back layer by layer in chunks of neurons (:func:`wide_backward_serial`): a layer with
-    at least :data:`WIDE` inputs."""
-    for k in range(len(weights)):
-        if weights[k].shape[1] >= WIDE:
-            return True
-    return False
+def backward_buffers(times, weights, delta, block, grad_w, grad_arrival):
+    """:func:`layer_buffers` of a backward pass from ``delta``, its last error; ``grad_w`` and ``grad_arrival``
+    zeroed."""
+    buffers, deltas = layer_buffers(times, weights, block, delta.shape[0])
+    deltas[-1][:, :] = delta
+    for k in range(len(grad_w)):
+        grad_w[k][:, :] = 0.0
+        grad_arrival[k][:, :] = 0.0
+    return buffers, deltas
+
+
+@jit()
+def wide_backward_serial(times, weights, delays, delta, limit, connected, block, grad_w, grad_arrival):
+    """:func:`backward_serial` of a wide network: :func:`wide_layers_serial`."""
+    buffers, deltas = backward_buffers(times, weights, delta, 0, grad_w, grad_arrival)
+    return deltas[0], wide_layers_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival)
+
+
+@jit()
+def wide_backward_parallel(times, weights, delays, delta, limit, connected, block, grad_w, grad_arrival, threads):
+    """:func:`backward_parallel` of a wide network: :func:`wide_layers_parallel`."""
+    buffers, deltas = backward_buffers(times, weights, delta, 0, grad_w, grad_arrival)
+    return deltas[0], wide_layers_parallel(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival,
+                                           threads)
 
 
 @jit()
@@ -332,7 +365,7 @@ def wide_buffers(pre, weights, delays):
 
 
 @jit()
-def wide_backward_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival):
+def wide_layers_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival):
     """The backward pass of a wide network on one thread, layer after layer, the last first: each layer's neurons in
     chunks of :data:`CHUNK` (every sample, in order, per chunk), then dL/dt of its inputs (``deltas[k]``, zeros) as
     the chunks' shares added in order. No working memory of size ``batch x synapses``. Returns the guarded count."""
@@ -373,8 +406,8 @@ def chunk_sums_parallel(partial, grad_pre, n_parts):
 
 
 @jit()
-def wide_backward_parallel(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival, threads):
-    """:func:`wide_backward_serial` on ``threads`` threads: per layer, the statistics and the input sums split by
+def wide_layers_parallel(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival, threads):
+    """:func:`wide_layers_serial` on ``threads`` threads: per layer, the statistics and the input sums split by
     samples, the chunks of neurons split across the threads."""
     guarded = 0
     for k in range(len(weights) - 1, -1, -1):

@@ -23,6 +23,7 @@ from ..core.lif import LIFModel
 from ..utils.memory import BLOCK_BYTES, chunk_size
 from ..utils.notices import announce_once, notice
 from ..utils.threads import kernel_threads
+from .backward_kernel import WIDE
 from .kernel_cache import cache_folder, kernel_module
 from .step_kernel import NO_LOSS
 
@@ -121,13 +122,14 @@ class CompiledLayer:
         arguments = (tuple(times), tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays), delta,
                      float(limit), tuple(_c_array(c.T, np.bool_) for c in connected), _block(len(delta), weights))
         grad_w, grad_arrival = _gradient_arrays(weights)
+        prefix = "wide_" if _wide(weights) else ""
         with kernel_threads(threads, ("backward", len(delta), tuple(np.shape(w) for w in weights))) as count:
             if count > 1:
-                grad_input, guarded = _call(self._module.backward_parallel, "backward pass", *arguments, grad_w,
-                                            grad_arrival, count)
+                grad_input, guarded = _call(getattr(self._module, prefix + "backward_parallel"), "backward pass",
+                                            *arguments, grad_w, grad_arrival, count)
             else:
-                grad_input, guarded = _call(self._module.backward_serial, "backward pass", *arguments, grad_w,
-                                            grad_arrival)
+                grad_input, guarded = _call(getattr(self._module, prefix + "backward_serial"), "backward pass",
+                                            *arguments, grad_w, grad_arrival)
         return [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, guarded
 
     def step(self, pre_times, labels, weights, delays, thresholds, connected, tau, loss, limit, threads=None):
@@ -194,11 +196,12 @@ class CompiledLayer:
                      tuple(_c_array(c.T, np.bool_) for c in connected), float(tau), int(code), _c_array(parameters),
                      float(limit), block, outs, losses, correct, grad_w, grad_arrival)
         kind = ("step" if block else "forward", batch, tuple(np.shape(w) for w in weights))
+        prefix = "wide_" if block and _wide(weights) else ""        # a forward pass is the same either way
         with kernel_threads(threads, kind) as count:
             if count > 1:
-                grad_input, guarded = _call(self._module.step_parallel, _STEP, *arguments, count)
+                grad_input, guarded = _call(getattr(self._module, prefix + "step_parallel"), _STEP, *arguments, count)
             else:
-                grad_input, guarded = _call(self._module.step_serial, _STEP, *arguments)
+                grad_input, guarded = _call(getattr(self._module, prefix + "step_serial"), _STEP, *arguments)
         return list(outs), losses, correct, grad_w, grad_arrival, grad_input, int(guarded)
 
 
@@ -206,6 +209,12 @@ class CompiledLayer:
 _STEP = "forward pass and training step"
 #: The delay jitter of a layer without any, the synapses and loss parameters of a forward pass.
 _NO_JITTER, _NOT_CONNECTED, _NO_PARAMETERS = np.zeros((0, 0, 0)), np.zeros((0, 0), dtype=np.bool_), np.zeros(0)
+
+
+def _wide(weights):
+    """Whether the backward pass is a wide network's (:mod:`~brian2_delgrad.exact.backward_kernel`: a layer of at
+    least ``WIDE`` inputs; its own kernels, compiled where a wide network first needs them)."""
+    return any(np.shape(w)[0] >= WIDE for w in weights)
 
 
 def _block(batch, weights):
@@ -226,7 +235,7 @@ def _call(dispatcher, what, *args):
         return dispatcher(*args)
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     if not Path(getattr(cache_file, "_index_path", "")).is_file():
-        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (about 20 s, once; cached "
+        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (20-30 s, once; cached "
                                  f"in {cache_folder()})")
     misses, start = sum(dispatcher.stats.cache_misses.values()), time.perf_counter()
     result = dispatcher(*args)

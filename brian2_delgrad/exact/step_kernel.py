@@ -17,7 +17,7 @@ import numba
 
 from .jit import jit
 
-__all__ = ["NO_LOSS", "SHIFT_MSE", "CROSS_ENTROPY", "step_serial", "step_parallel"]
+__all__ = ["NO_LOSS", "SHIFT_MSE", "CROSS_ENTROPY", "step_serial", "step_parallel", "wide_step_serial", "wide_step_parallel"]
 
 #: Code of a pass without loss (a forward pass).
 NO_LOSS = -1
@@ -96,22 +96,13 @@ def step_samples(times, labels, weights, delays, thresholds, jitters, connected,
 @jit()
 def step_serial(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, block,
                 outs, losses, correct, grad_w, grad_arrival):
-    """One training step on one thread: spike times into ``outs`` (seconds) and ``times[1:]`` (units of tau_s),
-    each sample's loss and correctness and, unless ``block`` is 0 (no backward pass), dL/dw and dL/dt~ into
-    ``grad_w`` and ``grad_arrival`` (parameters transposed; a wide network goes back after the forward pass, layer
-    by layer: :func:`~brian2_delgrad.exact.backward_kernel.wide_backward_serial`). Returns (dL/dt of the inputs,
-    the (sample, neuron) errors dropped by the grazing guard)."""
-    wide = block > 0 and wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, 0 if wide else min(block, 1),
-                                    0 if kind == NO_LOSS else labels.shape[0])
-    for k in range(len(grad_w)):
-        grad_w[k][:, :] = 0.0
-        grad_arrival[k][:, :] = 0.0
+    """One training step of a narrow network on one thread: spike times into ``outs`` (seconds) and ``times[1:]``
+    (units of tau_s), each sample's loss and correctness and, unless ``block`` is 0 (a forward pass, also of a wide
+    network), dL/dw and dL/dt~ into ``grad_w`` and ``grad_arrival`` (parameters transposed). Returns (dL/dt of the
+    inputs, the (sample, neuron) errors dropped by the grazing guard)."""
+    buffers, deltas = step_buffers(times, weights, kind, min(block, 1), grad_w, grad_arrival)
     step_samples(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, outs,
-                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, block > 0 and not wide,
-                 True)
-    if wide:
-        return deltas[0], wide_backward_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival)
+                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, block > 0, True)
     return deltas[0], guarded_pairs(buffers)
 
 
@@ -128,24 +119,51 @@ def step_block_parallel(times, labels, weights, delays, thresholds, jitters, con
 def step_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, block,
                   outs, losses, correct, grad_w, grad_arrival, threads):
     """:func:`step_serial` on ``threads`` threads, ``block`` samples at a time: two parallel regions per block,
-    ``4 * threads`` parts each (one region for the whole batch without backward pass; a wide network: the forward
-    pass in one region, then :func:`~brian2_delgrad.exact.backward_kernel.wide_backward_parallel`)."""
-    wide = block > 0 and wide_network(weights)
-    buffers, deltas = layer_buffers(times, weights, 0 if wide else block, 0 if kind == NO_LOSS else labels.shape[0])
-    for k in range(len(grad_w)):
-        grad_w[k][:, :] = 0.0
-        grad_arrival[k][:, :] = 0.0
+    ``4 * threads`` parts each (one region for the whole batch without backward pass)."""
+    buffers, deltas = step_buffers(times, weights, kind, block, grad_w, grad_arrival)
     batch = labels.shape[0]
-    backward = block > 0 and not wide
-    step = block if backward else batch
+    step = block if block > 0 else batch
     for first in range(0, batch, step):
         size = min(step, batch - first)
         step_block_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters,
                             limit, outs, losses, correct, deltas, buffers, grad_w, grad_arrival, first, size,
-                            backward, min(size, 4 * threads))
-        if backward:
+                            block > 0, min(size, 4 * threads))
+        if block > 0:
             sums_parallel(first, size, buffers, grad_w, grad_arrival, 4 * threads)
-    if wide:
-        return deltas[0], wide_backward_parallel(times, weights, delays, deltas, limit, connected, grad_w,
-                                                 grad_arrival, threads)
     return deltas[0], guarded_pairs(buffers)
+
+
+@jit()
+def step_buffers(times, weights, kind, block, grad_w, grad_arrival):
+    """:func:`~brian2_delgrad.exact.backward_kernel.layer_buffers` of a step (none per sample without a loss);
+    ``grad_w`` and ``grad_arrival`` zeroed."""
+    buffers, deltas = layer_buffers(times, weights, block, 0 if kind == NO_LOSS else times[0].shape[0])
+    for k in range(len(grad_w)):
+        grad_w[k][:, :] = 0.0
+        grad_arrival[k][:, :] = 0.0
+    return buffers, deltas
+
+
+@jit()
+def wide_step_serial(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit,
+                     block, outs, losses, correct, grad_w, grad_arrival):
+    """:func:`step_serial` of a wide network: the forward pass and the losses, then
+    :func:`~brian2_delgrad.exact.backward_kernel.wide_layers_serial`."""
+    buffers, deltas = step_buffers(times, weights, kind, 0, grad_w, grad_arrival)
+    step_samples(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit, outs,
+                 losses, correct, deltas, buffers, grad_w, grad_arrival, 0, labels.shape[0], 0, False, True)
+    return deltas[0], wide_layers_serial(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival)
+
+
+@jit()
+def wide_step_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit,
+                       block, outs, losses, correct, grad_w, grad_arrival, threads):
+    """:func:`wide_step_serial` on ``threads`` threads: the forward pass and the losses in one parallel region, then
+    :func:`~brian2_delgrad.exact.backward_kernel.wide_layers_parallel`."""
+    buffers, deltas = step_buffers(times, weights, kind, 0, grad_w, grad_arrival)
+    batch = labels.shape[0]
+    step_block_parallel(times, labels, weights, delays, thresholds, jitters, connected, tau, kind, parameters, limit,
+                        outs, losses, correct, deltas, buffers, grad_w, grad_arrival, 0, batch, False,
+                        min(batch, 4 * threads))
+    return deltas[0], wide_layers_parallel(times, weights, delays, deltas, limit, connected, grad_w, grad_arrival,
+                                           threads)
