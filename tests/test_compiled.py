@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+from brian2 import ms
 from scipy.special import lambertw
 
 from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel, backward
@@ -122,13 +123,15 @@ def test_compiled_backward_matches_numpy(model, max_weight_gradient):
     np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("delays", ["none", "axonal"])
-def test_a_wide_layer_sharing_its_arrivals_takes_each_inputs_statistics_once(model, delays):
+@pytest.mark.parametrize("ratio, delays", [(1.0, "axonal"), (2.0, "none"), (2.0, "axonal")])
+def test_a_wide_layer_sharing_its_arrivals_takes_each_inputs_statistics_once(ratio, delays):
     """At >= WIDE inputs whose delays do not depend on the neuron, PSPs come from per-input statistics (no
     exponential per synapse): the NumPy pass's gradients to rounding, also for samples spread beyond the window
-    (every other one here), which take the direct PSPs."""
+    (every other one here), which take the direct PSPs; the same sums on one thread and two. Two kernels: their
+    statistics differ in form (``t exp(t)`` at ratio 1); each wide kernel compiles for a minute."""
     from brian2_delgrad.exact.backward_kernel import WIDE, WINDOW
 
+    model = LIFModel(tau_m=ratio * 5 * ms, tau_s=5 * ms)
     n = WIDE + 20
     net = DelayNetwork([n, 40, 3], delays=delays, model=model, weight_init=[(4.0 / n, 2.0 / n), (0.3, 0.3)], seed=4)
     x = np.random.default_rng(4).uniform(0.15, 2.0, size=(40, n)) * model.tau_s_

@@ -92,9 +92,26 @@ class ExactSubstrate(Substrate):
 
     def step(self, net, times, labels, loss, limit):
         """A training step in one compiled call (:func:`~brian2_delgrad.exact.step.training_step`), with the noise
-        drawn as :meth:`run` draws it; ``None`` with the NumPy passes, delay or spike jitter (drawn between the
-        layers) or a model without compiled kernels. See :meth:`Substrate.step
-        <brian2_delgrad.substrates.base.Substrate.step>`."""
+        drawn as :meth:`run` draws it.
+
+        Parameters
+        ----------
+        net : DelayNetwork
+        times : ndarray, shape (batch, n_in)
+            Checked input spike times in seconds.
+        labels : ndarray of int64, shape (batch,)
+        loss : tuple
+            ``(code, parameters)`` of :func:`~brian2_delgrad.training.losses.kernel_loss`.
+        limit : float
+            The grazing guard (``inf`` for none).
+
+        Returns
+        -------
+        tuple or None
+            ``(spike_times, losses, correct, gradients)`` as
+            :func:`~brian2_delgrad.exact.step.training_step` returns them; ``None`` with the NumPy passes, delay
+            or spike jitter (drawn between the layers) or a model without compiled kernels.
+        """
         if (not self.compiled or self.noise.delay_jitter or self.noise.spike_jitter
                 or compiled_layer(net.model, self.closed_form) is None):
             return None
