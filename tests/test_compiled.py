@@ -141,8 +141,9 @@ def test_a_wide_layer_sharing_its_arrivals_takes_each_inputs_statistics_once(rat
     assert 0.3 < np.isfinite(times[1]).mean() and np.isfinite(times[2]).mean() > 0.3
     error = np.where(np.isfinite(times[-1]), np.random.default_rng(4).normal(size=times[-1].shape), 0.0)
     fast, reference = backward(net, times, error, threads=1), backward(net, times, error, compiled=False)
-    on_two = backward(net, times, error, threads=2)             # chunks of neurons across threads: the same sums
-    assert all(np.array_equal(a, b) for a, b in zip(_arrays(fast), _arrays(on_two)))
+    if ratio == 2.0:                                           # (the several-thread kernels compile for a minute)
+        on_two = backward(net, times, error, threads=2)         # chunks of neurons across threads: the same sums
+        assert all(np.array_equal(a, b) for a, b in zip(_arrays(fast), _arrays(on_two)))
     for a, b in zip(_arrays(fast)[:-1], _arrays(reference)[:-1]):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
     np.testing.assert_allclose(fast.input_times, reference.input_times, rtol=1e-11, atol=1e-11)
