@@ -44,12 +44,14 @@ def finished(run):
     return os.waitstatus_to_exitcode(os.waitpid(forked(run), 0)[1])
 
 
-def killed_at_random_moments(run, longest, seed, state):
-    """``KILLS`` times: fork ``run()``, SIGKILL it after a random delay in (0, ``longest``] s; ``state()`` after each."""
+def killed_at_random_moments(run, longest, seed, state, ascending=False):
+    """``KILLS`` times: fork ``run()``, SIGKILL it after a random delay in (0, ``longest``] s (in ascending order
+    with ``ascending``); ``state()`` after each."""
     rng, seen = random.Random(seed), []
-    for _ in range(KILLS):
+    delays = [rng.uniform(0, longest) for _ in range(KILLS)]
+    for delay in sorted(delays) if ascending else delays:
         child = forked(run)
-        time.sleep(rng.uniform(0, longest))
+        time.sleep(delay)
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
         seen.append(state())
@@ -87,8 +89,10 @@ def study(folder):
     grid = load_study(folder / "s.toml")
     duration = timed(lambda: run_study(grid, folder / "straight", workers=0, progress=False))
     killed = folder / "killed"
+    # a trial is the unit a study resumes from: delays in ascending order, so that an early kill that lands after
+    # both trials (and ends the test's chances of a mid-run state) cannot come first
     trials = killed_at_random_moments(
-        lambda: run_study(grid, killed, workers=0, progress=False), duration * 0.8, seed=2,
+        lambda: run_study(grid, killed, workers=0, progress=False), duration * 0.8, seed=2, ascending=True,
         state=lambda: len(list((killed / "trials").glob("*.csv"))) if (killed / "trials").exists() else 0)
     assert any(0 < n < 2 for n in trials), trials
     assert finished(lambda: run_study(grid, killed, workers=0, progress=False)) == 0

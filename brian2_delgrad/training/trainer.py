@@ -44,7 +44,11 @@ class Trainer:
         Anything with ``run(net, input_times) -> list of spike-time arrays``
         (default :class:`~brian2_delgrad.substrates.ExactSubstrate`). The
         backward pass runs on as many threads as its ``threads`` attribute
-        says (:mod:`~brian2_delgrad.utils.threads`; default every core). :meth:`fit`
+        says (:mod:`~brian2_delgrad.utils.threads`; default every core). With
+        a built-in loss, a substrate that has a training step in one call
+        (:meth:`~brian2_delgrad.substrates.base.Substrate.step`: the exact one
+        without noise between layers) runs each batch's forward pass, loss and
+        backward pass in that call, with the same numbers. :meth:`fit`
         refuses training that would not fit in the machine's available memory
         (:class:`~brian2_delgrad.utils.memory.MemoryLimitError`, a ``ValueError``).
     loss : callable, optional
