@@ -78,11 +78,14 @@ def _parser():
     study.add_argument("--out", help="output folder (default results/<study>)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     plot = commands.add_parser(
-        "plot", help="draw a trained network: a spike raster of one sample, its learned delays, its decision map",
+        "plot", help="draw a trained network: a spike raster of one sample, its learned delays, its decision map "
+                     "or its first layer's weights as images",
         description="For a model file and a network saved from it (parameters.npz of train, "
                     "parameters/<trial>.best.npz of a study), write raster.png (one test sample through every "
                     "layer), delays.png (initial against trained delays, if it has delays) and, for data on a "
-                    "plane (Yin-Yang, any data file of two features), decision_map.png.")
+                    "plane (Yin-Yang, any data file of two features), decision_map.png; for images (digits, "
+                    "Fashion-MNIST, MNIST), receptive_fields.png (the weights and delays into the hidden "
+                    "neurons with the strongest outputs, as images).")
     plot.add_argument("model", help="the model file the network was trained from (a path or a shipped name)")
     plot.add_argument("parameters", help="the saved network (.npz)")
     plot.add_argument("--seed", type=int, default=0, help="seed of its initialisation, for the initial delays "
@@ -353,7 +356,7 @@ def _plot(args):
     import dataclasses
 
     from .core.network import DelayNetwork
-    from .experiments.network_plots import plot_decision_map, plot_delays, plot_raster
+    from .experiments.network_plots import plot_decision_map, plot_delays, plot_raster, plot_receptive_fields
     from .files.modelfile import load_model_file
 
     description = load_model_file(args.model)
@@ -370,11 +373,14 @@ def _plot(args):
     inputs, labels = description.data("test")
     if not 0 <= args.sample < len(labels):
         raise ValueError(f"--sample must be in [0, {len(labels) - 1}], got {args.sample}")
+    dataset = description.dataset_object()
     written = [out / "raster.png"]
-    plot_raster(net, inputs[args.sample], int(labels[args.sample]), written[0])
+    plot_raster(net, inputs[args.sample], int(labels[args.sample]), written[0], dataset.class_names)
     if plot_delays(initial, net, out / "delays.png"):
         written.append(out / "delays.png")
-    dataset = description.dataset_object()
+    if dataset.image_shape is not None and len(net.sizes) > 2:   # pixels: what the first layer looks at
+        plot_receptive_fields(net, dataset.image_shape, out / "receptive_fields.png")
+        written.append(out / "receptive_fields.png")
     if dataset.from_plane is not None:               # data on a plane: a decision map over it
         features, labels = dataset.load("test")
         plot_decision_map(net, lambda points: description.encode(dataset.from_plane(points)), features[:, :2],

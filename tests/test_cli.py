@@ -57,6 +57,16 @@ def test_plot_draws_a_trained_network(tmp_path, capsys):
     assert "not one of" in capsys.readouterr().err
 
 
+def test_plot_draws_the_first_layer_of_an_image_network_as_images(tmp_path, capsys):
+    from brian2_delgrad.files.modelfile import load_model_file
+
+    load_model_file("digits_wa").network(seed=1).save(tmp_path / "net.npz")
+    assert main(["plot", "digits_wa", str(tmp_path / "net.npz")]) == 0
+    for name in ("raster.png", "delays.png", "receptive_fields.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert "receptive_fields.png" in capsys.readouterr().out
+
+
 def test_the_package_loads_its_parts_when_they_are_used():
     """``import brian2_delgrad`` is light (the CLI answers at once); public names and submodules load on use."""
     code = ("import sys, brian2_delgrad as b; assert 'brian2' not in sys.modules; "

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 
 from brian2_delgrad import DelayNetwork
-from brian2_delgrad.experiments.network_plots import plot_decision_map, plot_delays, plot_raster
+import pytest
+
+from brian2_delgrad.experiments.network_plots import plot_decision_map, plot_delays, plot_raster, plot_receptive_fields
 from brian2_delgrad.experiments.plots import plot_training
 
 
@@ -28,7 +30,8 @@ def test_without_a_path_each_function_returns_a_pyplot_figure_with_a_path_it_wri
                  delays=lambda path: plot_delays(net, net.copy(), path),
                  decision_map=lambda path: plot_decision_map(net, encode, np.full((5, 2), 0.5), np.zeros(5, int), path,
                                                              resolution=10),
-                 training=lambda path: plot_training(history, path))
+                 training=lambda path: plot_training(history, path),
+                 receptive_fields=lambda path: plot_receptive_fields(net, (2, 2), path))
     plt.close("all")
     for name, draw in draws.items():
         shown = draw(None)
@@ -39,3 +42,17 @@ def test_without_a_path_each_function_returns_a_pyplot_figure_with_a_path_it_wri
     assert len(plt.get_fignums()) == len(draws)
     plt.close("all")
     assert plot_delays(DelayNetwork([4, 6, 3], delays="none"), DelayNetwork([4, 6, 3], delays="none")) is None
+
+
+def test_receptive_fields_are_the_weights_and_delays_into_the_neurons_with_the_strongest_outputs():
+    net = DelayNetwork([4, 6, 3], delays="axonal+synaptic", seed=0)
+    figure = plot_receptive_fields(net, (2, 2), count=2)
+    strongest = np.argsort(-np.abs(net.weights[1]).sum(axis=1))[:2]
+    images = [axis.images[0].get_array() for axis in figure.axes if axis.images]
+    assert len(images) == 4                                # weights, then delays, of two neurons
+    for column, neuron in enumerate(strongest):
+        assert np.array_equal(images[column], net.weights[0][:, neuron].reshape(2, 2))
+        assert np.allclose(images[2 + column], net.total_delays(0)[:, neuron].reshape(2, 2) * 1e3, rtol=1e-12)
+    plt.close("all")
+    with pytest.raises(ValueError, match=r"plot_receptive_fields: a network of 9 inputs \(image \(3, 3\)\)"):
+        plot_receptive_fields(net, (3, 3))

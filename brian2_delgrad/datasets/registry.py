@@ -41,6 +41,12 @@ class Dataset:
         For a data set that lies on the plane of its first two features (Yin-Yang, any two-feature file):
         ``from_plane(points) -> features``, ``(n, 2)`` points of ``[0, 1]^2`` to ``(n, n_features)``
         features, so that a decision map can be drawn; ``None`` otherwise.
+    image_shape : tuple of int or None
+        ``(rows, columns)`` where the features are the pixels of an image in row-major order (digits
+        ``(8, 8)``, Fashion-MNIST ``(28, 28)``): ``brian2-delgrad plot`` then draws the first layer's weights and
+        delays as images.
+    class_names : tuple of str or None
+        A name per class, for figures (default: the class numbers).
     """
 
     name: str
@@ -49,6 +55,8 @@ class Dataset:
     load: object = field(repr=False)
     kind: str = "features"
     from_plane: object = field(default=None, repr=False)
+    image_shape: tuple = None
+    class_names: tuple = None
 
 
 #: Data sets by name (``[data] dataset`` of model files).
@@ -199,6 +207,8 @@ def _idx_loader(name):
 
 
 register_dataset(Dataset("yin_yang", YIN_YANG_FEATURES, 3, yin_yang_split, from_plane=yin_yang_features))
-register_dataset(Dataset("digits", 64, 10, _digits))
-for _name in IDX_DATASETS:
-    register_dataset(Dataset(_name, 784, 10, _idx_loader(_name)))
+register_dataset(Dataset("digits", 64, 10, _digits, image_shape=(8, 8)))
+register_dataset(Dataset("fashion_mnist", 784, 10, _idx_loader("fashion_mnist"), image_shape=(28, 28),
+                         class_names=("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                                      "sneaker", "bag", "ankle boot")))
+register_dataset(Dataset("mnist", 784, 10, _idx_loader("mnist"), image_shape=(28, 28)))

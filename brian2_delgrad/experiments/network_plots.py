@@ -1,4 +1,5 @@
-"""Pictures of one trained network: a spike raster of a sample, its learned delays, its decision map.
+"""Pictures of one trained network: a spike raster of a sample, its learned delays, its decision map, the weights
+and delays into hidden neurons drawn as images.
 
 Drawn by ``brian2-delgrad plot`` for any model file and saved network
 (``parameters.npz`` of ``train``, ``parameters/<trial>.best.npz`` of a study).
@@ -12,7 +13,7 @@ from ..substrates import ExactSubstrate
 from ..training.losses import predict_labels
 from .plots import new_figure, save_figure
 
-__all__ = ["plot_raster", "plot_delays", "plot_decision_map"]
+__all__ = ["plot_raster", "plot_delays", "plot_decision_map", "plot_receptive_fields"]
 
 
 def plot_raster(net, inputs, label, path=None, class_names=None):
@@ -38,7 +39,7 @@ def plot_raster(net, inputs, label, path=None, class_names=None):
     times = ExactSubstrate().run(net, inputs[None])
     decision = int(predict_labels(times[-1])[0])
     names = ["inputs"] + [f"hidden {k}" for k in range(1, len(net.sizes) - 1)] + ["output"]
-    heights = [max(1.0, 0.25 + n / 40) for n in net.sizes]
+    heights = [min(4.0, max(1.0, 0.25 + n / 40)) for n in net.sizes]   # wide layers: at most 4 inches
     figure = new_figure(path, figsize=(7, 1.2 + sum(heights)))
     axes = figure.subplots(len(net.sizes), 1, sharex=True, gridspec_kw=dict(height_ratios=heights))
     for axis, layer, name in zip(axes, times, names):
@@ -134,4 +135,58 @@ def plot_decision_map(net, encode, features, labels, path=None, resolution=120):
                  label=f"wrong ({wrong.sum()})")
     axis.set(xlabel="x", ylabel="y", title=f"decision map, test accuracy {np.mean(~wrong):.1%}")
     axis.legend(fontsize="small", loc="upper right", framealpha=0.9)
+    return save_figure(figure, path)
+
+
+def plot_receptive_fields(net, image_shape, path=None, count=8):
+    """The weights (and, with delays, the delays) from an image's pixels into a few first-layer neurons, as images.
+
+    The neurons shown are the ``count`` with the largest summed ``|weight|`` to the next layer: those the
+    decision leans on most.
+
+    Parameters
+    ----------
+    net : DelayNetwork
+        A network whose inputs are the pixels of an image, in row-major order.
+    image_shape : tuple of int
+        ``(rows, columns)`` of the image, e.g. ``(28, 28)``; their product is the number of inputs.
+    path : str or Path, optional
+        PNG file; ``None``: a pyplot figure, to show or save yourself.
+    count : int
+        Neurons shown (at most the first layer's size).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One column per neuron: its weights (red excitatory, blue inhibitory, one colour scale for all) and, where
+        the first connection layer has delays, the delay of each pixel's synapse onto it (milliseconds, the sum
+        of the placements).
+    """
+    if int(np.prod(image_shape)) != net.sizes[0] or len(net.sizes) < 3:
+        raise ValueError(f"plot_receptive_fields: a network of {int(np.prod(image_shape))} inputs (image "
+                         f"{tuple(image_shape)}) and a hidden layer expected, got sizes {list(net.sizes)}")
+    weights = np.where(net.connectivity[0], net.weights[0], 0.0)
+    influence = np.abs(net.weights[1]).sum(axis=1)
+    shown = np.argsort(-influence, kind="stable")[:count]
+    delays = net.total_delays(0) * 1e3 if net.placements[0] else None
+    rows = 1 if delays is None else 2
+    figure = new_figure(path, figsize=(1.5 * len(shown) + 0.8, 1.7 * rows + 0.5))
+    axes = figure.subplots(rows, len(shown), squeeze=False)
+    limit = float(np.abs(weights[:, shown]).max()) or 1.0
+    for column, neuron in enumerate(shown):
+        image = axes[0][column].imshow(weights[:, neuron].reshape(image_shape), cmap="RdBu_r", vmin=-limit,
+                                       vmax=limit)
+        axes[0][column].set_title(f"neuron {neuron}", fontsize="small")
+        if delays is not None:
+            delay_image = axes[1][column].imshow(delays[:, neuron].reshape(image_shape), cmap="viridis",
+                                                 vmin=delays.min(), vmax=delays.max())
+    figure.colorbar(image, ax=list(axes[0]), label="weight", shrink=0.8)
+    if delays is not None:
+        figure.colorbar(delay_image, ax=list(axes[1]), label="delay (ms)", shrink=0.8)
+    for axis in axes.flat:
+        axis.set(xticks=[], yticks=[])
+    axes[0][0].set_ylabel("weights")
+    if delays is not None:
+        axes[1][0].set_ylabel(placement_label(net.placements[0]))
+    figure.suptitle(f"into hidden layer 1: the {len(shown)} neurons with the strongest outputs")
     return save_figure(figure, path)

@@ -84,8 +84,11 @@ class Noise:
     @property
     def is_ideal(self):
         """Whether there is no noise at all."""
-        return self == Noise()
+        return self == _IDEAL
 
+
+#: The ideal model's noise (none), to compare with: asked for in every training step.
+_IDEAL = Noise()
 
 #: The noise of studies by kind: the :class:`Noise` field it sets and the unit of its level (``'tau_s'`` or
 #: ``'theta'``); the one vocabulary of study files, trial columns, figures and :func:`noise_in_units`.
