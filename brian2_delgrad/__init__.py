@@ -12,7 +12,7 @@ _PUBLIC = {
     "Brian2Substrate": "substrates.brian2", "Noise": "substrates.noise", "backward": "exact.gradients",
     "Gradients": "exact.gradients", "gradcheck": "exact.gradcheck", "to_brian2": "brian2_io.export",
     "simulation_time": "brian2_io.export",
-    "from_brian2": "brian2_io.reader", "Trainer": "training.trainer", "ShiftInvariantMSE": "training.losses",
+    "from_brian2": "brian2_io.reader", "to_nir": "brian2_io.nir_graphs", "from_nir": "brian2_io.nir_graphs", "Trainer": "training.trainer", "ShiftInvariantMSE": "training.losses",
     "TTFSCrossEntropy": "training.losses", "load_model_file": "files.modelfile",
     "HardwareProfile": "substrates.profiles", "PROFILES": "substrates.profiles", "get_profile": "substrates.profiles",
     "load_study": "files.studyfile", "run_study": "experiments.study",

@@ -1,0 +1,228 @@
+"""NIR export and import: the round trip is the identity, the exported graph is the same dynamics when NIR's
+equations are integrated independently, and every graph that does not map is refused naming its node."""
+import sys
+
+import numpy as np
+import pytest
+
+from brian2_delgrad import DelayNetwork, ExactSubstrate, LIFModel
+from brian2_delgrad.brian2_io.nir_graphs import from_nir, to_nir
+from brian2_delgrad.core.network import random_connectivity
+
+nir = pytest.importorskip("nir", reason="the nir extra is not installed (pip install 'brian2_delgrad[nir]')")
+
+PLACEMENTS = ["none", "axonal", "dendritic", "synaptic", "axonal+dendritic+synaptic"]
+
+
+def assert_same_network(a, b):
+    assert (a.sizes, a.placements, a.model) == (b.sizes, b.placements, b.model)
+    for k in range(len(a.weights)):
+        assert np.array_equal(a.weights[k], b.weights[k]) and np.array_equal(a.connectivity[k], b.connectivity[k])
+        assert a.delays[k].keys() == b.delays[k].keys()
+        for p in a.delays[k]:
+            assert a.delays[k][p].dtype == b.delays[k][p].dtype and np.array_equal(a.delays[k][p], b.delays[k][p])
+        assert (a.delay_groups[k] is None and b.delay_groups[k] is None) or \
+            np.array_equal(a.delay_groups[k], b.delay_groups[k])
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("sizes", [[4, 7, 3], [5, 6, 4, 2]], ids=["one hidden", "two hidden"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_to_nir_write_read_from_nir_is_the_identity(tmp_path, placement, sizes, sparse):
+    model = LIFModel(tau_m=7.3e-3, tau_s=2.9e-3, theta=0.83)        # time constants whose ratio is not exact
+    connectivity = random_connectivity(sizes, 0.6, seed=3) if sparse else None
+    net = DelayNetwork(sizes, delays=placement, model=model, seed=5, connectivity=connectivity,
+                       delay_groups=[2 if sizes[0] % 2 == 0 else None] + [None] * (len(sizes) - 2))
+    for dt in (None, 1e-4):
+        nir.write(tmp_path / "net.nir", to_nir(net, dt=dt))
+        assert_same_network(net, from_nir(tmp_path / "net.nir"))
+        assert_same_network(net, from_nir(nir.read(tmp_path / "net.nir")))
+
+
+def test_the_graph_holds_its_reading_and_each_placement_where_the_docs_say():
+    net = DelayNetwork([4, 3, 2], delays=["axonal+dendritic", "synaptic"], seed=0)
+    graph = to_nir(net)
+    assert graph.metadata["spikes"] == "unit impulse" and "time-to-first-spike" in graph.metadata["coding"]
+    assert np.array_equal(graph.nodes["layer1_axonal"].delay, net.delays[0]["axonal"])
+    assert np.array_equal(graph.nodes["layer1_weights"].weight, net.weights[0].T)
+    assert np.array_equal(graph.nodes["layer1_dendritic"].delay, net.delays[0]["dendritic"])
+    assert np.array_equal(graph.nodes["layer2_synaptic_1"].delay, net.delays[1]["synaptic"][:, 1])
+    assert np.array_equal(graph.nodes["layer2_weights_1"].weight, net.weights[1][:, 1][None])
+    assert np.array_equal(graph.nodes["layer2_route_1"].weight, [[0.0], [1.0]])
+    lif = graph.nodes["layer2_lif"]
+    assert np.all(lif.w_in == 5e-3) and np.all(lif.r == 2.0) and np.all(lif.v_threshold == 1.0)
+    assert ("layer1_axonal", "layer1_weights") in graph.edges and ("layer2_route_1", "layer2_lif") in graph.edges
+    per_step = to_nir(net, dt=1e-4)
+    assert per_step.metadata["dt"] == 1e-4 and np.all(per_step.nodes["layer2_lif"].w_in == 1.0)
+    assert np.allclose(per_step.nodes["layer2_lif"].r, 100.0)
+
+
+def simulate_nir(graph, inputs, dt, steps, per_step):
+    """First spike times (seconds) of every CubaLIF node, integrating NIR's equations node by node on a grid of
+    ``dt`` (written for this test from the NIR node definitions alone): a spike is a unit impulse (the current
+    jumps by ``w_in / tau_syn`` times its weight) or, with ``per_step``, a 1 for one step (Euler: ``w_in dt /
+    tau_syn``); between spikes both variables decay exactly; a Delay shifts spikes by whole steps."""
+    order, signals, first = _topological(graph), {}, {}
+    batch = len(inputs)
+    spikes_in = np.zeros((steps, batch, inputs.shape[1]))
+    step_of = np.round(inputs / dt)
+    for b, i in zip(*np.nonzero(np.isfinite(inputs))):
+        spikes_in[int(step_of[b, i]), b, i] = 1.0
+    incoming = {name: [a for a, c in graph.edges if c == name] for name in graph.nodes}
+    for name in order:
+        node = graph.nodes[name]
+        total = None if isinstance(node, nir.Input) else sum(signals[a] for a in incoming[name])
+        if isinstance(node, nir.Input):
+            signals[name] = spikes_in
+        elif isinstance(node, nir.Linear):
+            signals[name] = total @ node.weight.T
+        elif isinstance(node, nir.Delay):
+            shifted = np.zeros_like(total)
+            for c, d in enumerate(np.round(node.delay / dt).astype(int)):
+                shifted[d:, :, c] = total[:steps - d, :, c]
+            signals[name] = shifted
+        elif isinstance(node, nir.CubaLIF):
+            current, v = np.zeros(total.shape[1:]), np.zeros(total.shape[1:])
+            out = np.zeros_like(total)
+            fired = np.full(total.shape[1:], np.inf)
+            decay_i, decay_v = np.exp(-dt / node.tau_syn), np.exp(-dt / node.tau_mem)
+            charge = node.w_in / node.tau_syn * (dt if per_step else 1.0)
+            for n in range(steps):
+                current = current + charge * total[n]
+                # v and I over one step without input, exactly (tau_mem != tau_syn)
+                a = node.r * node.tau_syn / (node.tau_mem - node.tau_syn)
+                v = v * decay_v + a * current * (decay_v - decay_i)
+                current = current * decay_i
+                new = (v > node.v_threshold) & np.isinf(fired)
+                fired[new] = (n + 1) * dt
+                out[n + 1 if n + 1 < steps else n][new] = 1.0
+                v[v > node.v_threshold] = node.v_reset[0]
+            signals[name], first[name] = out, fired
+        else:                                          # Output
+            signals[name] = total
+    return first
+
+
+def _topological(graph):
+    order, seen = [], set()
+
+    def visit(name):
+        if name not in seen:
+            seen.add(name)
+            for a, c in graph.edges:
+                if c == name:
+                    visit(a)
+            order.append(name)
+    for name in graph.nodes:
+        visit(name)
+    return order
+
+
+@pytest.mark.parametrize("per_step", [False, True], ids=["unit impulses", "a 1 per step"])
+def test_the_exported_graph_integrated_from_nirs_equations_spikes_when_the_network_does(per_step):
+    net = DelayNetwork([5, 8, 3], delays=["axonal+synaptic", "dendritic"], weight_init=[(0.8, 1.0), (1.0, 1.0)],
+                       seed=4)
+    inputs = np.random.default_rng(0).uniform(0, 10e-3, (12, 5))
+    inputs[0, 2] = np.inf
+    dt = 2e-6
+    exact = ExactSubstrate().run(net, inputs)
+    first = simulate_nir(to_nir(net, dt=dt if per_step else None), inputs, dt, 20_000, per_step)
+    for layer, name in ((1, "layer1_lif"), (2, "layer2_lif")):
+        fired = np.isfinite(exact[layer])
+        assert np.array_equal(fired, np.isfinite(first[name])) and fired.mean() > 0.3, name
+        # grid: inputs and delays rounded to dt, the crossing seen at the next step: a few steps in all
+        assert np.max(np.abs(first[name][fired] - exact[layer][fired])) <= 8 * dt, name
+
+
+def _graph(**changes):
+    """A valid 3-4-2 graph (weights only), with node replacements and edges ``changes`` (not type-checked by nir:
+    a file need not be)."""
+    net = DelayNetwork([3, 4, 2], delays="none", seed=0)
+    graph = to_nir(net)
+    edges = changes.pop("edges", graph.edges)
+    nodes = dict(graph.nodes, **changes)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
+
+
+def _lif(n=4, **values):
+    parameters = dict(tau_syn=np.full(n, 5e-3), tau_mem=np.full(n, 10e-3), r=np.full(n, 2.0), v_leak=np.zeros(n),
+                      v_threshold=np.ones(n), w_in=np.full(n, 5e-3))
+    parameters.update(values)
+    return nir.CubaLIF(**parameters)
+
+
+BAD_GRAPHS = {
+    "another neuron": (lambda: _graph(layer1_lif=nir.LIF(tau=np.full(4, 1e-2), r=np.ones(4), v_leak=np.zeros(4),
+                                                         v_threshold=np.ones(4))),
+                       r"NIR node 'layer1_lif': LIF is not supported"),
+    "a recurrent edge": (lambda: _graph(edges=to_nir(DelayNetwork([3, 4, 2], delays="none", seed=0)).edges
+                                        + [("layer1_lif", "layer1_weights")]),
+                         r"NIR node 'layer1_\w+': a recurrent edge"),
+    "a bias": (lambda: _graph(layer1_weights=nir.Affine(weight=np.ones((4, 3)), bias=np.full(4, 0.1))),
+               r"NIR node 'layer1_weights': a bias does not map"),
+    "a leak": (lambda: _graph(layer1_lif=_lif(v_leak=np.full(4, 0.2))), r"NIR node 'layer1_lif': v_leak must be 0"),
+    "neurons that differ": (lambda: _graph(layer1_lif=_lif(tau_mem=np.array([1e-2, 1e-2, 2e-2, 1e-2]))),
+                            r"NIR node 'layer1_lif': its neurons differ in tau_mem"),
+    "layers that differ": (lambda: _graph(layer2_lif=_lif(2, tau_syn=np.full(2, 4e-3), w_in=np.full(2, 4e-3))),
+                           r"NIR node 'layer2_lif': tau_syn 0.004 differs from 0.005 of node 'layer1_lif'"),
+    "shapes that do not chain": (lambda: _graph(layer2_weights=nir.Linear(weight=np.ones((2, 5)))),
+                                 r"NIR node 'layer2_weights': a finite weight of shape \(n, 4\) expected"),
+    "a negative delay": (lambda: _graph(edges=[("input", "d"), ("d", "layer1_weights")] + to_nir(
+        DelayNetwork([3, 4, 2], delays="none", seed=0)).edges[1:], d=nir.Delay(delay=np.array([1e-3, -1e-3, 0.0]))),
+                         r"NIR node 'd': 3 finite delays >= 0"),
+    "two inputs": (lambda: _graph(other=nir.Input(input_type={"input": np.array([3])})),
+                   r"NIR graph: one Input and one Output node expected"),
+    "an image input": (lambda: _graph(input=nir.Input(input_type={"input": np.array([3, 1])})),
+                       r"NIR node 'input': a flat input expected"),
+    "a fan-out": (lambda: _graph(edges=to_nir(DelayNetwork([3, 4, 2], delays="none", seed=0)).edges + [("layer1_weights",
+                                                                                         "layer2_weights")]),
+                  r"NIR node 'layer1_weights': feeds 2 nodes"),
+    "a threshold at rest": (lambda: _graph(layer1_lif=_lif(v_threshold=np.zeros(4)),
+                                           layer2_lif=_lif(2, v_threshold=np.zeros(2))),
+                            r"NIR node 'layer1_lif': the threshold must be above the resting potential"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GRAPHS))
+def test_a_graph_that_does_not_map_is_refused_naming_its_node(case):
+    make, message = BAD_GRAPHS[case]
+    with pytest.raises(ValueError, match=message):
+        from_nir(make())
+
+
+def test_a_damaged_file_is_refused_naming_it(tmp_path):
+    (tmp_path / "broken.nir").write_bytes(b"\x89HDF\r\n\x1a\n but not really")
+    with pytest.raises(ValueError, match=r"broken.nir: not a NIR graph nir.read can read"):
+        from_nir(tmp_path / "broken.nir")
+
+
+def test_a_graph_of_another_tools_reading_gets_its_threshold_in_this_librarys_units():
+    graph = _graph(layer1_lif=_lif(w_in=np.full(4, 1.0), r=np.full(4, 1e-2 / 1e-4), v_threshold=np.full(4, 50.0)),
+                   layer2_lif=_lif(2, w_in=np.full(2, 1.0), r=np.full(2, 1e-2 / 1e-4), v_threshold=np.full(2, 50.0)))
+    graph.metadata = {}
+    # snnTorch's reading: a spike is a 1 for one step of 1e-4 s, r = tau_mem / dt, and its w_in = 1 scales the
+    # current by dt / tau_syn = 0.02: its v is 0.02 / 1e-4 * tau_syn / tau_mem ... = this library's v
+    assert from_nir(graph, dt=1e-4).model.theta == pytest.approx(50.0)
+    assert from_nir(graph).model.theta == pytest.approx(50.0 * 1e-4)     # as unit impulses: 1e4 times the charge
+
+
+def test_without_the_nir_package_one_line_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nir", None)
+    with pytest.raises(ImportError, match=r"pip install 'brian2_delgrad\[nir\]'"):
+        to_nir(DelayNetwork([2, 2, 2], seed=0))
+
+
+def test_export_command_writes_the_trained_network_as_a_nir_file(tmp_path, capsys, monkeypatch):
+    from brian2_delgrad.cli import main
+
+    trained = str(__import__("pathlib").Path(__file__).parent / "data" / "yinyang_h30_ws_trained.npz")
+    assert main(["export", "yinyang_h30_ws", trained, str(tmp_path / "net.nir"), "--dt", "100"]) == 0
+    assert "103 NIR nodes" in capsys.readouterr().out
+    back = from_nir(tmp_path / "net.nir")
+    assert_same_network(DelayNetwork.load(trained), back)
+    assert nir.read(tmp_path / "net.nir").metadata["dt"] == 1e-4
+    assert main(["export", "yinyang_h30_w", trained, str(tmp_path / "other.nir")]) == 2
+    assert "not one of" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "nir", None)
+    assert main(["export", "yinyang_h30_ws", trained, str(tmp_path / "net.nir")]) == 2
+    assert "pip install 'brian2_delgrad[nir]'" in capsys.readouterr().err
