@@ -226,3 +226,27 @@ def test_export_command_writes_the_trained_network_as_a_nir_file(tmp_path, capsy
     monkeypatch.setitem(sys.modules, "nir", None)
     assert main(["export", "yinyang_h30_ws", trained, str(tmp_path / "net.nir")]) == 2
     assert "pip install 'brian2_delgrad[nir]'" in capsys.readouterr().err
+
+
+def test_snntorch_runs_the_exported_graph_to_the_same_decisions(tmp_path):
+    """Another project's NIR import (optional: where snnTorch and torch are installed; CI has neither, so
+    ``benchmarks/nir_consumer.py`` quotes the full comparison)."""
+    pytest.importorskip("snntorch", reason="snnTorch is not installed (an optional consumer of the NIR graphs)")
+    import importlib.util
+    from pathlib import Path
+
+    from brian2_delgrad import load_model_file
+
+    root = Path(__file__).parent.parent
+    spec = importlib.util.spec_from_file_location("nir_consumer", root / "benchmarks" / "nir_consumer.py")
+    consumer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(consumer)
+    net = consumer.slowed(DelayNetwork.load(root / "tests" / "data" / "yinyang_h30_w_trained.npz"), 10.0)
+    inputs, labels = load_model_file("yinyang_h30_w").data("test")
+    inputs = inputs[:300] * 10.0
+    exact = ExactSubstrate().run(net, inputs)[1:]
+    nir.write(tmp_path / "net.nir", to_nir(net, dt=consumer.SNNTORCH_DT))
+    theirs, margin = consumer.run_snntorch(tmp_path / "net.nir", inputs, 6000, once=True)
+    hidden = np.isfinite(exact[0]) & np.isfinite(theirs[0])
+    assert np.mean(np.abs(exact[0][hidden] - theirs[0][hidden]) <= 2 * consumer.SNNTORCH_DT) >= 0.9
+    assert np.mean(consumer.decisions(exact[1]) == consumer.decisions(theirs[1], margin)) >= 0.98
