@@ -245,7 +245,7 @@ def _model(neurons, dt):
                 raise ValueError(f"NIR node {name!r}: {key} must be finite numbers, got {value[:4].tolist()}")
         if np.any(parameters["v_leak"] != 0):
             raise ValueError(f"NIR node {name!r}: v_leak must be 0 (this library's neurons rest at 0), got "
-                             f"{parameters['v_leak'][parameters['v_leak'] != 0][0]!r}")
+                             f"{float(parameters['v_leak'][parameters['v_leak'] != 0][0])!r}")
         tau_syn, tau_mem, r, w_in = (parameters[key] for key in ("tau_syn", "tau_mem", "r", "w_in"))
         if np.any(tau_syn <= 0) or np.any(tau_mem <= 0):
             raise ValueError(f"NIR node {name!r}: tau_syn and tau_mem must be positive (seconds)")
@@ -337,7 +337,7 @@ class _GraphReader:
         shape = next(iter(self.nodes[inputs[0]].input_type.values()))
         if np.size(shape) != 1:
             raise ValueError(f"NIR node {inputs[0]!r}: a flat input expected (shape (n,)), got shape "
-                             f"{tuple(np.ravel(shape))}")
+                             f"{tuple(int(n) for n in np.ravel(shape))}")
         return inputs[0]
 
     def check_output(self, source, size):
@@ -367,8 +367,8 @@ class _GraphReader:
         node = self.nodes[name]
         delay = np.asarray(node.delay, dtype=np.float64)
         if delay.shape != (size,) or not np.all(np.isfinite(delay)) or np.any(delay < 0):
-            raise ValueError(f"NIR node {name!r}: {size} finite delays >= 0 (seconds) expected, got shape "
-                             f"{delay.shape}")
+            raise ValueError(f"NIR node {name!r}: {size} finite delays >= 0 (seconds) expected, got "
+                             f"{delay.tolist() if delay.size <= 4 else f'shape {delay.shape}'}")
         return delay
 
     def neurons(self, name):
