@@ -206,6 +206,24 @@ def test_a_graph_of_another_tools_reading_gets_its_threshold_in_this_librarys_un
     assert from_nir(graph).model.theta == pytest.approx(50.0 * 1e-4)     # as unit impulses: 1e4 times the charge
 
 
+def test_a_graph_written_by_snntorch_is_read_in_its_reading():
+    """tests/data/snntorch_4_30_3.nir: snnTorch 1.0.0's export_to_nir (nir 1.0.8) of Linear(4, 30) -> Synaptic ->
+    Linear(30, 3) -> Synaptic, alpha 0.98, beta 0.99, threshold 1 (float32): it writes tau = dt / (1 - decay),
+    r = tau_mem / dt and w_in = tau_syn / dt for its step dt = 1e-4 s."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "snntorch_4_30_3.nir"
+    graph = nir.read(path)
+    net = from_nir(path, dt=1e-4)
+    assert net.sizes == (4, 30, 3) and net.placements == [(), ()]
+    assert np.array_equal(net.weights[0], np.asarray(graph.nodes["0"].weight, dtype=np.float64).T)
+    assert np.array_equal(net.weights[1], np.asarray(graph.nodes["2"].weight, dtype=np.float64).T)
+    assert net.model.tau_s_ == pytest.approx(1e-4 / (1 - 0.98), rel=1e-6)
+    assert net.model.tau_m_ == pytest.approx(1e-4 / (1 - 0.99), rel=1e-6)
+    # snnTorch's membrane adds the whole synaptic current every step: tau_s / dt = 50 times this library's v
+    assert net.model.theta == pytest.approx(1 / 50, rel=1e-5)
+
+
 def test_without_the_nir_package_one_line_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)
     with pytest.raises(ImportError, match=r"pip install 'brian2_delgrad\[nir\]'"):
