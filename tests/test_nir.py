@@ -224,6 +224,20 @@ def test_a_graph_written_by_snntorch_is_read_in_its_reading():
     assert net.model.theta == pytest.approx(1 / 50, rel=1e-5)
 
 
+def test_an_imported_network_trains_and_goes_out_again(tmp_path):
+    from brian2_delgrad import Trainer
+    from brian2_delgrad.datasets import encode_times, yin_yang_split
+
+    nir.write(tmp_path / "in.nir", to_nir(DelayNetwork([4, 12, 3], delays="axonal+synaptic", seed=0)))
+    net = from_nir(tmp_path / "in.nir")
+    before = [w.copy() for w in net.weights]
+    features, labels = yin_yang_split("train")
+    Trainer(net, seed=0, progress=False).fit(encode_times(features[:300], net.model.tau_s), labels[:300], epochs=1)
+    assert not np.array_equal(before[0], net.weights[0])
+    nir.write(tmp_path / "out.nir", to_nir(net))
+    assert_same_network(net, from_nir(tmp_path / "out.nir"))
+
+
 def test_without_the_nir_package_one_line_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)
     with pytest.raises(ImportError, match=r"pip install 'brian2_delgrad\[nir\]'"):
