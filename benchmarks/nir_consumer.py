@@ -10,7 +10,9 @@ back from the file with ``nir.read``, imports it with ``snntorch.import_nir.impo
 split through it step by step (float32, snnTorch's own Euler steps). Prints, per layer, how many first spikes
 agree with the exact event-based simulator within 1 and 2 steps, the spikes only one of them has, and how
 often the two make the same class decision (the output neuron that fires first; in snnTorch, ties within a
-step go to the neuron whose membrane is furthest above threshold, then to the lowest index, as here).
+step go to the neuron whose membrane is furthest above threshold, then to the lowest index, as here). For
+reference, the same on the same grid for NIR's equations integrated with exact decays (``integrate_nir``, a
+reference written here from the node definitions): what any simulator on that grid can hope for.
 
 snnTorch's import has no ``Delay`` node (nor have Norse's and Rockpool's, in their versions of 2025-26), so
 only networks without delays run there; it resets a neuron to 0 after a spike whatever ``v_reset`` says, so
@@ -76,6 +78,69 @@ def run_snntorch(graph, inputs, steps, once):
     return [first[name] for name, _ in layers], margin
 
 
+def integrate_nir(graph, inputs, dt, steps, per_step=False):
+    """First spike times (seconds) of every CubaLIF node (name -> ``(batch, n)``), integrating NIR's equations node by
+    node on a grid of ``dt`` (written from the NIR node definitions alone; a reference, not a simulator to use): a spike is a unit impulse (the current
+    jumps by ``w_in / tau_syn`` times its weight) or, with ``per_step``, a 1 for one step (Euler: ``w_in dt /
+    tau_syn``); between spikes both variables decay exactly; a Delay shifts spikes by whole steps."""
+    import nir
+
+    order, signals, first = _topological(graph), {}, {}
+    batch = len(inputs)
+    spikes_in = np.zeros((steps, batch, inputs.shape[1]))
+    step_of = np.round(inputs / dt)
+    for b, i in zip(*np.nonzero(np.isfinite(inputs))):
+        spikes_in[int(step_of[b, i]), b, i] = 1.0
+    incoming = {name: [a for a, c in graph.edges if c == name] for name in graph.nodes}
+    for name in order:
+        node = graph.nodes[name]
+        total = None if isinstance(node, nir.Input) else sum(signals[a] for a in incoming[name])
+        if isinstance(node, nir.Input):
+            signals[name] = spikes_in
+        elif isinstance(node, nir.Linear):
+            signals[name] = total @ node.weight.T
+        elif isinstance(node, nir.Delay):
+            shifted = np.zeros_like(total)
+            for c, d in enumerate(np.round(node.delay / dt).astype(int)):
+                shifted[d:, :, c] = total[:steps - d, :, c]
+            signals[name] = shifted
+        elif isinstance(node, nir.CubaLIF):
+            current, v = np.zeros(total.shape[1:]), np.zeros(total.shape[1:])
+            out = np.zeros_like(total)
+            fired = np.full(total.shape[1:], np.inf)
+            decay_i, decay_v = np.exp(-dt / node.tau_syn), np.exp(-dt / node.tau_mem)
+            charge = node.w_in / node.tau_syn * (dt if per_step else 1.0)
+            for n in range(steps):
+                current = current + charge * total[n]
+                # v and I over one step without input, exactly (tau_mem != tau_syn)
+                a = node.r * node.tau_syn / (node.tau_mem - node.tau_syn)
+                v = v * decay_v + a * current * (decay_v - decay_i)
+                current = current * decay_i
+                new = (v > node.v_threshold) & np.isinf(fired)
+                fired[new] = (n + 1) * dt
+                out[n + 1 if n + 1 < steps else n][new] = 1.0
+                v[v > node.v_threshold] = node.v_reset[0]
+            signals[name], first[name] = out, fired
+        else:                                          # Output
+            signals[name] = total
+    return first
+
+
+def _topological(graph):
+    order, seen = [], set()
+
+    def visit(name):
+        if name not in seen:
+            seen.add(name)
+            for a, c in graph.edges:
+                if c == name:
+                    visit(a)
+            order.append(name)
+    for name in graph.nodes:
+        visit(name)
+    return order
+
+
 def slowed(net, factor):
     """``net`` running ``factor`` times slower: its time constants and delays multiplied (the same spikes at
     ``factor`` times the times)."""
@@ -134,9 +199,12 @@ def main(argv=None):
         print("snnTorch as it imports the graph (a neuron fires again after its reset to 0)" if not once else
               "snnTorch with the graph's time-to-first-spike reading (later spikes not passed on)")
         compare(exact, theirs, margin, labels)
+    first = integrate_nir(to_nir(net), inputs, SNNTORCH_DT, steps)
+    print("for reference: NIR's equations integrated on the same grid with exact decays (integrate_nir)")
+    compare(exact, [first[f"layer{k}_lif"] for k in range(1, len(net.sizes))], None, labels, "grid")
 
 
-def compare(exact, theirs, margin, labels):
+def compare(exact, theirs, margin, labels, simulator="snnTorch"):
     """Print how the first spikes and decisions of the exact simulator and snnTorch agree."""
     for k, (ours, other) in enumerate(zip(exact, theirs)):
         both = np.isfinite(ours) & np.isfinite(other)
@@ -148,7 +216,7 @@ def compare(exact, theirs, margin, labels):
               f"in one only {only} ({only / ours.size:.2%} of neurons)")
     mine, other = decisions(exact[-1]), decisions(theirs[-1], margin)
     print(f"  same class decision {np.mean(mine == other):.2%}; test accuracy exact {np.mean(mine == labels):.2%}, "
-          f"snnTorch {np.mean(other == labels):.2%}")
+          f"{simulator} {np.mean(other == labels):.2%}")
 
 
 if __name__ == "__main__":

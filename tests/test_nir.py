@@ -11,6 +11,21 @@ from brian2_delgrad.core.network import random_connectivity
 
 nir = pytest.importorskip("nir", reason="the nir extra is not installed (pip install 'brian2_delgrad[nir]')")
 
+
+def _consumer_module():
+    """benchmarks/nir_consumer.py: snnTorch's run of a graph, and a grid integrator of NIR's equations."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "nir_consumer", Path(__file__).parent.parent / "benchmarks" / "nir_consumer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+consumer = _consumer_module()
+
 PLACEMENTS = ["none", "axonal", "dendritic", "synaptic", "axonal+dendritic+synaptic"]
 
 
@@ -57,67 +72,6 @@ def test_the_graph_holds_its_reading_and_each_placement_where_the_docs_say():
     assert np.allclose(per_step.nodes["layer2_lif"].r, 100.0)
 
 
-def simulate_nir(graph, inputs, dt, steps, per_step):
-    """First spike times (seconds) of every CubaLIF node, integrating NIR's equations node by node on a grid of
-    ``dt`` (written for this test from the NIR node definitions alone): a spike is a unit impulse (the current
-    jumps by ``w_in / tau_syn`` times its weight) or, with ``per_step``, a 1 for one step (Euler: ``w_in dt /
-    tau_syn``); between spikes both variables decay exactly; a Delay shifts spikes by whole steps."""
-    order, signals, first = _topological(graph), {}, {}
-    batch = len(inputs)
-    spikes_in = np.zeros((steps, batch, inputs.shape[1]))
-    step_of = np.round(inputs / dt)
-    for b, i in zip(*np.nonzero(np.isfinite(inputs))):
-        spikes_in[int(step_of[b, i]), b, i] = 1.0
-    incoming = {name: [a for a, c in graph.edges if c == name] for name in graph.nodes}
-    for name in order:
-        node = graph.nodes[name]
-        total = None if isinstance(node, nir.Input) else sum(signals[a] for a in incoming[name])
-        if isinstance(node, nir.Input):
-            signals[name] = spikes_in
-        elif isinstance(node, nir.Linear):
-            signals[name] = total @ node.weight.T
-        elif isinstance(node, nir.Delay):
-            shifted = np.zeros_like(total)
-            for c, d in enumerate(np.round(node.delay / dt).astype(int)):
-                shifted[d:, :, c] = total[:steps - d, :, c]
-            signals[name] = shifted
-        elif isinstance(node, nir.CubaLIF):
-            current, v = np.zeros(total.shape[1:]), np.zeros(total.shape[1:])
-            out = np.zeros_like(total)
-            fired = np.full(total.shape[1:], np.inf)
-            decay_i, decay_v = np.exp(-dt / node.tau_syn), np.exp(-dt / node.tau_mem)
-            charge = node.w_in / node.tau_syn * (dt if per_step else 1.0)
-            for n in range(steps):
-                current = current + charge * total[n]
-                # v and I over one step without input, exactly (tau_mem != tau_syn)
-                a = node.r * node.tau_syn / (node.tau_mem - node.tau_syn)
-                v = v * decay_v + a * current * (decay_v - decay_i)
-                current = current * decay_i
-                new = (v > node.v_threshold) & np.isinf(fired)
-                fired[new] = (n + 1) * dt
-                out[n + 1 if n + 1 < steps else n][new] = 1.0
-                v[v > node.v_threshold] = node.v_reset[0]
-            signals[name], first[name] = out, fired
-        else:                                          # Output
-            signals[name] = total
-    return first
-
-
-def _topological(graph):
-    order, seen = [], set()
-
-    def visit(name):
-        if name not in seen:
-            seen.add(name)
-            for a, c in graph.edges:
-                if c == name:
-                    visit(a)
-            order.append(name)
-    for name in graph.nodes:
-        visit(name)
-    return order
-
-
 @pytest.mark.parametrize("per_step", [False, True], ids=["unit impulses", "a 1 per step"])
 def test_the_exported_graph_integrated_from_nirs_equations_spikes_when_the_network_does(per_step):
     net = DelayNetwork([5, 8, 3], delays=["axonal+synaptic", "dendritic"], weight_init=[(0.8, 1.0), (1.0, 1.0)],
@@ -126,7 +80,7 @@ def test_the_exported_graph_integrated_from_nirs_equations_spikes_when_the_netwo
     inputs[0, 2] = np.inf
     dt = 2e-6
     exact = ExactSubstrate().run(net, inputs)
-    first = simulate_nir(to_nir(net, dt=dt if per_step else None), inputs, dt, 20_000, per_step)
+    first = consumer.integrate_nir(to_nir(net, dt=dt if per_step else None), inputs, dt, 20_000, per_step)
     for layer, name in ((1, "layer1_lif"), (2, "layer2_lif")):
         fired = np.isfinite(exact[layer])
         assert np.array_equal(fired, np.isfinite(first[name])) and fired.mean() > 0.3, name
@@ -264,15 +218,11 @@ def test_snntorch_runs_the_exported_graph_to_the_same_decisions(tmp_path):
     """Another project's NIR import (optional: where snnTorch and torch are installed; CI has neither, so
     ``benchmarks/nir_consumer.py`` quotes the full comparison)."""
     pytest.importorskip("snntorch", reason="snnTorch is not installed (an optional consumer of the NIR graphs)")
-    import importlib.util
     from pathlib import Path
 
     from brian2_delgrad import load_model_file
 
     root = Path(__file__).parent.parent
-    spec = importlib.util.spec_from_file_location("nir_consumer", root / "benchmarks" / "nir_consumer.py")
-    consumer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(consumer)
     net = consumer.slowed(DelayNetwork.load(root / "tests" / "data" / "yinyang_h30_w_trained.npz"), 10.0)
     inputs, labels = load_model_file("yinyang_h30_w").data("test")
     inputs = inputs[:300] * 10.0
