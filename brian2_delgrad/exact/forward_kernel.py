@@ -140,7 +140,7 @@ def shared_samples(pre, weights, delays, thresholds, out, first, last):
         np.empty((2, n_pre), dtype=np.int64)
     S0, S1, weight_sum, v_start, below = (np.empty(n_post), np.empty(n_post), np.empty(n_post), np.empty(n_post),
                                           np.empty(n_post))
-    waiting = np.empty(n_post, dtype=np.bool_)
+    waiting, judge = np.empty(n_post, dtype=np.bool_), np.empty(n_post, dtype=np.bool_)
     longest = 0.0
     for i in range(n_pre):
         longest = max(longest, abs(delays[0, i]))
@@ -182,25 +182,26 @@ def shared_samples(pre, weights, delays, thresholds, out, first, last):
                 end = arrivals[order[k + 1]] - reference
                 next_H0, next_H1 = 1.0 / G0[k + 1], 1.0 / G1[k + 1]
                 finite = G0[k + 1] * G0[k + 1] < math.inf and G1[k + 1] * G1[k + 1] < math.inf
-            for j in range(n_post):
-                if not waiting[j]:
-                    continue
-                v_end = math.nan
-                if closed_set:
+            if closed_set:                          # every neuron judged at once, without branches (vectorised)
+                for j in range(n_post):
                     v_end = membrane_at(end, S0[j], S1[j], next_H0, next_H1)
                     low = below[j] - 1e-9 * weight_sum[j]
-                    if (v_start[j] < low and v_end < low and finite
-                            and (slope_at(end, S0[j], S1[j], next_H0, next_H1) >= 0
-                                 or slope_at(start, S0[j], S1[j], H0, H1) <= 0)):
-                        v_start[j] = v_end
-                        continue
+                    below_both = (v_start[j] < low) & (v_end < low) & finite
+                    no_peak = (slope_at(end, S0[j], S1[j], next_H0, next_H1) >= 0) | \
+                        (slope_at(start, S0[j], S1[j], H0, H1) <= 0)
+                    judge[j] = waiting[j] & ~(below_both & no_peak)
+                    v_start[j] = v_end                 # the next set starts here (unless j fires now)
+            else:
+                for j in range(n_post):
+                    judge[j] = waiting[j]
+            for j in range(n_post):
+                if not judge[j]:
+                    continue
                 T = crossing(S0[j], S1[j], thresholds[b, j]) if CLOSED else root(start, S0[j], S1[j], thresholds[b, j])
                 if start <= T < end and slope(T, S0[j], S1[j]) > 0:
                     out[b, j] = T + reference
                     waiting[j] = False
                     remaining -= 1
-                else:
-                    v_start[j] = v_end
             if remaining == 0:
                 break
             start, H0, H1 = end, next_H0, next_H1
