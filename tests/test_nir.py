@@ -78,9 +78,9 @@ def test_the_exported_graph_integrated_from_nirs_equations_spikes_when_the_netwo
                        seed=4)
     inputs = np.random.default_rng(0).uniform(0, 10e-3, (12, 5))
     inputs[0, 2] = np.inf
-    dt = 2e-6
+    dt = 5e-6
     exact = ExactSubstrate().run(net, inputs)
-    first = consumer.integrate_nir(to_nir(net, dt=dt if per_step else None), inputs, dt, 20_000, per_step)
+    first = consumer.integrate_nir(to_nir(net, dt=dt if per_step else None), inputs, dt, 8_000, per_step)
     for layer, name in ((1, "layer1_lif"), (2, "layer2_lif")):
         fired = np.isfinite(exact[layer])
         assert np.array_equal(fired, np.isfinite(first[name])) and fired.mean() > 0.3, name
