@@ -31,7 +31,7 @@ SNNTORCH_DT = 1e-4
 
 def run_snntorch(graph, inputs, steps, once):
     """First spike times (seconds; inf = none) of every CubaLIF layer of ``graph`` (a NIRGraph or a file), and the output
-    membranes at those steps, run by snnTorch for ``steps`` steps of :data:`SNNTORCH_DT`.
+    membranes at those steps (before their reset), run by snnTorch for ``steps`` steps of :data:`SNNTORCH_DT`.
 
     ``inputs``: ``(batch, n_in)`` input spike times in seconds, each sent as a 1 in the first step at or after it
     (a simulator on a grid sees a spike at the next grid point). ``once``: the graph's time-to-first-spike reading
@@ -48,15 +48,18 @@ def run_snntorch(graph, inputs, steps, once):
     first = {name: np.full((len(inputs), m.threshold.numel() if m.threshold.numel() > 1 else 0), np.inf)
              for name, m in layers}
     recorded = {}
-    fired = {}
+    fired, before = {}, {}
 
     def record(name, module, out):
         if once:                                   # spikes after a neuron's first are not passed on
             out = out * ~fired.setdefault(name, torch.zeros_like(out, dtype=torch.bool))
             fired[name] |= out > 0
-        recorded[name] = (out, module.mem)
+        # the membrane of this step before a spike's reset to 0: beta * (last step's) + the new current
+        previous = before[name] if before[name].shape == module.syn.shape else torch.zeros_like(module.syn)
+        recorded[name] = (out, module.beta.clamp(0, 1) * previous + module.syn)
         return out
     for name, m in layers:
+        m.register_forward_pre_hook(lambda mod, args, name=name: before.__setitem__(name, mod.mem.detach().clone()))
         m.register_forward_hook(lambda mod, args, out, name=name: record(name, mod, out))
     bins = np.ceil(inputs / SNNTORCH_DT)
     snntorch.utils.reset(module)
@@ -109,12 +112,15 @@ def integrate_nir(graph, inputs, dt, steps, per_step=False):
             out = np.zeros_like(total)
             fired = np.full(total.shape[1:], np.inf)
             decay_i, decay_v = np.exp(-dt / node.tau_syn), np.exp(-dt / node.tau_mem)
+            same = node.tau_mem == node.tau_syn
+            growth = np.where(same, node.r * dt / node.tau_mem * decay_v,
+                              node.r * node.tau_syn / np.where(same, 1.0, node.tau_mem - node.tau_syn)
+                              * (decay_v - decay_i))
             charge = node.w_in / node.tau_syn * (dt if per_step else 1.0)
             for n in range(steps):
                 current = current + charge * total[n]
-                # v and I over one step without input, exactly (tau_mem != tau_syn)
-                a = node.r * node.tau_syn / (node.tau_mem - node.tau_syn)
-                v = v * decay_v + a * current * (decay_v - decay_i)
+                # v and I over one step without input, exactly (the limit where tau_mem = tau_syn)
+                v = v * decay_v + current * growth
                 current = current * decay_i
                 new = (v > node.v_threshold) & np.isinf(fired)
                 fired[new] = (n + 1) * dt

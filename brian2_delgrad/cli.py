@@ -100,8 +100,9 @@ def _parser():
     export = commands.add_parser(
         "export", help="write a trained network as a NIR graph, for neuromorphic hardware and other simulators",
         description="For a model file and a network saved from it, write OUT (a .nir file, HDF5): NIR's "
-                    "CubaLIF neurons, Linear weights and Delay nodes for every placement; nir.read reads it, "
-                    "and snnTorch, Norse, Rockpool or Lava import it. Needs the nir extra: "
+                    "CubaLIF neurons, Linear weights and Delay nodes for every placement, read with nir.read. "
+                    "Discrete-time simulators need --dt (snnTorch: --dt 100, weights only: none of snnTorch, "
+                    "Norse and Rockpool imports Delay nodes yet). Needs the nir extra: "
                     "pip install 'brian2_delgrad[nir]'.")
     export.add_argument("model", help="the model file the network was trained from (a path or a shipped name)")
     export.add_argument("parameters", help="the saved network (.npz)")

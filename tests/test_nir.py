@@ -54,6 +54,17 @@ def test_to_nir_write_read_from_nir_is_the_identity(tmp_path, placement, sizes, 
         assert_same_network(net, from_nir(nir.read(tmp_path / "net.nir")))
 
 
+@pytest.mark.parametrize("placement", ["none", "axonal", "synaptic"])
+def test_zero_weights_of_a_dense_layer_stay_synapses(tmp_path, placement):
+    net = DelayNetwork([4, 5, 3], delays=placement, seed=0)
+    net.set_parameters(weights=[np.where(np.arange(20).reshape(4, 5) % 3 == 0, 0.0, net.weights[0]),
+                                np.zeros((5, 3))])       # a neuron's outgoing weights all 0 too
+    nir.write(tmp_path / "net.nir", to_nir(net))
+    back = from_nir(tmp_path / "net.nir")
+    assert_same_network(net, back)
+    assert not back.is_sparse and back.n_parameters == net.n_parameters
+
+
 def test_the_graph_holds_its_reading_and_each_placement_where_the_docs_say():
     net = DelayNetwork([4, 3, 2], delays=["axonal+dendritic", "synaptic"], seed=0)
     graph = to_nir(net)
@@ -72,10 +83,11 @@ def test_the_graph_holds_its_reading_and_each_placement_where_the_docs_say():
     assert np.allclose(per_step.nodes["layer2_lif"].r, 100.0)
 
 
-@pytest.mark.parametrize("per_step", [False, True], ids=["unit impulses", "a 1 per step"])
-def test_the_exported_graph_integrated_from_nirs_equations_spikes_when_the_network_does(per_step):
+@pytest.mark.parametrize("per_step, tau_m", [(False, 10e-3), (True, 10e-3), (False, 5e-3)],
+                         ids=["unit impulses", "a 1 per step", "tau_m = tau_s"])
+def test_the_exported_graph_integrated_from_nirs_equations_spikes_when_the_network_does(per_step, tau_m):
     net = DelayNetwork([5, 8, 3], delays=["axonal+synaptic", "dendritic"], weight_init=[(0.8, 1.0), (1.0, 1.0)],
-                       seed=4)
+                       model=LIFModel(tau_m=tau_m, tau_s=5e-3), seed=4)
     inputs = np.random.default_rng(0).uniform(0, 10e-3, (12, 5))
     inputs[0, 2] = np.inf
     dt = 5e-6
@@ -133,8 +145,30 @@ BAD_GRAPHS = {
                   r"NIR node 'layer1_weights': feeds 2 nodes"),
     "a threshold at rest": (lambda: _graph(layer1_lif=_lif(v_threshold=np.zeros(4)),
                                            layer2_lif=_lif(2, v_threshold=np.zeros(2))),
-                            r"NIR node 'layer1_lif': the threshold must be above the resting potential"),
+                            r"NIR node 'layer1_lif': r, w_in and v_threshold must be positive"),
+    "inputs that lower v": (lambda: _graph(layer1_lif=_lif(r=np.full(4, -2.0), v_threshold=np.full(4, -1.0))),
+                            r"NIR node 'layer1_lif': r, w_in and v_threshold must be positive"),
+    "an output of another size": (lambda: _graph(output=nir.Output(output_type={"output": np.array([7])})),
+                                  r"NIR node 'output': 7 channels, the output layer has 2 neurons"),
+    "a node off the path": (lambda: _graph(stray=nir.Linear(weight=np.ones((4, 3))),
+                                           edges=to_nir(DelayNetwork([3, 4, 2], delays="none", seed=0)).edges
+                                           + [("stray", "layer1_lif")]),
+                            r"NIR node 'stray': not on the path from the input to the output"),
+    "a weight on a missing synapse": (lambda: _graph(layer1_weights=nir.Linear(
+        weight=np.ones((4, 3)), metadata={"connectivity": np.eye(4, 3, dtype=bool)})),
+                                      r"NIR node 'layer1_weights': a weight where metadata 'connectivity' has no"),
+    "a synaptic branch of another width": (lambda: _synaptic_graph(route=nir.Linear(weight=np.ones((1, 1)))),
+                                           r"NIR node 'layer2_route_1': a route of 2 channels"),
+    "a broken synaptic branch": (lambda: _synaptic_graph(weights=nir.Linear(weight=np.ones((2, 4)))),
+                                 r"NIR node 'layer2_synaptic_1': one of 2 nodes fed by 'layer1_lif'"),
 }
+
+
+def _synaptic_graph(**replace):
+    """A 3-4-2 graph with synaptic delays into the output layer, branch 1 of which gets ``replace``d nodes."""
+    graph = to_nir(DelayNetwork([3, 4, 2], delays=["none", "synaptic"], seed=0))
+    nodes = dict(graph.nodes, **{f"layer2_{part}_1": node for part, node in replace.items()})
+    return nir.NIRGraph(nodes=nodes, edges=graph.edges, metadata=graph.metadata, type_check=False)
 
 
 @pytest.mark.parametrize("case", list(BAD_GRAPHS))
@@ -154,10 +188,15 @@ def test_a_graph_of_another_tools_reading_gets_its_threshold_in_this_librarys_un
     graph = _graph(layer1_lif=_lif(w_in=np.full(4, 1.0), r=np.full(4, 1e-2 / 1e-4), v_threshold=np.full(4, 50.0)),
                    layer2_lif=_lif(2, w_in=np.full(2, 1.0), r=np.full(2, 1e-2 / 1e-4), v_threshold=np.full(2, 50.0)))
     graph.metadata = {}
+    with pytest.raises(ValueError, match=r"NIR graph: its metadata does not say how much a spike counts"):
+        from_nir(graph)                              # another tool's graph: the reading is the user's to give
+    graph.metadata = {"spikes": "unit impulse", "dt": "1e-4"}
+    with pytest.raises(ValueError, match=r"NIR graph metadata: dt"):
+        from_nir(graph)
     # snnTorch's reading: a spike is a 1 for one step of 1e-4 s, r = tau_mem / dt, and its w_in = 1 scales the
     # current by dt / tau_syn = 0.02: its v is 0.02 / 1e-4 * tau_syn / tau_mem ... = this library's v
     assert from_nir(graph, dt=1e-4).model.theta == pytest.approx(50.0)
-    assert from_nir(graph).model.theta == pytest.approx(50.0 * 1e-4)     # as unit impulses: 1e4 times the charge
+    assert from_nir(graph, dt=None).model.theta == pytest.approx(50.0 * 1e-4)   # as unit impulses: 1e4 times the charge
 
 
 def test_a_graph_written_by_snntorch_is_read_in_its_reading():

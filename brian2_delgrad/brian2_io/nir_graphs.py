@@ -47,6 +47,7 @@ import numpy as np
 from ..core.delays import placement_label
 from ..core.lif import LIFModel
 from ..core.network import DelayNetwork
+from ..utils.checks import times_in_seconds
 
 __all__ = ["to_nir", "from_nir", "nir_package", "NIR_CODING", "RESET"]
 
@@ -69,6 +70,18 @@ def nir_package():
     except ImportError:
         raise ImportError("NIR export and import need the nir package: pip install 'brian2_delgrad[nir]' "
                           "(or pip install nir)") from None
+
+
+def _time_step(dt, name):
+    """``dt`` (None, a Brian2 time or float seconds) as positive float seconds or None; ValueError naming ``name``."""
+    if dt is None:
+        return None
+    if isinstance(dt, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{name}: dt must be a positive time step in seconds or None, got {dt!r}")
+    step = float(times_in_seconds(dt, f"{name}: dt", ()))
+    if not step > 0:
+        raise ValueError(f"{name}: dt must be a positive time step in seconds or None, got {dt!r}")
+    return step
 
 
 def to_nir(net, dt=None):
@@ -97,8 +110,7 @@ def to_nir(net, dt=None):
     nir = nir_package()
     if not isinstance(net, DelayNetwork):
         raise ValueError(f"to_nir: net must be a DelayNetwork, got {type(net).__name__}")
-    if dt is not None and not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
-        raise ValueError(f"to_nir: dt must be a positive time step in seconds or None, got {dt!r}")
+    dt = _time_step(dt, "to_nir")
     model = net.model
     nodes = {"input": nir.Input(input_type={"input": np.array([net.sizes[0]])})}
     edges = []
@@ -111,7 +123,6 @@ def to_nir(net, dt=None):
             nodes[f"{name}_axonal"] = nir.Delay(delay=np.array(axonal, dtype=np.float64))
             edges.append((source, f"{name}_axonal"))
             source = f"{name}_axonal"
-        sparse = {} if net.connectivity[k].all() else {"connectivity": net.connectivity[k].T.copy()}
         target = f"{name}_dendritic" if "dendritic" in placements else f"{name}_lif"
         if "synaptic" in placements:
             synaptic = delays["synaptic"] if groups is None else delays["synaptic"][groups]
@@ -121,12 +132,12 @@ def to_nir(net, dt=None):
                 route[j, 0] = 1.0
                 nodes[branch[0]] = nir.Delay(delay=np.array(synaptic[:, j], dtype=np.float64))
                 nodes[branch[1]] = nir.Linear(weight=weights[:, j][None, :].copy(),
-                                              metadata={"connectivity": net.connectivity[k][:, j][None, :].copy()}
-                                              if sparse else {})
+                                              metadata={"connectivity": net.connectivity[k][:, j][None, :].copy()})
                 nodes[branch[2]] = nir.Linear(weight=route)
                 edges += [(source, branch[0]), (branch[0], branch[1]), (branch[1], branch[2]), (branch[2], target)]
         else:
-            nodes[f"{name}_weights"] = nir.Linear(weight=weights.T.copy(), metadata=sparse)
+            nodes[f"{name}_weights"] = nir.Linear(weight=weights.T.copy(),
+                                                  metadata={"connectivity": net.connectivity[k].T.copy()})
             edges += [(source, f"{name}_weights"), (f"{name}_weights", target)]
         if "dendritic" in placements:
             nodes[target] = nir.Delay(delay=np.array(delays["dendritic"], dtype=np.float64))
@@ -194,9 +205,13 @@ def from_nir(graph, dt=...):
         raise ValueError(f"from_nir: a nir.NIRGraph or a .nir file expected, got {type(graph).__name__}")
     metadata = graph.metadata or {}
     if dt is ...:
-        dt = metadata.get("dt")
-    if dt is not None and not (np.ndim(dt) == 0 and np.isfinite(dt) and float(dt) > 0):
-        raise ValueError(f"from_nir: dt must be a positive time step in seconds or None, got {dt!r}")
+        if "spikes" not in metadata:
+            raise ValueError("NIR graph: its metadata does not say how much a spike counts (to_nir writes "
+                             "'spikes'): give dt, None for unit impulses or the time step of a simulator that sends "
+                             "a spike as a 1 for one step (snnTorch: 1e-4)")
+        dt = _time_step(metadata.get("dt"), "NIR graph metadata")
+    else:
+        dt = _time_step(dt, "from_nir")
     reader = _GraphReader(nir, graph)
     source = reader.input_node()
     layers, neurons = [], []
@@ -204,12 +219,11 @@ def from_nir(graph, dt=...):
         layer, source = reader.layer(source)
         layers.append(layer)
         neurons.append(reader.neurons(source))
-        after = reader.successors(source)
-        if len(after) == 1 and isinstance(graph.nodes[after[0]], nir.Output):
+        if reader.is_last(source):
             break
-    model = _model(neurons, None if dt is None else float(dt))
+    model = _model(neurons, dt)
     sizes = [layers[0]["weights"].shape[0]] + [layer["weights"].shape[1] for layer in layers]
-    reader.check_output(source, sizes[-1])
+    reader.check_output(source)
     groups = [metadata.get(f"layer{k + 1}_delay_groups") for k in range(len(layers))]
     net = DelayNetwork(sizes, delays=[placement_label(tuple(layer["delays"])) for layer in layers], model=model,
                        delay_groups=[None if g is None else np.asarray(g) for g in groups],
@@ -248,13 +262,16 @@ def _model(neurons, dt):
         tau_syn, tau_mem, r, w_in = (parameters[key] for key in ("tau_syn", "tau_mem", "r", "w_in"))
         if np.any(tau_syn <= 0) or np.any(tau_mem <= 0):
             raise ValueError(f"NIR node {name!r}: tau_syn and tau_mem must be positive (seconds)")
+        charge = w_in / tau_syn if dt is None else w_in * dt / tau_syn
+        if not np.all(r * charge > 0) or not np.all(parameters["v_threshold"] > 0):
+            raise ValueError(f"NIR node {name!r}: r, w_in and v_threshold must be positive (an input must raise v "
+                             "towards a threshold above rest, as in this library's neurons)")
         if dt is None and np.array_equal(w_in, tau_syn) and np.array_equal(r, tau_mem / tau_syn) or \
                 dt is not None and np.all(w_in == 1.0) and np.array_equal(r, tau_mem / dt):
             theta = parameters["v_threshold"]          # as to_nir writes it: the threshold is theta itself
         else:
             # the current jumps by w_in / tau_syn (w_in dt / tau_syn per step) times the weight, and v is
             # r w_in tau_s / (tau_m tau_syn) times this library's v: the same spikes at that threshold
-            charge = w_in / tau_syn if dt is None else w_in * dt / tau_syn
             theta = parameters["v_threshold"] / (r * charge * tau_syn / tau_mem)
         for key, value in (("tau_syn", tau_syn), ("tau_mem", tau_mem), ("threshold", theta)):
             if np.any(value != value[0]):
@@ -263,9 +280,6 @@ def _model(neurons, dt):
             if values.setdefault(key, (value[0], name))[0] != value[0]:
                 raise ValueError(f"NIR node {name!r}: {key} {float(value[0])!r} differs from {float(values[key][0])!r} "
                                  f"of node {values[key][1]!r}; this library's layers share one neuron model")
-    if not values["threshold"][0] > 0:
-        raise ValueError(f"NIR node {neurons[0][0]!r}: the threshold must be above the resting potential 0, got "
-                         f"{float(values['threshold'][0])!r} (in this library's units)")
     return LIFModel(tau_m=float(values["tau_mem"][0]), tau_s=float(values["tau_syn"][0]),
                     theta=float(values["threshold"][0]))
 
@@ -275,6 +289,7 @@ class _GraphReader:
 
     def __init__(self, nir, graph):
         self.nir, self.nodes = nir, graph.nodes
+        self.visited = set()
         self.next = {name: [] for name in self.nodes}
         for edge in graph.edges:
             if len(edge) != 2 or any(end not in self.nodes for end in edge):
@@ -306,9 +321,6 @@ class _GraphReader:
                     state[child] = "open"
                     stack.append((child, iter(self.next[child])))
 
-    def successors(self, name):
-        return self.next[name]
-
     def _one_after(self, name):
         after = self.next[name]
         if len(after) != 1:
@@ -337,12 +349,27 @@ class _GraphReader:
         if np.size(shape) != 1:
             raise ValueError(f"NIR node {inputs[0]!r}: a flat input expected (shape (n,)), got shape "
                              f"{tuple(int(n) for n in np.ravel(shape))}")
+        self.visited.add(inputs[0])
         return inputs[0]
 
-    def check_output(self, source, size):
-        if self._size(source) != size:
-            raise ValueError(f"NIR node {self._one_after(source)!r}: {self._size(source)} channels, the output "
-                             f"layer has {size}")
+    def is_last(self, lif):
+        """Whether the ``CubaLIF`` node ``lif`` feeds the graph's Output node (and nothing else)."""
+        after = self.next[lif]
+        return len(after) == 1 and isinstance(self.nodes[after[0]], self.nir.Output)
+
+    def check_output(self, lif):
+        """The Output node after the last ``CubaLIF`` node: its size, nothing after it, and no node off the path
+        from the input to it."""
+        output = self._one_after(lif)
+        if self._size(output) != self._size(lif):
+            raise ValueError(f"NIR node {output!r}: {self._size(output)} channels, the output layer has "
+                             f"{self._size(lif)} neurons")
+        if self.next[output]:
+            raise ValueError(f"NIR node {output!r}: the Output node feeds {self.next[output]}")
+        self.visited.add(output)
+        for name in self.nodes:
+            if name not in self.visited:
+                raise ValueError(f"NIR node {name!r}: not on the path from the input to the output")
 
     def _weights(self, name, n_pre):
         """The ``(n_pre, n)`` weights of a Linear (or bias-free Affine) node fed ``n_pre`` channels, and its mask."""
@@ -353,14 +380,18 @@ class _GraphReader:
         if weight.ndim != 2 or weight.shape[1] != n_pre or not np.all(np.isfinite(weight)):
             raise ValueError(f"NIR node {name!r}: a finite weight of shape (n, {n_pre}) expected, got shape "
                              f"{weight.shape}")
-        if isinstance(node, self.nir.Affine) and np.any(np.asarray(node.bias) != 0):
+        if isinstance(node, self.nir.Affine) and node.bias is not None and np.any(np.asarray(node.bias) != 0):
             raise ValueError(f"NIR node {name!r}: a bias does not map to these neurons (they have none)")
         mask = (node.metadata or {}).get("connectivity")
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.shape != weight.shape or mask.dtype != np.bool_:
-                raise ValueError(f"NIR node {name!r}: metadata 'connectivity' must be bool of shape {weight.shape}")
-        return weight.T, (weight != 0).T if mask is None else mask.T
+        if mask is None:                                 # without a mask every synapse exists, zeros included
+            mask = np.ones(weight.shape, dtype=np.bool_)
+        mask = np.asarray(mask)
+        if mask.shape != weight.shape or mask.dtype != np.bool_:
+            raise ValueError(f"NIR node {name!r}: metadata 'connectivity' must be bool of shape {weight.shape}")
+        if np.any(weight[~mask] != 0):
+            raise ValueError(f"NIR node {name!r}: a weight where metadata 'connectivity' has no synapse")
+        self.visited.add(name)
+        return weight.T, mask.T
 
     def _delays(self, name, size):
         node = self.nodes[name]
@@ -368,12 +399,14 @@ class _GraphReader:
         if delay.shape != (size,) or not np.all(np.isfinite(delay)) or np.any(delay < 0):
             raise ValueError(f"NIR node {name!r}: {size} finite delays >= 0 (seconds) expected, got "
                              f"{delay.tolist() if delay.size <= 4 else f'shape {delay.shape}'}")
+        self.visited.add(name)
         return delay
 
     def neurons(self, name):
         node = self.nodes[name]
         if not isinstance(node, self.nir.CubaLIF):
             raise ValueError(f"NIR node {name!r}: CubaLIF neurons expected here, got {type(node).__name__}")
+        self.visited.add(name)
         return name, node
 
     def layer(self, source):
@@ -387,7 +420,11 @@ class _GraphReader:
             delays["axonal"] = self._delays(after[0], n_pre)              # a Delay of the presynaptic channels
             source = after[0]
             after = self.next[source]
-        if after and all(self._branch_start(b) for b in after):
+        if len(after) > 1 or after and self._branch_start(after[0]):
+            for start in after:                      # several: synaptic branches, each checked by name
+                if not self._branch_start(start):
+                    raise ValueError(f"NIR node {start!r}: one of {len(after)} nodes fed by {source!r}; a synaptic "
+                                     "branch (Delay of n_pre -> Linear (1, n_pre) -> Linear (n_post, 1)) expected")
             weights, mask, delays["synaptic"], target = self._branches(after, n_pre)
         else:
             name = self._one_after(source)
@@ -406,8 +443,8 @@ class _GraphReader:
         if not isinstance(self.nodes[name], self.nir.Delay) or len(self.next[name]) != 1:
             return False
         weights = self.nodes[self.next[name][0]]
-        if not isinstance(weights, (self.nir.Linear, self.nir.Affine)) or np.shape(weights.weight)[0] != 1 or \
-                len(self.next[self.next[name][0]]) != 1:
+        if not isinstance(weights, (self.nir.Linear, self.nir.Affine)) or np.ndim(weights.weight) != 2 or \
+                np.shape(weights.weight)[0] != 1 or len(self.next[self.next[name][0]]) != 1:
             return False
         route = self.nodes[self.next[self.next[name][0]][0]]
         return isinstance(route, self.nir.Linear) and np.ndim(route.weight) == 2 and np.shape(route.weight)[1] == 1
@@ -415,19 +452,21 @@ class _GraphReader:
     def _branches(self, branches, n_pre):
         """Weights ``(n_pre, n_post)``, mask, synaptic delays and the common target of the synaptic branches."""
         columns, targets = {}, set()
+        n_post = np.shape(self.nodes[self._one_after(self._one_after(branches[0]))].weight)[0]
         for start in branches:
             weights_name = self._one_after(start)
             route_name = self._one_after(weights_name)
             route = np.asarray(self.nodes[route_name].weight, dtype=np.float64)[:, 0]
             hot = np.flatnonzero(route)
-            if len(hot) != 1 or route[hot[0]] != 1.0:
-                raise ValueError(f"NIR node {route_name!r}: a route (one 1, zeros elsewhere) expected")
+            if len(route) != n_post or len(hot) != 1 or route[hot[0]] != 1.0:
+                raise ValueError(f"NIR node {route_name!r}: a route of {n_post} channels (one 1, zeros elsewhere) "
+                                 "expected")
             if hot[0] in columns:
                 raise ValueError(f"NIR node {route_name!r}: a second branch into neuron {hot[0]}")
             weight, mask = self._weights(weights_name, n_pre)
             columns[hot[0]] = (weight[:, 0], mask[:, 0], self._delays(start, n_pre))
+            self.visited.add(route_name)
             targets.add(self._one_after(route_name))
-            n_post = len(route)
         if len(targets) != 1 or sorted(columns) != list(range(n_post)):
             raise ValueError(f"NIR node {branches[0]!r}: synaptic branches must feed one node, one per neuron "
                              f"(got {len(columns)} of {n_post} neurons, into {sorted(targets)})")
