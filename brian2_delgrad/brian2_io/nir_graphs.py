@@ -180,20 +180,22 @@ def from_nir(graph, dt=...):
         A graph, or a ``.nir`` file to read with ``nir.read``.
     dt : float or None, optional
         How the graph's ``w_in`` and ``r`` count a spike: ``None`` as a unit impulse, a time step (seconds) as
-        a 1 for one step (snnTorch writes its graphs for ``dt = 1e-4``). Default: what the graph's metadata
-        says (:func:`to_nir` writes it), else a unit impulse.
+        a 1 for one step (snnTorch writes its graphs for ``dt = 1e-4``); a Brian2 time is taken too. Default:
+        what the graph's metadata says (:func:`to_nir` writes it); a graph without it needs ``dt``.
 
     Returns
     -------
     DelayNetwork
         Weights and delays as in the graph (``to_nir`` then ``from_nir`` is the identity, bit for bit); a
-        synapse is missing where a ``connectivity`` mask says so or, without one, where its weight is 0.
+        synapse is missing where a ``connectivity`` mask in the weights' metadata says so (without one every
+        synapse exists, zeros included). ``v_reset`` is not read: each neuron fires once.
 
     Raises
     ------
     ValueError
         One line naming the node that does not map: another node type, a recurrent edge, a bias, a leak,
-        neurons that differ in their time constants or threshold, shapes that do not chain.
+        inputs that lower ``v``, neurons that differ in their time constants or threshold, shapes that do not
+        chain, a node off the path from input to output; or the file, where ``nir.read`` cannot read it.
     """
     nir = nir_package()
     if isinstance(graph, (str, Path)):
