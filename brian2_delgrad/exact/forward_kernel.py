@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .backward_kernel import WIDE
 from .jit import jit
 from .sort import GROUP, stable_sort, still_sorted
 
@@ -232,6 +233,11 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     runs = np.empty((2, n_pre), dtype=np.int64)
     input_scaled = np.empty((GROUP, n_pre))
     direct = np.empty(GROUP, dtype=np.bool_)
+    # a wide layer's sort takes only the inputs that spiked (half of an image's pixels are black), the silent
+    # ones after them in index order: the order stable_sort gives, at half the cost
+    spiked, n_spiked = np.empty((GROUP, n_pre), dtype=np.int64), np.empty(GROUP, dtype=np.int64)
+    silent = np.empty((GROUP, n_pre), dtype=np.int64)
+    compact, compact_order = np.empty(n_pre), np.empty(n_pre, dtype=np.int64)
     delay_scaled = np.empty(weights.shape)
     longest = 0.0
     for j in range(n_post):
@@ -250,6 +256,14 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
             direct[g] = jittered or not abs(RATE) * (high - low + longest) < SPREAD
             for i in range(n_pre):
                 input_scaled[g, i] = math.exp(RATE * (pre[b, i] - low)) if not direct[g] else 1.0
+            count = 0
+            for i in range(n_pre):
+                if math.isfinite(pre[b, i]):
+                    spiked[g, count] = i
+                    count += 1
+                else:
+                    silent[g, i - count] = i
+            n_spiked[g] = count
         for j in range(n_post):
             for b in range(group, min(group + GROUP, last)):
                 g = b - group
@@ -259,9 +273,19 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
                     if jittered:
                         arrivals[i] += jitter[b, i, j]
                 if n_finite[g] < 0 or not still_sorted(arrivals, orders, g, n_finite[g]):
-                    n_finite[g] = stable_sort(arrivals, order, counts, runs)
-                    for i in range(n_pre):
-                        orders[g, i] = order[i]
+                    m = n_spiked[g]
+                    if n_pre >= WIDE and m < n_pre:
+                        for k in range(m):
+                            compact[k] = arrivals[spiked[g, k]]
+                        n_finite[g] = stable_sort(compact[:m], compact_order, counts, runs)
+                        for k in range(m):
+                            orders[g, k] = spiked[g, compact_order[k]]
+                        for k in range(n_pre - m):
+                            orders[g, m + k] = silent[g, k]
+                    else:
+                        n_finite[g] = stable_sort(arrivals, order, counts, runs)
+                        for i in range(n_pre):
+                            orders[g, i] = order[i]
                 out[b, j] = first_spike(arrivals, scaled, direct[g], orders, g, n_finite[g], weights, j,
                                         thresholds[b, j])
 

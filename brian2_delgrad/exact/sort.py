@@ -20,15 +20,16 @@ def still_sorted(values, orders, g, n_finite):
     so one sort per sample serves them all; this check (linear) makes sure, tie order included.
     """
     n = values.size
-    for k in range(n_finite):
-        if not math.isfinite(values[orders[g, k]]):
+    previous = -math.inf
+    for k in range(n_finite):                       # in one pass, leaving at the first value out of order
+        value = values[orders[g, k]]
+        if not math.isfinite(value):
             return False
+        if k > 0 and (previous > value or (previous == value and orders[g, k - 1] > orders[g, k])):
+            return False
+        previous = value
     for k in range(n_finite, n):
         if math.isfinite(values[orders[g, k]]):
-            return False
-    for k in range(1, n_finite):
-        a, b = values[orders[g, k - 1]], values[orders[g, k]]
-        if a > b or (a == b and orders[g, k - 1] > orders[g, k]):
             return False
     return True
 
