@@ -267,10 +267,11 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
         for j in range(n_post):
             for b in range(group, min(group + GROUP, last)):
                 g = b - group
-                for i in range(n_pre):
+                for i in range(n_pre):                  # no branch inside: a loop the compiler vectorises
                     arrivals[i] = pre[b, i] + delays[j, i]
                     scaled[i] = input_scaled[g, i] * delay_scaled[j, i]
-                    if jittered:
+                if jittered:
+                    for i in range(n_pre):
                         arrivals[i] += jitter[b, i, j]
                 if n_finite[g] < 0 or not still_sorted(arrivals, orders, g, n_finite[g]):
                     m = n_spiked[g]
