@@ -86,8 +86,6 @@ def _parser():
                     "plane (Yin-Yang, any data file of two features), decision_map.png; for images (digits, "
                     "Fashion-MNIST, MNIST), receptive_fields.png (the weights and delays into the hidden "
                     "neurons with the strongest outputs, as images).")
-    plot.add_argument("model", help="the model file the network was trained from (a path or a shipped name)")
-    plot.add_argument("parameters", help="the saved network (.npz)")
     plot.add_argument("--seed", type=int, default=0, help="seed of its initialisation, for the initial delays "
                                                           "(default 0)")
     plot.add_argument("--sample", type=int, default=0, help="test sample of the raster (default 0)")
@@ -104,8 +102,9 @@ def _parser():
                     "Discrete-time simulators need --dt (snnTorch: --dt 100, weights only: none of snnTorch, "
                     "Norse and Rockpool imports Delay nodes yet). Needs the nir extra: "
                     "pip install 'brian2_delgrad[nir]'.")
-    export.add_argument("model", help="the model file the network was trained from (a path or a shipped name)")
-    export.add_argument("parameters", help="the saved network (.npz)")
+    for command in (plot, export):                   # a trained network and the model file it came from
+        command.add_argument("model", help="the model file the network was trained from (a path or a shipped name)")
+        command.add_argument("parameters", help="the saved network (.npz)")
     export.add_argument("out", metavar="OUT", help="the file to write, e.g. net.nir")
     export.add_argument("--format", choices=["nir"], default="nir", help="the format (default nir)")
     export.add_argument("--dt", type=float, help="write for a discrete-time simulator that sends a spike as a 1 "
