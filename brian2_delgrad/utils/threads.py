@@ -29,7 +29,6 @@ default 35 / 1700 ms, 1000 spins 39 / 78 ms, no spinning
 import collections
 import contextlib
 import os
-import statistics
 import time
 
 import numba
@@ -154,9 +153,13 @@ class ThreadChooser:
     """One thread or ``most``, per kind of call: whichever has been faster, measured as the calls go.
 
     The first calls of a kind are measured on each count, four on ``most`` then four on one (the first call on
-    each is not timed: it may compile or load the kernel); from then on the count with the lower median of its last :attr:`KEEP` times is used, and every
-    :attr:`RECHECK`-th call runs on the other, so that a change of load (another process taking a core, or
-    leaving it) changes the choice. The numbers never depend on it: every count gives the same results.
+    each is not timed: it may compile or load the kernel); from then on the count with the lower best of its last
+    :attr:`KEEP` times is used, and every :attr:`RECHECK`-th call runs on the other, so that a change of load
+    (another process taking a core, or leaving it) changes the choice. The best, not the median: on a shared
+    machine a call is only ever slowed down, so a few slow calls on the faster count (another process woke for a
+    moment) do not send a run to the slower one for the next :attr:`RECHECK` calls; a lasting load slows every
+    call and changes the choice within :attr:`KEEP` calls. The numbers never depend on it: every count gives the
+    same results.
     """
 
     #: Times kept per kind and count.
@@ -175,7 +178,7 @@ class ThreadChooser:
         for count in (most, 1):
             if len(self._times[kind, count]) < 3:
                 return count
-        faster, slower = sorted((most, 1), key=lambda count: statistics.median(self._times[kind, count]))
+        faster, slower = sorted((most, 1), key=lambda count: min(self._times[kind, count]))
         return slower if self._calls[kind] % self.RECHECK == 0 else faster
 
     def record(self, kind, count, seconds):
