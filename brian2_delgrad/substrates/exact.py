@@ -116,8 +116,10 @@ class ExactSubstrate(Substrate):
                 or compiled_layer(net.model, self.closed_form) is None):
             return None
         passes = [self._pass_noise(net, times[k:k + size]) for k, size in self._passes(len(times))]
-        inputs = np.concatenate([pass_times for pass_times, _ in passes])
-        thresholds = [np.concatenate(layer) for layer in zip(*(pass_thresholds for _, pass_thresholds in passes))]
+        inputs, thresholds = passes[0]
+        if len(passes) > 1:
+            inputs = np.concatenate([pass_times for pass_times, _ in passes])
+            thresholds = [np.concatenate(layer) for layer in zip(*(pass_thresholds for _, pass_thresholds in passes))]
         return training_step(net, inputs, thresholds, labels, loss, limit, self.closed_form, self.threads)
 
     def __repr__(self):
