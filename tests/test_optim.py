@@ -128,3 +128,31 @@ def test_the_missing_spike_rule_warns_once_when_it_stalls_training():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         quiet.fit(X[:2 * (STALLED_BUMPS - 1)], y[:2 * (STALLED_BUMPS - 1)], epochs=1)   # one batch short: silent
+
+
+def test_the_network_optimiser_takes_each_delay_gradient_by_its_placement_and_refuses_other_shapes():
+    """Every parameter array moves by its own gradient, whatever order the network's delay dicts hold their
+    placements in; a gradient of another shape (or a layer missing) is refused with nothing changed."""
+    from brian2_delgrad import DelayNetwork
+    from brian2_delgrad.exact.gradients import Gradients
+    from brian2_delgrad.training.optim import NetworkOptimiser
+
+    net = DelayNetwork([3, 3, 2], delays="axonal+dendritic", seed=1)
+    net.delays = [dict(reversed(list(layer.items()))) for layer in net.delays]      # dendritic first
+    optimiser = NetworkOptimiser(net, delay_bounds("clip", 0.0, 5e-3, 5e-3), 5e-4)
+    before = [{p: d.copy() for p, d in layer.items()} for layer in net.delays]
+    moving = [{p: np.zeros_like(layer[p]) for p in sorted(layer)} for layer in net.delays]   # axonal first
+    moving[0]["axonal"][:] = 1.0                                                   # only the axonal delays of layer 0
+    grads = Gradients(weights=[np.zeros_like(w) for w in net.weights], delays=moving, input_times=np.zeros((1, 3)))
+    optimiser.step(grads, 0.01, 1e-3)
+    assert np.all(net.delays[0]["axonal"] < before[0]["axonal"])
+    for k, layer in enumerate(before):
+        for p, d in layer.items():
+            if (k, p) != (0, "axonal"):
+                np.testing.assert_array_equal(net.delays[k][p], d)
+    state = {key: [np.copy(a) for a in value] if key == "weights" else value for key, value in optimiser.state().items()}
+    for bad in (Gradients(weights=[w[0] for w in grads.weights], delays=moving, input_times=grads.input_times),
+                Gradients(weights=grads.weights, delays=moving[:1], input_times=grads.input_times)):
+        with pytest.raises(ValueError):
+            optimiser.step(bad, 0.01, 1e-3)
+        assert all(np.array_equal(a, b) for a, b in zip(optimiser.state()["weights"], state["weights"]))

@@ -116,7 +116,7 @@ class ExactSubstrate(Substrate):
                 or compiled_layer(net.model, self.closed_form) is None):
             return None
         passes = [self._pass_noise(net, times[k:k + size]) for k, size in self._passes(len(times))]
-        inputs, thresholds = passes[0]
+        inputs, thresholds = passes[0][0].copy(), passes[0][1]      # (the input times returned are a copy)
         if len(passes) > 1:
             inputs = np.concatenate([pass_times for pass_times, _ in passes])
             thresholds = [np.concatenate(layer) for layer in zip(*(pass_thresholds for _, pass_thresholds in passes))]

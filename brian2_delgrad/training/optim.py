@@ -43,8 +43,8 @@ class Adam:
             Writeable C-contiguous float64 arrays of any shape, changed in place.
         gradients : list of array_like
             One per parameter, of its shape.
-        learning_rates : list of float or ndarray
-            One learning rate per array, or per element (an array of the parameter's shape).
+        learning_rates : list of float
+            One learning rate per array.
 
         Raises
         ------
@@ -320,32 +320,34 @@ class NetworkOptimiser:
     Notes
     -----
     Every shadow weight and free parameter lives in one flat array (the weights of every layer, then the free
-    parameters of every layer and placement), as do the gradients, Adam's moments and the learning rate of
-    each: a step is a few NumPy operations on the whole network, not a few per array (a Yin-Yang batch's step
-    took 60 us, now 25 us). Every operation is elementwise, so the numbers are those of a step array by array. ``weights``,
-    ``free`` and :meth:`state` are views of it, one per array.
+    parameters of every layer and placement), as do the gradients and Adam's moments: a step is a few NumPy
+    operations on the weights and on the delays, not a few per array (a Yin-Yang batch's step took 61 us, now
+    42 us). Every operation is elementwise, so the numbers are those of a step array by
+    array. ``weights``, ``free`` and :meth:`state` are views of it, one per array (read them; replacing an
+    item changes nothing).
     """
 
     def __init__(self, net, bounds, bump, weight_step=None, weight_limit=None):
         self.net, self.bounds, self.bump = net, bounds, bump
         self.weight_step, self.weight_limit = weight_step, weight_limit
         self._used = [net.used_delays(k) for k in range(len(net.weights))]     # the others stay 0
-        self.restore(weights=[np.array(w, dtype=np.float64) for w in net.weights],
-                     free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays],
+        self.restore(weights=net.weights, free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays],
                      adam_steps=0, adam_moments=[], bump=bump)
 
     def step(self, grads, lr_weights, lr_delays):
         """One Adam step from :class:`~brian2_delgrad.exact.gradients.Gradients`; returns how many non-finite
         gradient entries were zeroed (nothing non-finite gets through)."""
-        for view, gradient in zip(self._gradient_views, self._arrays(grads.weights, grads.delays)):
+        gradients = self._arrays(grads.weights, [{p: layer_grads[p] for p in layer}      # by name, in our order
+                                                 for layer, layer_grads in zip(self.free, grads.delays, strict=True)])
+        if [np.shape(g) for g in gradients] != self._shapes:
+            raise ValueError(f"NetworkOptimiser: gradients of shapes {[np.shape(g) for g in gradients]} for "
+                             f"parameters of shapes {self._shapes}")
+        for view, gradient in zip(self._gradient_views, gradients):
             view[...] = gradient
         free, gradient_free = self._flat[self._n_weights:], self._gradient[self._n_weights:]
         gradient_free[...] = self.bounds.free_gradient(free, gradient_free)
         nonfinite = finite_or_zero([self._gradient])
-        if self._rates[0] != (lr_weights, lr_delays):
-            self._rates[1][:self._n_weights], self._rates[1][self._n_weights:] = lr_weights, lr_delays
-            self._rates[0] = (lr_weights, lr_delays)
-        self.adam.step([self._flat], [self._gradient], [self._rates[1]])
+        self.adam.step(self._parts(self._flat), self._parts(self._gradient), [lr_weights, lr_delays])
         self.bounds.project(free)
         self._realise()
         self.bump_now = self.bump
@@ -355,7 +357,7 @@ class NetworkOptimiser:
         """The missing-spike rule: raise the weights into the ``silent`` neurons (bool, (n,)) of ``layer``
         (1 = first hidden layer) by the current bump, which doubles for the next time."""
         # on a weight grid, a bump smaller than a grid step would not change the network; missing synapses stay 0
-        self.weights[layer - 1][:, silent] += np.where(self.net.connectivity[layer - 1][:, silent],
+        self._weights[layer - 1][:, silent] += np.where(self.net.connectivity[layer - 1][:, silent],
                                                        max(self.bump_now, self.weight_step or 0.0), 0.0)
         self._realise()
         self.bump_now *= 2
@@ -379,21 +381,20 @@ class NetworkOptimiser:
         self._shapes = [np.shape(a) for a in arrays]
         self._ends = np.cumsum([np.size(a) for a in arrays]).tolist()
         self._n_weights = self._ends[len(weights) - 1] if weights else 0
-        self._flat = _flat(arrays)
-        self._gradient, self._realised = np.zeros_like(self._flat), np.zeros_like(self._flat)
-        self._gradient_views, self._realised_views = self._views(self._gradient), \
-            self._views(self._realised)[len(weights):]
+        self._flat = self._flatten(arrays)
+        self._gradient = np.zeros_like(self._flat)
+        self._gradient_views = self._views(self._gradient)
         views = self._views(self._flat)
-        self.weights = views[:len(weights)]
+        self._weights = views[:len(weights)]                  # what the network's weights are made from
+        self.weights = list(self._weights)
         self.free, views = [], views[len(weights):]
         for layer in free:
             self.free.append(dict(zip(layer, views)))
             views = views[len(layer):]
-        self._moments = (_flat([m for m, _ in adam_moments]), _flat([v for _, v in adam_moments])) if adam_moments \
-            else (np.zeros_like(self._flat), np.zeros_like(self._flat))
+        self._moments = tuple(self._flatten([pair[k] for pair in adam_moments]) if adam_moments
+                              else np.zeros_like(self._flat) for k in (0, 1))
         self.bump_now = bump
-        self.adam = Adam(steps=adam_steps, moments=[self._moments])
-        self._rates = [None, np.empty_like(self._flat)]        # (the rates it holds, the rate of every parameter)
+        self.adam = Adam(steps=adam_steps, moments=list(zip(*(self._parts(flat) for flat in self._moments))))
         # The delays become exactly what the free parameters represent (a change of an ulp at most),
         # so that a resumed run, which rebuilds them from the free parameters, is bit-identical.
         self._realise()
@@ -402,29 +403,35 @@ class NetworkOptimiser:
         """The arrays of a network's ``weights`` and of its per-layer ``delays`` (dicts), in the flat order."""
         return [*weights, *(d for layer in delays for d in layer.values())]
 
-    def _views(self, flat):
-        """The arrays of the flat order, as views of ``flat`` shaped as the parameters."""
-        return [flat[begin:end].reshape(shape) for begin, end, shape in zip([0] + self._ends, self._ends, self._shapes)]
+    def _flatten(self, arrays):
+        """A new flat float64 array holding ``arrays`` (of the parameters' shapes), copied in one by one."""
+        flat = np.empty(self._ends[-1] if self._ends else 0)
+        for view, array in zip(self._views(flat), arrays, strict=True):
+            if np.shape(array) != view.shape:
+                raise ValueError(f"NetworkOptimiser: an array of shape {np.shape(array)} for a parameter of shape "
+                                 f"{view.shape}")
+            view[...] = array
+        return flat
+
+    def _views(self, flat, first=0):
+        """The arrays of the flat order from the ``first``-th on, as views of ``flat`` (which holds those arrays
+        only) shaped as the parameters."""
+        offset = self._ends[first - 1] if first else 0
+        return [flat[begin - offset:end - offset].reshape(shape)
+                for begin, end, shape in zip(([0] + self._ends)[first:], self._ends[first:], self._shapes[first:])]
+
+    def _parts(self, flat):
+        """``flat``'s weights and free parameters, two views."""
+        return [flat[:self._n_weights], flat[self._n_weights:]]
 
     def _realise(self):
-        weights, free = self._flat[:self._n_weights], self._flat[self._n_weights:]
+        weights, free = self._parts(self._flat)
         if self.weight_limit is not None:
             np.clip(weights, -self.weight_limit, self.weight_limit, out=weights)
-        self.net.weights = [quantize_weights(w, self.weight_step) for w in self.weights]
-        self._realised[self._n_weights:] = self.bounds.to_delays(free)
-        realised = iter(self._realised_views)
+        self.net.weights = [quantize_weights(w, self.weight_step) for w in self._weights]
+        realised = iter(self._views(self.bounds.to_delays(free), len(self._weights)))
         self.net.delays = [{p: np.where(used[p], next(realised), 0.0) for p in layer}
                            for layer, used in zip(self.free, self._used)]
-
-
-def _flat(arrays):
-    """The arrays raveled into one new C-contiguous float64 array."""
-    return np.concatenate([np.ravel(a) for a in arrays], dtype=np.float64) if len(arrays) else np.zeros(0)
-
-
-def _in_place(array):
-    """``array`` as a writeable C-contiguous float64 array (itself where it is one)."""
-    return np.require(array, np.float64, ("C", "W"))
 
 
 def step_decay(rate, epoch, factor, every):

@@ -25,8 +25,8 @@ a forward pass (exact substrate)       ``PER_SAMPLE_NEURON`` x samples x neurons
 
 The constants are upper bounds: ``tests/test_memory.py`` measures a training
 epoch with :mod:`tracemalloc` and holds each estimate between the measured
-peak and three times it (measured: 1.1 to 1.9 times for networks from 4-30-3
-to 784-350-10, batch 100, with and without jitter). A forward pass with
+peak and three times it (measured: 1.2 to 2.1 times for networks from 4-30-3
+to 784-350-10, synaptic delays, batch 100, with and without jitter). A forward pass with
 delay jitter, or the NumPy reference pass, runs large batches in chunks of
 samples, with the same numbers as in one piece. Work that would not fit in the
 memory this machine has available is refused before anything is allocated,
@@ -41,9 +41,10 @@ __all__ = ["MemoryLimitError", "NETWORK_PER_SYNAPSE", "TRAINING_PER_SYNAPSE", "P
 
 #: Bytes per synapse of a network: weight, connectivity and delays, and the temporaries of making it.
 NETWORK_PER_SYNAPSE = 48
-#: Bytes per synapse of training: the network, the optimiser (shadow weights, moments, delay parameters), the last
-#: and best parameters, gradients and the compiled kernels' transposed copies.
-TRAINING_PER_SYNAPSE = 160
+#: Bytes per synapse of training: the network, the optimiser (shadow weights, moments, delay parameters, a flat copy
+#: of the gradients and the temporaries of a step over all of them), the last and best parameters, gradients and the
+#: compiled kernels' transposed copies.
+TRAINING_PER_SYNAPSE = 224
 #: Bytes per sample and neuron of a forward and backward pass (spike times, thresholds, errors, their copies).
 PER_SAMPLE_NEURON = 64
 #: Bytes of the buffers of PSPs and weighted PSP slopes the backward pass keeps for a block of samples. Small, so that
