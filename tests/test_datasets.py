@@ -50,6 +50,24 @@ def test_split_equals_direct_call(splits):
     np.testing.assert_array_equal(labels, splits["validation"][1])
 
 
+@pytest.mark.parametrize("n_samples, seed", [(5000, 42), (1000, 41), (1000, 40), (0, 3), (1, 3), (300, 2**32 - 1)])
+def test_the_generator_is_the_published_rejection_sampler_call_by_call(n_samples, seed):
+    """The generator reads the random stream in blocks; the published one draws call by call (below, as the
+    module's description states it). Same numbers, bit for bit."""
+    rng = np.random.RandomState(seed)
+    points, labels = np.empty((n_samples, 2)), np.empty(n_samples, dtype=np.int64)
+    for i in range(n_samples):
+        labels[i] = rng.randint(3)
+        while True:
+            x, y = rng.rand(2)
+            if np.sqrt((x - 0.5) ** 2 + (y - 0.5) ** 2) <= 0.5 and yin_yang_class(x, y) == labels[i]:
+                break
+        points[i] = x, y
+    features, got = yin_yang(n_samples, seed)
+    np.testing.assert_array_equal(features, np.hstack([points, 1 - points]))
+    np.testing.assert_array_equal(got, labels)
+
+
 def test_same_seed_same_data_other_seed_other_data():
     features, labels = yin_yang(200, 7)
     again_features, again_labels = yin_yang(200, 7)
