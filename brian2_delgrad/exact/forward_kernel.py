@@ -22,7 +22,11 @@ from .sort import GROUP, stable_sort, still_sorted
 #: direct evaluation of ``exp(RATE t)`` allows).
 SPREAD = 300.0
 
-__all__ = ["network_samples"]
+#: Layers of at most this many inputs whose neurons order their arrivals each their own way (synaptic or dendritic
+#: delays) take them through :func:`narrow_samples`, all neurons of a sample together.
+NARROW = 16
+
+__all__ = ["NARROW", "network_samples"]
 
 
 @jit()
@@ -209,6 +213,136 @@ def shared_samples(pre, weights, delays, thresholds, out, first, last):
 
 
 @jit()
+def narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last):
+    """:func:`forward_samples` of a layer of at most :data:`NARROW` inputs whose neurons see them in orders of their
+    own (synaptic or dendritic delays, jitter): all neurons of a sample walk their arrivals together.
+
+    Each neuron ranks its arrivals (the number of earlier ones, ties by input index: the order of
+    ``stable_sort``, without a branch) and lays out, arrival by arrival, its time after its first arrival,
+    its scaled exponential and its weight, neurons side by side; then arrival by arrival every neuron's sums,
+    next statistics and membrane at the next arrival are computed in one loop over the neurons (vectorised by
+    the compiler), and only the neurons that may cross threshold before their next arrival compute the
+    crossing, as :func:`first_spike` decides it, with its operations: the same spike times, bit for bit. A
+    sample's inputs that spiked are the same for all its neurons, so all of them have as many arrivals.
+    """
+    n_post, n_pre = weights.shape
+    jittered = jitter.shape[0] > 0
+    delay_rows, weight_rows, delay_scaled = np.empty((n_pre, n_post)), np.empty((n_pre, n_post)), \
+        np.empty((n_pre, n_post))                   # input by input, the neurons side by side
+    arrivals, scaled = np.empty((n_pre, n_post)), np.empty((n_pre, n_post))
+    rank = np.empty((n_pre, n_post), dtype=np.int64)
+    input_scaled = np.empty(n_pre)
+    spiked = np.empty(n_pre, dtype=np.int64)
+    sorted_arrivals, sorted_scaled = np.empty((n_pre, n_post)), np.empty((n_pre, n_post))
+    times, factors, inputs = np.empty((n_pre, n_post)), np.empty((n_pre, n_post)), np.empty((n_pre, n_post))
+    S0, S1, weight_sum, v_start, v_end = (np.empty(n_post), np.empty(n_post), np.empty(n_post), np.empty(n_post),
+                                          np.empty(n_post))
+    G0, G1, H0, H1, start_H0, start_H1 = (np.empty(n_post), np.empty(n_post), np.empty(n_post), np.empty(n_post),
+                                          np.empty(n_post), np.empty(n_post))
+    start, end, reference, scale, below = (np.empty(n_post), np.empty(n_post), np.empty(n_post), np.empty(n_post),
+                                           np.empty(n_post))
+    waiting, judge = np.empty(n_post, dtype=np.bool_), np.empty(n_post, dtype=np.bool_)
+    longest = 0.0
+    for j in range(n_post):
+        for i in range(n_pre):
+            delay_rows[i, j] = delays[j, i]
+            weight_rows[i, j] = weights[j, i]
+            delay_scaled[i, j] = math.exp(RATE * delays[j, i])
+            longest = max(longest, abs(delays[j, i]))
+    for b in range(first, last):
+        low, high, m = math.inf, -math.inf, 0
+        for i in range(n_pre):
+            if math.isfinite(pre[b, i]):
+                low = min(low, pre[b, i])
+                high = max(high, pre[b, i])
+                spiked[m] = i
+                m += 1
+        direct = jittered or not abs(RATE) * (high - low + longest) < SPREAD
+        for i in range(n_pre):
+            input_scaled[i] = math.exp(RATE * (pre[b, i] - low)) if not direct else 1.0
+        for j in range(n_post):
+            out[b, j] = math.inf
+        if m == 0:
+            continue
+        for k in range(m):                          # the arrivals of the inputs that spiked
+            i = spiked[k]
+            for j in range(n_post):
+                arrivals[k, j] = pre[b, i] + delay_rows[i, j]
+                scaled[k, j] = input_scaled[i] * delay_scaled[i, j]
+            if jittered:
+                for j in range(n_post):
+                    arrivals[k, j] += jitter[b, i, j]
+        for k in range(m):                          # stable ranks: earlier arrivals, ties by input index
+            for j in range(n_post):
+                rank[k, j] = 0
+            for other in range(m):
+                for j in range(n_post):
+                    rank[k, j] += (arrivals[other, j] < arrivals[k, j]) | \
+                        ((arrivals[other, j] == arrivals[k, j]) & (other < k))
+        for k in range(m):
+            i = spiked[k]
+            for j in range(n_post):
+                sorted_arrivals[rank[k, j], j] = arrivals[k, j]
+                sorted_scaled[rank[k, j], j] = scaled[k, j]
+                inputs[rank[k, j], j] = weight_rows[i, j]
+        for j in range(n_post):
+            reference[j] = sorted_arrivals[0, j]
+            scale[j] = 1.0 / sorted_scaled[0, j]
+            below[j] = thresholds[b, j] - 1e-6 * abs(thresholds[b, j])
+        for k in range(m):
+            for j in range(n_post):
+                times[k, j] = sorted_arrivals[k, j] - reference[j]
+                factors[k, j] = sorted_scaled[k, j] * scale[j]
+        for j in range(n_post):
+            S0[j], S1[j], weight_sum[j], v_start[j], start[j] = 0.0, 0.0, 0.0, 0.0, 0.0
+            G0[j], G1[j] = FIRST_G0, FIRST_G1
+            H0[j], H1[j] = 1.0 / G0[j], 1.0 / G1[j]
+            waiting[j] = True
+        remaining = n_post
+        for k in range(m):
+            for j in range(n_post):
+                S0[j] += inputs[k, j] * G0[j]
+                S1[j] += inputs[k, j] * G1[j]
+                weight_sum[j] += abs(inputs[k, j])
+            if k + 1 < m:                           # every neuron judged at once, without branches (vectorised)
+                for j in range(n_post):
+                    end[j] = times[k + 1, j]
+                    start_H0[j], start_H1[j] = H0[j], H1[j]
+                if direct:
+                    for j in range(n_post):
+                        G0[j], G1[j] = statistics_at(end[j])
+                else:
+                    for j in range(n_post):
+                        G0[j], G1[j] = statistics_from(end[j], factors[k + 1, j])
+                for j in range(n_post):
+                    H0[j], H1[j] = 1.0 / G0[j], 1.0 / G1[j]
+                    v_end[j] = membrane_at(end[j], S0[j], S1[j], H0[j], H1[j])
+                    low = below[j] - 1e-9 * weight_sum[j]
+                    below_both = (v_start[j] < low) & (v_end[j] < low) & (G0[j] * G0[j] < math.inf) & \
+                        (G1[j] * G1[j] < math.inf)
+                    no_peak = (slope_at(end[j], S0[j], S1[j], H0[j], H1[j]) >= 0) | \
+                        (slope_at(start[j], S0[j], S1[j], start_H0[j], start_H1[j]) <= 0)
+                    judge[j] = waiting[j] & ~(below_both & no_peak)
+            else:
+                for j in range(n_post):
+                    end[j], v_end[j], judge[j] = math.inf, math.nan, waiting[j]
+            for j in range(n_post):
+                if not judge[j]:
+                    continue
+                T = crossing(S0[j], S1[j], thresholds[b, j]) if CLOSED else \
+                    root(start[j], S0[j], S1[j], thresholds[b, j])
+                if start[j] <= T < end[j] and slope(T, S0[j], S1[j]) > 0:
+                    out[b, j] = T + reference[j]
+                    waiting[j] = False
+                    remaining -= 1
+            if remaining == 0:
+                break
+            for j in range(n_post):
+                v_start[j] = v_end[j]
+                start[j] = end[j]
+
+
+@jit()
 def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     """Spike times of the samples ``first`` to ``last - 1`` (one thread's share).
 
@@ -222,6 +356,9 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     jittered = jitter.shape[0] > 0
     if not jittered and shared_order(delays):
         shared_samples(pre, weights, delays, thresholds, out, first, last)
+        return
+    if n_pre <= NARROW:
+        narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last)
         return
     n_post = weights.shape[0]
     arrivals = np.empty(n_pre)
