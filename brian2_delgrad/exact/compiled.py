@@ -235,8 +235,8 @@ def _call(dispatcher, what, *args):
         return dispatcher(*args)
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     if not Path(getattr(cache_file, "_index_path", "")).is_file():
-        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (about 30 s, once; cached "
-                                 f"in {cache_folder()})")
+        announce_once("kernels", f"compiling the exact simulator's kernels for this machine (about a minute, once; "
+                                 f"cached in {cache_folder()})")
     misses, start = sum(dispatcher.stats.cache_misses.values()), time.perf_counter()
     result = dispatcher(*args)
     if sum(dispatcher.stats.cache_misses.values()) > misses:
