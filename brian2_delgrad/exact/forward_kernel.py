@@ -23,7 +23,7 @@ from .sort import GROUP, stable_sort, still_sorted
 SPREAD = 300.0
 
 #: Layers of at most this many inputs whose neurons order their arrivals each their own way (synaptic or dendritic
-#: delays) take them through :func:`narrow_samples`, all neurons of a sample together.
+#: delays; without jitter) take them through :func:`narrow_samples`, all neurons of a sample together.
 NARROW = 16
 
 __all__ = ["NARROW", "network_samples"]
@@ -213,9 +213,9 @@ def shared_samples(pre, weights, delays, thresholds, out, first, last):
 
 
 @jit()
-def narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last):
+def narrow_samples(pre, weights, delays, thresholds, out, first, last):
     """:func:`forward_samples` of a layer of at most :data:`NARROW` inputs whose neurons see them in orders of their
-    own (synaptic or dendritic delays, jitter): all neurons of a sample walk their arrivals together.
+    own (synaptic or dendritic delays), without jitter: all neurons of a sample walk their arrivals together.
 
     Each neuron ranks its arrivals (the number of earlier ones, ties by input index: the order of
     ``stable_sort``, without a branch) and lays out, arrival by arrival, its time after its first arrival,
@@ -226,7 +226,6 @@ def narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     sample's inputs that spiked are the same for all its neurons, so all of them have as many arrivals.
     """
     n_post, n_pre = weights.shape
-    jittered = jitter.shape[0] > 0
     delay_rows, weight_rows, delay_scaled = np.empty((n_pre, n_post)), np.empty((n_pre, n_post)), \
         np.empty((n_pre, n_post))                   # input by input, the neurons side by side
     arrivals, scaled = np.empty((n_pre, n_post)), np.empty((n_pre, n_post))
@@ -257,7 +256,7 @@ def narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last):
                 high = max(high, pre[b, i])
                 spiked[m] = i
                 m += 1
-        direct = jittered or not abs(RATE) * (high - low + longest) < SPREAD
+        direct = not abs(RATE) * (high - low + longest) < SPREAD
         for i in range(n_pre):
             input_scaled[i] = math.exp(RATE * (pre[b, i] - low)) if not direct else 1.0
         for j in range(n_post):
@@ -269,9 +268,6 @@ def narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last):
             for j in range(n_post):
                 arrivals[k, j] = pre[b, i] + delay_rows[i, j]
                 scaled[k, j] = input_scaled[i] * delay_scaled[i, j]
-            if jittered:
-                for j in range(n_post):
-                    arrivals[k, j] += jitter[b, i, j]
         for k in range(m):                          # stable ranks: earlier arrivals, ties by input index
             for j in range(n_post):
                 rank[k, j] = 0
@@ -357,8 +353,8 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     if not jittered and shared_order(delays):
         shared_samples(pre, weights, delays, thresholds, out, first, last)
         return
-    if n_pre <= NARROW:
-        narrow_samples(pre, weights, delays, thresholds, jitter, out, first, last)
+    if not jittered and n_pre <= NARROW:
+        narrow_samples(pre, weights, delays, thresholds, out, first, last)
         return
     n_post = weights.shape[0]
     arrivals = np.empty(n_pre)
