@@ -44,11 +44,11 @@ def finished(run):
     return os.waitstatus_to_exitcode(os.waitpid(forked(run), 0)[1])
 
 
-def killed_at_random_moments(run, longest, seed, state, ascending=False):
-    """``KILLS`` times: fork ``run()``, SIGKILL it after a random delay in (0, ``longest``] s (in ascending order
-    with ``ascending``); ``state()`` after each."""
+def killed_at_random_moments(run, longest, seed, state, ascending=False, shortest=0.0):
+    """``KILLS`` times: fork ``run()``, SIGKILL it after a random delay in (``shortest``, ``longest``] s (in ascending
+    order with ``ascending``); ``state()`` after each."""
     rng, seen = random.Random(seed), []
-    delays = [rng.uniform(0, longest) for _ in range(KILLS)]
+    delays = [rng.uniform(shortest, longest) for _ in range(KILLS)]
     for delay in sorted(delays) if ascending else delays:
         child = forked(run)
         time.sleep(delay)
@@ -67,11 +67,15 @@ def timed(run):
 def train(folder):
     args = ["train", "yinyang_h5_ws", "--epochs", "40", "--seed", "5", "--quiet"]
     duration = timed(lambda: main([*args, "--out", str(folder / "straight")]))
+    one_epoch = timed(lambda: main([*args[:2], "--epochs", "1", *args[4:], "--out", str(folder / "one")]))
     killed = folder / "killed"
-    # within a quarter of the straight run: each run resumes where the last was killed, so the kills must be
-    # short for several of them to land mid-run (after the fixed cost of reading the checkpoint) before the
-    # 40 epochs are done (half the run was too long once the epochs got faster: the third run finished them)
-    epochs = killed_at_random_moments(lambda: main([*args, "--out", str(killed)]), duration * 0.25, seed=1,
+    # Each run resumes where the last was killed: a kill must come after a run's fixed cost (start, reading the
+    # checkpoint: half a one-epoch run, which also writes the final files) and early enough that many land
+    # mid-run, about an eighth of the epochs' time later. Measured, not fixed, so that it holds on a loaded
+    # machine (fixed fractions of the straight run killed every run before its first epoch, or let the third
+    # run finish all 40 epochs).
+    epochs = killed_at_random_moments(lambda: main([*args, "--out", str(killed)]),
+                                      0.5 * one_epoch + (duration - one_epoch) / 8, seed=1, shortest=0.5 * one_epoch,
                                       state=lambda: load_checkpoint(killed / "checkpoint.npz").epoch
                                       if (killed / "checkpoint.npz").exists() else 0)
     assert len({e for e in epochs if 0 < e < 40}) >= 3, epochs
