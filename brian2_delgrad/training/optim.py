@@ -322,8 +322,7 @@ class NetworkOptimiser:
     Every shadow weight and free parameter lives in one flat array (the weights of every layer, then the free
     parameters of every layer and placement), as do the gradients and Adam's moments: a step is a few NumPy
     operations on the weights and on the delays, not a few per array (a Yin-Yang batch's step took 61 us, now
-    42 us). Every operation is elementwise, so the numbers are those of a step array by
-    array. ``weights``, ``free`` and :meth:`state` are views of it, one per array (read them; replacing an
+    42 us). Every operation is elementwise, so the numbers are those of a step array by array. ``weights``, ``free`` and :meth:`state` are views of it, one per array (read them; replacing an
     item changes nothing).
     """
 
@@ -331,20 +330,16 @@ class NetworkOptimiser:
         self.net, self.bounds, self.bump = net, bounds, bump
         self.weight_step, self.weight_limit = weight_step, weight_limit
         self._used = [net.used_delays(k) for k in range(len(net.weights))]     # the others stay 0
-        self.restore(weights=net.weights, free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays],
-                     adam_steps=0, adam_moments=[], bump=bump)
+        self.restore(weights=net.weights, adam_steps=0, adam_moments=[], bump=bump,
+                     free=[{p: bounds.to_free(d) for p, d in layer.items()} for layer in net.delays])
 
     def step(self, grads, lr_weights, lr_delays):
         """One Adam step from :class:`~brian2_delgrad.exact.gradients.Gradients`; returns how many non-finite
         gradient entries were zeroed (nothing non-finite gets through)."""
         gradients = self._arrays(grads.weights, [{p: layer_grads[p] for p in layer}      # by name, in our order
                                                  for layer, layer_grads in zip(self.free, grads.delays, strict=True)])
-        if [np.shape(g) for g in gradients] != self._shapes:
-            raise ValueError(f"NetworkOptimiser: gradients of shapes {[np.shape(g) for g in gradients]} for "
-                             f"parameters of shapes {self._shapes}")
-        for view, gradient in zip(self._gradient_views, gradients):
-            view[...] = gradient
-        free, gradient_free = self._flat[self._n_weights:], self._gradient[self._n_weights:]
+        _fill(self._gradient_views, gradients)
+        (_, free), (_, gradient_free) = self._parts(self._flat), self._parts(self._gradient)
         gradient_free[...] = self.bounds.free_gradient(free, gradient_free)
         nonfinite = finite_or_zero([self._gradient])
         self.adam.step(self._parts(self._flat), self._parts(self._gradient), [lr_weights, lr_delays])
@@ -406,11 +401,7 @@ class NetworkOptimiser:
     def _flatten(self, arrays):
         """A new flat float64 array holding ``arrays`` (of the parameters' shapes), copied in one by one."""
         flat = np.empty(self._ends[-1] if self._ends else 0)
-        for view, array in zip(self._views(flat), arrays, strict=True):
-            if np.shape(array) != view.shape:
-                raise ValueError(f"NetworkOptimiser: an array of shape {np.shape(array)} for a parameter of shape "
-                                 f"{view.shape}")
-            view[...] = array
+        _fill(self._views(flat), arrays)
         return flat
 
     def _views(self, flat, first=0):
@@ -432,6 +423,16 @@ class NetworkOptimiser:
         realised = iter(self._views(self.bounds.to_delays(free), len(self._weights)))
         self.net.delays = [{p: np.where(used[p], next(realised), 0.0) for p in layer}
                            for layer, used in zip(self.free, self._used)]
+
+
+def _fill(views, arrays):
+    """Copy ``arrays`` into ``views`` (one each, of the same shapes); ``ValueError`` before anything is copied
+    where they do not match."""
+    if len(arrays) != len(views) or any(np.shape(a) != v.shape for a, v in zip(arrays, views)):
+        raise ValueError(f"NetworkOptimiser: arrays of shapes {[np.shape(a) for a in arrays]} for parameters of "
+                         f"shapes {[v.shape for v in views]}")
+    for view, array in zip(views, arrays):
+        view[...] = array
 
 
 def step_decay(rate, epoch, factor, every):
