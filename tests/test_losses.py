@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from brian2 import mV
@@ -53,9 +55,11 @@ def test_cross_entropy_prefers_an_early_label():
 
 
 @pytest.mark.parametrize("loss", [ShiftInvariantMSE(silent_loss=3.0), TTFSCrossEntropy(silent_loss=3.0)])
-def test_silent_label_costs_a_constant_without_gradient(loss):
-    times = np.array([[np.inf, 1.0, 2.0]]) * TAU
-    value, grad = loss(times, np.array([0]), TAU)
+@pytest.mark.parametrize("times", [[np.inf, 1.0, 2.0], [np.inf] * 3])
+def test_silent_label_costs_a_constant_without_gradient_or_warning(loss, times):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # an untrained network's silent outputs warn nothing
+        value, grad = loss(np.array([times]) * TAU, np.array([0]), TAU)
     assert value[0] == 3.0 and np.all(grad == 0)
 
 
