@@ -85,24 +85,6 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
     assert sorted(order[n_finite:]) == sorted(expected[n_finite:])
 
 
-@pytest.mark.parametrize("case", ["near", "ties", "far", "silent"])
-def test_a_sort_from_a_nearly_right_order_is_the_stable_sort_or_gives_up(case):
-    sort_from = kernel_module(LIFModel()).sort_from        # as compiled into the kernels
-    rng = np.random.default_rng(1)
-    times = np.round(rng.uniform(0, 2, 60), 1)             # a sample's input spike times, ties among them
-    start = np.argsort(times, kind="stable")[None, :]      # their order (row 0 of a group's orders)
-    values = {"near": times + rng.uniform(0, 0.2, 60),     # arrivals after small delays
-              "ties": times + np.round(rng.uniform(0, 0.2, 60), 1),
-              "far": times + rng.uniform(0, 50, 60),         # far from the start order: more moves than a sort
-              "silent": np.where(np.arange(60) == 7, np.inf, times)}[case]
-    orders = np.full((2, 60), -1, dtype=np.int64)
-    done = sort_from(values, start, orders, 0, 60)
-    assert done == (case in ("near", "ties"))
-    if done:
-        assert np.array_equal(orders[0], np.argsort(values, kind="stable"))
-        assert np.all(orders[1] == -1)
-
-
 def test_the_thread_count_comes_from_the_argument_the_process_default_or_the_environment(monkeypatch):
     monkeypatch.delenv(ENVIRONMENT, raising=False)
     assert get_num_threads() == MAX

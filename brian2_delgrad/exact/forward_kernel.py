@@ -15,7 +15,7 @@ import numpy as np
 
 from .backward_kernel import WIDE
 from .jit import jit
-from .sort import GROUP, NEARLY, sort_from, stable_sort, still_sorted
+from .sort import GROUP, stable_sort, still_sorted
 
 #: The largest exponent ``|RATE| t`` of the arrivals of a sample (earliest input 0) whose statistics the forward
 #: pass computes from products of exponentials (far from overflow: ``exp(300)``, against the ``exp(709)`` a
@@ -346,9 +346,7 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     the cache while its group's samples use them, and each sample keeps its own arrival order for
     the next neuron. ``exp(RATE t)`` of an arrival at ``t = t_i + d_ij`` is the product of one per input
     and sample and one per synapse, each computed once (exponents within :data:`SPREAD` of 0: else, and
-    with jitter, the statistics come from the arrival times directly). A neuron keeps the order of the one
-    before where it still holds; else, with at most :data:`~brian2_delgrad.exact.sort.NEARLY` inputs spiking, its
-    arrivals are sorted from the order of their input spike times (delays move them little); else anew.
+    with jitter, the statistics come from the arrival times directly).
     """
     n_pre = pre.shape[1]
     jittered = jitter.shape[0] > 0
@@ -372,7 +370,6 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     # ones after them in index order: the order stable_sort gives, at half the cost
     spiked, n_spiked = np.empty((GROUP, n_pre), dtype=np.int64), np.empty(GROUP, dtype=np.int64)
     silent = np.empty((GROUP, n_pre), dtype=np.int64)
-    by_time = np.empty((GROUP, n_pre), dtype=np.int64)       # a sample's spiked inputs in the order of their times
     compact, compact_order = np.empty(n_pre), np.empty(n_pre, dtype=np.int64)
     delay_scaled = np.empty(weights.shape)
     longest = 0.0
@@ -400,12 +397,6 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
                 else:
                     silent[g, i - count] = i
             n_spiked[g] = count
-            if count <= NEARLY:
-                for k in range(count):
-                    compact[k] = pre[b, spiked[g, k]]
-                stable_sort(compact[:count], compact_order, counts, runs)
-                for k in range(count):
-                    by_time[g, k] = spiked[g, compact_order[k]]
         for j in range(n_post):
             for b in range(group, min(group + GROUP, last)):
                 g = b - group
@@ -417,11 +408,7 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
                         arrivals[i] += jitter[b, i, j]
                 if n_finite[g] < 0 or not still_sorted(arrivals, orders, g, n_finite[g]):
                     m = n_spiked[g]
-                    if m <= NEARLY and sort_from(arrivals, by_time, orders, g, m):
-                        n_finite[g] = m                 # (the arrivals of the inputs that spiked: all finite)
-                        for k in range(n_pre - m):
-                            orders[g, m + k] = silent[g, k]
-                    elif n_pre >= WIDE and m < n_pre:
+                    if n_pre >= WIDE and m < n_pre:
                         for k in range(m):
                             compact[k] = arrivals[spiked[g, k]]
                         n_finite[g] = stable_sort(compact[:m], compact_order, counts, runs)

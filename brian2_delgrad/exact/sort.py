@@ -3,16 +3,13 @@ import math
 
 from .jit import jit
 
-__all__ = ["SMALL", "GROUP", "NEARLY", "still_sorted", "sort_from", "stable_sort"]
+__all__ = ["SMALL", "GROUP", "still_sorted", "stable_sort"]
 
 
 #: Up to this many finite values the sort is one insertion sort, without buckets.
 SMALL = 16
 #: Samples the forward pass takes neuron by neuron together (each keeps an order of n_pre integers).
 GROUP = 16
-#: Up to this many finite values a neuron's arrivals are sorted from its sample's order of input spike times
-#: (:func:`sort_from`): with synaptic or dendritic delays they are nearly in that order.
-NEARLY = 64
 
 
 @jit(inline="always")
@@ -35,31 +32,6 @@ def still_sorted(values, orders, g, n_finite):
         if math.isfinite(values[orders[g, k]]):
             return False
     return True
-
-@jit(inline="always")
-def sort_from(values, start, orders, g, m):
-    """Sort the ``m`` finite ``values`` taken in the order ``start[g, :m]`` into ``orders[g, :m]``: stable (ties
-    by index), the order :func:`stable_sort` gives them, by insertion from an order that is nearly right.
-
-    Returns ``False``, leaving ``orders[g]`` to be sorted anew, where a value is not finite or the insertion
-    has to move more than :func:`stable_sort` would (values far from the start order).
-    """
-    moves, limit = 0, 8 * m + 64
-    for k in range(m):
-        i = start[g, k]
-        x = values[i]
-        if not math.isfinite(x):
-            return False
-        p = k
-        while p > 0 and (values[orders[g, p - 1]] > x or (values[orders[g, p - 1]] == x and orders[g, p - 1] > i)):
-            orders[g, p] = orders[g, p - 1]
-            p -= 1
-        orders[g, p] = i
-        moves += k - p
-        if moves > limit:
-            return False
-    return True
-
 
 @jit(_nrt=False)
 def stable_sort(values, order, counts, runs):
