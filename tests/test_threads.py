@@ -12,6 +12,7 @@ from brian2_delgrad import (DelayNetwork, ExactSubstrate, LIFModel, Noise, backw
                             set_num_threads)
 from brian2_delgrad.cli import main
 from brian2_delgrad.exact.kernel_cache import kernel_module
+from brian2_delgrad.exact.sort import BUCKETS
 from brian2_delgrad.utils.threads import CHOOSER, ENVIRONMENT, ThreadChooser
 from conftest import yin_yang_like_inputs
 
@@ -77,7 +78,7 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
               "few": np.array([0.3, np.inf, 0.1, 0.3, 0.2, np.inf, 0.1, 0.05]),          # one insertion sort
               "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]])}[case]
     order = np.empty(values.size, dtype=np.int64)
-    n_finite = stable_sort(values, order, np.empty(values.size + 1, dtype=np.int64),
+    n_finite = stable_sort(values, order, np.empty(BUCKETS * values.size + 2, dtype=np.int64),
                             np.empty((2, values.size), dtype=np.int64))
     expected = np.argsort(values, kind="stable")
     assert n_finite == np.isfinite(values).sum()
