@@ -66,7 +66,7 @@ def test_a_wide_layer_agrees_with_the_numpy_reference(ratio, mean_weight, delays
         np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-13)
 
 
-@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "few", "subnormal"])
+@pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "few", "subnormal", "overflow"])
 def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
     stable_sort = kernel_module(LIFModel()).stable_sort   # as compiled into the kernels
     rng = np.random.default_rng(0)
@@ -76,10 +76,12 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
               "silent": np.where(rng.random(500) < 0.5, np.inf, rng.uniform(0, 3, 500)),
               "one": np.array([0.5]),
               "few": np.array([0.3, np.inf, 0.1, 0.3, 0.2, np.inf, 0.1, 0.05]),          # one insertion sort
-              "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]])}[case]
+              "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]]),
+              "overflow": np.array([-1e308, 1e308, np.inf] + [0.0] * 15)}[case]    # high - low overflows
     order = np.empty(values.size, dtype=np.int64)
-    n_finite = stable_sort(values, order, np.empty(BUCKETS * values.size + 2, dtype=np.int64),
-                            np.empty((2, values.size), dtype=np.int64))
+    counts = np.full(BUCKETS * values.size + 2 + 8, -7, dtype=np.int64)      # 8 guards after the scratch
+    n_finite = stable_sort(values, order, counts[:-8], np.empty((2, values.size), dtype=np.int64))
+    assert np.all(counts[-8:] == -7)
     expected = np.argsort(values, kind="stable")
     assert n_finite == np.isfinite(values).sum()
     assert np.array_equal(order[:n_finite], expected[:n_finite])

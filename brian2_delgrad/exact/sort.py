@@ -66,15 +66,15 @@ def stable_sort(values, order, counts, runs):
         return 0
     buckets = 1 if n_finite <= SMALL else BUCKETS * n_finite    # a few finite inputs: one insertion sort
     scale = buckets / (high - low) if high > low else 0.0
-    if not scale < math.inf:                        # a subnormal spread: one bucket (no 0 * inf below)
-        buckets, scale = 1, 0.0
+    if not 0.0 < scale < math.inf:                  # one value, a subnormal spread (scale inf) or one that
+        buckets, scale = 1, 0.0                     # overflows (scale 0, and inf * 0 below): one bucket
     for k in range(buckets + 2):
         counts[k] = 0
     bucket_of = runs[0]                             # (the merge sort's scratch, free until then)
     for i in range(n):                              # the non-finite values in bucket `buckets`, after the others
         x = values[i]
         finite = math.isfinite(x)
-        bucket = min(int((x - low) * scale if finite else 0.0), buckets - 1) if finite else buckets
+        bucket = min(int((x - low) * scale if finite and scale > 0.0 else 0.0), buckets - 1) if finite else buckets
         bucket_of[i] = bucket
         counts[bucket + 1] += 1
     for k in range(buckets + 1):
