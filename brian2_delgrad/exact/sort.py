@@ -74,7 +74,8 @@ def stable_sort(values, order, counts, runs):
     for i in range(n):                              # the non-finite values in bucket `buckets`, after the others
         x = values[i]
         finite = math.isfinite(x)
-        bucket = min(int((x - low) * scale if finite and scale > 0.0 else 0.0), buckets - 1) if finite else buckets
+        position = (x - low) * scale if finite and scale > 0.0 else 0.0    # (never inf * 0)
+        bucket = min(int(position), buckets - 1) if finite else buckets
         bucket_of[i] = bucket
         counts[bucket + 1] += 1
     for k in range(buckets + 1):
