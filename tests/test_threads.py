@@ -12,7 +12,6 @@ from brian2_delgrad import (DelayNetwork, ExactSubstrate, LIFModel, Noise, backw
                             set_num_threads)
 from brian2_delgrad.cli import main
 from brian2_delgrad.exact.kernel_cache import kernel_module
-from brian2_delgrad.exact.sort import BUCKETS
 from brian2_delgrad.utils.threads import CHOOSER, ENVIRONMENT, ThreadChooser
 from conftest import yin_yang_like_inputs
 
@@ -68,7 +67,7 @@ def test_a_wide_layer_agrees_with_the_numpy_reference(ratio, mean_weight, delays
 
 @pytest.mark.parametrize("case", ["spread", "ties", "bunched", "silent", "one", "few", "subnormal", "overflow"])
 def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
-    stable_sort = kernel_module(LIFModel()).stable_sort   # as compiled into the kernels
+    kernel = kernel_module(LIFModel())                    # the sort and its scratch as compiled into the kernels
     rng = np.random.default_rng(0)
     values = {"spread": rng.uniform(0, 3, 500),
               "ties": np.round(rng.uniform(0, 3, 500), 1),
@@ -78,10 +77,10 @@ def test_the_sort_is_numpys_stable_sort_with_silent_inputs_last(case):
               "few": np.array([0.3, np.inf, 0.1, 0.3, 0.2, np.inf, 0.1, 0.05]),          # one insertion sort
               "subnormal": np.concatenate([np.zeros(20), [5e-324], np.zeros(5), [2e-309, 1e-309]]),
               "overflow": np.array([-1e308, 1e308, np.inf] + [0.0] * 15)}[case]    # high - low overflows
-    order = np.empty(values.size, dtype=np.int64)
-    counts = np.full(BUCKETS * values.size + 2 + 8, -7, dtype=np.int64)      # 8 guards after the scratch
-    n_finite = stable_sort(values, order, counts[:-8], np.empty((2, values.size), dtype=np.int64))
-    assert np.all(counts[-8:] == -7)
+    order, counts, runs = kernel.sort_scratch(values.size)
+    guarded = np.full(counts.size + 8, -7, dtype=np.int64)                   # 8 guards after the scratch
+    n_finite = kernel.stable_sort(values, order, guarded[:-8], runs)
+    assert np.all(guarded[-8:] == -7)
     expected = np.argsort(values, kind="stable")
     assert n_finite == np.isfinite(values).sum()
     assert np.array_equal(order[:n_finite], expected[:n_finite])

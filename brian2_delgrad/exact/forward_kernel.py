@@ -15,7 +15,7 @@ import numpy as np
 
 from .backward_kernel import WIDE
 from .jit import jit
-from .sort import BUCKETS, GROUP, stable_sort, still_sorted
+from .sort import GROUP, sort_scratch, stable_sort, still_sorted
 
 #: The largest exponent ``|RATE| t`` of the arrivals of a sample (earliest input 0) whose statistics the forward
 #: pass computes from products of exponentials (far from overflow: ``exp(300)``, against the ``exp(709)`` a
@@ -141,8 +141,7 @@ def shared_samples(pre, weights, delays, thresholds, out, first, last):
         for i in range(n_pre):
             rows[i, j] = weights[j, i]
     arrivals, scaled, G0, G1 = np.empty(n_pre), np.empty(n_pre), np.empty(n_pre), np.empty(n_pre)
-    order, counts, runs = np.empty(n_pre, dtype=np.int64), np.empty(BUCKETS * n_pre + 2, dtype=np.int64), \
-        np.empty((2, n_pre), dtype=np.int64)
+    order, counts, runs = sort_scratch(n_pre)
     S0, S1, weight_sum, v_start, below = (np.empty(n_post), np.empty(n_post), np.empty(n_post), np.empty(n_post),
                                           np.empty(n_post))
     waiting, judge = np.empty(n_post, dtype=np.bool_), np.empty(n_post, dtype=np.bool_)
@@ -359,11 +358,9 @@ def forward_samples(pre, weights, delays, thresholds, jitter, out, first, last):
     n_post = weights.shape[0]
     arrivals = np.empty(n_pre)
     scaled = np.empty(n_pre)
-    order = np.empty(n_pre, dtype=np.int64)
+    order, counts, runs = sort_scratch(n_pre)
     orders = np.empty((GROUP, n_pre), dtype=np.int64)
     n_finite = np.empty(GROUP, dtype=np.int64)
-    counts = np.empty(BUCKETS * n_pre + 2, dtype=np.int64)
-    runs = np.empty((2, n_pre), dtype=np.int64)
     input_scaled = np.empty((GROUP, n_pre))
     direct = np.empty(GROUP, dtype=np.bool_)
     # a wide layer's sort takes only the inputs that spiked (half of an image's pixels are black), the silent

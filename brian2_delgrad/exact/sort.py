@@ -1,9 +1,11 @@
 """The compiled kernels' sort of a neuron's arrival times: stable, bucketed, and skipped when an order still holds."""
 import math
 
+import numpy as np
+
 from .jit import jit
 
-__all__ = ["SMALL", "BUCKETS", "GROUP", "still_sorted", "stable_sort"]
+__all__ = ["SMALL", "BUCKETS", "GROUP", "still_sorted", "sort_scratch", "stable_sort"]
 
 
 #: Up to this many finite values the sort is one insertion sort, without buckets.
@@ -34,6 +36,13 @@ def still_sorted(values, orders, g, n_finite):
         if math.isfinite(values[orders[g, k]]):
             return False
     return True
+
+@jit(inline="always")
+def sort_scratch(n):
+    """``(order, counts, runs)`` for :func:`stable_sort` of up to ``n`` values: the only place their sizes are
+    set (the sort checks no bounds: a smaller ``counts`` would be written past its end)."""
+    return np.empty(n, dtype=np.int64), np.empty(BUCKETS * n + 2, dtype=np.int64), np.empty((2, n), dtype=np.int64)
+
 
 @jit(_nrt=False)
 def stable_sort(values, order, counts, runs):

@@ -142,13 +142,14 @@ class TTFSCrossEntropy:
         top = np.max(np.where(np.isfinite(scaled), scaled, -np.inf), axis=1, keepdims=True)
         top = np.where(np.isfinite(top), top, 0.0)
         weights = np.exp(scaled - top)
-        total = _row_sums(weights)                     # 0 only where every output is silent (so the label)
-        with np.errstate(divide="ignore", invalid="ignore"):     # ... whose rows are replaced below
+        total = _row_sums(weights)                     # 0 only where every output is silent (so the label) ...
+        with np.errstate(divide="ignore", invalid="ignore"):     # ... a row replaced below: no warning
             probabilities = weights / total[:, None]
-            regulariser = self.alpha * np.exp(safe_label / self.beta)
-            grad = -probabilities / self.xi
-            grad[rows, labels] += 1 / self.xi + regulariser / self.beta
-            loss = top[:, 0] + np.log(total) + regulariser              # -log p_label (label at 0)
+            log_total = np.log(total)
+        regulariser = self.alpha * np.exp(safe_label / self.beta)
+        grad = -probabilities / self.xi
+        grad[rows, labels] += 1 / self.xi + regulariser / self.beta
+        loss = top[:, 0] + log_total + regulariser                      # -log p_label (label at 0)
         grad[label_silent] = 0.0
         return np.where(label_silent, self.silent_loss, loss), grad / tau_s
 
