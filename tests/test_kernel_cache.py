@@ -66,6 +66,52 @@ def test_compiled_once_shared_by_processes_and_rebuilt_when_damaged_or_deleted(t
     assert out == expected and "compiled the forward pass and training step in " in err, err
 
 
+#: A module of the kind the kernel cache imports: one function, compiled with numba's disk cache.
+TWICE = """
+import numba
+
+@numba.njit(cache=True)
+def twice(x):
+    return x + x
+"""
+
+#: Import :data:`TWICE` as the kernel cache does and call it with one kind of argument; numba's index written
+#: slowly (every process reads it before any has written it, unless they take turns).
+CALLER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+import numba.core.caching as caching
+from brian2_delgrad.exact.kernel_cache import _import
+if sys.argv[3] == "slow":
+    save_index = caching.IndexDataCacheFile._save_index
+    caching.IndexDataCacheFile._save_index = lambda self, overloads: time.sleep(0.5) or save_index(self, overloads)
+argument = dict(int=3, float=2.5, complex=1 + 2j, array=np.arange(3.0))[sys.argv[2]]
+print(repr(_import(Path(sys.argv[1])).twice(argument)))
+"""
+
+
+def test_processes_saving_different_overloads_at_once_take_turns(tmp_path):
+    """Four processes compile a function for four argument types at once into one cache: each overload keeps its
+    own entry (without the lock, all four would be saved as the first one and the index would name one's code
+    for another: wrong results or a crash where the next process loads them)."""
+    module = tmp_path / "kernel_twice.py"
+    module.write_text(TWICE)
+    kinds = dict(int="6", float="5.0", complex="(2+4j)", array="array([0., 2., 4.])")
+
+    def run(kinds, speed):
+        processes = {kind: subprocess.Popen([sys.executable, "-c", CALLER, str(module), kind, speed],
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for kind in kinds}
+        return {kind: (process.communicate(), process.returncode) for kind, process in processes.items()}
+
+    for kind, ((out, err), code) in run(kinds, "slow").items():
+        assert code == 0 and out.strip() == kinds[kind], (kind, out, err)
+    assert len(list(tmp_path.glob("__pycache__/*.nbc"))) == 4
+    for kind, ((out, err), code) in run(kinds, "fast").items():          # loaded from the cache, each its own
+        assert code == 0 and out.strip() == kinds[kind], (kind, out, err)
+
+
 def _found_again(model):
     """``kernel_module(model)`` looked up afresh (this process forgets what it found before)."""
     kernel_cache._module.cache_clear()

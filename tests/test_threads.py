@@ -156,7 +156,8 @@ def test_the_cli_refuses_a_bad_thread_count(capsys):
 
 @pytest.mark.parametrize("loss", ["built-in", "own"])
 def test_a_trainer_runs_its_passes_on_its_substrates_threads(monkeypatch, loss):
-    """A built-in loss: one compiled step per batch; any other: forward, loss and backward one after the other."""
+    """A built-in loss: the whole epoch in one compiled call; any other: forward, loss and backward one after the
+    other."""
     from brian2_delgrad import ShiftInvariantMSE, Trainer
     from brian2_delgrad.exact import compiled
 
@@ -176,7 +177,7 @@ def test_a_trainer_runs_its_passes_on_its_substrates_threads(monkeypatch, loss):
     x, y = yin_yang_like_inputs(30), np.arange(30) % 3
     Trainer(net, substrate=ExactSubstrate(threads=1), loss=None if loss == "built-in" else OwnLoss(), batch_size=10,
             hidden_silence=1, output_silence=1, progress=False).fit(x, y, epochs=1)
-    assert set(seen) == ({("step", 1)} if loss == "built-in" else {("forward", 1), ("backward", 1)})
+    assert set(seen) == ({("epoch", 1)} if loss == "built-in" else {("forward", 1), ("backward", 1)})
 
 
 @pytest.mark.parametrize("environment, expected", [({}, "1000"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "None")])

@@ -180,6 +180,66 @@ class CompiledLayer:
         return outs, losses, correct, [g.T.copy() for g in grad_w], [g.T.copy() for g in grad_arrival], grad_input, \
             guarded
 
+    def epoch(self, X, y, order, batch_size, weights, delays, thresholds, connected, tau, loss, limit, optimiser,
+              threads=None):
+        """A training epoch in one call: every minibatch's :meth:`step`, then the missing-spike rule or an Adam step.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_samples, n_in)
+            Input spike times in seconds; ``inf`` = silent.
+        y : ndarray of int64, shape (n_samples,)
+            Labels.
+        order : ndarray of int64, shape (n_samples,)
+            The epoch's order of the samples: minibatches of ``batch_size`` in turn, the last one smaller.
+        batch_size : int
+        weights, delays : list of ndarray
+            Per layer, ``(n_pre, n_post)``: the network's weights (0 for a missing synapse) and total delays
+            (units of tau_s) at the start; the optimiser's realisation after every step.
+        thresholds : list of ndarray
+            Per layer, ``(batch_size, n_post)``: the same in every batch.
+        connected : list of ndarray of bool
+            As for :meth:`backward`.
+        tau, loss, limit
+            As for :meth:`step`.
+        optimiser : FlatOptimiser
+            Its ``flat`` parameters and ``moments`` are updated in place, its ``steps`` and ``bump_now`` set.
+
+        Returns
+        -------
+        totals : ndarray, shape (5,)
+            Summed loss, correct samples, skipped batches, guarded errors, zeroed gradient entries.
+        silent : ndarray, shape (n_layers,)
+            Per layer, the sum over batches of the fraction of silent spike times per sample.
+        stalled : int
+            The first layer (1 = first hidden) whose missing-spike bump reached ``2**20`` times its first value in
+            this epoch, 0 for none.
+        """
+        X, n = _c_array(X), len(order)
+        _check_layers("epoch", X.shape[1:], weights, dict(delays=delays, connected=connected),
+                      dict(thresholds=thresholds))
+        sets = [_batch_set(size, weights, thresholds) for size in (min(batch_size, n), n % batch_size or batch_size)]
+        network = (tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays),
+                   tuple(_c_array(c.T, np.bool_) for c in connected), (_NO_JITTER,) * len(weights),
+                   tuple(_c_array(c.any(axis=0), np.bool_) for c in connected)) + _gradient_arrays(weights)
+        code, parameters = loss
+        numbers = np.array([*optimiser.adam, *optimiser.bounds[1:], optimiser.bump, *optimiser.silence, tau,
+                            optimiser.bounds[0]], dtype=np.float64)
+        state, totals, silent = np.array([optimiser.steps, optimiser.bump_now], dtype=np.float64), np.zeros(5), \
+            np.zeros(len(weights))
+        arguments = (X, _c_array(y, np.int64), _c_array(order, np.int64), int(batch_size), *sets, network,
+                     (int(code), _c_array(parameters), float(limit)), optimiser.plan, optimiser.groups, optimiser.used,
+                     optimiser.flat, np.empty_like(optimiser.flat), optimiser.moments, optimiser.rates, numbers, state,
+                     totals, silent)
+        prefix = "wide_" if _wide(weights) else ""
+        with kernel_threads(threads, ("epoch", n, batch_size, tuple(np.shape(w) for w in weights))) as count:
+            if count > 1:
+                stalled = _call(getattr(self._module, prefix + "epoch_parallel"), _EPOCH, *arguments, count)
+            else:
+                stalled = _call(getattr(self._module, prefix + "epoch_serial"), _EPOCH, *arguments)
+        optimiser.steps, optimiser.bump_now = int(state[0]), float(state[1])
+        return totals, silent, int(stalled)
+
     def _pass(self, pre_times, labels, weights, delays, thresholds, jitters, connected, tau, loss, limit, block,
               threads):
         """The step kernel on the chosen threads: a forward pass, its loss (unless ``NO_LOSS``) and its backward
@@ -205,8 +265,8 @@ class CompiledLayer:
         return list(outs), losses, correct, grad_w, grad_arrival, grad_input, int(guarded)
 
 
-#: What the step kernel is called where its compilation is announced.
-_STEP = "forward pass and training step"
+#: What the step and epoch kernels are called where their compilation is announced.
+_STEP, _EPOCH = "forward pass and training step", "training epoch"
 #: The delay jitter of a layer without any, the synapses and loss parameters of a forward pass.
 _NO_JITTER, _NOT_CONNECTED, _NO_PARAMETERS = np.zeros((0, 0, 0)), np.zeros((0, 0), dtype=np.bool_), np.zeros(0)
 
@@ -215,6 +275,15 @@ def _wide(weights):
     """Whether the backward pass is a wide network's (:mod:`~brian2_delgrad.exact.backward_kernel`: a layer of at
     least ``WIDE`` inputs; its own kernels, compiled where a wide network first needs them)."""
     return any(np.shape(w)[0] >= WIDE for w in weights)
+
+
+def _batch_set(size, weights, thresholds):
+    """The working arrays of a minibatch of ``size`` samples in :meth:`CompiledLayer.epoch`: the spike times of
+    every layer (units of tau_s), thresholds (the first ``size`` rows), spike times in seconds, losses, whether
+    each is correct, labels and the backward pass's block."""
+    return (tuple(np.empty((size, n)) for n in [weights[0].shape[0]] + [w.shape[1] for w in weights]),
+            tuple(_c_array(t[:size]) for t in thresholds), tuple(np.empty((size, w.shape[1])) for w in weights),
+            np.empty(size), np.empty(size, dtype=np.bool_), np.empty(size, dtype=np.int64), _block(size, weights))
 
 
 def _block(batch, weights):

@@ -14,10 +14,14 @@ deleted and compiled again, a kernel folder of the user's that others could writ
 again, and where the folder belongs to another user, or a folder above it lets others replace it (writable by
 others, without the sticky bit), or it cannot be written, the process compiles in a private temporary folder
 instead (deleted at exit). Two processes that build the same kernel at once are safe: the module is written
-under a temporary name and linked into place only if no other process has done so, and numba replaces its own
-files atomically.
+under a temporary name and linked into place only if no other process has done so, numba replaces its own
+files atomically, and a process holds a lock on the kernel's folder while it saves compiled code there (shared
+while it loads): numba numbers a function's cached overloads in an index, and two processes saving different
+overloads of one function at once would otherwise both take the same number, the index then naming one
+overload's code for the other (which crashes the process that loads it).
 """
 import atexit
+import contextlib
 import functools
 import glob
 import hashlib
@@ -121,11 +125,30 @@ def _import(path):
     except BaseException:
         del sys.modules[name]
         raise
+    lock = Path(path).parent / "numba.lock"
     for function in vars(module).values():
         cache = getattr(function, "_cache", None)         # a numba dispatcher's disk cache
         if hasattr(cache, "load_overload") and hasattr(cache, "save_overload"):
-            cache.load_overload, cache.save_overload = _guarded(cache), _saved_if_possible(cache)
+            cache.load_overload, cache.save_overload = _guarded(cache, lock), _saved_if_possible(cache, lock)
     return module
+
+
+@contextlib.contextmanager
+def _locked(path, shared=False):
+    """Hold an advisory lock on the file ``path`` (created if need be; shared or exclusive) inside the block;
+    without one where the file cannot be opened or the system has no ``flock``."""
+    try:
+        import fcntl
+
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)                                  # releases the lock
 
 
 #: What a damaged numba cache file raises when it is loaded (truncated, overwritten, of another layout).
@@ -133,14 +156,16 @@ DAMAGE = (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, Attr
           IndexError, KeyError)
 
 
-def _guarded(cache):
-    """numba's ``load_overload`` of ``cache`` (a function's), where a cache file that does not load means: delete
-    that function's index and data files and compile (numba lets the error through, and would again)."""
+def _guarded(cache, lock):
+    """numba's ``load_overload`` of ``cache`` (a function's) under a shared ``lock``, where a cache file that does not
+    load means: delete that function's index and data files and compile (numba lets the error through, and would
+    again)."""
     load = cache.load_overload
 
     def load_overload(sig, target_context):
         try:
-            return load(sig, target_context)
+            with _locked(lock, shared=True):
+                return load(sig, target_context)
         except DAMAGE as error:
             index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
             notice(f"numba's cache {index} did not load ({type(error).__name__}): compiling again")
@@ -151,14 +176,16 @@ def _guarded(cache):
     return load_overload
 
 
-def _saved_if_possible(cache):
-    """numba's ``save_overload`` of ``cache``, where a file that cannot be written (the folder deleted meanwhile,
-    a full disk) leaves the compiled code in memory only: the next process compiles it again."""
+def _saved_if_possible(cache, lock):
+    """numba's ``save_overload`` of ``cache`` under an exclusive ``lock``, where a file that cannot be written (the
+    folder deleted meanwhile, a full disk) leaves the compiled code in memory only: the next process compiles it
+    again."""
     save = cache.save_overload
 
     def save_overload(sig, data):
         try:
-            save(sig, data)
+            with _locked(lock):
+                save(sig, data)
         except OSError as error:
             name = getattr(getattr(cache, "_py_func", None), "__qualname__", "a kernel function")
             notice(f"numba's cache of {name} could not be written ({error.strerror or error}): compiled for this "

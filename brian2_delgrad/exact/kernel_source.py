@@ -15,13 +15,13 @@ from fractions import Fraction
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from . import backward_kernel, forward_kernel, lambert, sort, step_kernel
+from . import backward_kernel, epoch_kernel, forward_kernel, lambert, sort, step_kernel
 from .jit import jit_options
 
 __all__ = ["kernel_source", "LOOP_MODULES", "KERNEL_NAMES"]
 
 #: The modules whose marked functions every kernel's module holds, in this order.
-LOOP_MODULES = (lambert, sort, forward_kernel, backward_kernel, step_kernel)
+LOOP_MODULES = (lambert, sort, forward_kernel, backward_kernel, step_kernel, epoch_kernel)
 
 #: The names the loops take from the kernel: its functions and constants.
 KERNEL_NAMES = ("statistics_at", "membrane", "slope", "peak", "crossing", "membrane_at", "slope_at", "psp_and_slope",

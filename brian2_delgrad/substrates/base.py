@@ -123,6 +123,35 @@ class Substrate:
         """
         return None
 
+    def epoch(self, net, X, y, order, batch_size, loss, limit, optimiser):
+        """A training epoch in one call, where this substrate has one (as
+        :func:`~brian2_delgrad.exact.step.training_epoch`), else ``None``.
+
+        A :class:`~brian2_delgrad.Trainer` asks every epoch where its loss is a built-in one and its optimiser
+        can be run compiled; with ``None`` it takes the batches one by one (:meth:`step`, or :meth:`run` and the
+        backward pass).
+
+        Parameters
+        ----------
+        net : DelayNetwork
+        X : ndarray, shape (n_samples, n_in)
+            Checked input spike times in seconds.
+        y : ndarray of int64, shape (n_samples,)
+        order : ndarray of int64, shape (n_samples,)
+            The samples in the order of the epoch's minibatches.
+        batch_size : int
+        loss, limit
+            As for :meth:`step`.
+        optimiser : FlatOptimiser
+            The optimiser's state (:class:`~brian2_delgrad.exact.step.FlatOptimiser`), updated in place.
+
+        Returns
+        -------
+        tuple or None
+            ``(totals, silent, stalled)`` as :func:`~brian2_delgrad.exact.step.training_epoch` returns them.
+        """
+        return None
+
     def recorded_settings(self):
         """The settings a training's results depend on beyond the network, the noise and the target name.
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..exact.compiled import compiled_layer
 from ..exact.forward import forward
-from ..exact.step import training_step
+from ..exact.step import training_epoch, training_step
 from ..utils.settings import Setting, check_settings, takes_settings
 from ..utils.threads import check_threads
 from .base import Substrate
@@ -121,6 +121,21 @@ class ExactSubstrate(Substrate):
             inputs = np.concatenate([pass_times for pass_times, _ in passes])
             thresholds = [np.concatenate(layer) for layer in zip(*(pass_thresholds for _, pass_thresholds in passes))]
         return training_step(net, inputs, thresholds, labels, loss, limit, self.closed_form, self.threads)
+
+    def epoch(self, net, X, y, order, batch_size, loss, limit, optimiser):
+        """A training epoch in one compiled call (:func:`~brian2_delgrad.exact.step.training_epoch`), where nothing
+        is drawn per batch: ``None`` with the NumPy passes, threshold noise drawn per batch or trial, delay or spike
+        jitter, or a model without compiled kernels (a fixed threshold pattern is the same in every batch).
+
+        Parameters and returns as :meth:`Substrate.epoch <brian2_delgrad.substrates.base.Substrate.epoch>`.
+        """
+        noise = self.noise
+        if not self.compiled or noise.delay_jitter or noise.spike_jitter or noise.threshold_batch \
+                or noise.threshold_trial:
+            return None
+        thresholds = self._source.thresholds(net, min(batch_size, len(order)))
+        return training_epoch(net, X, y, order, batch_size, thresholds, loss, limit, optimiser, self.closed_form,
+                              self.threads)
 
     def __repr__(self):
         noise = "" if self.noise.is_ideal else f", noise={self.noise!r}"

@@ -5,7 +5,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..core.delays import DELAY_RANGE
+from ..core.delays import DELAY_RANGE, PLACEMENTS
+from ..exact import epoch_kernel
+from ..exact.step import FlatOptimiser
 from ..utils.registry import Registry
 from ..utils.settings import Setting
 
@@ -357,10 +359,49 @@ class NetworkOptimiser:
         self._realise()
         self.bump_now *= 2
         if self.bump_now == self.bump * 2.0 ** STALLED_BUMPS:
-            warnings.warn(f"missing-spike rule: {STALLED_BUMPS} batches in a row skipped without a step; the bump "
-                          f"into the silent neurons of layer {layer} is now {self.bump_now:g} and keeps doubling. "
-                          "Their inputs may be silent themselves (is hidden_silence too permissive?), or the "
-                          "network too weak to fire: consider larger initial weights", RuntimeWarning, stacklevel=2)
+            _warn_stalled(layer, self.bump_now)
+
+    def flat_state(self, lr_weights, lr_delays, silence):
+        """The state as a compiled epoch takes it (:class:`~brian2_delgrad.exact.step.FlatOptimiser`: views of
+        this optimiser's arrays, updated in place), or ``None`` where the compiled epoch cannot do what
+        :meth:`step` does (a weight grid, delay bounds of a registered method of one's own). Give it back to
+        :meth:`after_epoch`.
+
+        Parameters
+        ----------
+        lr_weights, lr_delays : float
+            The epoch's learning rates.
+        silence : tuple of float
+            The missing-spike rule's limits ``(hidden, output)``.
+        """
+        code = {SigmoidBounds: epoch_kernel.SIGMOID, ClipBounds: epoch_kernel.CLIP}.get(type(self.bounds))
+        if code is None or self.weight_step is not None or self.weight_limit is not None:
+            return None
+        codes = dict(axonal=epoch_kernel.AXONAL, dendritic=epoch_kernel.DENDRITIC, synaptic=epoch_kernel.SYNAPTIC)
+        plan, used, index = [], [], len(self._weights)
+        for layer, (free, groups) in enumerate(zip(self.free, self.net.delay_groups)):
+            for placement in free:
+                tied = groups is not None and PLACEMENTS[placement].tied
+                plan.append((layer, codes[placement], self._ends[index - 1], int(tied)))
+                used.append(self._used[layer][placement].ravel())
+                index += 1
+        groups = tuple(np.zeros(0, np.int64) if g is None else np.asarray(g, np.int64)
+                       for g in self.net.delay_groups)
+        return FlatOptimiser(flat=self._flat, moments=self._moments, rates=self._rates(lr_weights, lr_delays),
+                             plan=np.array(plan, dtype=np.int64).reshape(-1, 4), groups=groups,
+                             used=np.concatenate(used) if used else np.zeros(0, np.bool_),
+                             bounds=(code, self.bounds.low, self.bounds.high),
+                             adam=(self.adam.beta1, self.adam.beta2, self.adam.eps), silence=tuple(silence),
+                             bump=self.bump, steps=self.adam.steps, bump_now=self.bump_now)
+
+    def after_epoch(self, state, stalled):
+        """Take back a :meth:`flat_state` after a compiled epoch: Adam's steps, the bump, the network's parameters;
+        ``stalled`` (the layer whose bump reached ``2**STALLED_BUMPS`` times its first value, or 0) warns as
+        :meth:`bump_silent` does."""
+        self.adam.steps, self.bump_now = state.steps, state.bump_now
+        self._realise()
+        if stalled:
+            _warn_stalled(stalled, self.bump * 2.0 ** STALLED_BUMPS)
 
     def state(self):
         """Everything needed to continue bit-identically: ``weights``, ``free``, ``adam_steps``, ``adam_moments``
@@ -434,6 +475,13 @@ class NetworkOptimiser:
         realised = iter(self._views(self.bounds.to_delays(free), len(self._weights)))
         self.net.delays = [{p: np.where(used[p], next(realised), 0.0) for p in layer}
                            for layer, used in zip(self.free, self._used)]
+
+
+def _warn_stalled(layer, bump):
+    warnings.warn(f"missing-spike rule: {STALLED_BUMPS} batches in a row skipped without a step; the bump "
+                  f"into the silent neurons of layer {layer} is now {bump:g} and keeps doubling. "
+                  "Their inputs may be silent themselves (is hidden_silence too permissive?), or the "
+                  "network too weak to fire: consider larger initial weights", RuntimeWarning, stacklevel=3)
 
 
 def _fill(views, arrays):

@@ -312,15 +312,34 @@ class Trainer:
 
     def _train_epoch(self, X, y):
         self.epoch_ += 1
-        net, tau = self.net, self.net.model.tau_s_
         lr_w = step_decay(self.lr_weights, self.epoch_, self.lr_decay, self.decay_every)
         lr_d = step_decay(self.lr_delays, self.epoch_, self.lr_decay, self.decay_every)
         order = self._rng.permutation(len(y))
+        loss = kernel_loss(self.loss)                  # a built-in loss: compiled calls, if the substrate has them
+        limit = np.inf if self.max_weight_gradient is None else self.max_weight_gradient
+        state = None if loss is None else self._optimiser.flat_state(lr_w, lr_d, (self.hidden_silence,
+                                                                                 self.output_silence))
+        epoch = None if state is None else self.substrate.epoch(self.net, X, y, order, self.batch_size, loss, limit,
+                                                                 state)
+        if epoch is None:
+            totals, silent = self._train_batches(X, y, order, loss, limit, lr_w, lr_d)
+        else:                                          # the whole epoch in one compiled call, the same numbers
+            sums, silent, stalled = epoch
+            self._optimiser.after_epoch(state, stalled)
+            totals = dict(loss=sums[0], correct=int(sums[1]), skipped=int(sums[2]), guarded=int(sums[3]),
+                          nonfinite=int(sums[4]))
+        n = len(y)
+        return self._row("train", self.epoch_, totals["loss"] / n, totals["correct"] / n, silent / n,
+                         skipped=totals["skipped"], guarded=totals["guarded"], nonfinite=totals["nonfinite"],
+                         lr_weights=lr_w, lr_delays=lr_d)
+
+    def _train_batches(self, X, y, order, loss, limit, lr_w, lr_d):
+        """The minibatches of ``order`` one by one: their sums (loss, correct, skipped, guarded, nonfinite) and the
+        sum over batches of each layer's fraction of silent spike times per sample."""
+        net, tau = self.net, self.net.model.tau_s_
         receiving = [mask.any(axis=0) for mask in net.connectivity]   # a neuron without inputs cannot spike
         totals = dict(loss=0.0, correct=0, skipped=0, guarded=0, nonfinite=0)
         silent = np.zeros(len(net.sizes) - 1)
-        loss = kernel_loss(self.loss)                  # a built-in loss: one compiled call per batch, if the substrate can
-        limit = np.inf if self.max_weight_gradient is None else self.max_weight_gradient
         for begin in range(0, len(y), self.batch_size):
             batch = order[begin:begin + self.batch_size]
             labels = y[batch]
@@ -344,10 +363,7 @@ class Trainer:
                                  threads=self.substrate.threads)
             totals["guarded"] += grads.guarded
             totals["nonfinite"] += self._optimiser.step(grads, lr_w, lr_d)
-        n = len(y)
-        return self._row("train", self.epoch_, totals["loss"] / n, totals["correct"] / n, silent / n,
-                         skipped=totals["skipped"], guarded=totals["guarded"], nonfinite=totals["nonfinite"],
-                         lr_weights=lr_w, lr_delays=lr_d)
+        return totals, silent
 
     def _evaluate(self, X, y, split, epoch, wall_time):
         times = self.substrate.run(self.net, X)
