@@ -152,8 +152,10 @@ def _numba_threads(count):
 class ThreadChooser:
     """One thread or ``most``, per kind of call: whichever has been faster, measured as the calls go.
 
-    The first calls of a kind are measured on each count, four on ``most`` then four on one (the first call on
-    each is not timed: it may compile or load the kernel); from then on the count with the lower best of its last
+    The first calls of a kind are measured on each count, four on ``most`` and four on one taking turns (the first
+    call on each is not timed: it may compile or load the kernel; in turns, so that calls that grow cheaper as a
+    training goes on, such as its first epochs, do not favour the count measured last); from then on the count
+    with the lower best of its last
     :attr:`KEEP` times is used, and every :attr:`RECHECK`-th call runs on the other, so that a change of load
     (another process taking a core, or leaving it) changes the choice. The best, not the median: on a shared
     machine a call is only ever slowed down, so a few slow calls on the faster count (another process woke for a
@@ -175,9 +177,9 @@ class ThreadChooser:
     def choose(self, kind, most):
         """The count for the next call of ``kind``: 1 or ``most``."""
         self._calls[kind] += 1
-        for count in (most, 1):
-            if len(self._times[kind, count]) < 3:
-                return count
+        measuring = [count for count in (most, 1) if len(self._times[kind, count]) < 3]
+        if measuring:                               # the one called less often so far, `most` first
+            return min(measuring, key=lambda count: len(self._times[kind, count]) + ((kind, count) in self._seen))
         faster, slower = sorted((most, 1), key=lambda count: min(self._times[kind, count]))
         return slower if self._calls[kind] % self.RECHECK == 0 else faster
 
