@@ -58,24 +58,34 @@ def killed_at_random_moments(run, longest, seed, state, ascending=False, shortes
     return seen
 
 
-def timed(run):
-    start = time.monotonic()
-    assert finished(run) == 0
-    return time.monotonic() - start
+def timed(run, appears=None):
+    """Seconds of ``run()`` (in a forked child) to its end, and with ``appears`` (a callable) until it first returned
+    true (``None`` without)."""
+    start, child, first = time.monotonic(), forked(run), None
+    while True:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if first is None and appears is not None and appears():
+            first = time.monotonic() - start
+        if pid:
+            break
+        time.sleep(0.001)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return time.monotonic() - start, first
 
 
 def train(folder):
     args = ["train", "yinyang_h5_ws", "--epochs", "40", "--seed", "5", "--quiet"]
-    duration = timed(lambda: main([*args, "--out", str(folder / "straight")]))
-    one_epoch = timed(lambda: main([*args[:2], "--epochs", "1", *args[4:], "--out", str(folder / "one")]))
+    duration, first = timed(lambda: main([*args, "--out", str(folder / "straight")]),
+                            appears=(folder / "straight" / "checkpoint.npz").exists)
+    one_epoch, _ = timed(lambda: main([*args[:2], "--epochs", "1", *args[4:], "--out", str(folder / "one")]))
     killed = folder / "killed"
-    # Each run resumes where the last was killed: a kill must come after a run's fixed cost (start, reading the
-    # checkpoint: half a one-epoch run, which also writes the final files) and early enough that many land
-    # mid-run, about an eighth of the epochs' time later. Measured, not fixed, so that it holds on a loaded
-    # machine (fixed fractions of the straight run killed every run before its first epoch, or let the third
-    # run finish all 40 epochs).
+    # Each run resumes where the last was killed: a kill must come after a run's fixed cost and first epoch (the
+    # first checkpoint, timed) and early enough that many land mid-run, about an eighth of the epochs' time later
+    # (the straight run less a one-epoch run, which also tests and draws the figure). Measured, not fixed, so that
+    # it holds on a loaded machine and for any speed of an epoch (fixed fractions of the straight run killed every
+    # run before its first epoch, or let the third run finish all 40 epochs).
     epochs = killed_at_random_moments(lambda: main([*args, "--out", str(killed)]),
-                                      0.5 * one_epoch + (duration - one_epoch) / 8, seed=1, shortest=0.5 * one_epoch,
+                                      first + (duration - one_epoch) / 8, seed=1, shortest=first,
                                       state=lambda: load_checkpoint(killed / "checkpoint.npz").epoch
                                       if (killed / "checkpoint.npz").exists() else 0)
     assert len({e for e in epochs if 0 < e < 40}) >= 3, epochs
@@ -92,12 +102,15 @@ def study(folder):
     (folder / "s.toml").write_text('[grid]\nmodels = ["yinyang_h5_ws"]\nseeds = [0, 1]\nepochs = 4\n'
                                    '[evaluate]\nspike_jitter = [0.05]\nrepeats = 1\n')
     grid = load_study(folder / "s.toml")
-    duration = timed(lambda: run_study(grid, folder / "straight", workers=0, progress=False))
+    _, first = timed(lambda: run_study(grid, folder / "straight", workers=0, progress=False),
+                     appears=lambda: any((folder / "straight" / "trials").glob("*.csv")))
     killed = folder / "killed"
     # a trial is the unit a study resumes from: delays in ascending order, so that an early kill that lands after
-    # both trials (and ends the test's chances of a mid-run state) cannot come first
+    # both trials (and ends the test's chances of a mid-run state) cannot come first; up to half again the time of
+    # the first trial's table (timed: the study's own start and its figures at the end vary with the machine), so
+    # that the first kill after it leaves one trial done
     trials = killed_at_random_moments(
-        lambda: run_study(grid, killed, workers=0, progress=False), duration * 0.8, seed=2, ascending=True,
+        lambda: run_study(grid, killed, workers=0, progress=False), first * 1.5, seed=2, ascending=True,
         state=lambda: len(list((killed / "trials").glob("*.csv"))) if (killed / "trials").exists() else 0)
     assert any(0 < n < 2 for n in trials), trials
     assert finished(lambda: run_study(grid, killed, workers=0, progress=False)) == 0

@@ -211,13 +211,31 @@ class CompiledLayer:
             Summed loss, correct samples, skipped batches, guarded errors, zeroed gradient entries.
         silent : ndarray, shape (n_layers,)
             Per layer, the sum over batches of the fraction of silent spike times per sample.
-        stalled : int
-            The first layer (1 = first hidden) whose missing-spike bump reached ``2**20`` times its first value in
-            this epoch, 0 for none.
+        stalls : ndarray of int64, shape (n_layers,)
+            Per layer (the first hidden one first), how often its missing-spike bump reached ``2**20`` times its
+            first value in this epoch.
+
+        Notes
+        -----
+        The batches go in calls of at most :data:`EPOCH_CALL` synapse-samples (a Yin-Yang epoch in one, a
+        Fashion-MNIST network's batch by batch), so that an interrupt (Ctrl-C) is taken within a second or so.
+        Where NumPy would warn of an overflow in the optimiser (a gradient beyond 1e154), nothing warns; the
+        numbers are the same.
         """
         X, n = _c_array(X), len(order)
         _check_layers("epoch", X.shape[1:], weights, dict(delays=delays, connected=connected),
                       dict(thresholds=thresholds))
+        n_out, size = weights[-1].shape[1], sum(np.size(w) for w in weights)
+        if not (np.shape(y) == (len(X),) and np.shape(order) == (n,) and int(batch_size) >= 1
+                and (n == 0 or 0 <= np.min(order) and np.max(order) < len(X) and 0 <= np.min(y)
+                     and np.max(y) < n_out)
+                and all(np.shape(t)[0] >= min(batch_size, n) for t in thresholds)
+                and optimiser.flat.shape == optimiser.rates.shape == optimiser.moments[0].shape
+                == optimiser.moments[1].shape and len(optimiser.flat) >= size
+                and len(optimiser.used) == len(optimiser.flat) - size):
+            raise ValueError(f"epoch: X {np.shape(X)}, y {np.shape(y)}, order {np.shape(order)} (indices into X), "
+                             f"labels below {n_out}, batch_size {batch_size} >= 1, thresholds of at least that many "
+                             f"rows and an optimiser of {size} weights and its delays' parameters do not fit")
         sets = [_batch_set(size, weights, thresholds) for size in (min(batch_size, n), n % batch_size or batch_size)]
         network = (tuple(_c_array(w.T) for w in weights), tuple(_c_array(d.T) for d in delays),
                    tuple(_c_array(c.T, np.bool_) for c in connected), (_NO_JITTER,) * len(weights),
@@ -227,18 +245,24 @@ class CompiledLayer:
                             optimiser.bounds[0]], dtype=np.float64)
         state, totals, silent = np.array([optimiser.steps, optimiser.bump_now], dtype=np.float64), np.zeros(5), \
             np.zeros(len(weights))
+        stalls = np.zeros(len(weights), dtype=np.int64)
         arguments = (X, _c_array(y, np.int64), _c_array(order, np.int64), int(batch_size), *sets, network,
                      (int(code), _c_array(parameters), float(limit)), optimiser.plan, optimiser.groups, optimiser.used,
                      optimiser.flat, np.empty_like(optimiser.flat), optimiser.moments, optimiser.rates, numbers, state,
-                     totals, silent)
+                     totals, silent, stalls)
         prefix = "wide_" if _wide(weights) else ""
-        with kernel_threads(threads, ("epoch", n, batch_size, tuple(np.shape(w) for w in weights))) as count:
-            if count > 1:
-                stalled = _call(getattr(self._module, prefix + "epoch_parallel"), _EPOCH, *arguments, count)
-            else:
-                stalled = _call(getattr(self._module, prefix + "epoch_serial"), _EPOCH, *arguments)
-        optimiser.steps, optimiser.bump_now = int(state[0]), float(state[1])
-        return totals, silent, int(stalled)
+        step = batch_size * max(1, EPOCH_CALL // (batch_size * size))        # samples per call
+        for begin in range(0, n, step):
+            with kernel_threads(threads, ("epoch", min(step, n), batch_size, tuple(np.shape(w) for w in weights))) \
+                    as count:
+                if count > 1:
+                    _call(getattr(self._module, prefix + "epoch_parallel"), _EPOCH, *arguments, begin,
+                          min(begin + step, n), count)
+                else:
+                    _call(getattr(self._module, prefix + "epoch_serial"), _EPOCH, *arguments, begin,
+                          min(begin + step, n))
+            optimiser.steps, optimiser.bump_now = int(state[0]), float(state[1])
+        return totals, silent, stalls
 
     def _pass(self, pre_times, labels, weights, delays, thresholds, jitters, connected, tau, loss, limit, block,
               threads):
@@ -265,6 +289,8 @@ class CompiledLayer:
         return list(outs), losses, correct, grad_w, grad_arrival, grad_input, int(guarded)
 
 
+#: Most synapse-samples (a sample's pass through one synapse) per call of the epoch kernel: about a second's work.
+EPOCH_CALL = 50_000_000
 #: What the step and epoch kernels are called where their compilation is announced.
 _STEP, _EPOCH = "forward pass and training step", "training epoch"
 #: The delay jitter of a layer without any, the synapses and loss parameters of a forward pass.

@@ -117,9 +117,10 @@ def batch_arrays(X, y, order, first, batch_size, full, last, tau):
 
 @jit()
 def batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals, silent,
-              guarded):
-    """A batch after its step: its tallies, then the missing-spike bump or the optimiser's step. Returns the layer
-    whose bump has just reached ``2**STALLED`` times the first one (the rule has stalled), else 0."""
+              stalls, guarded):
+    """A batch after its step: its tallies, then the missing-spike bump or the optimiser's step; ``stalls[k]``
+    counts the times the bump into layer ``k + 1`` reached ``2**STALLED`` times the first one (the rule has
+    stalled)."""
     outs, losses, correct = arrays[2], arrays[3], arrays[4]
     weights, connected, receiving = network[0], network[2], network[4]
     totals[LOSS] += numpy_sum(losses, 0, losses.shape[0], 1)
@@ -141,12 +142,13 @@ def batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, n
                     state[BUMP_NOW])
         realise(network, plan, groups, used, flat, numbers)
         state[BUMP_NOW] *= 2
-        return missing if state[BUMP_NOW] == numbers[BUMP] * 2.0 ** STALLED else 0
+        if state[BUMP_NOW] == numbers[BUMP] * 2.0 ** STALLED:
+            stalls[missing - 1] += 1
+        return
     totals[GUARDED] += guarded
     totals[NONFINITE] += optimiser_step(network, plan, groups, flat, grad, moments, rates, numbers, state)
     realise(network, plan, groups, used, flat, numbers)
     state[BUMP_NOW] = numbers[BUMP]
-    return 0
 
 
 @jit(inline="always")
@@ -246,9 +248,11 @@ def reduce_arrivals(arrival, groups, placement, tied, grad, offset, tau):
     n_pre)``) summed over the synapses each delay value delays, in the order of
     :func:`~brian2_delgrad.core.delays.reduce_arrival_gradient` (the tied presynaptic neurons of a group one after
     the other; then an axonal delay's sum over the postsynaptic neurons pairwise, a dendritic one's over the
-    presynaptic neurons in order), over tau_s."""
+    presynaptic neurons in order, or pairwise where there is one postsynaptic neuron), over tau_s."""
     n_post, n_pre = arrival.shape
-    if placement == DENDRITIC:
+    if placement == DENDRITIC and n_post == 1:                 # one column left: NumPy adds it pairwise
+        grad[offset] = numpy_sum(arrival.reshape(arrival.size), 0, n_pre, 1) / tau
+    elif placement == DENDRITIC:
         for j in range(n_post):
             total = 0.0
             for i in range(n_pre):
@@ -266,18 +270,16 @@ def reduce_arrivals(arrival, groups, placement, tied, grad, offset, tau):
         n_groups = 0
         for i in range(n_pre):
             n_groups = max(n_groups, groups[i] + 1)
-        row = np.zeros(n_post)
-        for g in range(n_groups):
+        rows = np.zeros(n_groups * n_post)                   # each group's row: its neurons added in order
+        for i in range(n_pre):
             for j in range(n_post):
-                row[j] = 0.0
-                for i in range(n_pre):
-                    if groups[i] == g:
-                        row[j] += arrival[j, i]
+                rows[groups[i] * n_post + j] += arrival[j, i]
+        for g in range(n_groups):
             if placement == AXONAL:
-                grad[offset + g] = numpy_sum(row, 0, n_post, 1) / tau
+                grad[offset + g] = numpy_sum(rows, g * n_post, n_post, 1) / tau
             else:
                 for j in range(n_post):
-                    grad[offset + g * n_post + j] = row[j] / tau
+                    grad[offset + g * n_post + j] = rows[g * n_post + j] / tau
 
 
 @jit()
@@ -322,66 +324,54 @@ def realise(network, plan, groups, used, flat, numbers):
 
 @jit()
 def epoch_serial(X, y, order, batch_size, full, last, network, step, plan, groups, used, flat, grad, moments, rates,
-                 numbers, state, totals, silent):
-    """A training epoch on one thread: the batches of ``order`` (indices into ``X``, ``(n, n_in)`` seconds, and
-    ``y``) through :func:`~brian2_delgrad.exact.step_kernel.step_serial` and :func:`batch_end`. Returns the first
-    layer whose missing-spike rule stalled (0: none)."""
-    stalled = 0
-    for first in range(0, order.shape[0], batch_size):
+                 numbers, state, totals, silent, stalls, begin, end):
+    """Training batches on one thread: those of ``order`` (indices into ``X``, ``(n, n_in)`` seconds, and ``y``)
+    from ``begin`` to ``end`` (multiples of ``batch_size``, or the end) through
+    :func:`~brian2_delgrad.exact.step_kernel.step_serial` and :func:`batch_end`."""
+    for first in range(begin, end, batch_size):
         arrays = batch_arrays(X, y, order, first, batch_size, full, last, numbers[TAU])
         guarded = step_serial(arrays[0], arrays[5], network[0], network[1], arrays[1], network[3], network[2],
                               numbers[TAU], step[0], step[1], step[2], arrays[6], arrays[2], arrays[3], arrays[4],
                               network[5], network[6])[1]
-        layer = batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals,
-                          silent, guarded)
-        stalled = stalled or layer
-    return stalled
+        batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals, silent,
+                  stalls, guarded)
 
 
 @jit()
 def epoch_parallel(X, y, order, batch_size, full, last, network, step, plan, groups, used, flat, grad, moments,
-                   rates, numbers, state, totals, silent, threads):
+                   rates, numbers, state, totals, silent, stalls, begin, end, threads):
     """:func:`epoch_serial` with :func:`~brian2_delgrad.exact.step_kernel.step_parallel` on ``threads``."""
-    stalled = 0
-    for first in range(0, order.shape[0], batch_size):
+    for first in range(begin, end, batch_size):
         arrays = batch_arrays(X, y, order, first, batch_size, full, last, numbers[TAU])
         guarded = step_parallel(arrays[0], arrays[5], network[0], network[1], arrays[1], network[3], network[2],
                                 numbers[TAU], step[0], step[1], step[2], arrays[6], arrays[2], arrays[3], arrays[4],
                                 network[5], network[6], threads)[1]
-        layer = batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals,
-                          silent, guarded)
-        stalled = stalled or layer
-    return stalled
+        batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals, silent,
+                  stalls, guarded)
 
 
 @jit()
 def wide_epoch_serial(X, y, order, batch_size, full, last, network, step, plan, groups, used, flat, grad, moments,
-                      rates, numbers, state, totals, silent):
+                      rates, numbers, state, totals, silent, stalls, begin, end):
     """:func:`epoch_serial` of a wide network (:func:`~brian2_delgrad.exact.step_kernel.wide_step_serial`)."""
-    stalled = 0
-    for first in range(0, order.shape[0], batch_size):
+    for first in range(begin, end, batch_size):
         arrays = batch_arrays(X, y, order, first, batch_size, full, last, numbers[TAU])
         guarded = wide_step_serial(arrays[0], arrays[5], network[0], network[1], arrays[1], network[3], network[2],
                                    numbers[TAU], step[0], step[1], step[2], arrays[6], arrays[2], arrays[3],
                                    arrays[4], network[5], network[6])[1]
-        layer = batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals,
-                          silent, guarded)
-        stalled = stalled or layer
-    return stalled
+        batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals, silent,
+                  stalls, guarded)
 
 
 @jit()
 def wide_epoch_parallel(X, y, order, batch_size, full, last, network, step, plan, groups, used, flat, grad, moments,
-                        rates, numbers, state, totals, silent, threads):
+                        rates, numbers, state, totals, silent, stalls, begin, end, threads):
     """:func:`epoch_serial` of a wide network on ``threads``
     (:func:`~brian2_delgrad.exact.step_kernel.wide_step_parallel`)."""
-    stalled = 0
-    for first in range(0, order.shape[0], batch_size):
+    for first in range(begin, end, batch_size):
         arrays = batch_arrays(X, y, order, first, batch_size, full, last, numbers[TAU])
         guarded = wide_step_parallel(arrays[0], arrays[5], network[0], network[1], arrays[1], network[3],
                                      network[2], numbers[TAU], step[0], step[1], step[2], arrays[6], arrays[2],
                                      arrays[3], arrays[4], network[5], network[6], threads)[1]
-        layer = batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals,
-                          silent, guarded)
-        stalled = stalled or layer
-    return stalled
+        batch_end(arrays, network, plan, groups, used, flat, grad, moments, rates, numbers, state, totals, silent,
+                  stalls, guarded)

@@ -145,7 +145,10 @@ def _locked(path, shared=False):
         yield
         return
     try:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        except OSError:                                   # a file system without locks (NFS without lockd, ...)
+            pass
         yield
     finally:
         os.close(handle)                                  # releases the lock

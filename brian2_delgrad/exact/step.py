@@ -135,7 +135,7 @@ def training_epoch(net, X, y, order, batch_size, thresholds, loss, limit, optimi
     Returns
     -------
     tuple or None
-        ``(totals, silent, stalled)`` of :meth:`~brian2_delgrad.exact.compiled.CompiledLayer.epoch`.
+        ``(totals, silent, stalls)`` of :meth:`~brian2_delgrad.exact.compiled.CompiledLayer.epoch`.
     """
     compiled = compiled_layer(net.model, closed_form)
     if compiled is None:

@@ -148,7 +148,7 @@ class Substrate:
         Returns
         -------
         tuple or None
-            ``(totals, silent, stalled)`` as :func:`~brian2_delgrad.exact.step.training_epoch` returns them.
+            ``(totals, silent, stalls)`` as :func:`~brian2_delgrad.exact.step.training_epoch` returns them.
         """
         return None
 

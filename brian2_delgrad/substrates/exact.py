@@ -129,9 +129,10 @@ class ExactSubstrate(Substrate):
 
         Parameters and returns as :meth:`Substrate.epoch <brian2_delgrad.substrates.base.Substrate.epoch>`.
         """
-        noise = self.noise
+        noise, own = self.noise, type(self)
         if not self.compiled or noise.delay_jitter or noise.spike_jitter or noise.threshold_batch \
-                or noise.threshold_trial:
+                or noise.threshold_trial or own.step is not ExactSubstrate.step \
+                or own._pass_noise is not ExactSubstrate._pass_noise:     # a subclass's own step: batch by batch
             return None
         thresholds = self._source.thresholds(net, min(batch_size, len(order)))
         return training_epoch(net, X, y, order, batch_size, thresholds, loss, limit, optimiser, self.closed_form,

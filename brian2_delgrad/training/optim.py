@@ -394,14 +394,15 @@ class NetworkOptimiser:
                              adam=(self.adam.beta1, self.adam.beta2, self.adam.eps), silence=tuple(silence),
                              bump=self.bump, steps=self.adam.steps, bump_now=self.bump_now)
 
-    def after_epoch(self, state, stalled):
+    def after_epoch(self, state, stalls):
         """Take back a :meth:`flat_state` after a compiled epoch: Adam's steps, the bump, the network's parameters;
-        ``stalled`` (the layer whose bump reached ``2**STALLED_BUMPS`` times its first value, or 0) warns as
-        :meth:`bump_silent` does."""
+        ``stalls`` (per layer, how often its bump reached ``2**STALLED_BUMPS`` times its first value) warn as
+        :meth:`bump_silent` does, once each."""
         self.adam.steps, self.bump_now = state.steps, state.bump_now
         self._realise()
-        if stalled:
-            _warn_stalled(stalled, self.bump * 2.0 ** STALLED_BUMPS)
+        for layer, count in enumerate(stalls, start=1):
+            for _ in range(count):
+                _warn_stalled(layer, self.bump * 2.0 ** STALLED_BUMPS)
 
     def state(self):
         """Everything needed to continue bit-identically: ``weights``, ``free``, ``adam_steps``, ``adam_moments``

@@ -324,8 +324,8 @@ class Trainer:
         if epoch is None:
             totals, silent = self._train_batches(X, y, order, loss, limit, lr_w, lr_d)
         else:                                          # the whole epoch in one compiled call, the same numbers
-            sums, silent, stalled = epoch
-            self._optimiser.after_epoch(state, stalled)
+            sums, silent, stalls = epoch
+            self._optimiser.after_epoch(state, stalls)
             totals = dict(loss=sums[0], correct=int(sums[1]), skipped=int(sums[2]), guarded=int(sums[3]),
                           nonfinite=int(sums[4]))
         n = len(y)
