@@ -127,7 +127,26 @@ class ExactSubstrate(Substrate):
         is drawn per batch: ``None`` with the NumPy passes, threshold noise drawn per batch or trial, delay or spike
         jitter, or a model without compiled kernels (a fixed threshold pattern is the same in every batch).
 
-        Parameters and returns as :meth:`Substrate.epoch <brian2_delgrad.substrates.base.Substrate.epoch>`.
+        Parameters
+        ----------
+        net : DelayNetwork
+        X : ndarray, shape (n_samples, n_in)
+            Checked input spike times in seconds.
+        y : ndarray of int64, shape (n_samples,)
+        order : ndarray of int64, shape (n_samples,)
+            The samples in the order of the epoch's minibatches.
+        batch_size : int
+        loss : tuple
+            ``(code, parameters)`` of :func:`~brian2_delgrad.training.losses.kernel_loss`.
+        limit : float
+            The grazing guard (``inf`` for none).
+        optimiser : FlatOptimiser
+            The optimiser's state (:class:`~brian2_delgrad.exact.step.FlatOptimiser`), updated in place.
+
+        Returns
+        -------
+        tuple or None
+            ``(totals, silent, stalls)`` as :func:`~brian2_delgrad.exact.step.training_epoch` returns them.
         """
         noise, own = self.noise, type(self)
         if not self.compiled or noise.delay_jitter or noise.spike_jitter or noise.threshold_batch \
