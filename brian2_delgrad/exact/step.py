@@ -55,8 +55,7 @@ def training_step(net, times, thresholds, labels, loss, limit, closed_form=True,
     if compiled is None:
         return None
     tau = net.model.tau_s_
-    weights = [np.where(mask, w, 0.0) for w, mask in zip(net.weights, net.connectivity)]
-    delays = [net.total_delays(layer) / tau for layer in range(len(weights))]
+    weights, delays = _kernel_layers(net)
     outs, losses, correct, weight_grads, arrival_grads, input_grads, guarded = compiled.step(
         times / tau, labels, weights, delays, thresholds, net.connectivity, tau, loss, limit, threads)
     return [times] + outs, losses, correct, network_gradients(net, weight_grads, arrival_grads, input_grads, guarded)
@@ -140,8 +139,13 @@ def training_epoch(net, X, y, order, batch_size, thresholds, loss, limit, optimi
     compiled = compiled_layer(net.model, closed_form)
     if compiled is None:
         return None
-    tau = net.model.tau_s_
+    weights, delays = _kernel_layers(net)
+    return compiled.epoch(X, y, order, batch_size, weights, delays, thresholds, net.connectivity, net.model.tau_s_,
+                          loss, limit, optimiser, threads)
+
+
+def _kernel_layers(net):
+    """The compiled kernels' view of ``net``'s connection layers: weights with 0 for a missing synapse and the total
+    delay of every synapse in units of tau_s, ``(n_pre, n_post)`` each."""
     weights = [np.where(mask, w, 0.0) for w, mask in zip(net.weights, net.connectivity)]
-    delays = [net.total_delays(layer) / tau for layer in range(len(weights))]
-    return compiled.epoch(X, y, order, batch_size, weights, delays, thresholds, net.connectivity, tau, loss, limit,
-                          optimiser, threads)
+    return weights, [net.total_delays(layer) / net.model.tau_s_ for layer in range(len(weights))]
